@@ -1,0 +1,23 @@
+//! orderly's domain: the types the rest of the service speaks in, how raw input is parsed into
+//! them, and the rules they keep. Nothing here performs I/O or knows about HTTP or SQL.
+
+pub mod api_key;
+pub mod page;
+pub mod product;
+pub mod validation;
+
+pub use api_key::Role;
+pub use page::PageLimit;
+pub use product::{
+    Currency, Description, NewProduct, Price, Product, ProductId, ProductName, ProductPatch, Sku,
+    Stock,
+};
+pub use validation::{FieldError, ValidationErrors};
+
+/// The current time, truncated to microseconds: the precision both databases keep, so a value
+/// written and read back compares equal to the one that was returned to the client.
+pub fn now() -> time::OffsetDateTime {
+    let now = time::OffsetDateTime::now_utc();
+    now.replace_nanosecond(now.nanosecond() / 1_000 * 1_000)
+        .unwrap_or(now)
+}

@@ -1,0 +1,222 @@
+//! The one error type of the HTTP layer and its RFC 9457 `application/problem+json` form.
+//!
+//! Every failure a client can see has a stable `code`. Client mistakes are 4xx with details;
+//! server faults are logged with their whole cause chain and answered with a generic body.
+
+use std::error::Error as StdError;
+use std::fmt::Write as _;
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use orderly_domain::ValidationErrors;
+use orderly_storage::StoreError;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    /// Always `about:blank`: `code` is the machine-readable kind of problem.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// The HTTP status phrase.
+    pub title: &'static str,
+    pub status: u16,
+    /// What went wrong, for people.
+    pub detail: String,
+    /// Stable and machine-readable: `validation_failed`, `not_found`, `sku_taken`, …
+    pub code: &'static str,
+    /// One entry per problem field, for `validation_failed` and `invalid_query`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<ProblemField>,
+}
+
+/// One problem with one field of the request.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProblemField {
+    /// Where: a field name or a path such as `lines[2].quantity`.
+    pub field: String,
+    /// Stable reason: `required`, `invalid_type`, `out_of_range`, `unknown_field`, …
+    pub code: &'static str,
+    pub message: String,
+}
+
+/// Everything a handler can fail with.
+#[derive(Debug)]
+pub enum ApiError {
+    /// 400: the body is not JSON.
+    MalformedJson(String),
+    /// 400: query parameters that do not parse.
+    InvalidQuery(ValidationErrors),
+    /// 401: no key, or not a live key.
+    Unauthenticated,
+    /// 403: a live key whose role may not do this.
+    Forbidden,
+    /// 404: nothing at this address.
+    NotFound(&'static str),
+    /// 405.
+    MethodNotAllowed,
+    /// 409 with a specific code.
+    Conflict { code: &'static str, detail: String },
+    /// 412: `If-Match` did not match the current version.
+    PreconditionFailed,
+    /// 413: body larger than the configured limit.
+    PayloadTooLarge { limit: usize },
+    /// 415: the body is not declared as JSON.
+    UnsupportedMediaType,
+    /// 422: the body is JSON, but its content is wrong.
+    Validation(ValidationErrors),
+    /// 503: a dependency is down; the client may retry.
+    Unavailable(Box<dyn StdError + Send + Sync>),
+    /// 500: a fault of ours.
+    Internal(Box<dyn StdError + Send + Sync>),
+}
+
+impl ApiError {
+    pub fn internal(error: impl StdError + Send + Sync + 'static) -> Self {
+        Self::Internal(Box::new(error))
+    }
+
+    fn parts(&self) -> (StatusCode, &'static str, String) {
+        use ApiError::*;
+        match self {
+            MalformedJson(detail) => (
+                StatusCode::BAD_REQUEST,
+                "malformed_json",
+                format!("the request body is not valid JSON: {detail}"),
+            ),
+            InvalidQuery(_) => (
+                StatusCode::BAD_REQUEST,
+                "invalid_query",
+                "one or more query parameters are invalid".into(),
+            ),
+            Unauthenticated => (
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "send a live API key as `Authorization: Bearer <key>`".into(),
+            ),
+            Forbidden => (
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "this API key's role may not do this".into(),
+            ),
+            NotFound(what) => (
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("no such {what}"),
+            ),
+            MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this method is not allowed on this resource".into(),
+            ),
+            Conflict { code, detail } => (StatusCode::CONFLICT, code, detail.clone()),
+            PreconditionFailed => (
+                StatusCode::PRECONDITION_FAILED,
+                "precondition_failed",
+                "If-Match does not name the current version; fetch it and try again".into(),
+            ),
+            PayloadTooLarge { limit } => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!("the request body exceeds the limit of {limit} bytes"),
+            ),
+            UnsupportedMediaType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the body as `Content-Type: application/json`".into(),
+            ),
+            Validation(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+                "the request body has invalid fields".into(),
+            ),
+            Unavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "a dependency is unavailable; retry shortly".into(),
+            ),
+            Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "an internal error occurred; it has been logged".into(),
+            ),
+        }
+    }
+}
+
+/// `error` and each of its sources, joined by `: `.
+pub fn cause_chain(error: &(dyn StdError + 'static)) -> String {
+    let mut chain = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let _ = write!(chain, ": {cause}");
+        source = cause.source();
+    }
+    chain
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::SkuTaken => ApiError::Conflict {
+                code: "sku_taken",
+                detail: "a product with this sku already exists".into(),
+            },
+            StoreError::Database(sqlx_error) if is_unavailable(&sqlx_error) => {
+                ApiError::Unavailable(Box::new(StoreError::Database(sqlx_error)))
+            }
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+/// Whether the database could not be reached at all (as opposed to a query failing).
+fn is_unavailable(error: &orderly_storage::SqlxError) -> bool {
+    use orderly_storage::SqlxError::*;
+    matches!(error, PoolTimedOut | PoolClosed | Io(_) | Tls(_))
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, detail) = self.parts();
+        let errors = match &self {
+            ApiError::Validation(errors) | ApiError::InvalidQuery(errors) => errors
+                .errors()
+                .iter()
+                .map(|e| ProblemField {
+                    field: e.field.clone(),
+                    code: e.code,
+                    message: e.message.clone(),
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        match &self {
+            ApiError::Internal(error) => {
+                tracing::error!(error = %cause_chain(error.as_ref()), "request failed")
+            }
+            ApiError::Unavailable(error) => {
+                tracing::warn!(error = %cause_chain(error.as_ref()), "dependency unavailable")
+            }
+            _ => {}
+        }
+        let problem = Problem {
+            kind: "about:blank",
+            title: status.canonical_reason().unwrap_or("Error"),
+            status: status.as_u16(),
+            detail,
+            code,
+            errors,
+        };
+        let mut response = (status, axum::Json(problem)).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        if matches!(self, ApiError::Unauthenticated) {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}

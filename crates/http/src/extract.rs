@@ -1,0 +1,179 @@
+//! Request extractors whose every rejection is a problem document: a JSON body, query
+//! parameters, and the `If-Match` precondition.
+
+use std::error::Error as StdError;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header;
+use axum::http::request::Parts;
+use orderly_domain::{FieldError, ValidationErrors};
+use serde::de::DeserializeOwned;
+
+use crate::AppState;
+use crate::error::ApiError;
+
+/// A JSON request body. The content type must say JSON; the body must fit the configured limit
+/// (axum's `DefaultBodyLimit`) and parse as JSON. Field-level checks are the handler's.
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        if !is_json(req.headers().get(header::CONTENT_TYPE)) {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|rejection| match rejection {
+                BytesRejection::FailedToBufferBody(e) if is_length_limit(&e) => {
+                    ApiError::PayloadTooLarge {
+                        limit: state.settings.body_limit,
+                    }
+                }
+                other => ApiError::MalformedJson(other.body_text()),
+            })?;
+        parse_json(&bytes).map(JsonBody)
+    }
+}
+
+/// Parses a body: syntax errors (including invalid UTF-8) are 400; a document of the wrong
+/// shape, such as an array where an object belongs, is 422.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => ApiError::Validation(ValidationErrors::single(
+            FieldError::new("", "invalid_type", e.to_string()),
+        )),
+        _ => ApiError::MalformedJson(e.to_string()),
+    })
+}
+
+fn is_json(content_type: Option<&header::HeaderValue>) -> bool {
+    let Some(value) = content_type.and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or("").trim();
+    let Some((kind, subtype)) = essence.split_once('/') else {
+        return false;
+    };
+    kind.eq_ignore_ascii_case("application")
+        && (subtype.eq_ignore_ascii_case("json") || subtype.to_ascii_lowercase().ends_with("+json"))
+}
+
+fn is_length_limit(error: &(dyn StdError + 'static)) -> bool {
+    let mut current = Some(error);
+    while let Some(e) = current {
+        if e.is::<axum::extract::rejection::LengthLimitError>()
+            || e.to_string().contains("length limit exceeded")
+        {
+            return true;
+        }
+        current = e.source();
+    }
+    false
+}
+
+/// Query parameters, rejected as `400 invalid_query` when they do not parse (unknown names
+/// included, when `T` denies unknown fields).
+#[derive(Debug)]
+pub struct QueryParams<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for QueryParams<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or_default();
+        serde_urlencoded::from_str(query)
+            .map(QueryParams)
+            .map_err(|e| {
+                ApiError::InvalidQuery(ValidationErrors::single(FieldError::new(
+                    "",
+                    "invalid_query",
+                    e.to_string(),
+                )))
+            })
+    }
+}
+
+/// The `If-Match` precondition of a conditional write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IfMatch {
+    /// No header: write unconditionally.
+    Absent,
+    /// `*`: any current version.
+    Any,
+    /// One version, from a strong entity tag such as `"3"`.
+    Version(i64),
+    /// A tag that can never match ours (weak, malformed or a list of other tags).
+    Never,
+}
+
+impl IfMatch {
+    /// The version a conditional write must find: `None` for any, and for a tag that cannot
+    /// match, a version no product has — so the write still reports 404 before 412.
+    pub fn required_version(self) -> Option<i64> {
+        match self {
+            IfMatch::Absent | IfMatch::Any => None,
+            IfMatch::Version(v) => Some(v),
+            IfMatch::Never => Some(i64::MIN),
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let Some(value) = parts.headers.get(header::IF_MATCH) else {
+            return Ok(IfMatch::Absent);
+        };
+        let value = value.to_str().unwrap_or_default().trim();
+        if value == "*" {
+            return Ok(IfMatch::Any);
+        }
+        Ok(value
+            .strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .and_then(|v| v.parse().ok())
+            .map_or(IfMatch::Never, IfMatch::Version))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    #[test]
+    fn json_content_types_are_recognised_with_parameters_and_suffixes() {
+        for ok in [
+            "application/json",
+            "application/json; charset=utf-8",
+            "Application/JSON",
+            "application/merge-patch+json",
+        ] {
+            assert!(is_json(Some(&HeaderValue::from_static(ok))), "{ok}");
+        }
+        for bad in ["text/plain", "application/xml", "json", ""] {
+            assert!(!is_json(Some(&HeaderValue::from_static(bad))), "{bad}");
+        }
+        assert!(!is_json(None));
+    }
+
+    #[test]
+    fn syntax_errors_are_400_and_shape_errors_are_422() {
+        let syntax = parse_json::<serde_json::Map<String, serde_json::Value>>(b"{\"a\":");
+        assert!(matches!(syntax, Err(ApiError::MalformedJson(_))));
+        let invalid_utf8 = parse_json::<serde_json::Value>(b"{\"a\":\"\xff\"}");
+        assert!(matches!(invalid_utf8, Err(ApiError::MalformedJson(_))));
+        let shape = parse_json::<serde_json::Map<String, serde_json::Value>>(b"[1,2]");
+        assert!(matches!(shape, Err(ApiError::Validation(_))));
+    }
+}

@@ -1,0 +1,102 @@
+//! `/healthz` (the process is alive) and `/readyz` (its dependencies answer), for load
+//! balancers and orchestrators. Neither needs a key.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::AppState;
+use crate::error::cause_chain;
+
+/// How long a dependency may take to answer a readiness probe.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+}
+
+/// Liveness.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// Always `ok`.
+    status: &'static str,
+}
+
+/// The process is up and serving HTTP.
+#[utoipa::path(get, path = "/healthz", tag = "health",
+    responses((status = 200, description = "Alive", body = Health)))]
+async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
+}
+
+/// Readiness, and the state of each dependency.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Readiness {
+    /// `ready` when every required dependency is up, else `unavailable`.
+    status: &'static str,
+    /// One entry per dependency, by name (`database`, …).
+    checks: BTreeMap<&'static str, Check>,
+}
+
+/// The state of one dependency.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Check {
+    /// `up` or `down`.
+    status: &'static str,
+    /// Which implementation answered, such as `sqlite` or `postgres`.
+    backend: &'static str,
+    /// How long the check took.
+    latency_ms: f64,
+    /// Why it is down.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+/// Ready to serve: the database answers. `503` when it does not.
+#[utoipa::path(get, path = "/readyz", tag = "health",
+    responses(
+        (status = 200, description = "Ready", body = Readiness),
+        (status = 503, description = "A required dependency is down", body = Readiness),
+    ))]
+async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
+    let started = std::time::Instant::now();
+    let database = match tokio_timeout(state.store.ping()).await {
+        Ok(Ok(_)) => None,
+        Ok(Err(e)) => Some(cause_chain(&e)),
+        Err(_) => Some(format!("no answer within {CHECK_TIMEOUT:?}")),
+    };
+    let latency_ms = started.elapsed().as_secs_f64() * 1_000.0;
+    if let Some(error) = &database {
+        tracing::warn!(%error, "readiness: database is down");
+    }
+    let ready = database.is_none();
+    let check = Check {
+        status: if ready { "up" } else { "down" },
+        backend: state.store.kind().as_str(),
+        latency_ms: (latency_ms * 1_000.0).round() / 1_000.0,
+        error: database,
+    };
+    let body = Readiness {
+        status: if ready { "ready" } else { "unavailable" },
+        checks: BTreeMap::from([("database", check)]),
+    };
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body))
+}
+
+async fn tokio_timeout<F: Future>(future: F) -> Result<F::Output, tokio::time::error::Elapsed> {
+    tokio::time::timeout(CHECK_TIMEOUT, future).await
+}

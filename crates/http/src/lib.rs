@@ -1,0 +1,97 @@
+//! orderly's HTTP API: the router with every route, the authentication extractors, the
+//! `application/problem+json` error type, request ids and spans, health checks, and the
+//! OpenAPI document generated from the handlers.
+
+pub mod auth;
+mod error;
+mod extract;
+mod fields;
+mod health;
+mod middleware;
+mod openapi;
+mod products;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use orderly_domain::Currency;
+use orderly_storage::Store;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::{DefaultOnFailure, DefaultOnResponse, TraceLayer};
+use tracing::Level;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_scalar::{Scalar, Servable};
+
+pub use error::{ApiError, PROBLEM_JSON, Problem};
+
+/// Settings the HTTP layer needs from the configuration.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// The one currency the store sells in.
+    pub currency: Currency,
+    /// Largest accepted request body, in bytes.
+    pub body_limit: usize,
+}
+
+/// What every handler can reach.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub settings: Arc<HttpSettings>,
+}
+
+/// The OpenAPI document for every route.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api_routes().into_openapi()
+}
+
+fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .merge(products::router())
+        .merge(health::router())
+}
+
+/// The whole HTTP application.
+pub fn router(state: AppState) -> Router {
+    let body_limit = state.settings.body_limit;
+    let (api, document) = api_routes().split_for_parts();
+    let document_json: Arc<str> = document
+        .to_json()
+        .unwrap_or_else(|_| "{}".to_owned())
+        .into();
+    api.route(
+        "/openapi.json",
+        get(move || {
+            let json = document_json.clone();
+            async move {
+                (
+                    [(header::CONTENT_TYPE, "application/json")],
+                    json.to_string(),
+                )
+            }
+        }),
+    )
+    .merge(Scalar::with_url("/docs", document))
+    .fallback(|| async { ApiError::NotFound("resource").into_response() })
+    .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed.into_response() })
+    .layer(DefaultBodyLimit::max(body_limit))
+    .layer(CatchPanicLayer::custom(middleware::panic_response))
+    .layer(
+        TraceLayer::new_for_http()
+            .make_span_with(middleware::request_span)
+            .on_request(())
+            .on_response(
+                DefaultOnResponse::new()
+                    .level(Level::INFO)
+                    .latency_unit(tower_http::LatencyUnit::Micros),
+            )
+            .on_failure(DefaultOnFailure::new().level(Level::ERROR)),
+    )
+    .layer(axum::middleware::from_fn(middleware::request_id))
+    .with_state(state)
+}

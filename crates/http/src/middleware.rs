@@ -1,0 +1,84 @@
+//! Cross-cutting request handling: request ids, the request span and its log line, and turning
+//! a panic into a logged 500 problem instead of a dropped connection.
+
+use std::any::Any;
+
+use axum::body::Body;
+use axum::extract::{MatchedPath, Request};
+use axum::http::{HeaderName, HeaderValue, Response};
+use axum::middleware::Next;
+use axum::response::IntoResponse;
+use tracing::Span;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+
+pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Takes the client's `X-Request-Id` when it is a sane token (1–128 visible ASCII characters,
+/// so it cannot forge log lines), or makes one; puts it on the request for the span and echoes
+/// it on the response.
+pub async fn request_id(mut request: Request, next: Next) -> impl IntoResponse {
+    let id = request
+        .headers()
+        .get(&X_REQUEST_ID)
+        .filter(|v| is_sane_request_id(v.as_bytes()))
+        .cloned()
+        .unwrap_or_else(|| {
+            HeaderValue::from_str(&Uuid::new_v4().to_string())
+                .unwrap_or(HeaderValue::from_static("-"))
+        });
+    request.headers_mut().insert(X_REQUEST_ID, id.clone());
+    let mut response = next.run(request).await;
+    response.headers_mut().insert(X_REQUEST_ID, id);
+    response
+}
+
+fn is_sane_request_id(id: &[u8]) -> bool {
+    (1..=128).contains(&id.len()) && id.iter().all(|b| b.is_ascii_graphic())
+}
+
+/// The span every log line of a request carries: method, route template, request id, and the
+/// API key id once authentication has run.
+pub fn request_span(request: &Request<Body>) -> Span {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str);
+    let request_id = request
+        .headers()
+        .get(&X_REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-");
+    tracing::info_span!(
+        "request",
+        method = %request.method(),
+        route,
+        request_id,
+        key_id = tracing::field::Empty,
+    )
+}
+
+/// Answers a panicking handler with a 500 problem and logs what it said.
+pub fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response<Body> {
+    let message = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("(no message)");
+    ApiError::Internal(format!("handler panicked: {message}").into()).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_must_be_short_visible_ascii() {
+        assert!(is_sane_request_id(b"abc-123_X.Y:z"));
+        assert!(!is_sane_request_id(b""));
+        assert!(!is_sane_request_id(b"has space"));
+        assert!(!is_sane_request_id(b"line\nbreak"));
+        assert!(!is_sane_request_id(&[b'a'; 129]));
+    }
+}

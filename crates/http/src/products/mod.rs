@@ -1,0 +1,309 @@
+//! The catalogue API under `/v1/products`: create, read (by id and by sku), list, update and
+//! archive. Admin keys manage the catalogue; storefront keys read it.
+
+mod body;
+mod resource;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use orderly_domain::{FieldError, PageLimit, Product, ProductId, Sku, ValidationErrors};
+use orderly_storage::{ProductFilter, UpdateOutcome};
+use serde::Deserialize;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+pub use body::{CreateProduct, UpdateProduct};
+pub use resource::{ProductPage, ProductResource};
+
+use crate::AppState;
+use crate::auth::{Authorized, ManageCatalogue, ReadCatalogue};
+use crate::error::{ApiError, Problem};
+use crate::extract::{IfMatch, JsonBody, QueryParams};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_product, list_products))
+        .routes(routes!(get_product, update_product))
+        .routes(routes!(get_product_by_sku))
+        .routes(routes!(archive_product))
+}
+
+/// A product with its `ETag`, and a `Location` when it was just created.
+fn product_response(status: StatusCode, product: Product) -> Response {
+    let mut headers = HeaderMap::new();
+    if let Ok(etag) = HeaderValue::from_str(&product.etag()) {
+        headers.insert(header::ETAG, etag);
+    }
+    if status == StatusCode::CREATED
+        && let Ok(location) = HeaderValue::from_str(&format!("/v1/products/{}", product.id))
+    {
+        headers.insert(header::LOCATION, location);
+    }
+    (status, headers, Json(ProductResource::from(product))).into_response()
+}
+
+/// An id from the path; anything that is not a UUID cannot name a product.
+fn parse_id(raw: &str) -> Result<ProductId, ApiError> {
+    raw.parse().map_err(|_| ApiError::NotFound("product"))
+}
+
+/// Create a product.
+#[utoipa::path(
+    post, path = "/v1/products", tag = "products",
+    request_body = CreateProduct,
+    responses(
+        (status = 201, description = "Created", body = ProductResource,
+            headers(("Location" = String, description = "The product's URL"), ("ETag" = String))),
+        (status = 409, description = "The sku is taken", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
+async fn create_product(
+    _auth: Authorized<ManageCatalogue>,
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<CreateProduct>,
+) -> Result<Response, ApiError> {
+    let new = body
+        .parse(state.settings.currency)
+        .map_err(ApiError::Validation)?;
+    let product = state.store.create_product(&new).await?;
+    tracing::info!(product_id = %product.id, sku = %product.sku, "product created");
+    Ok(product_response(StatusCode::CREATED, product))
+}
+
+/// Read a product by id.
+#[utoipa::path(
+    get, path = "/v1/products/{id}", tag = "products",
+    params(("id" = Uuid, Path, description = "The product id")),
+    responses(
+        (status = 200, description = "The product", body = ProductResource, headers(("ETag" = String))),
+        (status = 404, description = "No such product", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
+async fn get_product(
+    _auth: Authorized<ReadCatalogue>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let product = state
+        .store
+        .product_by_id(parse_id(&id)?)
+        .await?
+        .ok_or(ApiError::NotFound("product"))?;
+    Ok(product_response(StatusCode::OK, product))
+}
+
+/// Read a product by its sku.
+#[utoipa::path(
+    get, path = "/v1/products/by-sku/{sku}", tag = "products",
+    params(("sku" = String, Path, description = "The product's sku")),
+    responses(
+        (status = 200, description = "The product", body = ProductResource, headers(("ETag" = String))),
+        (status = 404, description = "No such product", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
+async fn get_product_by_sku(
+    _auth: Authorized<ReadCatalogue>,
+    State(state): State<AppState>,
+    Path(sku): Path<String>,
+) -> Result<Response, ApiError> {
+    let sku = Sku::parse("sku", &sku).map_err(|_| ApiError::NotFound("product"))?;
+    let product = state
+        .store
+        .product_by_sku(&sku)
+        .await?
+        .ok_or(ApiError::NotFound("product"))?;
+    Ok(product_response(StatusCode::OK, product))
+}
+
+/// Query parameters of the product listing.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct ListQuery {
+    /// Page size, 1–100 (default 50).
+    #[param(value_type = Option<u32>)]
+    limit: Option<String>,
+    /// The `next_cursor` of the previous page.
+    cursor: Option<String>,
+    /// Only active (`true`) or inactive (`false`) products.
+    #[param(value_type = Option<bool>)]
+    active: Option<String>,
+}
+
+impl ListQuery {
+    fn parse(self) -> Result<ProductFilter, ApiError> {
+        let mut errors = ValidationErrors::new();
+        let limit = match self.limit {
+            None => Some(PageLimit::DEFAULT),
+            Some(raw) => errors.check(
+                raw.parse::<i64>()
+                    .map_err(|_| FieldError::new("limit", "invalid_type", "must be a whole number"))
+                    .and_then(PageLimit::parse),
+            ),
+        };
+        let after = self
+            .cursor
+            .and_then(|raw| errors.check(decode_cursor(&raw)));
+        let active = match self.active.as_deref() {
+            None => None,
+            Some("true") => Some(true),
+            Some("false") => Some(false),
+            Some(_) => errors.check(Err(FieldError::new(
+                "active",
+                "invalid_type",
+                "must be true or false",
+            ))),
+        };
+        match limit {
+            Some(limit) if errors.is_empty() => Ok(ProductFilter {
+                active,
+                after,
+                limit,
+            }),
+            _ => Err(ApiError::InvalidQuery(errors)),
+        }
+    }
+}
+
+fn encode_cursor(id: ProductId) -> String {
+    URL_SAFE_NO_PAD.encode(id.as_uuid().as_bytes())
+}
+
+fn decode_cursor(raw: &str) -> Result<ProductId, FieldError> {
+    URL_SAFE_NO_PAD
+        .decode(raw)
+        .ok()
+        .and_then(|bytes| Uuid::from_slice(&bytes).ok())
+        .map(ProductId::from_uuid)
+        .ok_or_else(|| {
+            FieldError::new(
+                "cursor",
+                "invalid_cursor",
+                "is not a cursor this API returned",
+            )
+        })
+}
+
+/// List products in creation order, a page at a time.
+#[utoipa::path(
+    get, path = "/v1/products", tag = "products",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "One page of products", body = ProductPage),
+        (status = 400, description = "Invalid query parameters", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
+async fn list_products(
+    _auth: Authorized<ReadCatalogue>,
+    State(state): State<AppState>,
+    QueryParams(query): QueryParams<ListQuery>,
+) -> Result<Json<ProductPage>, ApiError> {
+    let filter = query.parse()?;
+    let products = state.store.list_products(&filter).await?;
+    let full_page = products.len() == filter.limit.get() as usize;
+    let next_cursor = products
+        .last()
+        .filter(|_| full_page)
+        .map(|p| encode_cursor(p.id));
+    Ok(Json(ProductPage {
+        data: products.into_iter().map(ProductResource::from).collect(),
+        next_cursor,
+    }))
+}
+
+/// Change some fields of a product. With `If-Match`, only if it is still at that version.
+#[utoipa::path(
+    patch, path = "/v1/products/{id}", tag = "products",
+    params(
+        ("id" = Uuid, Path, description = "The product id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag the change is based on"),
+    ),
+    request_body = UpdateProduct,
+    responses(
+        (status = 200, description = "The changed product", body = ProductResource, headers(("ETag" = String))),
+        (status = 404, description = "No such product", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The product is archived, or the new sku is taken", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "The product has changed since that ETag", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
+async fn update_product(
+    _auth: Authorized<ManageCatalogue>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    if_match: IfMatch,
+    JsonBody(body): JsonBody<UpdateProduct>,
+) -> Result<Response, ApiError> {
+    let id = parse_id(&id)?;
+    let patch = body
+        .parse(state.settings.currency)
+        .map_err(ApiError::Validation)?;
+    let outcome = state
+        .store
+        .update_product(id, if_match.required_version(), &patch)
+        .await?;
+    match outcome {
+        UpdateOutcome::Updated(product) => {
+            tracing::info!(product_id = %product.id, version = product.version, "product updated");
+            Ok(product_response(StatusCode::OK, product))
+        }
+        UpdateOutcome::NotFound => Err(ApiError::NotFound("product")),
+        UpdateOutcome::Archived(_) => Err(archived()),
+        UpdateOutcome::VersionMismatch(_) => Err(ApiError::PreconditionFailed),
+    }
+}
+
+fn archived() -> ApiError {
+    ApiError::Conflict {
+        code: "product_archived",
+        detail: "the product is archived and can no longer change".into(),
+    }
+}
+
+/// Archive a product: it can no longer be ordered or changed. Archiving twice is harmless.
+#[utoipa::path(
+    post, path = "/v1/products/{id}/archive", tag = "products",
+    params(
+        ("id" = Uuid, Path, description = "The product id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag the change is based on"),
+    ),
+    responses(
+        (status = 200, description = "The archived product", body = ProductResource, headers(("ETag" = String))),
+        (status = 404, description = "No such product", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "The product has changed since that ETag", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
+async fn archive_product(
+    _auth: Authorized<ManageCatalogue>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    if_match: IfMatch,
+) -> Result<Response, ApiError> {
+    let id = parse_id(&id)?;
+    match state
+        .store
+        .archive_product(id, if_match.required_version())
+        .await?
+    {
+        UpdateOutcome::Updated(product) => {
+            tracing::info!(product_id = %product.id, "product archived");
+            Ok(product_response(StatusCode::OK, product))
+        }
+        UpdateOutcome::Archived(product) => Ok(product_response(StatusCode::OK, product)),
+        UpdateOutcome::NotFound => Err(ApiError::NotFound("product")),
+        UpdateOutcome::VersionMismatch(_) => Err(ApiError::PreconditionFailed),
+    }
+}

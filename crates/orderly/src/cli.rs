@@ -1,0 +1,106 @@
+//! The command line: one binary, one subcommand per role or operator task.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use orderly_domain::Role;
+use uuid::Uuid;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "orderly",
+    version,
+    about = "An order service: one binary, from laptop to fleet"
+)]
+pub struct Cli {
+    /// Configuration file (TOML). Without it, ./orderly.toml is read when it exists.
+    #[arg(long, global = true, env = "ORDERLY_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the whole service in one process (the embedded default). On an empty database it
+    /// creates a first admin key and prints it once.
+    Run(ServeArgs),
+    /// Run the HTTP API only; run as many as you like behind a load balancer.
+    Api(ServeArgs),
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Create, list and revoke API keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Print the effective configuration as TOML, secrets masked.
+    Config,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Do not apply pending migrations at start (run `orderly migrate` separately).
+    #[arg(long)]
+    pub no_migrate: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create a key and print it, as the only line on stdout. It is not shown again.
+    Create {
+        /// What the key may do: `admin` or `storefront`.
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        /// A label to recognise the key by, such as the client that uses it.
+        #[arg(long)]
+        name: String,
+    },
+    /// List keys (never their secrets).
+    List,
+    /// Revoke a key at once.
+    Revoke {
+        /// The key's id, as `keys list` shows it.
+        id: Uuid,
+    },
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    s.parse()
+        .map_err(|e: orderly_domain::api_key::UnknownRole| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn keys_create_takes_a_role_and_a_name() {
+        let cli = Cli::try_parse_from([
+            "orderly",
+            "keys",
+            "create",
+            "--role",
+            "storefront",
+            "--name",
+            "shop",
+        ])
+        .unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Keys(KeysCommand::Create {
+                role: Role::Storefront,
+                ..
+            })
+        ));
+        assert!(
+            Cli::try_parse_from(["orderly", "keys", "create", "--role", "root", "--name", "x"])
+                .is_err()
+        );
+    }
+}

@@ -1,0 +1,75 @@
+//! What each subcommand does, once arguments and configuration are parsed.
+
+mod keys;
+
+use std::io::IsTerminal;
+
+use anyhow::Context;
+use orderly_domain::Role;
+use orderly_storage::{NewApiKey, Store};
+
+use crate::app::{self, Application};
+use crate::cli::Command;
+use crate::config::Config;
+
+/// Runs one command to completion.
+pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
+    match command {
+        Command::Run(_) => serve(config, true).await,
+        Command::Api(_) => serve(config, false).await,
+        Command::Migrate => migrate(&config).await,
+        Command::Keys(command) => keys::run(command, &config).await,
+        Command::Config => {
+            print!("{}", config.to_redacted_toml());
+            Ok(())
+        }
+    }
+}
+
+async fn serve(config: Config, bootstrap_key: bool) -> anyhow::Result<()> {
+    let shutdown = app::shutdown_on_signals();
+    let application = Application::build(&config).await?;
+    if bootstrap_key {
+        create_first_admin_key(application.store()).await?;
+    }
+    application.serve(shutdown).await?;
+    Ok(())
+}
+
+async fn migrate(config: &Config) -> anyhow::Result<()> {
+    let store = app::open_store(config).await?;
+    store
+        .migrate()
+        .await
+        .context("cannot migrate the database")?;
+    tracing::info!(backend = store.kind().as_str(), "migrations applied");
+    store.close().await;
+    Ok(())
+}
+
+/// On a database that has never had a key, makes an admin key and prints it once to stderr
+/// (not to the log stream), so a newcomer can follow the README without another step.
+async fn create_first_admin_key(store: &Store) -> anyhow::Result<()> {
+    if store.count_api_keys().await? > 0 {
+        return Ok(());
+    }
+    let (info, secret) = store
+        .create_api_key(&NewApiKey {
+            name: "initial admin".into(),
+            role: Role::Admin,
+        })
+        .await?;
+    tracing::info!(key_id = %info.id, prefix = %info.prefix, "created the initial admin key");
+    let rule = "-".repeat(72);
+    let hint = if std::io::stderr().is_terminal() {
+        ""
+    } else {
+        " (stderr is not a terminal: store this key safely)"
+    };
+    eprintln!(
+        "{rule}\nNo API keys existed, so an admin key was created{hint}.\n\
+         It is shown only this once:\n\n    {secret}\n\n\
+         Use it as `Authorization: Bearer <key>`. Manage keys with `orderly keys`.\n{rule}"
+    );
+    Ok(())
+}

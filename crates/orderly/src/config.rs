@@ -1,0 +1,290 @@
+//! The effective configuration: the embedded defaults (`config.default.toml`), then an optional
+//! TOML file, then `ORDERLY_*` environment variables. Validated once at load; a bad value stops
+//! the start with a message naming the key.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use config::{Config as Layers, File, FileFormat};
+use orderly_domain::Currency;
+use serde::{Deserialize, Serialize, Serializer};
+
+const DEFAULTS: &str = include_str!("../config.default.toml");
+
+/// The file read when `--config` is not given, if it exists.
+pub const DEFAULT_FILE: &str = "orderly.toml";
+
+/// Short environment names that operators and scripts rely on, and the keys they set.
+/// Every other key is reachable as `ORDERLY_<SECTION>__<KEY>`.
+const SHORT_ENV_NAMES: &[(&str, &str)] = &[
+    ("ORDERLY_DATABASE_URL", "database.url"),
+    ("ORDERLY_LISTEN", "http.listen"),
+    ("ORDERLY_CURRENCY", "store.currency"),
+    ("ORDERLY_LOG_FORMAT", "log.format"),
+];
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub http: HttpConfig,
+    pub database: DatabaseConfig,
+    pub store: StoreConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Address the API listens on; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// Largest request body accepted, in bytes.
+    pub body_limit_bytes: usize,
+    /// Seconds in-flight requests get to finish after shutdown begins.
+    pub shutdown_grace_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// Where the data lives; its password is never printed.
+    pub url: DatabaseUrl,
+    /// Most connections in the pool.
+    pub max_connections: u32,
+    /// Whether `run` and `api` apply pending migrations at start.
+    pub migrate_on_start: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// The store's ISO 4217 currency.
+    pub currency: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// A `tracing` filter such as `info` or `info,orderly_storage=debug`.
+    pub filter: String,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// JSON when stdout is not a terminal, text when it is.
+    Auto,
+    Json,
+    Text,
+}
+
+/// A database URL. It may hold a password, so it prints with the password masked.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self(url.into())
+    }
+
+    /// The URL with its password, for connecting. Never log this.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The URL with any password replaced by `***`.
+    pub fn redacted(&self) -> String {
+        let url = &self.0;
+        let Some((scheme, rest)) = url.split_once("://") else {
+            return url.clone();
+        };
+        let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        match authority.rsplit_once('@') {
+            Some((userinfo, host)) => match userinfo.split_once(':') {
+                Some((user, _password)) => format!("{scheme}://{user}:***@{host}{path}"),
+                None => url.clone(),
+            },
+            None => url.clone(),
+        }
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+impl Serialize for DatabaseUrl {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.redacted())
+    }
+}
+
+/// The configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration file {0} does not exist")]
+    MissingFile(PathBuf),
+    #[error(transparent)]
+    Load(#[from] config::ConfigError),
+    #[error("invalid setting `{key}`: {message}")]
+    Invalid { key: &'static str, message: String },
+}
+
+impl Config {
+    /// Loads the configuration from the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_from(file, std::env::vars())
+    }
+
+    /// Loads the configuration from the given environment: defaults, then `file` (or
+    /// `orderly.toml` when present), then the `ORDERLY_*` variables.
+    pub fn load_from(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut layers = Layers::builder().add_source(File::from_str(DEFAULTS, FileFormat::Toml));
+        match file {
+            Some(path) if !path.exists() => return Err(ConfigError::MissingFile(path.into())),
+            Some(path) => layers = layers.add_source(File::from(path).format(FileFormat::Toml)),
+            None if Path::new(DEFAULT_FILE).exists() => {
+                layers = layers.add_source(File::new(DEFAULT_FILE, FileFormat::Toml))
+            }
+            None => {}
+        }
+        for (key, value) in env_overrides(env) {
+            layers = layers.set_override(key, value)?;
+        }
+        let config: Config = layers.build()?.try_deserialize()?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key, message: &str| {
+            Err(ConfigError::Invalid {
+                key,
+                message: message.to_owned(),
+            })
+        };
+        if let Err(e) = Currency::parse("store.currency", &self.store.currency) {
+            return invalid("store.currency", &e.message);
+        }
+        if orderly_storage::BackendKind::from_url(self.database.url.expose()).is_err() {
+            return invalid(
+                "database.url",
+                "must start with sqlite:// or postgres:// (env ORDERLY_DATABASE_URL)",
+            );
+        }
+        if self.database.max_connections == 0 {
+            return invalid("database.max_connections", "must be at least 1");
+        }
+        if !(1_024..=16 * 1_024 * 1_024).contains(&self.http.body_limit_bytes) {
+            return invalid("http.body_limit_bytes", "must be between 1024 and 16777216");
+        }
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.filter) {
+            return invalid("log.filter", &e.to_string());
+        }
+        Ok(())
+    }
+
+    /// The store currency, checked at load.
+    pub fn currency(&self) -> Currency {
+        Currency::parse("store.currency", &self.store.currency)
+            .unwrap_or_else(|_| unreachable!("validated at load"))
+    }
+
+    /// The configuration as TOML, with secrets masked.
+    pub fn to_redacted_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot print: {e}\n"))
+    }
+}
+
+/// The `key → value` overrides that the `ORDERLY_*` variables ask for: the short names in
+/// [`SHORT_ENV_NAMES`], and `ORDERLY_SECTION__KEY` for any key.
+fn env_overrides(env: impl IntoIterator<Item = (String, String)>) -> BTreeMap<String, String> {
+    let mut overrides = BTreeMap::new();
+    for (name, value) in env {
+        if let Some(&(_, key)) = SHORT_ENV_NAMES.iter().find(|(short, _)| *short == name) {
+            overrides.insert(key.to_owned(), value);
+        } else if let Some(path) = name.strip_prefix("ORDERLY_")
+            && path.contains("__")
+        {
+            overrides.insert(path.to_ascii_lowercase().replace("__", "."), value);
+        }
+    }
+    overrides
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::load_from(
+            None,
+            env.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+        )
+    }
+
+    #[test]
+    fn defaults_load_without_any_file_or_variable() {
+        let config = load(&[]).unwrap();
+        assert_eq!(config.database.url.expose(), "sqlite://orderly.db");
+        assert_eq!(config.http.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.http.body_limit_bytes, 65_536);
+    }
+
+    #[test]
+    fn short_and_nested_environment_names_both_override() {
+        let config = load(&[
+            ("ORDERLY_DATABASE_URL", "postgres://app:pw@db:5432/shop"),
+            ("ORDERLY_LISTEN", "0.0.0.0:9000"),
+            ("ORDERLY_HTTP__BODY_LIMIT_BYTES", "131072"),
+            ("ORDERLY_DATABASE__MIGRATE_ON_START", "false"),
+        ])
+        .unwrap();
+        assert_eq!(
+            config.database.url.expose(),
+            "postgres://app:pw@db:5432/shop"
+        );
+        assert_eq!(config.http.listen.port(), 9000);
+        assert_eq!(config.http.body_limit_bytes, 131_072);
+        assert!(!config.database.migrate_on_start);
+    }
+
+    #[test]
+    fn a_bad_value_fails_with_a_message_naming_its_key() {
+        let message = load(&[("ORDERLY_LISTEN", "not-an-address")])
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("http.listen"), "{message}");
+        let message = load(&[("ORDERLY_CURRENCY", "euro")])
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("store.currency"), "{message}");
+        let message = load(&[("ORDERLY_DATABASE_URL", "mysql://x")])
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("database.url"), "{message}");
+        let message = load(&[("ORDERLY_HTTP__NO_SUCH_KEY", "1")])
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("no_such_key"), "{message}");
+    }
+
+    #[test]
+    fn printed_configuration_masks_the_database_password() {
+        let config = load(&[("ORDERLY_DATABASE_URL", "postgres://app:s3cret@db/shop")]).unwrap();
+        let printed = config.to_redacted_toml();
+        assert!(!printed.contains("s3cret"), "{printed}");
+        assert!(printed.contains("postgres://app:***@db/shop"), "{printed}");
+        assert!(!format!("{config:?}").contains("s3cret"));
+    }
+}

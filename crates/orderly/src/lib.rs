@@ -1,0 +1,12 @@
+//! The `orderly` service as a library: configuration, telemetry, the application that wires
+//! storage and HTTP together, and the command-line commands. `main.rs` only parses arguments
+//! and calls into here, so tests start exactly what operators run.
+
+pub mod app;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod telemetry;
+
+pub use app::{AppError, Application};
+pub use config::Config;

@@ -1,0 +1,46 @@
+//! The schema migrations, embedded in the binary so that `orderly migrate` needs no files.
+
+use std::borrow::Cow;
+
+use sqlx::SqlSafeStr;
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+
+/// One migration: its version, a short description and its SQL.
+type Embedded = (i64, &'static str, &'static str);
+
+const SQLITE: &[Embedded] = &[(
+    1,
+    "catalogue",
+    include_str!("../migrations/sqlite/0001_catalogue.sql"),
+)];
+
+const POSTGRES: &[Embedded] = &[(
+    1,
+    "catalogue",
+    include_str!("../migrations/postgres/0001_catalogue.sql"),
+)];
+
+fn migrator(embedded: &[Embedded]) -> Migrator {
+    Migrator::with_migrations(
+        embedded
+            .iter()
+            .map(|&(version, description, sql)| {
+                Migration::new(
+                    version,
+                    Cow::Borrowed(description),
+                    MigrationType::Simple,
+                    sql.into_sql_str(),
+                    false,
+                )
+            })
+            .collect(),
+    )
+}
+
+pub(crate) fn sqlite() -> Migrator {
+    migrator(SQLITE)
+}
+
+pub(crate) fn postgres() -> Migrator {
+    migrator(POSTGRES)
+}
