@@ -60,18 +60,23 @@ impl Fields {
         }
     }
 
-    /// A whole number that fits `i64`. `1.0`, `1e3` and numbers past `i64` are refused.
+    /// A whole number that fits `i64`. Fractions are refused; so are numbers past `i64`
+    /// (`1e300`, `2^64`), as out of range.
     pub fn integer(&mut self, name: &str, value: Option<Value>) -> Option<i64> {
         match value? {
-            Value::Number(n) => match n.as_i64() {
-                Some(i) => Some(i),
-                None if n.is_f64() => self.wrong_type(name, "a whole number", &Value::Number(n)),
-                None => {
-                    self.errors
-                        .push(FieldError::new(name, "out_of_range", "is far too large"));
-                    None
+            Value::Number(n) => {
+                if let Some(i) = n.as_i64() {
+                    return Some(i);
                 }
-            },
+                let fraction = n.as_f64().is_some_and(|f| f.fract() != 0.0);
+                let (code, message) = if fraction {
+                    ("invalid_type", "must be a whole number, not a fraction")
+                } else {
+                    ("out_of_range", "is far too large")
+                };
+                self.errors.push(FieldError::new(name, code, message));
+                None
+            }
             other => self.wrong_type(name, "a whole number", &other),
         }
     }
@@ -121,12 +126,21 @@ mod tests {
     fn integers_refuse_fractions_and_numbers_past_i64() {
         let mut f = Fields::new();
         assert_eq!(f.integer("a", Some(json!(5))), Some(5));
-        assert_eq!(f.integer("b", Some(json!(5.0))), None);
+        assert_eq!(f.integer("b", Some(json!(5.5))), None);
         assert_eq!(f.integer("c", Some(json!(u64::MAX))), None);
-        assert_eq!(f.integer("d", Some(json!("5"))), None);
+        assert_eq!(f.integer("d", Some(json!(1e300))), None);
+        assert_eq!(f.integer("e", Some(json!("5"))), None);
         let errors = f.finish(|| Some(())).unwrap_err();
         let codes: Vec<_> = errors.errors().iter().map(|e| e.code).collect();
-        assert_eq!(codes, ["invalid_type", "out_of_range", "invalid_type"]);
+        assert_eq!(
+            codes,
+            [
+                "invalid_type",
+                "out_of_range",
+                "out_of_range",
+                "invalid_type"
+            ]
+        );
     }
 
     #[test]

@@ -47,7 +47,9 @@ pub struct AppState {
 
 /// The OpenAPI document for every route.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api_routes().into_openapi()
+    let mut document = api_routes().into_openapi();
+    openapi::add_shared_problems(&mut document);
+    document
 }
 
 fn api_routes() -> OpenApiRouter<AppState> {
@@ -59,7 +61,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
     let body_limit = state.settings.body_limit;
-    let (api, document) = api_routes().split_for_parts();
+    let (api, mut document) = api_routes().split_for_parts();
+    openapi::add_shared_problems(&mut document);
     let document_json: Arc<str> = document
         .to_json()
         .unwrap_or_else(|_| "{}".to_owned())

@@ -125,6 +125,18 @@ impl UpdateProduct {
     pub fn parse(self, store_currency: Currency) -> Result<ProductPatch, ValidationErrors> {
         let mut f = Fields::new();
         f.reject_unknown(&self.unknown);
+        let empty = self.unknown.is_empty()
+            && [
+                &self.sku,
+                &self.name,
+                &self.description,
+                &self.price,
+                &self.currency,
+                &self.stock,
+                &self.active,
+            ]
+            .iter()
+            .all(|field| field.is_none());
         let patch = ProductPatch {
             sku: f
                 .string("sku", self.sku)
@@ -143,11 +155,10 @@ impl UpdateProduct {
                 .and_then(|s| f.check(Stock::parse("stock", s))),
             active: f.boolean("active", self.active),
         };
-        let currency = f.string("currency", self.currency);
-        if let Some(currency) = &currency {
-            check_currency(&mut f, currency, store_currency);
+        if let Some(currency) = f.string("currency", self.currency) {
+            check_currency(&mut f, &currency, store_currency);
         }
-        if patch.is_empty() && currency.is_none() && self.unknown.is_empty() {
+        if empty {
             f.push(orderly_domain::FieldError::new(
                 "",
                 "empty",

@@ -1,0 +1,103 @@
+//! Who may call what: every route against no key, a bad key, a storefront key and an admin key.
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::helpers::{StatusCode, TestApp, backend_tests, problem};
+
+#[derive(Clone, Copy, Debug)]
+enum Who {
+    Nobody,
+    Storefront,
+    Admin,
+}
+
+async fn call(
+    app: &TestApp,
+    who: Who,
+    method: Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> reqwest::Response {
+    let mut request = app.client.request(method, app.url(path));
+    request = match who {
+        Who::Nobody => request,
+        Who::Storefront => request.bearer_auth(&app.storefront_key),
+        Who::Admin => request.bearer_auth(&app.admin_key),
+    };
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    request.send().await.unwrap()
+}
+
+backend_tests! {
+    async fn every_route_answers_each_role_exactly_as_documented(app) {
+        let product = app.create_product("AUTH-1", 100, 5).await;
+        let id = product["id"].as_str().unwrap().to_owned();
+        let mut sku = 0;
+        let mut new_product = move || {
+            sku += 1;
+            Some(json!({"sku": format!("AUTH-NEW-{sku}"), "name": "n", "price": 1}))
+        };
+        // (method, path, body, expected for nobody, storefront, admin)
+        let matrix = [
+            (Method::GET, "/healthz".to_owned(), None, [200, 200, 200]),
+            (Method::GET, "/readyz".to_owned(), None, [200, 200, 200]),
+            (Method::GET, "/openapi.json".to_owned(), None, [200, 200, 200]),
+            (Method::GET, "/docs".to_owned(), None, [200, 200, 200]),
+            (Method::GET, "/v1/products".to_owned(), None, [401, 200, 200]),
+            (Method::GET, format!("/v1/products/{id}"), None, [401, 200, 200]),
+            (Method::GET, "/v1/products/by-sku/AUTH-1".to_owned(), None, [401, 200, 200]),
+            (Method::POST, "/v1/products".to_owned(), new_product(), [401, 403, 201]),
+            (Method::PATCH, format!("/v1/products/{id}"), Some(json!({"stock": 6})), [401, 403, 200]),
+            (Method::POST, format!("/v1/products/{id}/archive"), None, [401, 403, 200]),
+        ];
+        for (method, path, body, expected) in matrix {
+            for (who, status) in [Who::Nobody, Who::Storefront, Who::Admin].into_iter().zip(expected) {
+                let body = if method == Method::POST && path == "/v1/products" { new_product() } else { body.clone() };
+                let response = call(&app, who, method.clone(), &path, body).await;
+                assert_eq!(response.status().as_u16(), status, "{method} {path} as {who:?}");
+                match status {
+                    401 => {
+                        assert_eq!(response.headers()["www-authenticate"], "Bearer");
+                        assert_eq!(problem(response, StatusCode::UNAUTHORIZED).await["code"], "unauthenticated");
+                    }
+                    403 => assert_eq!(problem(response, StatusCode::FORBIDDEN).await["code"], "forbidden"),
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    async fn a_wrong_malformed_or_revoked_key_is_401(app) {
+        let revoked_key = {
+            let new = orderly_storage::NewApiKey { name: "soon revoked".into(), role: orderly_domain::Role::Admin };
+            let (info, secret) = app.store.create_api_key(&new).await.unwrap();
+            assert!(app.store.revoke_api_key(info.id).await.unwrap());
+            secret
+        };
+        let forged = format!("{}x", &app.admin_key[..app.admin_key.len() - 1]);
+        for header in [
+            format!("Bearer {revoked_key}"),
+            format!("Bearer {forged}"),
+            "Bearer oly_".to_owned(),
+            "Bearer ".to_owned(),
+            format!("Basic {}", app.admin_key),
+            format!("Bearer {}", "x".repeat(4000)),
+        ] {
+            let response = app.client.get(app.url("/v1/products")).header("authorization", &header)
+                .send().await.unwrap();
+            problem(response, StatusCode::UNAUTHORIZED).await;
+        }
+    }
+
+    async fn an_unauthorised_caller_learns_nothing_about_its_body(app) {
+        let response = app.storefront(Method::POST, "/v1/products")
+            .header("content-type", "application/json").body("{broken").send().await.unwrap();
+        problem(response, StatusCode::FORBIDDEN).await;
+        let response = app.client.post(app.url("/v1/products"))
+            .header("content-type", "application/json").body("{broken").send().await.unwrap();
+        problem(response, StatusCode::UNAUTHORIZED).await;
+    }
+}

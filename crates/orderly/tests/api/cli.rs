@@ -1,0 +1,177 @@
+//! The `orderly` binary as an operator meets it: key commands, configuration errors,
+//! `orderly config`, and `orderly run` from first start to SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::helpers::{Backend, TestDatabase};
+
+const BIN: &str = env!("CARGO_BIN_EXE_orderly");
+
+fn orderly(database_url: &str) -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("ORDERLY_DATABASE_URL", database_url)
+        .current_dir(std::env::temp_dir());
+    command
+}
+
+#[tokio::test]
+async fn keys_create_prints_only_the_key_and_list_and_revoke_manage_it() {
+    let (_db, url) = TestDatabase::create(Backend::Sqlite).await.unwrap();
+    let output = orderly(&url)
+        .args([
+            "keys",
+            "create",
+            "--role",
+            "storefront",
+            "--name",
+            "web shop",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "{stdout}");
+    let key = lines[0];
+    assert!(key.starts_with("oly_") && key.len() >= 4 + 22, "{key}");
+    assert!(
+        !String::from_utf8_lossy(&output.stderr).contains(key),
+        "the key leaked into logs"
+    );
+
+    let listed = orderly(&url).args(["keys", "list"]).output().unwrap();
+    let listed = String::from_utf8(listed.stdout).unwrap();
+    assert!(
+        listed.contains("storefront") && listed.contains("web shop"),
+        "{listed}"
+    );
+    assert!(
+        listed.contains(&key[..12]) && !listed.contains(key),
+        "{listed}"
+    );
+    let id = listed
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap();
+
+    let revoked = orderly(&url).args(["keys", "revoke", id]).output().unwrap();
+    assert!(revoked.status.success());
+    let again = orderly(&url).args(["keys", "revoke", id]).output().unwrap();
+    assert!(
+        !again.status.success(),
+        "revoking twice reports that no live key has that id"
+    );
+}
+
+#[test]
+fn a_bad_setting_stops_the_start_with_a_message_naming_it() {
+    let output = orderly("sqlite://unused.db")
+        .env("ORDERLY_LISTEN", "nowhere")
+        .args(["config"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("http.listen"), "{stderr}");
+}
+
+#[test]
+fn config_prints_the_effective_settings_with_the_password_masked() {
+    let output = orderly("postgres://shop:hunter2@db.internal:5432/shop")
+        .env("ORDERLY_HTTP__BODY_LIMIT_BYTES", "2048")
+        .args(["config"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(!stdout.contains("hunter2"), "{stdout}");
+    assert!(
+        stdout.contains("postgres://shop:***@db.internal:5432/shop"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("body_limit_bytes = 2048"), "{stdout}");
+}
+
+#[tokio::test]
+async fn run_creates_a_first_admin_key_serves_with_it_and_exits_0_on_sigterm() {
+    let (_db, url) = TestDatabase::create(Backend::Sqlite).await.unwrap();
+    let mut child = orderly(&url)
+        .env("ORDERLY_LISTEN", "127.0.0.1:0")
+        .env("ORDERLY_LOG_FORMAT", "json")
+        .arg("run")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    // Keep reading stderr on a thread, so the pipe stays open for the life of the process.
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
+    let key = lines_rx
+        .iter()
+        .find(|l| l.trim().starts_with("oly_"))
+        .expect("the first admin key is printed")
+        .trim()
+        .to_owned();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr = loop {
+        let line = stdout.next().expect("a log line").unwrap();
+        assert!(
+            !line.contains(&key),
+            "the key appeared in a log line: {line}"
+        );
+        let entry: Value = serde_json::from_str(&line).expect("log lines are JSON");
+        if entry["message"] == "serving HTTP" {
+            break entry["addr"].as_str().unwrap().to_owned();
+        }
+    };
+    eprintln!("ready to serve after {:?}", started.elapsed());
+    let client = reqwest::Client::new();
+    let response = client
+        .get(format!("http://{addr}/v1/products"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), reqwest::StatusCode::OK);
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "orderly did not stop after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "exit status {status}");
+    let rest: Vec<String> = stdout.map_while(Result::ok).collect();
+    assert!(rest.iter().any(|l| l.contains("\"stopped\"")), "{rest:?}");
+    assert!(rest.iter().all(|l| !l.contains(&key)));
+}

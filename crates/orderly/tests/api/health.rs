@@ -1,0 +1,67 @@
+//! Health checks, request ids, the OpenAPI document, and graceful shutdown.
+
+use reqwest::Method;
+use serde_json::Value;
+
+use crate::helpers::{StatusCode, backend_tests};
+
+backend_tests! {
+    async fn healthz_is_ok_and_readyz_lists_the_database(app) {
+        let health: Value = app.client.get(app.url("/healthz")).send().await.unwrap().json().await.unwrap();
+        assert_eq!(health["status"], "ok");
+        let response = app.client.get(app.url("/readyz")).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let ready: Value = response.json().await.unwrap();
+        assert_eq!(ready["status"], "ready");
+        assert_eq!(ready["checks"]["database"]["status"], "up");
+        assert!(ready["checks"]["database"]["latency_ms"].as_f64().unwrap() >= 0.0);
+        let backend = ready["checks"]["database"]["backend"].as_str().unwrap();
+        assert!(backend == "sqlite" || backend == "postgres");
+    }
+
+    async fn a_sane_request_id_is_echoed_and_an_absent_or_odd_one_is_replaced(app) {
+        let response = app.client.get(app.url("/healthz")).header("x-request-id", "trace-abc.123")
+            .send().await.unwrap();
+        assert_eq!(response.headers()["x-request-id"], "trace-abc.123");
+        let response = app.client.get(app.url("/healthz")).send().await.unwrap();
+        let generated = response.headers()["x-request-id"].to_str().unwrap().to_owned();
+        assert!(uuid::Uuid::parse_str(&generated).is_ok(), "{generated}");
+        let response = app.client.get(app.url("/healthz")).header("x-request-id", "a b")
+            .send().await.unwrap();
+        assert_ne!(response.headers()["x-request-id"], "a b");
+        let response = app.admin(Method::GET, "/v1/nowhere").send().await.unwrap();
+        assert!(response.headers().contains_key("x-request-id"), "errors carry the id too");
+    }
+
+    async fn the_openapi_document_covers_every_route_and_its_errors(app) {
+        let doc: Value = app.client.get(app.url("/openapi.json")).send().await.unwrap().json().await.unwrap();
+        let paths = doc["paths"].as_object().unwrap();
+        let expected = [
+            ("/v1/products", "post", &["201", "400", "401", "403", "409", "413", "415", "422"][..]),
+            ("/v1/products", "get", &["200", "400", "401"][..]),
+            ("/v1/products/{id}", "get", &["200", "401", "403", "404"][..]),
+            ("/v1/products/{id}", "patch", &["200", "404", "409", "412", "413", "415", "422"][..]),
+            ("/v1/products/by-sku/{sku}", "get", &["200", "404"][..]),
+            ("/v1/products/{id}/archive", "post", &["200", "404", "412"][..]),
+            ("/healthz", "get", &["200"][..]),
+            ("/readyz", "get", &["200", "503"][..]),
+        ];
+        for (path, method, statuses) in expected {
+            let responses = &paths[path][method]["responses"];
+            for status in statuses {
+                assert!(responses.get(*status).is_some(), "{method} {path} lacks {status}");
+            }
+        }
+        assert_eq!(paths.len(), 6, "a route is missing from the test or the document: {:?}", paths.keys());
+        assert!(doc["components"]["schemas"]["Problem"].is_object());
+        assert!(doc["components"]["securitySchemes"]["api_key"].is_object());
+    }
+
+    async fn shutdown_drains_and_then_refuses_new_connections(app) {
+        let address = app.address.clone();
+        let client = app.client.clone();
+        assert_eq!(client.get(format!("{address}/healthz")).send().await.unwrap().status(), StatusCode::OK);
+        app.stop().await.expect("a clean stop");
+        assert!(client.get(format!("{address}/healthz")).send().await.is_err());
+    }
+}

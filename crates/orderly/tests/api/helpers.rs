@@ -1,0 +1,283 @@
+//! Starting the application for a test, and the databases behind it.
+
+use std::path::PathBuf;
+
+use orderly::{Application, Config};
+use orderly_domain::Role;
+use orderly_storage::NewApiKey;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+pub use reqwest::StatusCode;
+
+/// The variable naming the PostgreSQL server the PostgreSQL variants run against.
+pub const POSTGRES_URL_VAR: &str = "ORDERLY_TEST_POSTGRES_URL";
+
+/// Defines each test twice, as `<name>::sqlite` and `<name>::postgres`, with `$app` bound to a
+/// running [`TestApp`] on that backend.
+macro_rules! backend_tests {
+    ($(async fn $name:ident($app:ident) $body:block)*) => {
+        $(
+            mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    let $app = $crate::helpers::TestApp::spawn($crate::helpers::Backend::Sqlite)
+                        .await
+                        .expect("SQLite is always available");
+                    $body
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    let Some($app) =
+                        $crate::helpers::TestApp::spawn($crate::helpers::Backend::Postgres).await
+                    else {
+                        return;
+                    };
+                    $body
+                }
+            }
+        )*
+    };
+}
+pub(crate) use backend_tests;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A database made for one test and removed after it.
+pub enum TestDatabase {
+    Sqlite { dir: PathBuf },
+    Postgres { admin_url: String, name: String },
+}
+
+impl TestDatabase {
+    /// A fresh database and its URL, or `None` (said loudly) when PostgreSQL is not configured.
+    pub async fn create(backend: Backend) -> Option<(Self, String)> {
+        match backend {
+            Backend::Sqlite => {
+                let dir = std::env::temp_dir().join(format!("orderly-test-{}", Uuid::new_v4()));
+                std::fs::create_dir_all(&dir).expect("create a temporary directory");
+                let url = format!("sqlite://{}", dir.join("orderly.db").display());
+                Some((Self::Sqlite { dir }, url))
+            }
+            Backend::Postgres => {
+                let Ok(admin_url) = std::env::var(POSTGRES_URL_VAR) else {
+                    assert!(
+                        std::env::var_os("CI").is_none(),
+                        "{POSTGRES_URL_VAR} must be set in CI"
+                    );
+                    eprintln!(
+                        "\n*** {POSTGRES_URL_VAR} is not set: the PostgreSQL variant of this test \
+                         did NOT run. Set it (e.g. postgres://postgres@127.0.0.1:5432/postgres) \
+                         or run .ci/run. ***\n"
+                    );
+                    return None;
+                };
+                let name = format!("orderly_test_{}", Uuid::new_v4().simple());
+                let admin = sqlx::PgPool::connect(&admin_url)
+                    .await
+                    .expect("connect to the test PostgreSQL server");
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&admin)
+                    .await
+                    .expect("create a test database");
+                admin.close().await;
+                let url = replace_database(&admin_url, &name);
+                Some((Self::Postgres { admin_url, name }, url))
+            }
+        }
+    }
+}
+
+/// `url` with its database name replaced by `name`.
+fn replace_database(url: &str, name: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[scheme_end..].find('/') {
+        Some(slash) => &base[..scheme_end + slash],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{name}?{q}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        match self {
+            Self::Sqlite { dir } => {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            Self::Postgres { admin_url, name } => {
+                let (admin_url, name) = (admin_url.clone(), name.clone());
+                // Drop runs inside the test's runtime, which cannot block on itself.
+                let _ = std::thread::spawn(move || {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .expect("a runtime to drop the test database");
+                    runtime.block_on(async {
+                        if let Ok(admin) = sqlx::PgPool::connect(&admin_url).await {
+                            let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                            let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&admin).await;
+                            admin.close().await;
+                        }
+                    });
+                })
+                .join();
+            }
+        }
+    }
+}
+
+/// A running application, its keys and an HTTP client.
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub admin_key: String,
+    pub storefront_key: String,
+    pub store: orderly_storage::Store,
+    shutdown: CancellationToken,
+    server: Option<tokio::task::JoinHandle<Result<(), orderly::AppError>>>,
+    // Declared last: dropped after the server has stopped.
+    _database: TestDatabase,
+}
+
+/// The configuration a test app runs with, on `database_url`, plus `extra` variables.
+pub fn test_config(database_url: &str, extra: &[(&str, &str)]) -> Config {
+    let mut env = vec![
+        ("ORDERLY_DATABASE_URL".to_owned(), database_url.to_owned()),
+        ("ORDERLY_LISTEN".to_owned(), "127.0.0.1:0".to_owned()),
+        (
+            "ORDERLY_HTTP__SHUTDOWN_GRACE_SECS".to_owned(),
+            "2".to_owned(),
+        ),
+        (
+            "ORDERLY_DATABASE__MAX_CONNECTIONS".to_owned(),
+            "4".to_owned(),
+        ),
+    ];
+    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    Config::load_from(None, env).expect("a valid test configuration")
+}
+
+impl TestApp {
+    /// Starts the application on a fresh database; `None` when the backend is not configured.
+    pub async fn spawn(backend: Backend) -> Option<Self> {
+        Self::spawn_with(backend, &[]).await
+    }
+
+    /// Like [`TestApp::spawn`], with extra `ORDERLY_*` settings.
+    pub async fn spawn_with(backend: Backend, extra: &[(&str, &str)]) -> Option<Self> {
+        let (database, url) = TestDatabase::create(backend).await?;
+        let config = test_config(&url, extra);
+        let application = Application::build(&config).await.expect("the app starts");
+        let store = application.store().clone();
+        let admin_key = key(&store, Role::Admin).await;
+        let storefront_key = key(&store, Role::Storefront).await;
+        let address = format!("http://127.0.0.1:{}", application.port());
+        let shutdown = CancellationToken::new();
+        let server = tokio::spawn(application.serve(shutdown.clone()));
+        Some(Self {
+            address,
+            client: reqwest::Client::new(),
+            admin_key,
+            storefront_key,
+            store,
+            shutdown,
+            server: Some(server),
+            _database: database,
+        })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// A request with the admin key.
+    pub fn admin(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, self.url(path))
+            .bearer_auth(&self.admin_key)
+    }
+
+    /// A request with the storefront key.
+    pub fn storefront(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, self.url(path))
+            .bearer_auth(&self.storefront_key)
+    }
+
+    /// Creates a product as admin and returns its JSON.
+    pub async fn create_product(&self, sku: &str, price: i64, stock: i64) -> Value {
+        let response = self
+            .admin(reqwest::Method::POST, "/v1/products")
+            .json(&serde_json::json!({
+                "sku": sku, "name": format!("Product {sku}"), "price": price, "stock": stock
+            }))
+            .send()
+            .await
+            .expect("request sent");
+        assert_eq!(response.status(), StatusCode::CREATED, "creating {sku}");
+        response.json().await.expect("a product")
+    }
+
+    /// Stops the server as SIGTERM would and waits for it to finish draining.
+    pub async fn stop(mut self) -> Result<(), orderly::AppError> {
+        self.shutdown.cancel();
+        match self.server.take() {
+            Some(server) => server.await.expect("the server task does not panic"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+async fn key(store: &orderly_storage::Store, role: Role) -> String {
+    let new = NewApiKey {
+        name: format!("test {role}"),
+        role,
+    };
+    store.create_api_key(&new).await.expect("create a key").1
+}
+
+/// Reads a problem response, checking it is `application/problem+json` with `status`.
+pub async fn problem(response: reqwest::Response, status: StatusCode) -> Value {
+    assert_eq!(response.status(), status);
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(content_type, "application/problem+json");
+    let body: Value = response.json().await.expect("a JSON problem");
+    assert_eq!(body["status"], status.as_u16());
+    assert!(body["code"].is_string(), "{body}");
+    body
+}
+
+#[test]
+fn replace_database_keeps_credentials_host_and_parameters() {
+    assert_eq!(
+        replace_database("postgres://u:p@h:5432/postgres?sslmode=disable", "t1"),
+        "postgres://u:p@h:5432/t1?sslmode=disable"
+    );
+    assert_eq!(replace_database("postgres://h", "t2"), "postgres://h/t2");
+}

@@ -1,0 +1,13 @@
+//! Integration tests: each starts the real application on port 0 with a database of its own
+//! and talks HTTP to it. Tests written with `backend_tests!` run once on SQLite and once on
+//! PostgreSQL (when `ORDERLY_TEST_POSTGRES_URL` is set; CI always sets it).
+
+#![allow(clippy::unwrap_used)]
+
+mod helpers;
+
+mod auth;
+mod cli;
+mod errors;
+mod health;
+mod products;

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Makes sure the servers the tests talk to are answering, starting any that are not.
+# PostgreSQL and Redis come with the development and CI machines; the commands below are the
+# ones those machines use to start them.
+set -euo pipefail
+
+wait_for() { # name, check command...
+  local name=$1; shift
+  for _ in $(seq 1 60); do
+    if "$@" >/dev/null 2>&1; then echo "$name: up"; return 0; fi
+    sleep 0.5
+  done
+  echo "$name: not answering after 30 s" >&2
+  return 1
+}
+
+if ! pg_isready -h 127.0.0.1 -p 5432 -q; then
+  echo "PostgreSQL is not answering on 127.0.0.1:5432; starting it"
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | sort -V | tail -n1)" main start
+fi
+wait_for PostgreSQL pg_isready -h 127.0.0.1 -p 5432 -q
+
+if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+  echo "Redis is not answering on 127.0.0.1:6379; starting it"
+  redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+    --dir /var/lib/redis --logfile /var/log/redis/ci.log
+fi
+wait_for Redis redis-cli -h 127.0.0.1 -p 6379 ping
