@@ -1,6 +1,6 @@
 //! Page sizes for cursor-paginated listings.
 
-use crate::validation::FieldError;
+use crate::validation::{FieldError, check_range};
 
 /// How many items one page of a listing holds: 1 to 100, 50 when not given.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -11,15 +11,7 @@ impl PageLimit {
     pub const DEFAULT: PageLimit = PageLimit(50);
 
     pub fn parse(value: i64) -> Result<Self, FieldError> {
-        if (1..=i64::from(Self::MAX)).contains(&value) {
-            Ok(Self(value as u32))
-        } else {
-            Err(FieldError::new(
-                "limit",
-                "out_of_range",
-                format!("must be between 1 and {}", Self::MAX),
-            ))
-        }
+        check_range("limit", value, 1, i64::from(Self::MAX), "").map(|v| Self(v as u32))
     }
 
     pub fn get(self) -> u32 {

@@ -6,7 +6,7 @@ use std::str::FromStr;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::validation::{FieldError, check_length, check_text};
+use crate::validation::{FieldError, check_length, check_range, check_text};
 
 /// A product's id: a UUIDv7, so ids sort by creation time (cheap index inserts, stable cursor
 /// pagination) while their 74 random bits keep them unguessable.
@@ -114,15 +114,7 @@ impl Price {
     pub const MAX: i64 = 100_000_000_000;
 
     pub fn parse(field: &str, value: i64) -> Result<Self, FieldError> {
-        if (0..=Self::MAX).contains(&value) {
-            Ok(Self(value))
-        } else {
-            Err(FieldError::new(
-                field,
-                "out_of_range",
-                format!("must be between 0 and {} minor units", Self::MAX),
-            ))
-        }
+        check_range(field, value, 0, Self::MAX, " minor units").map(Self)
     }
 
     pub fn minor_units(self) -> i64 {
@@ -138,15 +130,7 @@ impl Stock {
     pub const MAX: i64 = 1_000_000_000;
 
     pub fn parse(field: &str, value: i64) -> Result<Self, FieldError> {
-        if (0..=Self::MAX).contains(&value) {
-            Ok(Self(value))
-        } else {
-            Err(FieldError::new(
-                field,
-                "out_of_range",
-                format!("must be between 0 and {}", Self::MAX),
-            ))
-        }
+        check_range(field, value, 0, Self::MAX, "").map(Self)
     }
 
     pub fn units(self) -> i64 {

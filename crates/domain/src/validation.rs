@@ -122,6 +122,25 @@ pub fn check_length(field: &str, value: &str, min: usize, max: usize) -> Result<
     }
 }
 
+/// Checks a whole number against an inclusive range; `unit` ends the message (`" minor units"`).
+pub fn check_range(
+    field: &str,
+    value: i64,
+    min: i64,
+    max: i64,
+    unit: &str,
+) -> Result<i64, FieldError> {
+    if (min..=max).contains(&value) {
+        Ok(value)
+    } else {
+        Err(FieldError::new(
+            field,
+            "out_of_range",
+            format!("must be between {min} and {max}{unit}"),
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
