@@ -31,6 +31,16 @@ impl Role {
     pub fn can_read_catalogue(self) -> bool {
         matches!(self, Role::Admin | Role::Storefront)
     }
+
+    /// Whether a key with this role may create orders, and read the orders it created.
+    pub fn can_place_orders(self) -> bool {
+        matches!(self, Role::Admin | Role::Storefront)
+    }
+
+    /// Whether a key with this role may read every order and move orders between states.
+    pub fn can_manage_orders(self) -> bool {
+        matches!(self, Role::Admin)
+    }
 }
 
 impl fmt::Display for Role {

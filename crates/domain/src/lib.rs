@@ -2,11 +2,16 @@
 //! them, and the rules they keep. Nothing here performs I/O or knows about HTTP or SQL.
 
 pub mod api_key;
+pub mod order;
 pub mod page;
 pub mod product;
 pub mod validation;
 
 pub use api_key::Role;
+pub use order::{
+    CustomerName, Email, NewOrder, NewOrderLine, Note, Order, OrderAction, OrderId, OrderLine,
+    OrderStatus, ProductRef, Quantity,
+};
 pub use page::PageLimit;
 pub use product::{
     Currency, Description, NewProduct, Price, Product, ProductId, ProductName, ProductPatch, Sku,

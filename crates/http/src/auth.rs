@@ -38,6 +38,26 @@ impl Policy for ReadCatalogue {
     }
 }
 
+/// Place orders and read one's own.
+#[derive(Debug)]
+pub struct PlaceOrders;
+
+impl Policy for PlaceOrders {
+    fn allows(role: Role) -> bool {
+        role.can_place_orders()
+    }
+}
+
+/// Read every order and move orders between states.
+#[derive(Debug)]
+pub struct ManageOrders;
+
+impl Policy for ManageOrders {
+    fn allows(role: Role) -> bool {
+        role.can_manage_orders()
+    }
+}
+
 /// The caller, authenticated and allowed by policy `P`.
 #[derive(Debug)]
 pub struct Authorized<P: Policy> {

@@ -4,11 +4,11 @@
 //! server faults are logged with their whole cause chain and answered with a generic body.
 
 use std::error::Error as StdError;
-use std::fmt::Write as _;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use orderly_domain::ValidationErrors;
+pub use orderly_storage::cause_chain;
 use orderly_storage::StoreError;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -50,6 +50,8 @@ pub enum ApiError {
     MalformedJson(String),
     /// 400: query parameters that do not parse.
     InvalidQuery(ValidationErrors),
+    /// 400: a required header is missing or malformed.
+    BadHeader { code: &'static str, detail: String },
     /// 401: no key, or not a live key.
     Unauthenticated,
     /// 403: a live key whose role may not do this.
@@ -60,6 +62,8 @@ pub enum ApiError {
     MethodNotAllowed,
     /// 409 with a specific code.
     Conflict { code: &'static str, detail: String },
+    /// 409: order lines asking for more than is in stock, one entry per line.
+    OutOfStock(ValidationErrors),
     /// 412: `If-Match` did not match the current version.
     PreconditionFailed,
     /// 413: body larger than the configured limit.
@@ -68,6 +72,8 @@ pub enum ApiError {
     UnsupportedMediaType,
     /// 422: the body is JSON, but its content is wrong.
     Validation(ValidationErrors),
+    /// 422 with a specific code, for a well-formed request that cannot be carried out.
+    Unprocessable { code: &'static str, detail: String },
     /// 503: a dependency is down; the client may retry.
     Unavailable(Box<dyn StdError + Send + Sync>),
     /// 500: a fault of ours.
@@ -92,6 +98,7 @@ impl ApiError {
                 "invalid_query",
                 "one or more query parameters are invalid".into(),
             ),
+            BadHeader { code, detail } => (StatusCode::BAD_REQUEST, code, detail.clone()),
             Unauthenticated => (
                 StatusCode::UNAUTHORIZED,
                 "unauthenticated",
@@ -113,6 +120,11 @@ impl ApiError {
                 "this method is not allowed on this resource".into(),
             ),
             Conflict { code, detail } => (StatusCode::CONFLICT, code, detail.clone()),
+            OutOfStock(_) => (
+                StatusCode::CONFLICT,
+                "insufficient_stock",
+                "some lines ask for more than is in stock".into(),
+            ),
             PreconditionFailed => (
                 StatusCode::PRECONDITION_FAILED,
                 "precondition_failed",
@@ -133,6 +145,9 @@ impl ApiError {
                 "validation_failed",
                 "the request body has invalid fields".into(),
             ),
+            Unprocessable { code, detail } => {
+                (StatusCode::UNPROCESSABLE_ENTITY, code, detail.clone())
+            }
             Unavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
@@ -147,17 +162,6 @@ impl ApiError {
     }
 }
 
-/// `error` and each of its sources, joined by `: `.
-pub fn cause_chain(error: &(dyn StdError + 'static)) -> String {
-    let mut chain = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let _ = write!(chain, ": {cause}");
-        source = cause.source();
-    }
-    chain
-}
-
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
@@ -168,6 +172,7 @@ impl From<StoreError> for ApiError {
             StoreError::Database(sqlx_error) if is_unavailable(&sqlx_error) => {
                 ApiError::Unavailable(Box::new(StoreError::Database(sqlx_error)))
             }
+            StoreError::WriterStopped => ApiError::Unavailable(Box::new(error)),
             other => ApiError::internal(other),
         }
     }
@@ -183,7 +188,9 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code, detail) = self.parts();
         let errors = match &self {
-            ApiError::Validation(errors) | ApiError::InvalidQuery(errors) => errors
+            ApiError::Validation(errors)
+            | ApiError::InvalidQuery(errors)
+            | ApiError::OutOfStock(errors) => errors
                 .errors()
                 .iter()
                 .map(|e| ProblemField {

@@ -24,11 +24,22 @@ impl Fields {
 
     /// Records every field the body should not have.
     pub fn reject_unknown(&mut self, unknown: &Map<String, Value>) {
+        self.reject_unknown_in("", unknown);
+    }
+
+    /// Records every field of the nested object at `path` (`""` for the body itself) that it
+    /// should not have.
+    pub fn reject_unknown_in(&mut self, path: &str, unknown: &Map<String, Value>) {
         let mut names: Vec<&String> = unknown.keys().collect();
         names.sort();
         for name in names {
+            let field = if path.is_empty() {
+                name.clone()
+            } else {
+                format!("{path}.{name}")
+            };
             self.errors.push(FieldError::new(
-                name.as_str(),
+                field,
                 "unknown_field",
                 "is not a field of this resource",
             ));

@@ -9,6 +9,8 @@ mod fields;
 mod health;
 mod middleware;
 mod openapi;
+mod orders;
+mod pagination;
 mod products;
 
 use std::sync::Arc;
@@ -19,7 +21,7 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use orderly_domain::Currency;
-use orderly_storage::Store;
+use orderly_storage::{OrderWriter, Store};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::{DefaultOnFailure, DefaultOnResponse, TraceLayer};
 use tracing::Level;
@@ -28,6 +30,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_scalar::{Scalar, Servable};
 
 pub use error::{ApiError, PROBLEM_JSON, Problem};
+pub use orders::render as render_order;
 
 /// Settings the HTTP layer needs from the configuration.
 #[derive(Debug, Clone)]
@@ -42,6 +45,8 @@ pub struct HttpSettings {
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub store: Store,
+    /// Places orders through group commit.
+    pub orders: OrderWriter,
     pub settings: Arc<HttpSettings>,
 }
 
@@ -55,6 +60,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 fn api_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(products::router())
+        .merge(orders::router())
         .merge(health::router())
 }
 

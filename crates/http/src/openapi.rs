@@ -19,6 +19,7 @@ use crate::error::{PROBLEM_JSON, Problem};
     modifiers(&ApiKeyScheme),
     tags(
         (name = "products", description = "The catalogue"),
+        (name = "orders", description = "Placing and managing orders"),
         (name = "health", description = "Liveness and readiness for orchestrators"),
     )
 )]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use orderly_http::{AppState, HttpSettings};
-use orderly_storage::{Store, StoreError, StoreOptions};
+use orderly_storage::{OrderWriter, OrderWriterSettings, Store, StoreError, StoreOptions};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -60,8 +60,21 @@ impl Application {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| AppError::Bind { addr, source })?;
+        let orders = OrderWriter::start(
+            store.clone(),
+            OrderWriterSettings {
+                idempotency_ttl: time::Duration::seconds(
+                    config.orders.idempotency_ttl_secs as i64,
+                ),
+                max_batch: config.orders.max_batch,
+                queue: config.orders.queue,
+                writers: config.orders.writers,
+            },
+            Arc::new(orderly_http::render_order),
+        );
         let state = AppState {
             store: store.clone(),
+            orders,
             settings: Arc::new(HttpSettings {
                 currency: config.currency(),
                 body_limit: config.http.body_limit_bytes,

@@ -31,6 +31,7 @@ const SHORT_ENV_NAMES: &[(&str, &str)] = &[
 pub struct Config {
     pub http: HttpConfig,
     pub database: DatabaseConfig,
+    pub orders: OrdersConfig,
     pub store: StoreConfig,
     pub log: LogConfig,
 }
@@ -55,6 +56,19 @@ pub struct DatabaseConfig {
     pub max_connections: u32,
     /// Whether `run` and `api` apply pending migrations at start.
     pub migrate_on_start: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrdersConfig {
+    /// Seconds an `Idempotency-Key` is remembered.
+    pub idempotency_ttl_secs: u64,
+    /// Most orders in one group-commit transaction.
+    pub max_batch: usize,
+    /// Most orders waiting for a writer.
+    pub queue: usize,
+    /// Parallel writer transactions on PostgreSQL.
+    pub writers: usize,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -187,6 +201,21 @@ impl Config {
         }
         if !(1_024..=16 * 1_024 * 1_024).contains(&self.http.body_limit_bytes) {
             return invalid("http.body_limit_bytes", "must be between 1024 and 16777216");
+        }
+        if !(60..=30 * 86_400).contains(&self.orders.idempotency_ttl_secs) {
+            return invalid(
+                "orders.idempotency_ttl_secs",
+                "must be between 60 and 2592000 (30 days)",
+            );
+        }
+        if !(1..=1_000).contains(&self.orders.max_batch) {
+            return invalid("orders.max_batch", "must be between 1 and 1000");
+        }
+        if !(1..=100_000).contains(&self.orders.queue) {
+            return invalid("orders.queue", "must be between 1 and 100000");
+        }
+        if !(1..=64).contains(&self.orders.writers) {
+            return invalid("orders.writers", "must be between 1 and 64");
         }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.filter) {
             return invalid("log.filter", &e.to_string());

@@ -10,6 +10,10 @@ pub enum StoreError {
     SkuTaken,
     #[error("stored data could not be read: {0}")]
     Corrupt(String),
+    #[error("the order writer has stopped")]
+    WriterStopped,
+    #[error("the order batch failed: {0}")]
+    BatchFailed(String),
     #[error("applying database migrations failed")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database query failed")]
@@ -19,4 +23,16 @@ pub enum StoreError {
 /// Whether `error` is the database refusing a duplicate in a unique index.
 pub(crate) fn is_unique_violation(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+/// `error` and each of its sources, joined by `: `.
+pub fn cause_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut chain = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        chain.push_str(": ");
+        chain.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    chain
 }

@@ -5,6 +5,8 @@
 mod api_keys;
 mod error;
 mod migrations;
+mod order_writer;
+mod orders;
 mod products;
 
 use std::str::FromStr;
@@ -15,7 +17,12 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{PgPool, SqlitePool};
 
 pub use api_keys::{ApiKeyInfo, Caller, NewApiKey};
-pub use error::StoreError;
+pub use error::{StoreError, cause_chain};
+pub use order_writer::{OrderWriter, OrderWriterSettings};
+pub use orders::{
+    CreateOrder, CreateOutcome, LineProblem, OrderFilter, OrderRejection, OrderSettings,
+    RenderOrder, ShortLine, StoredResponse, TransitionOutcome,
+};
 pub use products::{ProductFilter, UpdateOutcome};
 pub use sqlx::Error as SqlxError;
 

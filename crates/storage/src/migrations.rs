@@ -8,17 +8,31 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 /// One migration: its version, a short description and its SQL.
 type Embedded = (i64, &'static str, &'static str);
 
-const SQLITE: &[Embedded] = &[(
-    1,
-    "catalogue",
-    include_str!("../migrations/sqlite/0001_catalogue.sql"),
-)];
+const SQLITE: &[Embedded] = &[
+    (
+        1,
+        "catalogue",
+        include_str!("../migrations/sqlite/0001_catalogue.sql"),
+    ),
+    (
+        2,
+        "orders",
+        include_str!("../migrations/sqlite/0002_orders.sql"),
+    ),
+];
 
-const POSTGRES: &[Embedded] = &[(
-    1,
-    "catalogue",
-    include_str!("../migrations/postgres/0001_catalogue.sql"),
-)];
+const POSTGRES: &[Embedded] = &[
+    (
+        1,
+        "catalogue",
+        include_str!("../migrations/postgres/0001_catalogue.sql"),
+    ),
+    (
+        2,
+        "orders",
+        include_str!("../migrations/postgres/0002_orders.sql"),
+    ),
+];
 
 fn migrator(embedded: &[Embedded]) -> Migrator {
     Migrator::with_migrations(

@@ -8,15 +8,12 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use orderly_domain::{FieldError, PageLimit, Product, ProductId, Sku, ValidationErrors};
+use orderly_domain::{FieldError, Product, ProductId, Sku, ValidationErrors};
 use orderly_storage::{ProductFilter, UpdateOutcome};
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use uuid::Uuid;
 
 pub use body::{CreateProduct, UpdateProduct};
 pub use resource::{ProductPage, ProductResource};
@@ -25,6 +22,7 @@ use crate::AppState;
 use crate::auth::{Authorized, ManageCatalogue, ReadCatalogue};
 use crate::error::{ApiError, Problem};
 use crate::extract::{IfMatch, JsonBody, QueryParams};
+use crate::pagination::{decode_cursor, next_cursor, parse_limit};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -81,7 +79,7 @@ async fn create_product(
 /// Read a product by id.
 #[utoipa::path(
     get, path = "/v1/products/{id}", tag = "products",
-    params(("id" = Uuid, Path, description = "The product id")),
+    params(("id" = uuid::Uuid, Path, description = "The product id")),
     responses(
         (status = 200, description = "The product", body = ProductResource, headers(("ETag" = String))),
         (status = 404, description = "No such product", body = Problem, content_type = "application/problem+json"),
@@ -143,17 +141,11 @@ struct ListQuery {
 impl ListQuery {
     fn parse(self) -> Result<ProductFilter, ApiError> {
         let mut errors = ValidationErrors::new();
-        let limit = match self.limit {
-            None => Some(PageLimit::DEFAULT),
-            Some(raw) => errors.check(
-                raw.parse::<i64>()
-                    .map_err(|_| FieldError::new("limit", "invalid_type", "must be a whole number"))
-                    .and_then(PageLimit::parse),
-            ),
-        };
+        let limit = parse_limit(self.limit.as_deref(), &mut errors);
         let after = self
             .cursor
-            .and_then(|raw| errors.check(decode_cursor(&raw)));
+            .and_then(|raw| errors.check(decode_cursor(&raw)))
+            .map(ProductId::from_uuid);
         let active = match self.active.as_deref() {
             None => None,
             Some("true") => Some(true),
@@ -175,25 +167,6 @@ impl ListQuery {
     }
 }
 
-fn encode_cursor(id: ProductId) -> String {
-    URL_SAFE_NO_PAD.encode(id.as_uuid().as_bytes())
-}
-
-fn decode_cursor(raw: &str) -> Result<ProductId, FieldError> {
-    URL_SAFE_NO_PAD
-        .decode(raw)
-        .ok()
-        .and_then(|bytes| Uuid::from_slice(&bytes).ok())
-        .map(ProductId::from_uuid)
-        .ok_or_else(|| {
-            FieldError::new(
-                "cursor",
-                "invalid_cursor",
-                "is not a cursor this API returned",
-            )
-        })
-}
-
 /// List products in creation order, a page at a time.
 #[utoipa::path(
     get, path = "/v1/products", tag = "products",
@@ -211,11 +184,7 @@ async fn list_products(
 ) -> Result<Json<ProductPage>, ApiError> {
     let filter = query.parse()?;
     let products = state.store.list_products(&filter).await?;
-    let full_page = products.len() == filter.limit.get() as usize;
-    let next_cursor = products
-        .last()
-        .filter(|_| full_page)
-        .map(|p| encode_cursor(p.id));
+    let next_cursor = next_cursor(&products, filter.limit, |p| p.id.as_uuid());
     Ok(Json(ProductPage {
         data: products.into_iter().map(ProductResource::from).collect(),
         next_cursor,
@@ -226,7 +195,7 @@ async fn list_products(
 #[utoipa::path(
     patch, path = "/v1/products/{id}", tag = "products",
     params(
-        ("id" = Uuid, Path, description = "The product id"),
+        ("id" = uuid::Uuid, Path, description = "The product id"),
         ("If-Match" = Option<String>, Header, description = "The ETag the change is based on"),
     ),
     request_body = UpdateProduct,
@@ -276,7 +245,7 @@ fn archived() -> ApiError {
 #[utoipa::path(
     post, path = "/v1/products/{id}/archive", tag = "products",
     params(
-        ("id" = Uuid, Path, description = "The product id"),
+        ("id" = uuid::Uuid, Path, description = "The product id"),
         ("If-Match" = Option<String>, Header, description = "The ETag the change is based on"),
     ),
     responses(

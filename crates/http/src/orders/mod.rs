@@ -1,0 +1,340 @@
+//! The orders API under `/v1/orders`: place an order (idempotently, with group commit behind
+//! it), read orders, and move them through their states.
+
+mod body;
+mod resource;
+
+use axum::Json;
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use orderly_domain::{FieldError, OrderAction, OrderId, OrderStatus, Role, ValidationErrors};
+use orderly_storage::{CreateOrder, CreateOutcome, OrderFilter, OrderRejection, TransitionOutcome};
+use serde::Deserialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub use body::CreateOrderBody;
+pub use resource::{OrderPage, OrderResource, render};
+
+use crate::AppState;
+use crate::auth::{Authorized, ManageOrders, PlaceOrders};
+use crate::error::{ApiError, Problem};
+use crate::extract::{JsonBody, QueryParams, parse_json};
+use crate::pagination::{decode_cursor, next_cursor, parse_limit};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_order, list_orders))
+        .routes(routes!(get_order))
+        .routes(routes!(pay_order))
+        .routes(routes!(fulfill_order))
+        .routes(routes!(cancel_order))
+}
+
+/// Marks a response replayed from an idempotency record.
+const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
+
+/// The `Idempotency-Key` header: 1–255 visible ASCII characters, required to place an order.
+#[derive(Debug)]
+pub struct IdempotencyKey(String);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let value = parts
+            .headers
+            .get("idempotency-key")
+            .ok_or(ApiError::BadHeader {
+                code: "idempotency_key_required",
+                detail: "send an Idempotency-Key header (a unique token per order, such as a \
+                         UUID) so that a retried request cannot create a second order"
+                    .into(),
+            })?;
+        let bytes = value.as_bytes();
+        if bytes.is_empty() || bytes.len() > 255 || !bytes.iter().all(u8::is_ascii_graphic) {
+            return Err(ApiError::BadHeader {
+                code: "invalid_idempotency_key",
+                detail: "Idempotency-Key must be 1 to 255 visible ASCII characters".into(),
+            });
+        }
+        Ok(Self(String::from_utf8_lossy(bytes).into_owned()))
+    }
+}
+
+fn order_location(id: impl std::fmt::Display) -> Option<HeaderValue> {
+    HeaderValue::from_str(&format!("/v1/orders/{id}")).ok()
+}
+
+/// Place an order: reserve stock, snapshot prices and record the order in one transaction.
+/// A retry with the same `Idempotency-Key` and body gets the first response again.
+#[utoipa::path(
+    post, path = "/v1/orders", tag = "orders",
+    params(("Idempotency-Key" = String, Header, description = "A unique token per order; retries reuse it")),
+    request_body = CreateOrderBody,
+    responses(
+        (status = 201, description = "Placed; a replay carries `Idempotent-Replayed: true`", body = OrderResource,
+            headers(("Location" = String))),
+        (status = 400, description = "Missing or malformed Idempotency-Key", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not enough stock (one entry per short line), or the same key is still being processed", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields, unknown or unorderable products, or a key reused with another body", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
+async fn create_order(
+    auth: Authorized<PlaceOrders>,
+    State(state): State<AppState>,
+    IdempotencyKey(idempotency_key): IdempotencyKey,
+    JsonBody(body): JsonBody<Value>,
+) -> Result<Response, ApiError> {
+    // serde_json keeps object keys sorted, so equal documents serialise to equal bytes.
+    let fingerprint = Sha256::digest(serde_json::to_vec(&body).unwrap_or_default()).to_vec();
+    let order = parse_json::<CreateOrderBody>(&serde_json::to_vec(&body).unwrap_or_default())?
+        .parse()
+        .map_err(ApiError::Validation)?;
+    let request = CreateOrder {
+        api_key: auth.caller.key_id,
+        idempotency_key,
+        fingerprint,
+        order,
+        currency: state.settings.currency.as_str().to_owned(),
+    };
+    match state.orders.place(request).await? {
+        CreateOutcome::Created { order, response } => {
+            tracing::info!(order_id = %order.id, total = order.total, lines = order.lines.len(), "order placed");
+            Ok(stored_response(response.status, response.body, order.id, false))
+        }
+        CreateOutcome::Replayed(response) => {
+            let id = serde_json::from_str::<Value>(&response.body)
+                .ok()
+                .and_then(|v| v["id"].as_str().map(str::to_owned))
+                .unwrap_or_default();
+            Ok(stored_response(response.status, response.body, id, true))
+        }
+        CreateOutcome::KeyReused => Err(ApiError::Unprocessable {
+            code: "idempotency_key_reused",
+            detail: "this Idempotency-Key was used with a different body; use a new key for a \
+                     new order"
+                .into(),
+        }),
+        CreateOutcome::InFlight => Err(ApiError::Conflict {
+            code: "idempotency_key_in_flight",
+            detail: "a request with this Idempotency-Key is still being processed; retry shortly"
+                .into(),
+        }),
+        CreateOutcome::Rejected(rejection) => Err(rejected(rejection)),
+    }
+}
+
+fn stored_response(
+    status: u16,
+    body: String,
+    id: impl std::fmt::Display,
+    replayed: bool,
+) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::CREATED);
+    let mut response = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
+    if let Some(location) = order_location(id) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    if replayed {
+        response
+            .headers_mut()
+            .insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
+    }
+    response
+}
+
+fn rejected(rejection: OrderRejection) -> ApiError {
+    match rejection {
+        OrderRejection::InvalidLines(problems) => {
+            let mut errors = ValidationErrors::new();
+            for p in problems {
+                errors.push(FieldError::new(format!("lines[{}]", p.line), p.code, p.message));
+            }
+            ApiError::Validation(errors)
+        }
+        OrderRejection::OutOfStock(shorts) => {
+            let mut errors = ValidationErrors::new();
+            for s in shorts {
+                errors.push(FieldError::new(
+                    format!("lines[{}]", s.line),
+                    "insufficient_stock",
+                    format!("asks for {} of product {}; {} in stock", s.requested, s.product_id, s.available),
+                ));
+            }
+            ApiError::OutOfStock(errors)
+        }
+        OrderRejection::TotalTooLarge => ApiError::Validation(ValidationErrors::single(
+            FieldError::new("lines", "total_too_large", "the order total is too large"),
+        )),
+    }
+}
+
+fn parse_order_id(raw: &str) -> Result<OrderId, ApiError> {
+    raw.parse().map_err(|_| ApiError::NotFound("order"))
+}
+
+/// Read an order. Storefront keys see only the orders they placed.
+#[utoipa::path(
+    get, path = "/v1/orders/{id}", tag = "orders",
+    params(("id" = uuid::Uuid, Path, description = "The order id")),
+    responses(
+        (status = 200, description = "The order", body = OrderResource),
+        (status = 404, description = "No such order (or not yours)", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
+async fn get_order(
+    auth: Authorized<PlaceOrders>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<OrderResource>, ApiError> {
+    let order = state
+        .store
+        .order_by_id(parse_order_id(&id)?)
+        .await?
+        .filter(|o| auth.caller.role == Role::Admin || o.created_by == auth.caller.key_id)
+        .ok_or(ApiError::NotFound("order"))?;
+    Ok(Json(OrderResource::from(&order)))
+}
+
+/// Query parameters of the order listing.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct ListQuery {
+    /// Page size, 1–100 (default 50).
+    #[param(value_type = Option<u32>)]
+    limit: Option<String>,
+    /// The `next_cursor` of the previous page.
+    cursor: Option<String>,
+    /// Only orders in this status.
+    status: Option<String>,
+    /// Only orders for this customer e-mail address (exact match).
+    email: Option<String>,
+}
+
+/// List orders in the order they were placed (admin).
+#[utoipa::path(
+    get, path = "/v1/orders", tag = "orders",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "One page of orders", body = OrderPage),
+        (status = 400, description = "Invalid query parameters", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
+async fn list_orders(
+    _auth: Authorized<ManageOrders>,
+    State(state): State<AppState>,
+    QueryParams(query): QueryParams<ListQuery>,
+) -> Result<Json<OrderPage>, ApiError> {
+    let mut errors = ValidationErrors::new();
+    let limit = parse_limit(query.limit.as_deref(), &mut errors);
+    let after = query
+        .cursor
+        .and_then(|raw| errors.check(decode_cursor(&raw)))
+        .map(OrderId::from_uuid);
+    let status = query.status.and_then(|raw| {
+        errors.check(raw.parse::<OrderStatus>().map_err(|_| {
+            FieldError::new(
+                "status",
+                "invalid_value",
+                "must be pending, paid, fulfilled, cancelled or expired",
+            )
+        }))
+    });
+    let (Some(limit), true) = (limit, errors.is_empty()) else {
+        return Err(ApiError::InvalidQuery(errors));
+    };
+    let filter = OrderFilter {
+        status,
+        email: query.email,
+        created_by: None,
+        after,
+        limit,
+    };
+    let orders = state.store.list_orders(&filter).await?;
+    Ok(Json(OrderPage {
+        next_cursor: next_cursor(&orders, limit, |o| o.id.as_uuid()),
+        data: orders.iter().map(OrderResource::from).collect(),
+    }))
+}
+
+async fn transition(state: &AppState, id: &str, action: OrderAction) -> Result<Json<OrderResource>, ApiError> {
+    let id = parse_order_id(id)?;
+    match state.store.transition_order(id, action).await? {
+        (TransitionOutcome::Done, Some(order)) => {
+            tracing::info!(order_id = %order.id, status = %order.status, "order {action} done");
+            Ok(Json(OrderResource::from(&order)))
+        }
+        (TransitionOutcome::NotAllowed { current }, _) => Err(ApiError::Conflict {
+            code: "invalid_transition",
+            detail: format!("cannot {action} an order that is {current}"),
+        }),
+        _ => Err(ApiError::NotFound("order")),
+    }
+}
+
+/// Mark a pending order paid (admin).
+#[utoipa::path(
+    post, path = "/v1/orders/{id}/pay", tag = "orders",
+    params(("id" = uuid::Uuid, Path, description = "The order id")),
+    responses(
+        (status = 200, description = "The paid order", body = OrderResource),
+        (status = 404, description = "No such order", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not allowed from the current status, which the detail names", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
+async fn pay_order(
+    _auth: Authorized<ManageOrders>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<OrderResource>, ApiError> {
+    transition(&state, &id, OrderAction::Pay).await
+}
+
+/// Mark a paid order fulfilled (admin).
+#[utoipa::path(
+    post, path = "/v1/orders/{id}/fulfill", tag = "orders",
+    params(("id" = uuid::Uuid, Path, description = "The order id")),
+    responses(
+        (status = 200, description = "The fulfilled order", body = OrderResource),
+        (status = 404, description = "No such order", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not allowed from the current status, which the detail names", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
+async fn fulfill_order(
+    _auth: Authorized<ManageOrders>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<OrderResource>, ApiError> {
+    transition(&state, &id, OrderAction::Fulfill).await
+}
+
+/// Cancel a pending or paid order and give its stock back (admin).
+#[utoipa::path(
+    post, path = "/v1/orders/{id}/cancel", tag = "orders",
+    params(("id" = uuid::Uuid, Path, description = "The order id")),
+    responses(
+        (status = 200, description = "The cancelled order", body = OrderResource),
+        (status = 404, description = "No such order", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not allowed from the current status, which the detail names", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
+async fn cancel_order(
+    _auth: Authorized<ManageOrders>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<OrderResource>, ApiError> {
+    transition(&state, &id, OrderAction::Cancel).await
+}

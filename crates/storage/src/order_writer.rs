@@ -1,0 +1,185 @@
+//! Group commit for orders. Handlers hand their order to a bounded queue; writer tasks take
+//! whatever has queued up (up to a batch limit) and place it in one transaction, one savepoint
+//! per order, so a burst of orders shares one durable commit instead of paying one each.
+//!
+//! Bounds: the queue holds at most `queue` orders (a full queue makes handlers wait, which
+//! pushes back on clients), a batch at most `max_batch`. The in-flight key set holds at most
+//! one entry per queued or running order.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+use crate::orders::{CreateOrder, CreateOutcome, OrderSettings, RenderOrder};
+use crate::{BackendKind, Store, StoreError};
+
+/// How orders are batched.
+#[derive(Debug, Clone)]
+pub struct OrderWriterSettings {
+    /// How long an idempotency key is remembered.
+    pub idempotency_ttl: time::Duration,
+    /// Most orders in one transaction.
+    pub max_batch: usize,
+    /// Most orders waiting for a writer.
+    pub queue: usize,
+    /// Writer tasks (transactions in parallel) on PostgreSQL; SQLite always uses one.
+    pub writers: usize,
+}
+
+impl Default for OrderWriterSettings {
+    fn default() -> Self {
+        Self {
+            idempotency_ttl: time::Duration::hours(24),
+            max_batch: 64,
+            queue: 1_024,
+            writers: 2,
+        }
+    }
+}
+
+type Reply = oneshot::Sender<Result<CreateOutcome, StoreError>>;
+type InFlight = Mutex<HashSet<(Uuid, String)>>;
+
+/// The handle handlers place orders through. Cheap to clone; the writers stop when the last
+/// clone is dropped and the queue is empty.
+#[derive(Clone)]
+pub struct OrderWriter {
+    sender: mpsc::Sender<(CreateOrder, Reply)>,
+    in_flight: Arc<InFlight>,
+}
+
+impl std::fmt::Debug for OrderWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OrderWriter")
+            .field("queued", &(self.sender.max_capacity() - self.sender.capacity()))
+            .finish()
+    }
+}
+
+/// Removes an idempotency key from the in-flight set when its request is done (or dropped).
+struct InFlightGuard<'a> {
+    set: &'a InFlight,
+    key: Option<(Uuid, String)>,
+}
+
+impl Drop for InFlightGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(key) = self.key.take() {
+            self.set
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(&key);
+        }
+    }
+}
+
+impl OrderWriter {
+    /// Starts the writer tasks on the current runtime.
+    pub fn start(store: Store, settings: OrderWriterSettings, render: Arc<RenderOrder>) -> Self {
+        let (sender, receiver) = mpsc::channel(settings.queue.max(1));
+        let receiver = Arc::new(tokio::sync::Mutex::new(receiver));
+        let writers = match store.kind() {
+            BackendKind::Sqlite => 1,
+            BackendKind::Postgres => settings.writers.max(1),
+        };
+        for _ in 0..writers {
+            tokio::spawn(write_loop(
+                store.clone(),
+                receiver.clone(),
+                settings.clone(),
+                render.clone(),
+            ));
+        }
+        Self {
+            sender,
+            in_flight: Arc::new(Mutex::new(HashSet::new())),
+        }
+    }
+
+    /// Places one order and waits for its commit. A second request with the same key while
+    /// the first is queued or running is answered [`CreateOutcome::InFlight`] at once.
+    pub async fn place(&self, request: CreateOrder) -> Result<CreateOutcome, StoreError> {
+        let key = (request.api_key, request.idempotency_key.clone());
+        if !self
+            .in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(key.clone())
+        {
+            return Ok(CreateOutcome::InFlight);
+        }
+        let _guard = InFlightGuard {
+            set: &self.in_flight,
+            key: Some(key),
+        };
+        let (reply, answer) = oneshot::channel();
+        self.sender
+            .send((request, reply))
+            .await
+            .map_err(|_| StoreError::WriterStopped)?;
+        answer.await.map_err(|_| StoreError::WriterStopped)?
+    }
+}
+
+async fn write_loop(
+    store: Store,
+    receiver: Arc<tokio::sync::Mutex<mpsc::Receiver<(CreateOrder, Reply)>>>,
+    settings: OrderWriterSettings,
+    render: Arc<RenderOrder>,
+) {
+    let order_settings = OrderSettings {
+        idempotency_ttl: settings.idempotency_ttl,
+        render: render.as_ref(),
+    };
+    loop {
+        let mut requests = Vec::with_capacity(settings.max_batch);
+        let mut replies = Vec::with_capacity(settings.max_batch);
+        {
+            let mut receiver = receiver.lock().await;
+            let Some((request, reply)) = receiver.recv().await else {
+                return;
+            };
+            requests.push(request);
+            replies.push(reply);
+            while requests.len() < settings.max_batch {
+                match receiver.try_recv() {
+                    Ok((request, reply)) => {
+                        requests.push(request);
+                        replies.push(reply);
+                    }
+                    Err(_) => break,
+                }
+            }
+        }
+        match store.create_orders(&requests, &order_settings).await {
+            Ok(outcomes) => {
+                for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                    let _ = reply.send(outcome);
+                }
+            }
+            Err(error) if requests.len() > 1 => {
+                // A batch fails whole on a deadlock or a failed commit. Each order then gets
+                // its own transaction; one that did commit is replayed by its idempotency key.
+                tracing::warn!(
+                    error = %crate::error::cause_chain(&error),
+                    batch = requests.len(),
+                    "order batch failed; retrying its orders one by one"
+                );
+                for (request, reply) in requests.into_iter().zip(replies) {
+                    let outcome = store
+                        .create_orders(std::slice::from_ref(&request), &order_settings)
+                        .await
+                        .and_then(|mut outcomes| outcomes.pop().unwrap_or(Err(StoreError::WriterStopped)));
+                    let _ = reply.send(outcome);
+                }
+            }
+            Err(error) => {
+                for reply in replies {
+                    let _ = reply.send(Err(StoreError::BatchFailed(error.to_string())));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,318 @@
+//! Orders in the store: placing them in batches (see `create.rs`), moving them between states
+//! (`transition.rs`), and reading them back.
+
+mod create;
+mod sql;
+mod transition;
+
+use orderly_domain::{
+    NewOrder, Order, OrderAction, OrderId, OrderLine, OrderStatus, PageLimit, ProductId,
+    ProductRef,
+};
+use sqlx::{ColumnIndex, Decode, FromRow, Row, Type};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+pub use create::RenderOrder;
+use create::{BatchContext, create_batch};
+
+use crate::{Backend, Store, StoreError, with_pool};
+
+/// A request to place one order.
+#[derive(Debug, Clone)]
+pub struct CreateOrder {
+    /// The API key placing the order; idempotency keys are scoped to it.
+    pub api_key: Uuid,
+    pub idempotency_key: String,
+    /// A hash of the request body: a retry must send the same body.
+    pub fingerprint: Vec<u8>,
+    pub order: NewOrder,
+    /// The store currency; every product must be priced in it.
+    pub currency: String,
+}
+
+/// The response remembered for an idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredResponse {
+    pub status: u16,
+    pub body: String,
+}
+
+/// How a request to place an order ended.
+#[derive(Debug, Clone)]
+pub enum CreateOutcome {
+    /// The order is committed; `response` is what retries will get.
+    Created {
+        order: Order,
+        response: StoredResponse,
+    },
+    /// A retry of a request that already created an order: here is its first response.
+    Replayed(StoredResponse),
+    /// The idempotency key was used before with a different body.
+    KeyReused,
+    /// The same idempotency key is being processed right now.
+    InFlight,
+    /// Nothing was written; the client must change the request.
+    Rejected(OrderRejection),
+}
+
+/// Why an order was not placed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OrderRejection {
+    /// Lines naming unknown, repeated or unorderable products.
+    InvalidLines(Vec<LineProblem>),
+    /// Lines asking for more than is in stock.
+    OutOfStock(Vec<ShortLine>),
+    /// The total does not fit in 64 bits of minor units.
+    TotalTooLarge,
+}
+
+/// A line that cannot be ordered as asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineProblem {
+    /// Index into the request's lines.
+    pub line: usize,
+    pub code: &'static str,
+    pub message: String,
+}
+
+/// A line that asks for more units than are in stock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShortLine {
+    pub line: usize,
+    pub product_id: ProductId,
+    pub requested: i64,
+    pub available: i64,
+}
+
+/// How a state change ended.
+#[derive(Debug, Clone)]
+pub enum TransitionOutcome {
+    Done,
+    NotFound,
+    NotAllowed { current: OrderStatus },
+}
+
+/// Which orders a listing returns.
+#[derive(Debug, Clone, Default)]
+pub struct OrderFilter {
+    pub status: Option<OrderStatus>,
+    pub email: Option<String>,
+    /// Only orders created by this API key.
+    pub created_by: Option<Uuid>,
+    pub after: Option<OrderId>,
+    pub limit: PageLimit,
+}
+
+/// Settings for placing orders.
+pub struct OrderSettings<'a> {
+    pub idempotency_ttl: time::Duration,
+    pub render: &'a RenderOrder,
+}
+
+impl std::fmt::Debug for OrderSettings<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OrderSettings")
+            .field("idempotency_ttl", &self.idempotency_ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+const ORDER_BY_ID: &str = "SELECT id, status, email, name, note, currency, total, created_by, \
+                           created_at, updated_at FROM orders WHERE id = $1";
+
+const LIST_ORDERS: &str = "SELECT id, status, email, name, note, currency, total, created_by, \
+                           created_at, updated_at FROM orders WHERE id > $1 \
+                           AND ($2 IS NULL OR status = $2) AND ($3 IS NULL OR email = $3) \
+                           AND ($4 IS NULL OR created_by = $4) ORDER BY id LIMIT $5";
+
+const ORDER_LINES: &str = "SELECT product_id, sku, name, unit_price, quantity, line_total \
+                           FROM order_lines WHERE order_id = $1 ORDER BY line_no";
+
+struct OrderRow(Order);
+
+impl<'r, R> FromRow<'r, R> for OrderRow
+where
+    R: Row,
+    &'static str: ColumnIndex<R>,
+    Uuid: Decode<'r, R::Database> + Type<R::Database>,
+    String: Decode<'r, R::Database> + Type<R::Database>,
+    i64: Decode<'r, R::Database> + Type<R::Database>,
+    OffsetDateTime: Decode<'r, R::Database> + Type<R::Database>,
+{
+    fn from_row(row: &'r R) -> Result<Self, sqlx::Error> {
+        let status: String = row.try_get("status")?;
+        Ok(Self(Order {
+            id: OrderId::from_uuid(row.try_get("id")?),
+            status: status
+                .parse()
+                .map_err(|e: String| sqlx::Error::Decode(e.into()))?,
+            email: row.try_get("email")?,
+            name: row.try_get("name")?,
+            note: row.try_get("note")?,
+            currency: row.try_get("currency")?,
+            total: row.try_get("total")?,
+            lines: Vec::new(),
+            created_by: row.try_get("created_by")?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+        }))
+    }
+}
+
+struct LineRow(OrderLine);
+
+impl<'r, R> FromRow<'r, R> for LineRow
+where
+    R: Row,
+    &'static str: ColumnIndex<R>,
+    Uuid: Decode<'r, R::Database> + Type<R::Database>,
+    String: Decode<'r, R::Database> + Type<R::Database>,
+    i64: Decode<'r, R::Database> + Type<R::Database>,
+{
+    fn from_row(row: &'r R) -> Result<Self, sqlx::Error> {
+        Ok(Self(OrderLine {
+            product_id: ProductId::from_uuid(row.try_get("product_id")?),
+            sku: row.try_get("sku")?,
+            name: row.try_get("name")?,
+            unit_price: row.try_get("unit_price")?,
+            quantity: row.try_get("quantity")?,
+            line_total: row.try_get("line_total")?,
+        }))
+    }
+}
+
+impl Store {
+    /// Places a batch of orders in one transaction, each in its own savepoint, so the batch
+    /// costs one durable commit. The outer error means nothing of the batch was committed;
+    /// an inner error means that one order was rolled back.
+    pub async fn create_orders(
+        &self,
+        requests: &[CreateOrder],
+        settings: &OrderSettings<'_>,
+    ) -> Result<Vec<Result<CreateOutcome, StoreError>>, StoreError> {
+        let context = BatchContext {
+            now: orderly_domain::now(),
+            idempotency_ttl: settings.idempotency_ttl,
+            render: settings.render,
+        };
+        let outcomes = match &self.backend {
+            Backend::Sqlite(pool) => {
+                // IMMEDIATE takes the write lock up front: a deferred transaction that reads
+                // first would fail at its first write instead of waiting for the lock.
+                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                let outcomes = create_batch(&mut *tx, requests, &context).await?;
+                tx.commit().await?;
+                outcomes
+            }
+            Backend::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                lock_products_in_order(&mut tx, requests).await?;
+                let outcomes = create_batch(&mut *tx, requests, &context).await?;
+                tx.commit().await?;
+                outcomes
+            }
+        };
+        Ok(outcomes
+            .into_iter()
+            .map(|o| o.map_err(StoreError::from))
+            .collect())
+    }
+
+    /// Applies `action` to the order and returns it as it now stands.
+    pub async fn transition_order(
+        &self,
+        id: OrderId,
+        action: OrderAction,
+    ) -> Result<(TransitionOutcome, Option<Order>), StoreError> {
+        let now = orderly_domain::now();
+        let outcome = match &self.backend {
+            Backend::Sqlite(pool) => {
+                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                let outcome = transition::transition(&mut *tx, id, action, now).await?;
+                tx.commit().await?;
+                outcome
+            }
+            Backend::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                let outcome = transition::transition(&mut *tx, id, action, now).await?;
+                tx.commit().await?;
+                outcome
+            }
+        };
+        let order = self.order_by_id(id).await?;
+        Ok((outcome, order))
+    }
+
+    pub async fn order_by_id(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
+        let row = with_pool!(self, pool => sqlx::query_as::<_, OrderRow>(ORDER_BY_ID)
+            .bind(id.as_uuid())
+            .fetch_optional(pool)
+            .await)?;
+        match row {
+            Some(OrderRow(mut order)) => {
+                order.lines = self.order_lines(id).await?;
+                Ok(Some(order))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// One page of orders in creation order, with their lines.
+    pub async fn list_orders(&self, filter: &OrderFilter) -> Result<Vec<Order>, StoreError> {
+        let after = filter.after.map_or(Uuid::nil(), |id| id.as_uuid());
+        let rows = with_pool!(self, pool => sqlx::query_as::<_, OrderRow>(LIST_ORDERS)
+            .bind(after)
+            .bind(filter.status.map(OrderStatus::as_str))
+            .bind(filter.email.as_deref())
+            .bind(filter.created_by)
+            .bind(i64::from(filter.limit.get()))
+            .fetch_all(pool)
+            .await)?;
+        let mut orders = Vec::with_capacity(rows.len());
+        for OrderRow(mut order) in rows {
+            order.lines = self.order_lines(order.id).await?;
+            orders.push(order);
+        }
+        Ok(orders)
+    }
+
+    async fn order_lines(&self, id: OrderId) -> Result<Vec<OrderLine>, StoreError> {
+        let rows = with_pool!(self, pool => sqlx::query_as::<_, LineRow>(ORDER_LINES)
+            .bind(id.as_uuid())
+            .fetch_all(pool)
+            .await)?;
+        Ok(rows.into_iter().map(|r| r.0).collect())
+    }
+}
+
+/// Locks every product the batch will reserve, in id order, before any order runs. Orders
+/// within a batch touch products in request order, so without this two concurrent batches
+/// could each hold a product the other needs and deadlock.
+async fn lock_products_in_order(
+    tx: &mut sqlx::PgConnection,
+    requests: &[CreateOrder],
+) -> Result<(), sqlx::Error> {
+    let mut ids = Vec::new();
+    let mut skus = Vec::new();
+    for line in requests.iter().flat_map(|r| &r.order.lines) {
+        match &line.product {
+            ProductRef::Id(id) => ids.push(id.as_uuid()),
+            ProductRef::Sku(sku) => skus.push(sku.as_str().to_owned()),
+        }
+    }
+    if !skus.is_empty() {
+        let by_sku: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM products WHERE sku = ANY($1)")
+            .bind(&skus)
+            .fetch_all(&mut *tx)
+            .await?;
+        ids.extend(by_sku);
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    sqlx::query("SELECT 1 FROM products WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+        .bind(&ids)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}

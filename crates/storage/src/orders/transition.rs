@@ -1,0 +1,51 @@
+//! Moving an order between states: the status change, the stock it gives back when cancelled
+//! or expired, and its event, in one transaction.
+
+use orderly_domain::{OrderAction, OrderId, OrderStatus, ProductId};
+use serde_json::json;
+use time::OffsetDateTime;
+
+use super::TransitionOutcome;
+use super::sql::{NewEvent, OrderSql};
+
+/// Applies `action` inside an open transaction. On anything but `Done` nothing was written.
+pub(crate) async fn transition<C: OrderSql>(
+    conn: &mut C,
+    id: OrderId,
+    action: OrderAction,
+    now: OffsetDateTime,
+) -> Result<TransitionOutcome, sqlx::Error> {
+    let sources = OrderStatus::sources(action);
+    let Some(target) = sources.first().and_then(|s| s.apply(action).ok()) else {
+        return Ok(TransitionOutcome::NotFound);
+    };
+    // At most two statuses lead anywhere by one action; pad to two for the fixed statement.
+    let from = [sources[0], *sources.get(1).unwrap_or(&sources[0])];
+    if !conn
+        .set_order_status(id.as_uuid(), target, from, now)
+        .await?
+    {
+        return Ok(match conn.order_status(id.as_uuid()).await? {
+            None => TransitionOutcome::NotFound,
+            Some(current) => TransitionOutcome::NotAllowed {
+                current: current.parse().map_err(|e: String| sqlx::Error::Decode(e.into()))?,
+            },
+        });
+    }
+    if target.releases_stock() {
+        // Lines come back in product order: the same lock order as reservations.
+        for (product, quantity) in conn.order_quantities(id.as_uuid()).await? {
+            conn.release_stock(ProductId::from_uuid(product), quantity, now)
+                .await?;
+        }
+    }
+    let kind = format!("order.{target}");
+    conn.insert_event(&NewEvent {
+        kind: &kind,
+        subject_id: id.as_uuid(),
+        payload: json!({ "order_id": id.to_string(), "status": target.as_str() }),
+        at: now,
+    })
+    .await?;
+    Ok(TransitionOutcome::Done)
+}
