@@ -8,8 +8,8 @@ use std::error::Error as StdError;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use orderly_domain::ValidationErrors;
-pub use orderly_storage::cause_chain;
 use orderly_storage::StoreError;
+pub use orderly_storage::cause_chain;
 use serde::Serialize;
 use utoipa::ToSchema;
 

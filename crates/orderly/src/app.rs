@@ -63,9 +63,7 @@ impl Application {
         let orders = OrderWriter::start(
             store.clone(),
             OrderWriterSettings {
-                idempotency_ttl: time::Duration::seconds(
-                    config.orders.idempotency_ttl_secs as i64,
-                ),
+                idempotency_ttl: time::Duration::seconds(config.orders.idempotency_ttl_secs as i64),
                 max_batch: config.orders.max_batch,
                 queue: config.orders.queue,
                 writers: config.orders.writers,

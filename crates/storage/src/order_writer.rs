@@ -53,7 +53,10 @@ pub struct OrderWriter {
 impl std::fmt::Debug for OrderWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OrderWriter")
-            .field("queued", &(self.sender.max_capacity() - self.sender.capacity()))
+            .field(
+                "queued",
+                &(self.sender.max_capacity() - self.sender.capacity()),
+            )
             .finish()
     }
 }
@@ -171,7 +174,9 @@ async fn write_loop(
                     let outcome = store
                         .create_orders(std::slice::from_ref(&request), &order_settings)
                         .await
-                        .and_then(|mut outcomes| outcomes.pop().unwrap_or(Err(StoreError::WriterStopped)));
+                        .and_then(|mut outcomes| {
+                            outcomes.pop().unwrap_or(Err(StoreError::WriterStopped))
+                        });
                     let _ = reply.send(outcome);
                 }
             }

@@ -177,7 +177,9 @@ mod tests {
     use serde_json::json;
 
     fn parse(body: Value) -> Result<NewOrder, ValidationErrors> {
-        serde_json::from_value::<CreateOrderBody>(body).unwrap().parse()
+        serde_json::from_value::<CreateOrderBody>(body)
+            .unwrap()
+            .parse()
     }
 
     fn fields(errors: ValidationErrors) -> Vec<(String, &'static str)> {

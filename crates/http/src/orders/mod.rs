@@ -107,7 +107,12 @@ async fn create_order(
     match state.orders.place(request).await? {
         CreateOutcome::Created { order, response } => {
             tracing::info!(order_id = %order.id, total = order.total, lines = order.lines.len(), "order placed");
-            Ok(stored_response(response.status, response.body, order.id, false))
+            Ok(stored_response(
+                response.status,
+                response.body,
+                order.id,
+                false,
+            ))
         }
         CreateOutcome::Replayed(response) => {
             let id = serde_json::from_str::<Value>(&response.body)
@@ -155,7 +160,11 @@ fn rejected(rejection: OrderRejection) -> ApiError {
         OrderRejection::InvalidLines(problems) => {
             let mut errors = ValidationErrors::new();
             for p in problems {
-                errors.push(FieldError::new(format!("lines[{}]", p.line), p.code, p.message));
+                errors.push(FieldError::new(
+                    format!("lines[{}]", p.line),
+                    p.code,
+                    p.message,
+                ));
             }
             ApiError::Validation(errors)
         }
@@ -165,7 +174,10 @@ fn rejected(rejection: OrderRejection) -> ApiError {
                 errors.push(FieldError::new(
                     format!("lines[{}]", s.line),
                     "insufficient_stock",
-                    format!("asks for {} of product {}; {} in stock", s.requested, s.product_id, s.available),
+                    format!(
+                        "asks for {} of product {}; {} in stock",
+                        s.requested, s.product_id, s.available
+                    ),
                 ));
             }
             ApiError::OutOfStock(errors)
@@ -267,7 +279,11 @@ async fn list_orders(
     }))
 }
 
-async fn transition(state: &AppState, id: &str, action: OrderAction) -> Result<Json<OrderResource>, ApiError> {
+async fn transition(
+    state: &AppState,
+    id: &str,
+    action: OrderAction,
+) -> Result<Json<OrderResource>, ApiError> {
     let id = parse_order_id(id)?;
     match state.store.transition_order(id, action).await? {
         (TransitionOutcome::Done, Some(order)) => {

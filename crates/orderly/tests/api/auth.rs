@@ -1,7 +1,7 @@
 //! Who may call what: every route against no key, a bad key, a storefront key and an admin key.
 
 use reqwest::Method;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::helpers::{StatusCode, TestApp, backend_tests, problem};
 
@@ -19,7 +19,10 @@ async fn call(
     path: &str,
     body: Option<serde_json::Value>,
 ) -> reqwest::Response {
-    let mut request = app.client.request(method, app.url(path));
+    let mut request = app
+        .client
+        .request(method, app.url(path))
+        .header("idempotency-key", uuid::Uuid::new_v4().to_string());
     request = match who {
         Who::Nobody => request,
         Who::Storefront => request.bearer_auth(&app.storefront_key),
@@ -33,8 +36,14 @@ async fn call(
 
 backend_tests! {
     async fn every_route_answers_each_role_exactly_as_documented(app) {
-        let product = app.create_product("AUTH-1", 100, 5).await;
+        let product = app.create_product("AUTH-1", 100, 50).await;
         let id = product["id"].as_str().unwrap().to_owned();
+        let order: Value = app.place_order(json!([{"sku": "AUTH-1", "quantity": 1}])).await.json().await.unwrap();
+        let order = order["id"].as_str().unwrap().to_owned();
+        let admin_order: Value = app.admin(Method::POST, "/v1/orders").header("idempotency-key", "auth-matrix")
+            .json(&json!({"customer": {"email": "a@b.co", "name": "A"}, "lines": [{"sku": "AUTH-1", "quantity": 1}]}))
+            .send().await.unwrap().json().await.unwrap();
+        let admin_order = admin_order["id"].as_str().unwrap().to_owned();
         let mut sku = 0;
         let mut new_product = move || {
             sku += 1;
@@ -51,13 +60,29 @@ backend_tests! {
             (Method::GET, "/v1/products/by-sku/AUTH-1".to_owned(), None, [401, 200, 200]),
             (Method::POST, "/v1/products".to_owned(), new_product(), [401, 403, 201]),
             (Method::PATCH, format!("/v1/products/{id}"), Some(json!({"stock": 6})), [401, 403, 200]),
+            (Method::GET, "/v1/orders".to_owned(), None, [401, 403, 200]),
+            (Method::GET, format!("/v1/orders/{order}"), None, [401, 200, 200]),
+            (Method::GET, format!("/v1/orders/{admin_order}"), None, [401, 404, 200]),
+            (Method::POST, "/v1/orders".to_owned(), None, [401, 201, 201]),
+            (Method::POST, format!("/v1/orders/{order}/pay"), None, [401, 403, 200]),
+            (Method::POST, format!("/v1/orders/{order}/fulfill"), None, [401, 403, 200]),
+            (Method::POST, format!("/v1/orders/{admin_order}/cancel"), None, [401, 403, 200]),
             (Method::POST, format!("/v1/products/{id}/archive"), None, [401, 403, 200]),
         ];
         for (method, path, body, expected) in matrix {
             for (who, status) in [Who::Nobody, Who::Storefront, Who::Admin].into_iter().zip(expected) {
-                let body = if method == Method::POST && path == "/v1/products" { new_product() } else { body.clone() };
+                let body = if method == Method::POST && path == "/v1/products" {
+                    new_product()
+                } else if method == Method::POST && path == "/v1/orders" {
+                    Some(json!({"customer": {"email": "a@b.co", "name": "A"}, "lines": [{"sku": "AUTH-1", "quantity": 1}]}))
+                } else {
+                    body.clone()
+                };
                 let response = call(&app, who, method.clone(), &path, body).await;
-                assert_eq!(response.status().as_u16(), status, "{method} {path} as {who:?}");
+                let got = response.status().as_u16();
+                if got != status {
+                    panic!("{method} {path} as {who:?}: {got}, expected {status}: {}", response.text().await.unwrap());
+                }
                 match status {
                     401 => {
                         assert_eq!(response.headers()["www-authenticate"], "Bearer");

@@ -43,6 +43,12 @@ backend_tests! {
             ("/v1/products/{id}", "patch", &["200", "404", "409", "412", "413", "415", "422"][..]),
             ("/v1/products/by-sku/{sku}", "get", &["200", "404"][..]),
             ("/v1/products/{id}/archive", "post", &["200", "404", "412"][..]),
+            ("/v1/orders", "post", &["201", "400", "401", "403", "409", "413", "415", "422"][..]),
+            ("/v1/orders", "get", &["200", "400", "401", "403"][..]),
+            ("/v1/orders/{id}", "get", &["200", "401", "404"][..]),
+            ("/v1/orders/{id}/pay", "post", &["200", "403", "404", "409"][..]),
+            ("/v1/orders/{id}/fulfill", "post", &["200", "403", "404", "409"][..]),
+            ("/v1/orders/{id}/cancel", "post", &["200", "403", "404", "409"][..]),
             ("/healthz", "get", &["200"][..]),
             ("/readyz", "get", &["200", "503"][..]),
         ];
@@ -52,7 +58,7 @@ backend_tests! {
                 assert!(responses.get(*status).is_some(), "{method} {path} lacks {status}");
             }
         }
-        assert_eq!(paths.len(), 6, "a route is missing from the test or the document: {:?}", paths.keys());
+        assert_eq!(paths.len(), 11, "a route is missing from the test or the document: {:?}", paths.keys());
         assert!(doc["components"]["schemas"]["Problem"].is_object());
         assert!(doc["components"]["securitySchemes"]["api_key"].is_object());
     }

@@ -144,6 +144,8 @@ impl Drop for TestDatabase {
 /// A running application, its keys and an HTTP client.
 pub struct TestApp {
     pub address: String,
+    pub backend: Backend,
+    pub database_url: String,
     pub client: reqwest::Client,
     pub admin_key: String,
     pub storefront_key: String,
@@ -191,6 +193,8 @@ impl TestApp {
         let server = tokio::spawn(application.serve(shutdown.clone()));
         Some(Self {
             address,
+            backend,
+            database_url: url,
             client: reqwest::Client::new(),
             admin_key,
             storefront_key,
@@ -231,6 +235,53 @@ impl TestApp {
             .expect("request sent");
         assert_eq!(response.status(), StatusCode::CREATED, "creating {sku}");
         response.json().await.expect("a product")
+    }
+
+    /// Runs `sql` on a connection of its own and returns the first column of the first row.
+    pub async fn scalar(&self, sql: &'static str) -> i64 {
+        match self.backend {
+            Backend::Sqlite => {
+                let pool = sqlx::SqlitePool::connect(&self.database_url).await.unwrap();
+                let value = sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap();
+                pool.close().await;
+                value
+            }
+            Backend::Postgres => {
+                let pool = sqlx::PgPool::connect(&self.database_url).await.unwrap();
+                let value = sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap();
+                pool.close().await;
+                value
+            }
+        }
+    }
+
+    /// Runs statements on a connection of their own, choosing the text by backend.
+    pub async fn execute(&self, sqlite: &'static str, postgres: &'static str) {
+        match self.backend {
+            Backend::Sqlite => {
+                let pool = sqlx::SqlitePool::connect(&self.database_url).await.unwrap();
+                sqlx::raw_sql(sqlite).execute(&pool).await.unwrap();
+                pool.close().await;
+            }
+            Backend::Postgres => {
+                let pool = sqlx::PgPool::connect(&self.database_url).await.unwrap();
+                sqlx::raw_sql(postgres).execute(&pool).await.unwrap();
+                pool.close().await;
+            }
+        }
+    }
+
+    /// Places an order as the storefront with a fresh idempotency key.
+    pub async fn place_order(&self, lines: Value) -> reqwest::Response {
+        self.storefront(reqwest::Method::POST, "/v1/orders")
+            .header("idempotency-key", Uuid::new_v4().to_string())
+            .json(&serde_json::json!({
+                "customer": {"email": "ana@example.com", "name": "Ana Lima"},
+                "lines": lines,
+            }))
+            .send()
+            .await
+            .expect("request sent")
     }
 
     /// Stops the server as SIGTERM would and waits for it to finish draining.

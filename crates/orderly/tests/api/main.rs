@@ -10,4 +10,5 @@ mod auth;
 mod cli;
 mod errors;
 mod health;
+mod orders;
 mod products;

@@ -150,7 +150,9 @@ async fn create_one<C: OrderSql>(
     }
     if !problems.is_empty() {
         problems.sort_by_key(|p| p.line);
-        return Ok(CreateOutcome::Rejected(OrderRejection::InvalidLines(problems)));
+        return Ok(CreateOutcome::Rejected(OrderRejection::InvalidLines(
+            problems,
+        )));
     }
     if !shorts.is_empty() {
         shorts.sort_by_key(|s| s.line);

@@ -6,8 +6,7 @@ mod sql;
 mod transition;
 
 use orderly_domain::{
-    NewOrder, Order, OrderAction, OrderId, OrderLine, OrderStatus, PageLimit, ProductId,
-    ProductRef,
+    NewOrder, Order, OrderAction, OrderId, OrderLine, OrderStatus, PageLimit, ProductId, ProductRef,
 };
 use sqlx::{ColumnIndex, Decode, FromRow, Row, Type};
 use time::OffsetDateTime;

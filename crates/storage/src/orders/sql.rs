@@ -87,8 +87,10 @@ pub(crate) trait OrderSql: Send {
         at: OffsetDateTime,
     ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
 
-    fn insert_order(&mut self, order: &Order)
-    -> impl Future<Output = Result<(), sqlx::Error>> + Send;
+    fn insert_order(
+        &mut self,
+        order: &Order,
+    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
     fn insert_order_line(
         &mut self,
         order: Uuid,

@@ -28,7 +28,9 @@ pub(crate) async fn transition<C: OrderSql>(
         return Ok(match conn.order_status(id.as_uuid()).await? {
             None => TransitionOutcome::NotFound,
             Some(current) => TransitionOutcome::NotAllowed {
-                current: current.parse().map_err(|e: String| sqlx::Error::Decode(e.into()))?,
+                current: current
+                    .parse()
+                    .map_err(|e: String| sqlx::Error::Decode(e.into()))?,
             },
         });
     }
