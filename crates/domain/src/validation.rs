@@ -4,7 +4,8 @@
 use std::fmt;
 
 /// One problem with one field of the input.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
 pub struct FieldError {
     /// Where the problem is, as a dotted path into the input (`sku`, `lines[2].quantity`).
     pub field: String,

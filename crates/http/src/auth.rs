@@ -3,6 +3,7 @@
 //! happens before the body is read, so an unauthorised caller learns nothing about it.
 
 use std::marker::PhantomData;
+use std::time::Duration;
 
 use axum::extract::FromRequestParts;
 use axum::http::header;
@@ -12,6 +13,42 @@ use orderly_storage::Caller;
 
 use crate::AppState;
 use crate::error::ApiError;
+
+/// Keys verified in the last few seconds, so that a busy client costs one database lookup
+/// per key per interval instead of one per request. Keyed by the key's digest, never the key.
+/// Bounded: at most 10,000 keys, each for `ttl`. A key revoked by another process keeps
+/// working here until its entry expires; one revoked in this process is dropped at once.
+#[derive(Debug, Clone)]
+pub struct KeyCache(Option<moka::future::Cache<[u8; 32], Caller>>);
+
+impl KeyCache {
+    /// A cache holding entries for `ttl`; zero turns caching off.
+    pub fn new(ttl: Duration) -> Self {
+        Self((!ttl.is_zero()).then(|| {
+            moka::future::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(ttl)
+                .build()
+        }))
+    }
+
+    async fn caller(
+        &self,
+        state: &AppState,
+        digest: &[u8; 32],
+    ) -> Result<Option<Caller>, ApiError> {
+        if let Some(cache) = &self.0
+            && let Some(caller) = cache.get(digest).await
+        {
+            return Ok(Some(caller));
+        }
+        let caller = state.store.authenticate_digest(digest).await?;
+        if let (Some(cache), Some(caller)) = (&self.0, caller) {
+            cache.insert(*digest, caller).await;
+        }
+        Ok(caller)
+    }
+}
 
 /// A rule about which roles may do something.
 pub trait Policy: Send + Sync + 'static {
@@ -78,9 +115,10 @@ impl<P: Policy> FromRequestParts<AppState> for Authorized<P> {
             .and_then(|v| v.to_str().ok())
             .and_then(bearer_token)
             .ok_or(ApiError::Unauthenticated)?;
+        let digest = orderly_storage::key_digest(presented).ok_or(ApiError::Unauthenticated)?;
         let caller = state
-            .store
-            .authenticate(presented)
+            .keys
+            .caller(state, &digest)
             .await?
             .ok_or(ApiError::Unauthenticated)?;
         tracing::Span::current().record("key_id", tracing::field::display(caller.key_id));

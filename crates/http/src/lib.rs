@@ -47,6 +47,8 @@ pub struct AppState {
     pub store: Store,
     /// Places orders through group commit.
     pub orders: OrderWriter,
+    /// Recently verified API keys.
+    pub keys: auth::KeyCache,
     pub settings: Arc<HttpSettings>,
 }
 

@@ -73,6 +73,9 @@ impl Application {
         let state = AppState {
             store: store.clone(),
             orders,
+            keys: orderly_http::auth::KeyCache::new(Duration::from_secs(
+                config.http.auth_cache_secs,
+            )),
             settings: Arc::new(HttpSettings {
                 currency: config.currency(),
                 body_limit: config.http.body_limit_bytes,

@@ -35,6 +35,66 @@ pub enum Command {
     Keys(KeysCommand),
     /// Print the effective configuration as TOML, secrets masked.
     Config,
+    /// Built-in load generators that print comparable figures.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Place real orders over HTTP with fresh idempotency keys; print orders/s, p50, p99 and
+    /// errors. Creates its own products first.
+    Orders(OrdersBenchArgs),
+    /// Run orderly's order transaction directly on the database, one transaction per order,
+    /// without HTTP: the ceiling to compare `bench orders` with.
+    Ceiling(CeilingArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct OrdersBenchArgs {
+    /// Where orderly listens.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// An admin key (products are created before the run).
+    #[arg(long, env = "ORDERLY_BENCH_KEY")]
+    pub key: String,
+    /// Clients sending orders at once.
+    #[arg(long, default_value_t = 32)]
+    pub concurrency: usize,
+    /// Seconds to run.
+    #[arg(long, default_value_t = 10)]
+    pub duration: u64,
+    /// Products the orders spread over.
+    #[arg(long, default_value_t = 100)]
+    pub products: usize,
+    /// Lines per order.
+    #[arg(long, default_value_t = 1)]
+    pub lines: usize,
+    /// Print one JSON object instead of a sentence.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CeilingArgs {
+    /// The database to run against (default: the configured one).
+    #[arg(long)]
+    pub database_url: Option<String>,
+    /// Transactions running at once (and pool connections).
+    #[arg(long, default_value_t = 32)]
+    pub concurrency: usize,
+    /// Seconds to run.
+    #[arg(long, default_value_t = 10)]
+    pub duration: u64,
+    /// Products the orders spread over.
+    #[arg(long, default_value_t = 100)]
+    pub products: usize,
+    /// Lines per order.
+    #[arg(long, default_value_t = 1)]
+    pub lines: usize,
+    /// Print one JSON object instead of a sentence.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -45,6 +45,8 @@ pub struct HttpConfig {
     pub body_limit_bytes: usize,
     /// Seconds in-flight requests get to finish after shutdown begins.
     pub shutdown_grace_secs: u64,
+    /// Seconds a verified API key is trusted without a database lookup (0: never).
+    pub auth_cache_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -201,6 +203,9 @@ impl Config {
         }
         if !(1_024..=16 * 1_024 * 1_024).contains(&self.http.body_limit_bytes) {
             return invalid("http.body_limit_bytes", "must be between 1024 and 16777216");
+        }
+        if self.http.auth_cache_secs > 300 {
+            return invalid("http.auth_cache_secs", "must be at most 300");
         }
         if !(60..=30 * 86_400).contains(&self.orders.idempotency_ttl_secs) {
             return invalid(

@@ -3,6 +3,7 @@
 //! and calls into here, so tests start exactly what operators run.
 
 pub mod app;
+pub mod bench;
 pub mod cli;
 pub mod commands;
 pub mod config;

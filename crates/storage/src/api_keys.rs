@@ -49,6 +49,12 @@ fn hash(secret: &str) -> Vec<u8> {
     Sha256::digest(secret.as_bytes()).to_vec()
 }
 
+/// The digest a presented key is looked up by, or `None` when it cannot be a key of ours.
+pub fn key_digest(presented: &str) -> Option<[u8; 32]> {
+    (presented.starts_with(KEY_PREFIX) && presented.len() <= MAX_KEY_LEN)
+        .then(|| Sha256::digest(presented.as_bytes()).into())
+}
+
 fn mint_secret() -> Result<String, StoreError> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes)
@@ -139,14 +145,14 @@ impl Store {
         Ok(count)
     }
 
-    /// The caller a presented key belongs to, if it is a live key.
-    pub async fn authenticate(&self, presented: &str) -> Result<Option<Caller>, StoreError> {
-        if !presented.starts_with(KEY_PREFIX) || presented.len() > MAX_KEY_LEN {
-            return Ok(None);
-        }
+    /// The caller whose key has this [`key_digest`], if it is a live key.
+    pub async fn authenticate_digest(
+        &self,
+        digest: &[u8; 32],
+    ) -> Result<Option<Caller>, StoreError> {
         let row: Option<(Uuid, String)> = with_pool!(self, pool => sqlx::query_as(
             "SELECT id, role FROM api_keys WHERE secret_hash = $1 AND revoked_at IS NULL")
-            .bind(hash(presented))
+            .bind(digest.as_slice())
             .fetch_optional(pool)
             .await)?;
         row.map(|(key_id, role)| {

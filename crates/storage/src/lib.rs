@@ -16,7 +16,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 
-pub use api_keys::{ApiKeyInfo, Caller, NewApiKey};
+pub use api_keys::{ApiKeyInfo, Caller, NewApiKey, key_digest};
 pub use error::{StoreError, cause_chain};
 pub use order_writer::{OrderWriter, OrderWriterSettings};
 pub use orders::{

@@ -19,6 +19,7 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Api(_) => serve(config, false).await,
         Command::Migrate => migrate(&config).await,
         Command::Keys(command) => keys::run(command, &config).await,
+        Command::Bench(command) => crate::bench::run(command, &config).await,
         Command::Config => {
             print!("{}", config.to_redacted_toml());
             Ok(())

@@ -2,11 +2,12 @@
 //! (`transition.rs`), and reading them back.
 
 mod create;
+mod postgres;
 mod sql;
 mod transition;
 
 use orderly_domain::{
-    NewOrder, Order, OrderAction, OrderId, OrderLine, OrderStatus, PageLimit, ProductId, ProductRef,
+    NewOrder, Order, OrderAction, OrderId, OrderLine, OrderStatus, PageLimit, ProductId,
 };
 use sqlx::{ColumnIndex, Decode, FromRow, Row, Type};
 use time::OffsetDateTime;
@@ -195,27 +196,25 @@ impl Store {
             idempotency_ttl: settings.idempotency_ttl,
             render: settings.render,
         };
-        let outcomes = match &self.backend {
+        match &self.backend {
             Backend::Sqlite(pool) => {
                 // IMMEDIATE takes the write lock up front: a deferred transaction that reads
                 // first would fail at its first write instead of waiting for the lock.
                 let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
                 let outcomes = create_batch(&mut *tx, requests, &context).await?;
                 tx.commit().await?;
-                outcomes
+                Ok(outcomes
+                    .into_iter()
+                    .map(|o| o.map_err(StoreError::from))
+                    .collect())
             }
             Backend::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
-                lock_products_in_order(&mut tx, requests).await?;
-                let outcomes = create_batch(&mut *tx, requests, &context).await?;
+                let outcomes = postgres::place_batch(&mut tx, requests, &context).await?;
                 tx.commit().await?;
-                outcomes
+                Ok(outcomes)
             }
-        };
-        Ok(outcomes
-            .into_iter()
-            .map(|o| o.map_err(StoreError::from))
-            .collect())
+        }
     }
 
     /// Applies `action` to the order and returns it as it now stands.
@@ -283,35 +282,4 @@ impl Store {
             .await)?;
         Ok(rows.into_iter().map(|r| r.0).collect())
     }
-}
-
-/// Locks every product the batch will reserve, in id order, before any order runs. Orders
-/// within a batch touch products in request order, so without this two concurrent batches
-/// could each hold a product the other needs and deadlock.
-async fn lock_products_in_order(
-    tx: &mut sqlx::PgConnection,
-    requests: &[CreateOrder],
-) -> Result<(), sqlx::Error> {
-    let mut ids = Vec::new();
-    let mut skus = Vec::new();
-    for line in requests.iter().flat_map(|r| &r.order.lines) {
-        match &line.product {
-            ProductRef::Id(id) => ids.push(id.as_uuid()),
-            ProductRef::Sku(sku) => skus.push(sku.as_str().to_owned()),
-        }
-    }
-    if !skus.is_empty() {
-        let by_sku: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM products WHERE sku = ANY($1)")
-            .bind(&skus)
-            .fetch_all(&mut *tx)
-            .await?;
-        ids.extend(by_sku);
-    }
-    ids.sort_unstable();
-    ids.dedup();
-    sqlx::query("SELECT 1 FROM products WHERE id = ANY($1) ORDER BY id FOR UPDATE")
-        .bind(&ids)
-        .execute(&mut *tx)
-        .await?;
-    Ok(())
 }

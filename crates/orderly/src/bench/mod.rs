@@ -1,0 +1,128 @@
+//! `orderly bench …`: load generators that print comparable figures. They measure; they do not
+//! judge. Compare figures taken in one run on one machine (see `bench/` and
+//! `docs/benchmarks.md`).
+
+mod ceiling;
+mod orders;
+
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use crate::cli::BenchCommand;
+use crate::config::Config;
+
+pub async fn run(command: BenchCommand, config: &Config) -> anyhow::Result<()> {
+    let (report, json) = match command {
+        BenchCommand::Orders(args) => {
+            let json = args.json;
+            (orders::run(args).await?, json)
+        }
+        BenchCommand::Ceiling(args) => {
+            let json = args.json;
+            (ceiling::run(args, config).await?, json)
+        }
+    };
+    if json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        println!(
+            "{}: {:.0} orders/s over {:.1} s, p50 {:.2} ms, p99 {:.2} ms, {} ok, {} errors",
+            report.name,
+            report.orders_per_s,
+            report.seconds,
+            report.p50_ms,
+            report.p99_ms,
+            report.ok,
+            report.errors
+        );
+    }
+    Ok(())
+}
+
+/// What a load run measured.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub name: &'static str,
+    pub concurrency: usize,
+    pub seconds: f64,
+    pub ok: u64,
+    pub errors: u64,
+    pub orders_per_s: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+}
+
+/// Latencies from one worker: a fixed-size histogram (1 µs to 60 s, 3 significant digits),
+/// so a long run never grows memory.
+#[derive(Debug)]
+pub struct Tally {
+    latencies: Histogram<u64>,
+    ok: u64,
+    errors: u64,
+}
+
+impl Default for Tally {
+    fn default() -> Self {
+        Self {
+            latencies: Histogram::new_with_bounds(1, 60_000_000, 3)
+                .expect("constant histogram bounds are valid"),
+            ok: 0,
+            errors: 0,
+        }
+    }
+}
+
+impl Tally {
+    pub fn record(&mut self, ok: bool, latency: Duration) {
+        if ok {
+            self.ok += 1;
+            let _ = self.latencies.record(
+                u64::try_from(latency.as_micros())
+                    .unwrap_or(u64::MAX)
+                    .max(1),
+            );
+        } else {
+            self.errors += 1;
+        }
+    }
+
+    pub fn merge(&mut self, other: &Tally) {
+        let _ = self.latencies.add(&other.latencies);
+        self.ok += other.ok;
+        self.errors += other.errors;
+    }
+
+    pub fn report(&self, name: &'static str, concurrency: usize, elapsed: Duration) -> Report {
+        let seconds = elapsed.as_secs_f64();
+        let ms = |q| self.latencies.value_at_quantile(q) as f64 / 1_000.0;
+        Report {
+            name,
+            concurrency,
+            seconds,
+            ok: self.ok,
+            errors: self.errors,
+            orders_per_s: self.ok as f64 / seconds,
+            p50_ms: ms(0.50),
+            p99_ms: ms(0.99),
+        }
+    }
+}
+
+/// A small, fast, seeded generator for picking products; statistical quality is not needed.
+#[derive(Debug)]
+pub struct XorShift(u64);
+
+impl XorShift {
+    pub fn new(seed: u64) -> Self {
+        Self(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    pub fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n.max(1) as u64) as usize
+    }
+}
