@@ -5,6 +5,7 @@ pub mod api_key;
 pub mod order;
 pub mod page;
 pub mod product;
+pub mod reservation;
 pub mod validation;
 
 pub use api_key::Role;

@@ -32,11 +32,6 @@ const POSTGRES: &[Embedded] = &[
         "orders",
         include_str!("../migrations/postgres/0002_orders.sql"),
     ),
-    (
-        3,
-        "place orders",
-        include_str!("../migrations/postgres/0003_place_orders.sql"),
-    ),
 ];
 
 fn migrator(embedded: &[Embedded]) -> Migrator {

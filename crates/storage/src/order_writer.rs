@@ -159,12 +159,13 @@ async fn write_loop(
         match store.create_orders(&requests, &order_settings).await {
             Ok(outcomes) => {
                 for (reply, outcome) in replies.into_iter().zip(outcomes) {
-                    let _ = reply.send(outcome);
+                    let _ = reply.send(Ok(outcome));
                 }
             }
             Err(error) if requests.len() > 1 => {
-                // A batch fails whole on a deadlock or a failed commit. Each order then gets
-                // its own transaction; one that did commit is replayed by its idempotency key.
+                // A batch fails whole when any of its orders meets an unexpected error (or the
+                // commit fails). Each order then gets a transaction of its own, so one bad
+                // order fails alone; one that did commit is replayed by its idempotency key.
                 tracing::warn!(
                     error = %crate::error::cause_chain(&error),
                     batch = requests.len(),
@@ -174,9 +175,7 @@ async fn write_loop(
                     let outcome = store
                         .create_orders(std::slice::from_ref(&request), &order_settings)
                         .await
-                        .and_then(|mut outcomes| {
-                            outcomes.pop().unwrap_or(Err(StoreError::WriterStopped))
-                        });
+                        .and_then(|mut outcomes| outcomes.pop().ok_or(StoreError::WriterStopped));
                     let _ = reply.send(outcome);
                 }
             }

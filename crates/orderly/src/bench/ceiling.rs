@@ -80,7 +80,7 @@ pub async fn run(args: CeilingArgs, config: &Config) -> anyhow::Result<Report> {
                         .create_orders(std::slice::from_ref(&request), &settings)
                         .await
                         .as_deref(),
-                    Ok([Ok(CreateOutcome::Created { .. })])
+                    Ok([CreateOutcome::Created { .. }])
                 );
                 tally.record(ok, sent.elapsed());
             }

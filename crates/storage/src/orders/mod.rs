@@ -1,8 +1,9 @@
 //! Orders in the store: placing them in batches (see `create.rs`), moving them between states
 //! (`transition.rs`), and reading them back.
 
-mod create;
-mod postgres;
+mod place;
+mod place_postgres;
+mod place_sqlite;
 mod sql;
 mod transition;
 
@@ -13,9 +14,14 @@ use sqlx::{ColumnIndex, Decode, FromRow, Row, Type};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-pub use create::RenderOrder;
-use create::{BatchContext, create_batch};
+pub use orderly_domain::reservation::{LineProblem, OrderRejection, ShortLine};
+use place::{BatchContext, judge_retry, place_batch};
 
+/// Renders the `201` body stored for replays. Supplied by the HTTP layer, which owns the
+/// representation.
+pub type RenderOrder = dyn Fn(&Order) -> String + Send + Sync;
+
+use crate::error::is_unique_violation;
 use crate::{Backend, Store, StoreError, with_pool};
 
 /// A request to place one order.
@@ -54,35 +60,6 @@ pub enum CreateOutcome {
     InFlight,
     /// Nothing was written; the client must change the request.
     Rejected(OrderRejection),
-}
-
-/// Why an order was not placed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum OrderRejection {
-    /// Lines naming unknown, repeated or unorderable products.
-    InvalidLines(Vec<LineProblem>),
-    /// Lines asking for more than is in stock.
-    OutOfStock(Vec<ShortLine>),
-    /// The total does not fit in 64 bits of minor units.
-    TotalTooLarge,
-}
-
-/// A line that cannot be ordered as asked.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LineProblem {
-    /// Index into the request's lines.
-    pub line: usize,
-    pub code: &'static str,
-    pub message: String,
-}
-
-/// A line that asks for more units than are in stock.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ShortLine {
-    pub line: usize,
-    pub product_id: ProductId,
-    pub requested: i64,
-    pub available: i64,
 }
 
 /// How a state change ended.
@@ -183,38 +160,74 @@ where
 }
 
 impl Store {
-    /// Places a batch of orders in one transaction, each in its own savepoint, so the batch
-    /// costs one durable commit. The outer error means nothing of the batch was committed;
-    /// an inner error means that one order was rolled back.
+    /// Places a batch of orders in one transaction, so the batch costs one durable commit and
+    /// a fixed number of statements. An error means nothing of the batch was committed.
     pub async fn create_orders(
         &self,
         requests: &[CreateOrder],
         settings: &OrderSettings<'_>,
-    ) -> Result<Vec<Result<CreateOutcome, StoreError>>, StoreError> {
+    ) -> Result<Vec<CreateOutcome>, StoreError> {
         let context = BatchContext {
             now: orderly_domain::now(),
             idempotency_ttl: settings.idempotency_ttl,
             render: settings.render,
         };
-        match &self.backend {
+        let result = match &self.backend {
             Backend::Sqlite(pool) => {
                 // IMMEDIATE takes the write lock up front: a deferred transaction that reads
                 // first would fail at its first write instead of waiting for the lock.
                 let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-                let outcomes = create_batch(&mut *tx, requests, &context).await?;
-                tx.commit().await?;
-                Ok(outcomes
-                    .into_iter()
-                    .map(|o| o.map_err(StoreError::from))
-                    .collect())
+                match place_batch(&mut *tx, requests, &context).await {
+                    Ok(outcomes) => tx.commit().await.map(|()| outcomes),
+                    Err(e) => Err(e),
+                }
             }
             Backend::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
-                let outcomes = postgres::place_batch(&mut tx, requests, &context).await?;
-                tx.commit().await?;
-                Ok(outcomes)
+                match place_batch(&mut *tx, requests, &context).await {
+                    Ok(outcomes) => tx.commit().await.map(|()| outcomes),
+                    Err(e) => Err(e),
+                }
             }
+        };
+        match result {
+            Ok(outcomes) => Ok(outcomes),
+            // Another process committed the same idempotency key between our lookup and our
+            // insert. For a single order that has an answer; a batch is retried one by one.
+            Err(e) if is_unique_violation(&e) && requests.len() == 1 => {
+                Ok(vec![self.settle_key_race(&requests[0]).await?])
+            }
+            Err(e) => Err(e.into()),
         }
+    }
+
+    /// The answer for a request whose idempotency key another transaction took first.
+    async fn settle_key_race(&self, request: &CreateOrder) -> Result<CreateOutcome, StoreError> {
+        let record = with_pool!(self, pool => sqlx::query_as::<_, (Vec<u8>, i32, String, OffsetDateTime)>(
+            "SELECT fingerprint, response_status, response_body, expires_at \
+             FROM idempotency_keys WHERE api_key_id = $1 AND key = $2")
+            .bind(request.api_key)
+            .bind(&request.idempotency_key)
+            .fetch_optional(pool)
+            .await)?;
+        Ok(match record {
+            Some((fingerprint, response_status, response_body, expires_at))
+                if expires_at > orderly_domain::now() =>
+            {
+                judge_retry(
+                    &place::IdempotencyRecord {
+                        api_key_id: request.api_key,
+                        key: request.idempotency_key.clone(),
+                        fingerprint,
+                        response_status,
+                        response_body,
+                        expires_at,
+                    },
+                    request,
+                )
+            }
+            _ => CreateOutcome::InFlight,
+        })
     }
 
     /// Applies `action` to the order and returns it as it now stands.

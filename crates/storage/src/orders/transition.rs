@@ -6,10 +6,10 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use super::TransitionOutcome;
-use super::sql::{NewEvent, OrderSql};
+use super::sql::TransitionSql;
 
 /// Applies `action` inside an open transaction. On anything but `Done` nothing was written.
-pub(crate) async fn transition<C: OrderSql>(
+pub(crate) async fn transition<C: TransitionSql>(
     conn: &mut C,
     id: OrderId,
     action: OrderAction,
@@ -41,13 +41,8 @@ pub(crate) async fn transition<C: OrderSql>(
                 .await?;
         }
     }
-    let kind = format!("order.{target}");
-    conn.insert_event(&NewEvent {
-        kind: &kind,
-        subject_id: id.as_uuid(),
-        payload: json!({ "order_id": id.to_string(), "status": target.as_str() }),
-        at: now,
-    })
-    .await?;
+    let payload = json!({ "order_id": id.to_string(), "status": target.as_str() });
+    conn.insert_event(&format!("order.{target}"), id.as_uuid(), &payload, now)
+        .await?;
     Ok(TransitionOutcome::Done)
 }

@@ -1,0 +1,224 @@
+//! Placing a batch of orders in one transaction with a fixed number of statements, whatever
+//! the batch size: load (and lock) the products the batch names, load its idempotency
+//! records, decide every order in memory against a [`StockBook`], then write what was decided
+//! one table at a time. The backends differ only in how they run those few statements
+//! ([`PlaceSql`], in `place_sqlite.rs` and `place_postgres.rs`).
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+
+use orderly_domain::reservation::{StockBook, StockedProduct};
+use orderly_domain::{Order, OrderId, OrderStatus, ProductId, ProductRef};
+use serde_json::json;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{CreateOrder, CreateOutcome, RenderOrder, StoredResponse};
+
+/// What every order of a batch shares.
+pub(crate) struct BatchContext<'a> {
+    pub now: OffsetDateTime,
+    pub idempotency_ttl: time::Duration,
+    pub render: &'a RenderOrder,
+}
+
+/// A stored idempotency record.
+#[derive(Debug, Clone)]
+pub(crate) struct IdempotencyRecord {
+    pub api_key_id: Uuid,
+    pub key: String,
+    pub fingerprint: Vec<u8>,
+    pub response_status: i32,
+    pub response_body: String,
+    pub expires_at: OffsetDateTime,
+}
+
+/// An outbox event to insert.
+#[derive(Debug, Clone)]
+pub(crate) struct EventRow {
+    pub id: Uuid,
+    pub kind: &'static str,
+    pub subject_id: Uuid,
+    pub payload: String,
+    pub at: OffsetDateTime,
+}
+
+/// The statements of a batch, inside an open transaction.
+pub(crate) trait PlaceSql: Send {
+    /// The products with these ids or skus. On PostgreSQL they are locked, in id order, so
+    /// concurrent batches queue on them instead of deadlocking.
+    fn load_products(
+        &mut self,
+        ids: &[Uuid],
+        skus: &[String],
+    ) -> impl Future<Output = Result<Vec<StockedProduct>, sqlx::Error>> + Send;
+    fn idempotency_records(
+        &mut self,
+        keys: &[(Uuid, String)],
+    ) -> impl Future<Output = Result<Vec<IdempotencyRecord>, sqlx::Error>> + Send;
+    fn delete_idempotency_records(
+        &mut self,
+        keys: &[(Uuid, String)],
+    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
+    /// Subtracts the units taken from each product's stock (guarded: stock never goes below
+    /// zero, the statement fails instead).
+    fn take_stock(
+        &mut self,
+        taken: &[(ProductId, i64)],
+        at: OffsetDateTime,
+    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
+    /// Inserts the orders and their lines.
+    fn insert_orders(
+        &mut self,
+        orders: &[&Order],
+    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
+    fn insert_events(
+        &mut self,
+        events: &[EventRow],
+    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
+    fn insert_idempotency_records(
+        &mut self,
+        records: &[IdempotencyRecord],
+        order_ids: &[Uuid],
+        created_at: OffsetDateTime,
+    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
+}
+
+/// The answer to a request whose key has a live record: the same request is replayed,
+/// another is refused.
+pub(crate) fn judge_retry(record: &IdempotencyRecord, request: &CreateOrder) -> CreateOutcome {
+    if record.fingerprint == request.fingerprint {
+        CreateOutcome::Replayed(StoredResponse {
+            status: u16::try_from(record.response_status).unwrap_or(201),
+            body: record.response_body.clone(),
+        })
+    } else {
+        CreateOutcome::KeyReused
+    }
+}
+
+/// Places `requests` inside the open transaction `conn`. Any error means the caller must roll
+/// the transaction back: nothing of the batch may be committed.
+pub(crate) async fn place_batch<C: PlaceSql>(
+    conn: &mut C,
+    requests: &[CreateOrder],
+    context: &BatchContext<'_>,
+) -> Result<Vec<CreateOutcome>, sqlx::Error> {
+    let now = context.now;
+    let mut ids = Vec::new();
+    let mut skus = Vec::new();
+    for line in requests.iter().flat_map(|r| &r.order.lines) {
+        match &line.product {
+            ProductRef::Id(id) => ids.push(id.as_uuid()),
+            ProductRef::Sku(sku) => skus.push(sku.as_str().to_owned()),
+        }
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    skus.sort_unstable();
+    skus.dedup();
+    let mut book = StockBook::new(conn.load_products(&ids, &skus).await?);
+
+    let keys: Vec<(Uuid, String)> = requests
+        .iter()
+        .map(|r| (r.api_key, r.idempotency_key.clone()))
+        .collect();
+    let records: HashMap<(Uuid, String), IdempotencyRecord> = conn
+        .idempotency_records(&keys)
+        .await?
+        .into_iter()
+        .map(|r| ((r.api_key_id, r.key.clone()), r))
+        .collect();
+
+    let mut outcomes = Vec::with_capacity(requests.len());
+    let mut expired = Vec::new();
+    let mut seen = HashSet::new();
+    for (request, key) in requests.iter().zip(keys) {
+        if !seen.insert(key.clone()) {
+            outcomes.push(CreateOutcome::InFlight);
+            continue;
+        }
+        if let Some(record) = records.get(&key) {
+            if record.expires_at > now {
+                outcomes.push(judge_retry(record, request));
+                continue;
+            }
+            expired.push(key);
+        }
+        let outcome = match book.place(&request.order, &request.currency) {
+            Ok(placement) => {
+                let order = Order {
+                    id: OrderId::generate(),
+                    status: OrderStatus::Pending,
+                    email: request.order.email.as_str().to_owned(),
+                    name: request.order.name.as_str().to_owned(),
+                    note: request.order.note.as_ref().map(|n| n.as_str().to_owned()),
+                    currency: request.currency.clone(),
+                    total: placement.total,
+                    lines: placement.lines,
+                    created_by: request.api_key,
+                    created_at: now,
+                    updated_at: now,
+                };
+                let response = StoredResponse {
+                    status: 201,
+                    body: (context.render)(&order),
+                };
+                CreateOutcome::Created { order, response }
+            }
+            Err(rejection) => CreateOutcome::Rejected(rejection),
+        };
+        outcomes.push(outcome);
+    }
+
+    let created: Vec<(&CreateOrder, &Order, &StoredResponse)> = requests
+        .iter()
+        .zip(&outcomes)
+        .filter_map(|(request, outcome)| match outcome {
+            CreateOutcome::Created { order, response } => Some((request, order, response)),
+            _ => None,
+        })
+        .collect();
+    if !expired.is_empty() {
+        conn.delete_idempotency_records(&expired).await?;
+    }
+    if created.is_empty() {
+        return Ok(outcomes);
+    }
+    conn.take_stock(&book.taken(), now).await?;
+    let orders: Vec<&Order> = created.iter().map(|(_, order, _)| *order).collect();
+    conn.insert_orders(&orders).await?;
+    let events: Vec<EventRow> = orders
+        .iter()
+        .map(|order| EventRow {
+            id: Uuid::now_v7(),
+            kind: "order.created",
+            subject_id: order.id.as_uuid(),
+            payload: json!({
+                "order_id": order.id.to_string(),
+                "status": order.status.as_str(),
+                "email": order.email,
+                "currency": order.currency,
+                "total": order.total,
+            })
+            .to_string(),
+            at: now,
+        })
+        .collect();
+    conn.insert_events(&events).await?;
+    let records: Vec<IdempotencyRecord> = created
+        .iter()
+        .map(|(request, _, response)| IdempotencyRecord {
+            api_key_id: request.api_key,
+            key: request.idempotency_key.clone(),
+            fingerprint: request.fingerprint.clone(),
+            response_status: i32::from(response.status),
+            response_body: response.body.clone(),
+            expires_at: now + context.idempotency_ttl,
+        })
+        .collect();
+    let order_ids: Vec<Uuid> = orders.iter().map(|o| o.id.as_uuid()).collect();
+    conn.insert_idempotency_records(&records, &order_ids, now)
+        .await?;
+    Ok(outcomes)
+}
