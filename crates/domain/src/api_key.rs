@@ -37,6 +37,11 @@ impl Role {
         matches!(self, Role::Admin | Role::Storefront)
     }
 
+    /// Whether a key with this role may inspect, retry and cancel background jobs.
+    pub fn can_manage_jobs(self) -> bool {
+        matches!(self, Role::Admin)
+    }
+
     /// Whether a key with this role may read every order and move orders between states.
     pub fn can_manage_orders(self) -> bool {
         matches!(self, Role::Admin)

@@ -288,6 +288,8 @@ pub struct Order {
     pub lines: Vec<OrderLine>,
     /// The API key that created the order; storefront keys see only their own orders.
     pub created_by: Uuid,
+    /// When the receipt e-mail first went out.
+    pub receipt_sent_at: Option<OffsetDateTime>,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
 }

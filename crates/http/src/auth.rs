@@ -95,6 +95,16 @@ impl Policy for ManageOrders {
     }
 }
 
+/// Inspect, retry and cancel jobs.
+#[derive(Debug)]
+pub struct ManageJobs;
+
+impl Policy for ManageJobs {
+    fn allows(role: Role) -> bool {
+        role.can_manage_jobs()
+    }
+}
+
 /// The caller, authenticated and allowed by policy `P`.
 #[derive(Debug)]
 pub struct Authorized<P: Policy> {

@@ -7,6 +7,7 @@ mod error;
 mod extract;
 mod fields;
 mod health;
+mod jobs;
 mod middleware;
 mod openapi;
 mod orders;
@@ -63,6 +64,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(products::router())
         .merge(orders::router())
+        .merge(jobs::router())
         .merge(health::router())
 }
 

@@ -20,6 +20,7 @@ use crate::error::{PROBLEM_JSON, Problem};
     tags(
         (name = "products", description = "The catalogue"),
         (name = "orders", description = "Placing and managing orders"),
+        (name = "jobs", description = "Background jobs, for operators"),
         (name = "health", description = "Liveness and readiness for orchestrators"),
     )
 )]

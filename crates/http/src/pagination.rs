@@ -23,6 +23,26 @@ pub fn decode_cursor(raw: &str) -> Result<Uuid, FieldError> {
         })
 }
 
+/// A cursor for listings keyed by integer ids.
+pub fn encode_id_cursor(last_id: i64) -> String {
+    URL_SAFE_NO_PAD.encode(last_id.to_be_bytes())
+}
+
+pub fn decode_id_cursor(raw: &str) -> Result<i64, FieldError> {
+    URL_SAFE_NO_PAD
+        .decode(raw)
+        .ok()
+        .and_then(|bytes| <[u8; 8]>::try_from(bytes.as_slice()).ok())
+        .map(i64::from_be_bytes)
+        .ok_or_else(|| {
+            FieldError::new(
+                "cursor",
+                "invalid_cursor",
+                "is not a cursor this API returned",
+            )
+        })
+}
+
 /// The `limit` query parameter: 1–100, 50 when absent.
 pub fn parse_limit(raw: Option<&str>, errors: &mut ValidationErrors) -> Option<PageLimit> {
     match raw {

@@ -1,13 +1,17 @@
-//! The running service: [`Application::build`] connects the database, applies migrations and
-//! binds the listener (port 0 picks a free one, as tests do); [`Application::serve`] answers
-//! requests until the shutdown token is cancelled, then drains within the grace period.
+//! The running service: [`Application::build`] connects the database, applies migrations,
+//! binds the listener (port 0 picks a free one, as tests do) and prepares the worker;
+//! [`Application::serve`] runs the roles asked for until the shutdown token is cancelled, then
+//! drains: HTTP within its grace period, the worker within its own.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use orderly_http::{AppState, HttpSettings};
-use orderly_storage::{OrderWriter, OrderWriterSettings, Store, StoreError, StoreOptions};
+use orderly_storage::{
+    OrderWriter, OrderWriterSettings, RECEIPT_JOB, Store, StoreError, StoreOptions,
+};
+use orderly_worker::{MailSettings, Mailer, Noop, Registry, SendReceipt, Worker, WorkerSettings};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -28,6 +32,32 @@ pub enum AppError {
     },
     #[error("the HTTP server failed")]
     Serve(#[source] std::io::Error),
+    #[error("cannot set up mail")]
+    Mail(#[source] orderly_worker::MailError),
+    #[error("the worker failed")]
+    Worker(#[source] StoreError),
+}
+
+/// Which parts of the service a process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Roles {
+    pub api: bool,
+    pub worker: bool,
+}
+
+impl Roles {
+    pub const ALL: Roles = Roles {
+        api: true,
+        worker: true,
+    };
+    pub const API: Roles = Roles {
+        api: true,
+        worker: false,
+    };
+    pub const WORKER: Roles = Roles {
+        api: false,
+        worker: true,
+    };
 }
 
 /// Opens the store the configuration names.
@@ -41,94 +71,175 @@ pub async fn open_store(config: &Config) -> Result<Store, AppError> {
         .map_err(AppError::Connect)
 }
 
-/// A service ready to serve: database open, listener bound.
+/// The job handlers every worker runs.
+pub fn registry(store: &Store, config: &Config) -> Result<Registry, AppError> {
+    let smtp_url = config.mail.smtp_url.expose();
+    let mailer = Mailer::new(&MailSettings {
+        smtp_url: (!smtp_url.is_empty()).then(|| smtp_url.to_owned()),
+        outbox: config.mail.outbox.clone(),
+        from: config.mail_from(),
+        timeout: Duration::from_secs(config.mail.timeout_secs),
+    })
+    .map_err(AppError::Mail)?;
+    Ok(Registry::new()
+        .register(
+            RECEIPT_JOB,
+            SendReceipt {
+                store: store.clone(),
+                mailer,
+            },
+        )
+        .register("noop", Noop))
+}
+
+/// How the worker runs, from the configuration.
+pub fn worker_settings(config: &Config) -> WorkerSettings {
+    let w = &config.worker;
+    WorkerSettings {
+        lease: Duration::from_secs(w.lease_secs),
+        poll_interval: Duration::from_millis(w.poll_interval_ms),
+        shutdown_grace: Duration::from_secs(w.shutdown_grace_secs),
+        job_timeout: Duration::from_secs(w.job_timeout_secs),
+        backoff_base: Duration::from_millis(w.backoff_base_ms),
+        backoff_max: Duration::from_secs(w.backoff_max_secs),
+        retention: Duration::from_secs(w.retention_hours * 3_600),
+        ..WorkerSettings::new(w.queues.iter().map(|(q, c)| (q.clone(), *c)).collect())
+    }
+}
+
+/// A service ready to run: database open, listener bound, worker prepared.
 #[derive(Debug)]
 pub struct Application {
-    listener: TcpListener,
+    listener: Option<TcpListener>,
     store: Store,
-    state: AppState,
+    state: Option<AppState>,
+    worker: Option<Worker>,
     grace: Duration,
 }
 
 impl Application {
-    pub async fn build(config: &Config) -> Result<Self, AppError> {
+    pub async fn build(config: &Config, roles: Roles) -> Result<Self, AppError> {
         let store = open_store(config).await?;
         if config.database.migrate_on_start {
             store.migrate().await.map_err(AppError::Migrate)?;
         }
-        let addr = config.http.listen;
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|source| AppError::Bind { addr, source })?;
-        let orders = OrderWriter::start(
-            store.clone(),
-            OrderWriterSettings {
-                idempotency_ttl: time::Duration::seconds(config.orders.idempotency_ttl_secs as i64),
-                max_batch: config.orders.max_batch,
-                queue: config.orders.queue,
-                writers: config.orders.writers,
-            },
-            Arc::new(orderly_http::render_order),
-        );
-        let state = AppState {
-            store: store.clone(),
-            orders,
-            keys: orderly_http::auth::KeyCache::new(Duration::from_secs(
-                config.http.auth_cache_secs,
-            )),
-            settings: Arc::new(HttpSettings {
-                currency: config.currency(),
-                body_limit: config.http.body_limit_bytes,
-            }),
+        let worker = if roles.worker {
+            Some(Worker::new(
+                store.clone(),
+                registry(&store, config)?,
+                worker_settings(config),
+            ))
+        } else {
+            None
+        };
+        let (listener, state) = if roles.api {
+            let addr = config.http.listen;
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(|source| AppError::Bind { addr, source })?;
+            let orders = OrderWriter::start(
+                store.clone(),
+                OrderWriterSettings {
+                    idempotency_ttl: time::Duration::seconds(
+                        config.orders.idempotency_ttl_secs as i64,
+                    ),
+                    max_batch: config.orders.max_batch,
+                    queue: config.orders.queue,
+                    writers: config.orders.writers,
+                    receipt_max_attempts: config.worker.max_attempts_for(RECEIPT_JOB),
+                },
+                Arc::new(orderly_http::render_order),
+            );
+            let state = AppState {
+                store: store.clone(),
+                orders,
+                keys: orderly_http::auth::KeyCache::new(Duration::from_secs(
+                    config.http.auth_cache_secs,
+                )),
+                settings: Arc::new(HttpSettings {
+                    currency: config.currency(),
+                    body_limit: config.http.body_limit_bytes,
+                }),
+            };
+            (Some(listener), Some(state))
+        } else {
+            (None, None)
         };
         Ok(Self {
             listener,
             store,
             state,
+            worker,
             grace: Duration::from_secs(config.http.shutdown_grace_secs),
         })
     }
 
-    /// The address the listener is bound to.
-    pub fn local_addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    /// The address the HTTP listener is bound to, if this process serves HTTP.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.listener.as_ref().and_then(|l| l.local_addr().ok())
     }
 
+    /// The HTTP port (0 when this process serves no HTTP).
     pub fn port(&self) -> u16 {
-        self.local_addr().port()
+        self.local_addr().map_or(0, |a| a.port())
     }
 
     pub fn store(&self) -> &Store {
         &self.store
     }
 
-    /// Serves until `shutdown` is cancelled; then stops accepting, lets in-flight requests
-    /// finish for up to the grace period, and closes the database pool.
+    /// Runs until `shutdown` is cancelled, then drains and closes the database pool.
     pub async fn serve(self, shutdown: CancellationToken) -> Result<(), AppError> {
-        let addr = self.local_addr();
-        tracing::info!(%addr, backend = self.store.kind().as_str(), "serving HTTP");
-        let router = orderly_http::router(self.state);
-        let server = axum::serve(self.listener, router)
-            .with_graceful_shutdown(shutdown.clone().cancelled_owned());
-        let grace = self.grace;
-        let deadline = async {
-            shutdown.cancelled().await;
-            tracing::info!(
-                grace_secs = grace.as_secs(),
-                "shutting down: draining requests"
-            );
-            tokio::time::sleep(grace).await;
+        let worker = self.worker.map(|worker| {
+            let shutdown = shutdown.clone();
+            tokio::spawn(async move { worker.run(shutdown).await })
+        });
+        let http = match (self.listener, self.state) {
+            (Some(listener), Some(state)) => {
+                serve_http(listener, state, self.grace, shutdown.clone()).await
+            }
+            _ => {
+                shutdown.cancelled().await;
+                Ok(())
+            }
         };
-        tokio::select! {
-            result = server => result.map_err(AppError::Serve)?,
-            () = deadline => tracing::warn!("drain deadline passed; dropping open connections"),
+        if let Some(worker) = worker {
+            match worker.await {
+                Ok(result) => result.map_err(AppError::Worker)?,
+                Err(e) => tracing::error!(error = %e, "the worker task panicked"),
+            }
         }
+        http?;
         self.store.close().await;
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+async fn serve_http(
+    listener: TcpListener,
+    state: AppState,
+    grace: Duration,
+    shutdown: CancellationToken,
+) -> Result<(), AppError> {
+    let addr = listener.local_addr().map_err(AppError::Serve)?;
+    tracing::info!(%addr, backend = state.store.kind().as_str(), "serving HTTP");
+    let router = orderly_http::router(state);
+    let server =
+        axum::serve(listener, router).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let deadline = async {
+        shutdown.cancelled().await;
+        tracing::info!(
+            grace_secs = grace.as_secs(),
+            "shutting down: draining requests"
+        );
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        result = server => result.map_err(AppError::Serve)?,
+        () = deadline => tracing::warn!("drain deadline passed; dropping open connections"),
+    }
+    Ok(())
 }
 
 /// A token cancelled by SIGTERM or Ctrl-C: the one shutdown signal of the process.

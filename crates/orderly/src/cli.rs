@@ -28,16 +28,46 @@ pub enum Command {
     Run(ServeArgs),
     /// Run the HTTP API only; run as many as you like behind a load balancer.
     Api(ServeArgs),
+    /// Run job workers only; run as many as you like against one PostgreSQL database.
+    Worker(ServeArgs),
     /// Apply pending database migrations and exit.
     Migrate,
     /// Create, list and revoke API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Inspect jobs, and retry or cancel them.
+    #[command(subcommand)]
+    Jobs(JobsCommand),
     /// Print the effective configuration as TOML, secrets masked.
     Config,
     /// Built-in load generators that print comparable figures.
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JobsCommand {
+    /// List jobs, newest first.
+    List {
+        /// Only jobs in this state: available, running, completed, discarded, cancelled.
+        #[arg(long)]
+        state: Option<String>,
+        /// Only jobs of this kind, such as send_receipt.
+        #[arg(long)]
+        kind: Option<String>,
+        /// Only jobs of this queue.
+        #[arg(long)]
+        queue: Option<String>,
+        /// How many (1–100).
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// Show one job, with its last error.
+    Show { id: i64 },
+    /// Send a discarded or cancelled job round again.
+    Retry { id: i64 },
+    /// Cancel an available or running job.
+    Cancel { id: i64 },
 }
 
 #[derive(Debug, Subcommand)]

@@ -20,6 +20,8 @@ pub const DEFAULT_FILE: &str = "orderly.toml";
 /// Every other key is reachable as `ORDERLY_<SECTION>__<KEY>`.
 const SHORT_ENV_NAMES: &[(&str, &str)] = &[
     ("ORDERLY_DATABASE_URL", "database.url"),
+    ("ORDERLY_SMTP_URL", "mail.smtp_url"),
+    ("ORDERLY_MAIL_OUTBOX", "mail.outbox"),
     ("ORDERLY_LISTEN", "http.listen"),
     ("ORDERLY_CURRENCY", "store.currency"),
     ("ORDERLY_LOG_FORMAT", "log.format"),
@@ -32,6 +34,8 @@ pub struct Config {
     pub http: HttpConfig,
     pub database: DatabaseConfig,
     pub orders: OrdersConfig,
+    pub worker: WorkerConfig,
+    pub mail: MailConfig,
     pub store: StoreConfig,
     pub log: LogConfig,
 }
@@ -53,7 +57,7 @@ pub struct HttpConfig {
 #[serde(deny_unknown_fields)]
 pub struct DatabaseConfig {
     /// Where the data lives; its password is never printed.
-    pub url: DatabaseUrl,
+    pub url: SecretUrl,
     /// Most connections in the pool.
     pub max_connections: u32,
     /// Whether `run` and `api` apply pending migrations at start.
@@ -71,6 +75,40 @@ pub struct OrdersConfig {
     pub queue: usize,
     /// Parallel writer transactions on PostgreSQL.
     pub writers: usize,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerConfig {
+    /// Queue name → jobs of that queue run at once.
+    pub queues: BTreeMap<String, usize>,
+    pub lease_secs: u64,
+    pub poll_interval_ms: u64,
+    pub shutdown_grace_secs: u64,
+    pub job_timeout_secs: u64,
+    pub backoff_base_ms: u64,
+    pub backoff_max_secs: u64,
+    pub retention_hours: u64,
+    /// Job kind → attempts before discarding.
+    pub max_attempts: BTreeMap<String, i32>,
+}
+
+impl WorkerConfig {
+    /// Attempts a job of `kind` gets (5 unless configured).
+    pub fn max_attempts_for(&self, kind: &str) -> i32 {
+        self.max_attempts.get(kind).copied().unwrap_or(5)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailConfig {
+    /// SMTP server URL; empty means write `.eml` files to `outbox`. May hold a password.
+    pub smtp_url: SecretUrl,
+    pub outbox: std::path::PathBuf,
+    /// The sender mailbox, `Name <address>`.
+    pub from: String,
+    pub timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -98,12 +136,12 @@ pub enum LogFormat {
     Text,
 }
 
-/// A database URL. It may hold a password, so it prints with the password masked.
+/// A URL that may hold a password (database, SMTP), so it prints with the password masked.
 #[derive(Clone, Deserialize)]
 #[serde(transparent)]
-pub struct DatabaseUrl(String);
+pub struct SecretUrl(String);
 
-impl DatabaseUrl {
+impl SecretUrl {
     pub fn new(url: impl Into<String>) -> Self {
         Self(url.into())
     }
@@ -130,13 +168,13 @@ impl DatabaseUrl {
     }
 }
 
-impl fmt::Debug for DatabaseUrl {
+impl fmt::Debug for SecretUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.redacted())
     }
 }
 
-impl Serialize for DatabaseUrl {
+impl Serialize for SecretUrl {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(&self.redacted())
     }
@@ -222,6 +260,43 @@ impl Config {
         if !(1..=64).contains(&self.orders.writers) {
             return invalid("orders.writers", "must be between 1 and 64");
         }
+        let w = &self.worker;
+        if w.queues.is_empty() || w.queues.values().any(|&c| !(1..=1_000).contains(&c)) {
+            return invalid(
+                "worker.queues",
+                "must name at least one queue, each running 1 to 1000 jobs at once",
+            );
+        }
+        if !(2..=3_600).contains(&w.lease_secs) {
+            return invalid("worker.lease_secs", "must be between 2 and 3600");
+        }
+        if !(10..=60_000).contains(&w.poll_interval_ms) {
+            return invalid("worker.poll_interval_ms", "must be between 10 and 60000");
+        }
+        if w.backoff_base_ms == 0 || w.backoff_max_secs == 0 || w.job_timeout_secs == 0 {
+            return invalid(
+                "worker.backoff_base_ms",
+                "backoff and job timeout settings must be above zero",
+            );
+        }
+        if w.max_attempts.values().any(|&n| !(1..=100).contains(&n)) {
+            return invalid("worker.max_attempts", "each must be between 1 and 100");
+        }
+        if self.mail.from.parse::<lettre::message::Mailbox>().is_err() {
+            return invalid(
+                "mail.from",
+                "must be a mailbox such as `Shop <orders@shop.example>`",
+            );
+        }
+        if !self.mail.smtp_url.expose().is_empty() {
+            let url = self.mail.smtp_url.expose();
+            if !(url.starts_with("smtp://") || url.starts_with("smtps://")) {
+                return invalid(
+                    "mail.smtp_url",
+                    "must start with smtp:// or smtps:// (env ORDERLY_SMTP_URL)",
+                );
+            }
+        }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.filter) {
             return invalid("log.filter", &e.to_string());
         }
@@ -231,6 +306,14 @@ impl Config {
     /// The store currency, checked at load.
     pub fn currency(&self) -> Currency {
         Currency::parse("store.currency", &self.store.currency)
+            .unwrap_or_else(|_| unreachable!("validated at load"))
+    }
+
+    /// The sender of mail, checked at load.
+    pub fn mail_from(&self) -> lettre::message::Mailbox {
+        self.mail
+            .from
+            .parse()
             .unwrap_or_else(|_| unreachable!("validated at load"))
     }
 

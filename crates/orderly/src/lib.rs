@@ -9,5 +9,5 @@ pub mod commands;
 pub mod config;
 pub mod telemetry;
 
-pub use app::{AppError, Application};
+pub use app::{AppError, Application, Roles};
 pub use config::Config;

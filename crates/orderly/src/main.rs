@@ -18,7 +18,7 @@ fn main() -> ExitCode {
         }
     };
     let target = match &cli.command {
-        Command::Run(args) | Command::Api(args) => {
+        Command::Run(args) | Command::Api(args) | Command::Worker(args) => {
             if args.no_migrate {
                 config.database.migrate_on_start = false;
             }

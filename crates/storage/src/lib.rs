@@ -4,6 +4,7 @@
 
 mod api_keys;
 mod error;
+mod jobs;
 mod migrations;
 mod order_writer;
 mod orders;
@@ -18,10 +19,11 @@ use sqlx::{PgPool, SqlitePool};
 
 pub use api_keys::{ApiKeyInfo, Caller, NewApiKey, key_digest};
 pub use error::{StoreError, cause_chain};
+pub use jobs::{Finished, Job, JobChange, JobFilter, JobListener, NewJob, Outcome};
 pub use order_writer::{OrderWriter, OrderWriterSettings};
 pub use orders::{
     CreateOrder, CreateOutcome, LineProblem, OrderFilter, OrderRejection, OrderSettings,
-    RenderOrder, ShortLine, StoredResponse, TransitionOutcome,
+    RECEIPT_JOB, RenderOrder, ShortLine, StoredResponse, TransitionOutcome,
 };
 pub use products::{ProductFilter, UpdateOutcome};
 pub use sqlx::Error as SqlxError;
@@ -93,6 +95,7 @@ enum Backend {
 #[derive(Debug, Clone)]
 pub struct Store {
     backend: Backend,
+    jobs_signal: jobs::JobsSignal,
 }
 
 impl Store {
@@ -127,7 +130,10 @@ impl Store {
                 Backend::Postgres(pool)
             }
         };
-        Ok(Self { backend })
+        Ok(Self {
+            backend,
+            jobs_signal: jobs::JobsSignal::default(),
+        })
     }
 
     pub fn kind(&self) -> BackendKind {

@@ -19,6 +19,11 @@ const SQLITE: &[Embedded] = &[
         "orders",
         include_str!("../migrations/sqlite/0002_orders.sql"),
     ),
+    (
+        3,
+        "jobs",
+        include_str!("../migrations/sqlite/0003_jobs.sql"),
+    ),
 ];
 
 const POSTGRES: &[Embedded] = &[
@@ -31,6 +36,11 @@ const POSTGRES: &[Embedded] = &[
         2,
         "orders",
         include_str!("../migrations/postgres/0002_orders.sql"),
+    ),
+    (
+        3,
+        "jobs",
+        include_str!("../migrations/postgres/0003_jobs.sql"),
     ),
 ];
 

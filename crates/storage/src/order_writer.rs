@@ -26,6 +26,8 @@ pub struct OrderWriterSettings {
     pub queue: usize,
     /// Writer tasks (transactions in parallel) on PostgreSQL; SQLite always uses one.
     pub writers: usize,
+    /// Attempts each order's receipt job gets.
+    pub receipt_max_attempts: i32,
 }
 
 impl Default for OrderWriterSettings {
@@ -35,6 +37,7 @@ impl Default for OrderWriterSettings {
             max_batch: 64,
             queue: 1_024,
             writers: 2,
+            receipt_max_attempts: 10,
         }
     }
 }
@@ -135,6 +138,7 @@ async fn write_loop(
     let order_settings = OrderSettings {
         idempotency_ttl: settings.idempotency_ttl,
         render: render.as_ref(),
+        receipt_max_attempts: settings.receipt_max_attempts,
     };
     loop {
         let mut requests = Vec::with_capacity(settings.max_batch);

@@ -19,6 +19,12 @@ pub struct OrderResource {
     /// Sum of the line totals, in minor units.
     pub total: i64,
     pub lines: Vec<OrderLineResource>,
+    /// When the receipt e-mail went out; absent until it has.
+    #[serde(
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub receipt_sent_at: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -67,6 +73,7 @@ impl From<&Order> for OrderResource {
                     line_total: l.line_total,
                 })
                 .collect(),
+            receipt_sent_at: order.receipt_sent_at,
             created_at: order.created_at,
             updated_at: order.updated_at,
         }

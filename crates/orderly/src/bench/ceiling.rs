@@ -69,6 +69,7 @@ pub async fn run(args: CeilingArgs, config: &Config) -> anyhow::Result<Report> {
             let settings = OrderSettings {
                 idempotency_ttl: time::Duration::hours(24),
                 render: &orderly_http::render_order,
+                receipt_max_attempts: 10,
             };
             let mut rng = XorShift::new(worker as u64 + 1);
             let mut tally = Tally::default();

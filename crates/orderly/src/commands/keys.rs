@@ -4,6 +4,7 @@ use anyhow::{Context, bail};
 use orderly_domain::validation::{check_length, check_text};
 use orderly_storage::NewApiKey;
 
+use super::short_time;
 use crate::app;
 use crate::cli::KeysCommand;
 use crate::config::Config;
@@ -51,9 +52,4 @@ pub async fn run(command: KeysCommand, config: &Config) -> anyhow::Result<()> {
     }
     store.close().await;
     Ok(())
-}
-
-fn short_time(t: time::OffsetDateTime) -> String {
-    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
-    t.format(&format).unwrap_or_else(|_| t.to_string())
 }

@@ -1,5 +1,6 @@
 //! What each subcommand does, once arguments and configuration are parsed.
 
+mod jobs;
 mod keys;
 
 use std::io::IsTerminal;
@@ -8,15 +9,17 @@ use anyhow::Context;
 use orderly_domain::Role;
 use orderly_storage::{NewApiKey, Store};
 
-use crate::app::{self, Application};
+use crate::app::{self, Application, Roles};
 use crate::cli::Command;
 use crate::config::Config;
 
 /// Runs one command to completion.
 pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     match command {
-        Command::Run(_) => serve(config, true).await,
-        Command::Api(_) => serve(config, false).await,
+        Command::Run(_) => serve(config, Roles::ALL).await,
+        Command::Api(_) => serve(config, Roles::API).await,
+        Command::Worker(_) => serve(config, Roles::WORKER).await,
+        Command::Jobs(command) => jobs::run(command, &config).await,
         Command::Migrate => migrate(&config).await,
         Command::Keys(command) => keys::run(command, &config).await,
         Command::Bench(command) => crate::bench::run(command, &config).await,
@@ -27,10 +30,10 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     }
 }
 
-async fn serve(config: Config, bootstrap_key: bool) -> anyhow::Result<()> {
+async fn serve(config: Config, roles: Roles) -> anyhow::Result<()> {
     let shutdown = app::shutdown_on_signals();
-    let application = Application::build(&config).await?;
-    if bootstrap_key {
+    let application = Application::build(&config, roles).await?;
+    if roles == Roles::ALL {
         create_first_admin_key(application.store()).await?;
     }
     application.serve(shutdown).await?;
@@ -73,4 +76,10 @@ async fn create_first_admin_key(store: &Store) -> anyhow::Result<()> {
          Use it as `Authorization: Bearer <key>`. Manage keys with `orderly keys`.\n{rule}"
     );
     Ok(())
+}
+
+/// A timestamp as operators read it in tables: `2026-11-28 03:04:05` (UTC).
+pub(crate) fn short_time(t: time::OffsetDateTime) -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+    t.format(&format).unwrap_or_else(|_| t.to_string())
 }

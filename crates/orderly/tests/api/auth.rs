@@ -67,6 +67,10 @@ backend_tests! {
             (Method::POST, format!("/v1/orders/{order}/pay"), None, [401, 403, 200]),
             (Method::POST, format!("/v1/orders/{order}/fulfill"), None, [401, 403, 200]),
             (Method::POST, format!("/v1/orders/{admin_order}/cancel"), None, [401, 403, 200]),
+            (Method::GET, "/v1/jobs".to_owned(), None, [401, 403, 200]),
+            (Method::GET, "/v1/jobs/1".to_owned(), None, [401, 403, 200]),
+            (Method::POST, "/v1/jobs/1/cancel".to_owned(), None, [401, 403, 200]),
+            (Method::POST, "/v1/jobs/1/retry".to_owned(), None, [401, 403, 200]),
             (Method::POST, format!("/v1/products/{id}/archive"), None, [401, 403, 200]),
         ];
         for (method, path, body, expected) in matrix {

@@ -49,6 +49,10 @@ backend_tests! {
             ("/v1/orders/{id}/pay", "post", &["200", "403", "404", "409"][..]),
             ("/v1/orders/{id}/fulfill", "post", &["200", "403", "404", "409"][..]),
             ("/v1/orders/{id}/cancel", "post", &["200", "403", "404", "409"][..]),
+            ("/v1/jobs", "get", &["200", "400", "401", "403"][..]),
+            ("/v1/jobs/{id}", "get", &["200", "404"][..]),
+            ("/v1/jobs/{id}/retry", "post", &["200", "404", "409"][..]),
+            ("/v1/jobs/{id}/cancel", "post", &["200", "404", "409"][..]),
             ("/healthz", "get", &["200"][..]),
             ("/readyz", "get", &["200", "503"][..]),
         ];
@@ -58,7 +62,7 @@ backend_tests! {
                 assert!(responses.get(*status).is_some(), "{method} {path} lacks {status}");
             }
         }
-        assert_eq!(paths.len(), 11, "a route is missing from the test or the document: {:?}", paths.keys());
+        assert_eq!(paths.len(), 15, "a route is missing from the test or the document: {:?}", paths.keys());
         assert!(doc["components"]["schemas"]["Problem"].is_object());
         assert!(doc["components"]["securitySchemes"]["api_key"].is_object());
     }

@@ -184,7 +184,9 @@ impl TestApp {
     pub async fn spawn_with(backend: Backend, extra: &[(&str, &str)]) -> Option<Self> {
         let (database, url) = TestDatabase::create(backend).await?;
         let config = test_config(&url, extra);
-        let application = Application::build(&config).await.expect("the app starts");
+        let application = Application::build(&config, orderly::Roles::API)
+            .await
+            .expect("the app starts");
         let store = application.store().clone();
         let admin_key = key(&store, Role::Admin).await;
         let storefront_key = key(&store, Role::Storefront).await;

@@ -49,7 +49,7 @@ pub struct StoredResponse {
 pub enum CreateOutcome {
     /// The order is committed; `response` is what retries will get.
     Created {
-        order: Order,
+        order: Box<Order>,
         response: StoredResponse,
     },
     /// A retry of a request that already created an order: here is its first response.
@@ -81,10 +81,15 @@ pub struct OrderFilter {
     pub limit: PageLimit,
 }
 
+/// The kind of the job each placed order enqueues.
+pub const RECEIPT_JOB: &str = "send_receipt";
+
 /// Settings for placing orders.
 pub struct OrderSettings<'a> {
     pub idempotency_ttl: time::Duration,
     pub render: &'a RenderOrder,
+    /// Attempts the receipt job gets before it is discarded.
+    pub receipt_max_attempts: i32,
 }
 
 impl std::fmt::Debug for OrderSettings<'_> {
@@ -96,10 +101,10 @@ impl std::fmt::Debug for OrderSettings<'_> {
 }
 
 const ORDER_BY_ID: &str = "SELECT id, status, email, name, note, currency, total, created_by, \
-                           created_at, updated_at FROM orders WHERE id = $1";
+                           receipt_sent_at, created_at, updated_at FROM orders WHERE id = $1";
 
 const LIST_ORDERS: &str = "SELECT id, status, email, name, note, currency, total, created_by, \
-                           created_at, updated_at FROM orders WHERE id > $1 \
+                           receipt_sent_at, created_at, updated_at FROM orders WHERE id > $1 \
                            AND ($2 IS NULL OR status = $2) AND ($3 IS NULL OR email = $3) \
                            AND ($4 IS NULL OR created_by = $4) ORDER BY id LIMIT $5";
 
@@ -116,6 +121,7 @@ where
     String: Decode<'r, R::Database> + Type<R::Database>,
     i64: Decode<'r, R::Database> + Type<R::Database>,
     OffsetDateTime: Decode<'r, R::Database> + Type<R::Database>,
+    Option<OffsetDateTime>: Decode<'r, R::Database> + Type<R::Database>,
 {
     fn from_row(row: &'r R) -> Result<Self, sqlx::Error> {
         let status: String = row.try_get("status")?;
@@ -131,6 +137,7 @@ where
             total: row.try_get("total")?,
             lines: Vec::new(),
             created_by: row.try_get("created_by")?,
+            receipt_sent_at: row.try_get("receipt_sent_at")?,
             created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
         }))
@@ -171,6 +178,7 @@ impl Store {
             now: orderly_domain::now(),
             idempotency_ttl: settings.idempotency_ttl,
             render: settings.render,
+            receipt_max_attempts: settings.receipt_max_attempts,
         };
         let result = match &self.backend {
             Backend::Sqlite(pool) => {
@@ -191,7 +199,15 @@ impl Store {
             }
         };
         match result {
-            Ok(outcomes) => Ok(outcomes),
+            Ok(outcomes) => {
+                if outcomes
+                    .iter()
+                    .any(|o| matches!(o, CreateOutcome::Created { .. }))
+                {
+                    self.jobs_signal.wake();
+                }
+                Ok(outcomes)
+            }
             // Another process committed the same idempotency key between our lookup and our
             // insert. For a single order that has an answer; a batch is retried one by one.
             Err(e) if is_unique_violation(&e) && requests.len() == 1 => {
@@ -286,6 +302,22 @@ impl Store {
             orders.push(order);
         }
         Ok(orders)
+    }
+
+    /// Records that the order's receipt went out at `at`, unless an earlier send was recorded.
+    pub async fn mark_receipt_sent(
+        &self,
+        id: OrderId,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        with_pool!(self, pool => sqlx::query(
+            "UPDATE orders SET receipt_sent_at = $2 WHERE id = $1 AND receipt_sent_at IS NULL")
+            .bind(id.as_uuid())
+            .bind(at)
+            .execute(pool)
+            .await
+            .map(|_| ()))?;
+        Ok(())
     }
 
     async fn order_lines(&self, id: OrderId) -> Result<Vec<OrderLine>, StoreError> {

@@ -13,13 +13,15 @@ use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{CreateOrder, CreateOutcome, RenderOrder, StoredResponse};
+use super::{CreateOrder, CreateOutcome, RECEIPT_JOB, RenderOrder, StoredResponse};
+use crate::jobs::NewJob;
 
 /// What every order of a batch shares.
 pub(crate) struct BatchContext<'a> {
     pub now: OffsetDateTime,
     pub idempotency_ttl: time::Duration,
     pub render: &'a RenderOrder,
+    pub receipt_max_attempts: i32,
 }
 
 /// A stored idempotency record.
@@ -82,6 +84,23 @@ pub(crate) trait PlaceSql: Send {
         order_ids: &[Uuid],
         created_at: OffsetDateTime,
     ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
+    fn enqueue(
+        &mut self,
+        jobs: &[NewJob],
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<Vec<i64>, sqlx::Error>> + Send;
+}
+
+/// The job that sends an order's receipt; at most one per order.
+pub(crate) fn receipt_job(order: &Order, max_attempts: i32) -> NewJob {
+    NewJob {
+        unique_key: Some(format!("{RECEIPT_JOB}:{}", order.id)),
+        ..NewJob::new(
+            RECEIPT_JOB,
+            json!({ "order_id": order.id.to_string() }),
+            max_attempts,
+        )
+    }
 }
 
 /// The answer to a request whose key has a live record: the same request is replayed,
@@ -157,6 +176,7 @@ pub(crate) async fn place_batch<C: PlaceSql>(
                     total: placement.total,
                     lines: placement.lines,
                     created_by: request.api_key,
+                    receipt_sent_at: None,
                     created_at: now,
                     updated_at: now,
                 };
@@ -164,7 +184,10 @@ pub(crate) async fn place_batch<C: PlaceSql>(
                     status: 201,
                     body: (context.render)(&order),
                 };
-                CreateOutcome::Created { order, response }
+                CreateOutcome::Created {
+                    order: Box::new(order),
+                    response,
+                }
             }
             Err(rejection) => CreateOutcome::Rejected(rejection),
         };
@@ -175,7 +198,7 @@ pub(crate) async fn place_batch<C: PlaceSql>(
         .iter()
         .zip(&outcomes)
         .filter_map(|(request, outcome)| match outcome {
-            CreateOutcome::Created { order, response } => Some((request, order, response)),
+            CreateOutcome::Created { order, response } => Some((request, &**order, response)),
             _ => None,
         })
         .collect();
@@ -220,5 +243,10 @@ pub(crate) async fn place_batch<C: PlaceSql>(
     let order_ids: Vec<Uuid> = orders.iter().map(|o| o.id.as_uuid()).collect();
     conn.insert_idempotency_records(&records, &order_ids, now)
         .await?;
+    let receipts: Vec<NewJob> = orders
+        .iter()
+        .map(|order| receipt_job(order, context.receipt_max_attempts))
+        .collect();
+    conn.enqueue(&receipts, now).await?;
     Ok(outcomes)
 }

@@ -1,0 +1,240 @@
+//! The operators' view of the job queue under `/v1/jobs` (admin only): list and read jobs,
+//! send a discarded one round again, cancel one that has not finished.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use orderly_domain::job::JobState;
+use orderly_domain::{FieldError, ValidationErrors};
+use orderly_storage::{Job, JobChange, JobFilter};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::AppState;
+use crate::auth::{Authorized, ManageJobs};
+use crate::error::{ApiError, Problem};
+use crate::extract::QueryParams;
+use crate::pagination::{decode_id_cursor, encode_id_cursor, parse_limit};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_jobs))
+        .routes(routes!(get_job))
+        .routes(routes!(retry_job))
+        .routes(routes!(cancel_job))
+}
+
+/// A background job.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobResource {
+    pub id: i64,
+    pub queue: String,
+    /// What the job does, such as `send_receipt`.
+    pub kind: String,
+    #[schema(value_type = Object)]
+    pub args: serde_json::Value,
+    /// `available`, `running`, `completed`, `discarded` or `cancelled`.
+    pub state: &'static str,
+    /// 0 runs first, 9 last.
+    pub priority: i32,
+    pub attempt: i32,
+    pub max_attempts: i32,
+    /// Not before this time.
+    #[serde(with = "time::serde::rfc3339")]
+    pub run_at: OffsetDateTime,
+    /// The worker running it, while it runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub locked_by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unique_key: Option<String>,
+    /// Why the last attempt failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub finished_at: Option<OffsetDateTime>,
+}
+
+impl From<Job> for JobResource {
+    fn from(job: Job) -> Self {
+        Self {
+            id: job.id,
+            queue: job.queue,
+            kind: job.kind,
+            args: job.args,
+            state: job.state.as_str(),
+            priority: job.priority,
+            attempt: job.attempt,
+            max_attempts: job.max_attempts,
+            run_at: job.run_at,
+            locked_by: job.locked_by,
+            unique_key: job.unique_key,
+            last_error: job.last_error,
+            created_at: job.created_at,
+            finished_at: job.finished_at,
+        }
+    }
+}
+
+/// One page of jobs, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobPage {
+    pub data: Vec<JobResource>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// Query parameters of the job listing.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct ListQuery {
+    /// Page size, 1–100 (default 50).
+    #[param(value_type = Option<u32>)]
+    limit: Option<String>,
+    /// The `next_cursor` of the previous page.
+    cursor: Option<String>,
+    /// Only jobs in this state.
+    state: Option<String>,
+    /// Only jobs of this kind.
+    kind: Option<String>,
+    /// Only jobs of this queue.
+    queue: Option<String>,
+}
+
+/// List jobs, newest first (admin).
+#[utoipa::path(
+    get, path = "/v1/jobs", tag = "jobs",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "One page of jobs", body = JobPage),
+        (status = 400, description = "Invalid query parameters", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
+async fn list_jobs(
+    _auth: Authorized<ManageJobs>,
+    State(state): State<AppState>,
+    QueryParams(query): QueryParams<ListQuery>,
+) -> Result<Json<JobPage>, ApiError> {
+    let mut errors = ValidationErrors::new();
+    let limit = parse_limit(query.limit.as_deref(), &mut errors);
+    let before = query
+        .cursor
+        .and_then(|raw| errors.check(decode_id_cursor(&raw)));
+    let job_state = query.state.and_then(|raw| {
+        errors.check(raw.parse::<JobState>().map_err(|_| {
+            FieldError::new(
+                "state",
+                "invalid_value",
+                "must be available, running, completed, discarded or cancelled",
+            )
+        }))
+    });
+    let (Some(limit), true) = (limit, errors.is_empty()) else {
+        return Err(ApiError::InvalidQuery(errors));
+    };
+    let jobs = state
+        .store
+        .list_jobs(&JobFilter {
+            state: job_state,
+            kind: query.kind,
+            queue: query.queue,
+            before,
+            limit,
+        })
+        .await?;
+    let next_cursor = (jobs.len() == limit.get() as usize)
+        .then(|| jobs.last().map(|j| encode_id_cursor(j.id)))
+        .flatten();
+    Ok(Json(JobPage {
+        data: jobs.into_iter().map(JobResource::from).collect(),
+        next_cursor,
+    }))
+}
+
+fn parse_id(raw: &str) -> Result<i64, ApiError> {
+    raw.parse().map_err(|_| ApiError::NotFound("job"))
+}
+
+/// Read a job (admin).
+#[utoipa::path(
+    get, path = "/v1/jobs/{id}", tag = "jobs",
+    params(("id" = i64, Path, description = "The job id")),
+    responses(
+        (status = 200, description = "The job", body = JobResource),
+        (status = 404, description = "No such job", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
+async fn get_job(
+    _auth: Authorized<ManageJobs>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<JobResource>, ApiError> {
+    let job = state
+        .store
+        .job(parse_id(&id)?)
+        .await?
+        .ok_or(ApiError::NotFound("job"))?;
+    Ok(Json(job.into()))
+}
+
+fn changed(change: JobChange, verb: &str) -> Result<Json<JobResource>, ApiError> {
+    match change {
+        JobChange::Done(job) => {
+            tracing::info!(job_id = job.id, kind = %job.kind, "job {verb} by an operator");
+            Ok(Json(job.into()))
+        }
+        JobChange::NotFound => Err(ApiError::NotFound("job")),
+        JobChange::NotAllowed(job) => Err(ApiError::Conflict {
+            code: "invalid_job_state",
+            detail: format!("cannot {verb} a job that is {}", job.state),
+        }),
+    }
+}
+
+/// Send a discarded or cancelled job round again, with a fresh set of attempts (admin).
+#[utoipa::path(
+    post, path = "/v1/jobs/{id}/retry", tag = "jobs",
+    params(("id" = i64, Path, description = "The job id")),
+    responses(
+        (status = 200, description = "The job, available again", body = JobResource),
+        (status = 404, description = "No such job", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The job is not discarded or cancelled", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
+async fn retry_job(
+    _auth: Authorized<ManageJobs>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<JobResource>, ApiError> {
+    changed(state.store.retry_job(parse_id(&id)?).await?, "retry")
+}
+
+/// Cancel a job that has not finished (admin). A running job's current run completes, but its
+/// outcome is not recorded and it does not run again.
+#[utoipa::path(
+    post, path = "/v1/jobs/{id}/cancel", tag = "jobs",
+    params(("id" = i64, Path, description = "The job id")),
+    responses(
+        (status = 200, description = "The cancelled job", body = JobResource),
+        (status = 404, description = "No such job", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The job has already finished", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
+async fn cancel_job(
+    _auth: Authorized<ManageJobs>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<JobResource>, ApiError> {
+    changed(state.store.cancel_job(parse_id(&id)?).await?, "cancel")
+}

@@ -1,0 +1,288 @@
+//! The job queue's statements on PostgreSQL: batch fetch with `FOR UPDATE SKIP LOCKED`, and
+//! batch updates over `unnest` arrays.
+
+use orderly_domain::job::JobState;
+use sqlx::postgres::PgRow;
+use sqlx::types::Json;
+use sqlx::{PgConnection, PgPool, Row};
+use time::OffsetDateTime;
+
+use super::{Finished, Job, JobFilter, LEASE_EXPIRED, NewJob, Outcome};
+use crate::StoreError;
+
+const COLUMNS: &str = "id, queue, kind, args, state, priority, attempt, max_attempts, run_at, \
+                       locked_by, locked_until, unique_key, last_error, created_at, finished_at";
+
+fn job_from_row(row: &PgRow) -> Result<Job, StoreError> {
+    let state: String = row.try_get("state")?;
+    let Json(args) = row.try_get("args")?;
+    Ok(Job {
+        id: row.try_get("id")?,
+        queue: row.try_get("queue")?,
+        kind: row.try_get("kind")?,
+        args,
+        state: state.parse().map_err(StoreError::Corrupt)?,
+        priority: i32::from(row.try_get::<i16, _>("priority")?),
+        attempt: row.try_get("attempt")?,
+        max_attempts: row.try_get("max_attempts")?,
+        run_at: row.try_get("run_at")?,
+        locked_by: row.try_get("locked_by")?,
+        locked_until: row.try_get("locked_until")?,
+        unique_key: row.try_get("unique_key")?,
+        last_error: row.try_get("last_error")?,
+        created_at: row.try_get("created_at")?,
+        finished_at: row.try_get("finished_at")?,
+    })
+}
+
+fn jobs(rows: Vec<PgRow>) -> Result<Vec<Job>, StoreError> {
+    rows.iter().map(job_from_row).collect()
+}
+
+pub(crate) async fn insert_jobs(
+    conn: &mut PgConnection,
+    new: &[NewJob],
+    now: OffsetDateTime,
+) -> Result<Vec<i64>, sqlx::Error> {
+    if new.is_empty() {
+        return Ok(Vec::new());
+    }
+    sqlx::query_scalar(
+        "INSERT INTO jobs (queue, kind, args, state, priority, max_attempts, run_at, \
+         unique_key, created_at) \
+         SELECT queue, kind, args::jsonb, 'available', priority, max_attempts, run_at, \
+         unique_key, $8 \
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::smallint[], $5::int[], \
+         $6::timestamptz[], $7::text[]) \
+         AS j(queue, kind, args, priority, max_attempts, run_at, unique_key) \
+         ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL DO NOTHING RETURNING id",
+    )
+    .bind(new.iter().map(|j| j.queue.as_str()).collect::<Vec<_>>())
+    .bind(new.iter().map(|j| j.kind.as_str()).collect::<Vec<_>>())
+    .bind(new.iter().map(|j| j.args.to_string()).collect::<Vec<_>>())
+    .bind(new.iter().map(|j| j.priority as i16).collect::<Vec<_>>())
+    .bind(new.iter().map(|j| j.max_attempts).collect::<Vec<_>>())
+    .bind(
+        new.iter()
+            .map(|j| j.run_at.unwrap_or(now))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        new.iter()
+            .map(|j| j.unique_key.as_deref())
+            .collect::<Vec<_>>(),
+    )
+    .bind(now)
+    .fetch_all(&mut *conn)
+    .await
+}
+
+pub(crate) async fn fetch(
+    pool: &PgPool,
+    queue: &str,
+    worker: &str,
+    limit: i64,
+    now: OffsetDateTime,
+    lease_until: OffsetDateTime,
+) -> Result<Vec<Job>, StoreError> {
+    let sql = format!(
+        "WITH next AS (SELECT id FROM jobs WHERE state = 'available' AND queue = $1 \
+         AND run_at <= $2 ORDER BY priority, run_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) \
+         UPDATE jobs AS j SET state = 'running', attempt = j.attempt + 1, locked_by = $4, \
+         locked_until = $5 FROM next WHERE j.id = next.id RETURNING {}",
+        COLUMNS.replace("id, ", "j.id, ")
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(queue)
+        .bind(now)
+        .bind(limit)
+        .bind(worker)
+        .bind(lease_until)
+        .fetch_all(pool)
+        .await?;
+    jobs(rows)
+}
+
+pub(crate) async fn finish(
+    pool: &PgPool,
+    worker: &str,
+    finished: &[Finished],
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    let (done, failed): (Vec<&Finished>, Vec<&Finished>) = finished
+        .iter()
+        .partition(|f| f.outcome == Outcome::Completed);
+    let mut tx = pool.begin().await?;
+    if !done.is_empty() {
+        sqlx::query(
+            "UPDATE jobs AS j SET state = 'completed', finished_at = $3, locked_by = NULL, \
+             locked_until = NULL FROM unnest($1::bigint[], $2::int[]) AS f(id, attempt) \
+             WHERE j.id = f.id AND j.attempt = f.attempt AND j.state = 'running' \
+             AND j.locked_by = $4",
+        )
+        .bind(done.iter().map(|f| f.id).collect::<Vec<_>>())
+        .bind(done.iter().map(|f| f.attempt).collect::<Vec<_>>())
+        .bind(now)
+        .bind(worker)
+        .execute(&mut *tx)
+        .await?;
+    }
+    for f in failed {
+        let (state, run_at, finished_at, error) = match &f.outcome {
+            Outcome::Retry { at, error } => ("available", *at, None, error),
+            Outcome::Discard { error } => ("discarded", now, Some(now), error),
+            Outcome::Completed => continue,
+        };
+        sqlx::query(
+            "UPDATE jobs SET state = $3, run_at = $4, finished_at = $5, last_error = $6, \
+             locked_by = NULL, locked_until = NULL \
+             WHERE id = $1 AND attempt = $2 AND state = 'running' AND locked_by = $7",
+        )
+        .bind(f.id)
+        .bind(f.attempt)
+        .bind(state)
+        .bind(run_at)
+        .bind(finished_at)
+        .bind(error)
+        .bind(worker)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+pub(crate) async fn extend_leases(
+    pool: &PgPool,
+    worker: &str,
+    ids: &[i64],
+    until: OffsetDateTime,
+) -> Result<u64, StoreError> {
+    let done = sqlx::query(
+        "UPDATE jobs SET locked_until = $3 WHERE id = ANY($1) AND locked_by = $2 \
+         AND state = 'running'",
+    )
+    .bind(ids)
+    .bind(worker)
+    .bind(until)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+pub(crate) async fn release(
+    pool: &PgPool,
+    worker: &str,
+    ids: &[i64],
+    now: OffsetDateTime,
+) -> Result<u64, StoreError> {
+    let done = sqlx::query(
+        "UPDATE jobs SET state = 'available', attempt = attempt - 1, run_at = $3, \
+         locked_by = NULL, locked_until = NULL \
+         WHERE id = ANY($1) AND locked_by = $2 AND state = 'running'",
+    )
+    .bind(ids)
+    .bind(worker)
+    .bind(now)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+pub(crate) async fn rescue(pool: &PgPool, now: OffsetDateTime) -> Result<u64, StoreError> {
+    let done = sqlx::query(
+        "UPDATE jobs SET \
+         state = CASE WHEN attempt >= max_attempts THEN 'discarded' ELSE 'available' END, \
+         finished_at = CASE WHEN attempt >= max_attempts THEN $1 END, \
+         run_at = $1, last_error = $2, locked_by = NULL, locked_until = NULL \
+         WHERE state = 'running' AND locked_until < $1",
+    )
+    .bind(now)
+    .bind(LEASE_EXPIRED)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+pub(crate) async fn next_due(
+    pool: &PgPool,
+    queue: &str,
+) -> Result<Option<OffsetDateTime>, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT MIN(run_at) FROM jobs WHERE state = 'available' AND queue = $1")
+            .bind(queue)
+            .fetch_one(pool)
+            .await?,
+    )
+}
+
+pub(crate) async fn job(pool: &PgPool, id: i64) -> Result<Option<Job>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM jobs WHERE id = $1");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(pool)
+        .await?;
+    row.as_ref().map(job_from_row).transpose()
+}
+
+pub(crate) async fn list(pool: &PgPool, filter: &JobFilter) -> Result<Vec<Job>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM jobs WHERE id < $1 AND ($2::text IS NULL OR state = $2) \
+         AND ($3::text IS NULL OR kind = $3) AND ($4::text IS NULL OR queue = $4) \
+         ORDER BY id DESC LIMIT $5"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(filter.before.unwrap_or(i64::MAX))
+        .bind(filter.state.map(JobState::as_str))
+        .bind(filter.kind.as_deref())
+        .bind(filter.queue.as_deref())
+        .bind(i64::from(filter.limit.get()))
+        .fetch_all(pool)
+        .await?;
+    jobs(rows)
+}
+
+pub(crate) async fn retry(pool: &PgPool, id: i64, now: OffsetDateTime) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE jobs SET state = 'available', attempt = 0, run_at = $2, finished_at = NULL, \
+         locked_by = NULL, locked_until = NULL \
+         WHERE id = $1 AND state IN ('discarded', 'cancelled')",
+    )
+    .bind(id)
+    .bind(now)
+    .execute(pool)
+    .await?;
+    if done.rows_affected() == 1 {
+        sqlx::query("SELECT pg_notify('orderly_jobs', '')")
+            .execute(pool)
+            .await?;
+    }
+    Ok(done.rows_affected() == 1)
+}
+
+pub(crate) async fn cancel(
+    pool: &PgPool,
+    id: i64,
+    now: OffsetDateTime,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE jobs SET state = 'cancelled', finished_at = $2, locked_by = NULL, \
+         locked_until = NULL WHERE id = $1 AND state IN ('available', 'running')",
+    )
+    .bind(id)
+    .bind(now)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub(crate) async fn prune(pool: &PgPool, before: OffsetDateTime) -> Result<u64, StoreError> {
+    let done = sqlx::query(
+        "DELETE FROM jobs WHERE state IN ('completed', 'discarded', 'cancelled') \
+         AND finished_at < $1",
+    )
+    .bind(before)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
+}

@@ -1,0 +1,14 @@
+//! orderly's background work: the [`Worker`] that fetches jobs and runs them under leases,
+//! the handlers it runs (`send_receipt`, `noop`), and the [`Mailer`] receipts go out through.
+
+mod handler;
+mod mail;
+mod noop;
+mod receipt;
+mod runner;
+
+pub use handler::{BoxFuture, JobError, JobHandler, Registry};
+pub use mail::{MailError, MailSettings, Mailer};
+pub use noop::Noop;
+pub use receipt::SendReceipt;
+pub use runner::{Worker, WorkerSettings};

@@ -1,0 +1,113 @@
+//! Sending e-mail: over SMTP with `lettre` when an SMTP URL is configured, otherwise as one
+//! `.eml` file per message in an outbox folder (the embedded default, handy on a laptop).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use lettre::message::Mailbox;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+/// Where mail goes.
+#[derive(Debug, Clone)]
+pub struct MailSettings {
+    /// `smtp://user:pass@host:587?tls=required`, `smtps://host:465`, or `smtp://host:25`.
+    pub smtp_url: Option<String>,
+    /// Folder for `.eml` files when there is no SMTP URL.
+    pub outbox: PathBuf,
+    /// The sender, e.g. `Shop <orders@shop.example>`.
+    pub from: Mailbox,
+    /// How long one SMTP exchange may take.
+    pub timeout: Duration,
+}
+
+/// Why a message was not delivered.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum MailError {
+    /// Try again later: a 4xx reply, a timeout, a refused connection.
+    #[error("temporary mail failure: {0}")]
+    Transient(String),
+    /// Will not succeed as it is: a 5xx reply (kept here), an unusable address.
+    #[error("permanent mail failure: {0}")]
+    Permanent(String),
+}
+
+/// Sends messages.
+#[derive(Clone)]
+pub enum Mailer {
+    Smtp {
+        transport: AsyncSmtpTransport<Tokio1Executor>,
+        from: Mailbox,
+    },
+    Outbox {
+        dir: PathBuf,
+        from: Mailbox,
+    },
+}
+
+impl std::fmt::Debug for Mailer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Mailer::Smtp { .. } => f.write_str("Mailer::Smtp"),
+            Mailer::Outbox { dir, .. } => write!(f, "Mailer::Outbox({})", dir.display()),
+        }
+    }
+}
+
+impl Mailer {
+    pub fn new(settings: &MailSettings) -> Result<Self, MailError> {
+        match &settings.smtp_url {
+            Some(url) => {
+                let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+                    .map_err(|e| MailError::Permanent(format!("bad SMTP URL: {e}")))?
+                    .timeout(Some(settings.timeout))
+                    .build();
+                Ok(Mailer::Smtp {
+                    transport,
+                    from: settings.from.clone(),
+                })
+            }
+            None => Ok(Mailer::Outbox {
+                dir: settings.outbox.clone(),
+                from: settings.from.clone(),
+            }),
+        }
+    }
+
+    /// The sender every message carries.
+    pub fn from(&self) -> &Mailbox {
+        match self {
+            Mailer::Smtp { from, .. } | Mailer::Outbox { from, .. } => from,
+        }
+    }
+
+    /// Delivers `message`. In outbox mode it is written as `<name>.eml`, replacing any earlier
+    /// file of that name, so a message sent twice leaves one file.
+    pub async fn send(&self, message: &Message, name: &str) -> Result<(), MailError> {
+        match self {
+            Mailer::Smtp { transport, .. } => transport
+                .send(message.clone())
+                .await
+                .map(|_| ())
+                .map_err(|e| {
+                    if e.is_permanent() {
+                        MailError::Permanent(e.to_string())
+                    } else {
+                        MailError::Transient(e.to_string())
+                    }
+                }),
+            Mailer::Outbox { dir, .. } => {
+                let io = |e: std::io::Error| {
+                    MailError::Transient(format!("outbox {}: {e}", dir.display()))
+                };
+                tokio::fs::create_dir_all(dir).await.map_err(io)?;
+                let temporary = dir.join(format!(".{name}.eml.tmp"));
+                tokio::fs::write(&temporary, message.formatted())
+                    .await
+                    .map_err(io)?;
+                tokio::fs::rename(&temporary, dir.join(format!("{name}.eml")))
+                    .await
+                    .map_err(io)
+            }
+        }
+    }
+}

@@ -1,0 +1,210 @@
+//! `send_receipt`: the order confirmation e-mail, in plain text and HTML.
+//!
+//! The `Message-ID` is derived from the order id, so a receipt sent twice (the job ran again
+//! after a crash) is recognisably the same message; in outbox mode it overwrites its file.
+
+use lettre::Message;
+use lettre::message::header::ContentType;
+use lettre::message::{Mailbox, MultiPart, SinglePart};
+use orderly_domain::{Order, OrderId};
+use orderly_storage::{Job, Store};
+
+use crate::handler::{BoxFuture, JobError, JobHandler};
+use crate::mail::{MailError, Mailer};
+
+/// Sends an order's receipt and records when it went out.
+#[derive(Debug, Clone)]
+pub struct SendReceipt {
+    pub store: Store,
+    pub mailer: Mailer,
+}
+
+impl JobHandler for SendReceipt {
+    fn run<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
+        Box::pin(async move {
+            let id: OrderId = job
+                .args
+                .get("order_id")
+                .and_then(|v| v.as_str())
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| {
+                    JobError::Permanent("args.order_id is missing or not an id".into())
+                })?;
+            let order = self
+                .store
+                .order_by_id(id)
+                .await
+                .map_err(|e| JobError::Transient(format!("loading the order: {e}")))?
+                .ok_or_else(|| JobError::Permanent(format!("order {id} does not exist")))?;
+            let message = receipt(&order, self.mailer.from())?;
+            self.mailer
+                .send(&message, &format!("receipt-{id}"))
+                .await
+                .map_err(|e| match e {
+                    MailError::Transient(m) => JobError::Transient(m),
+                    MailError::Permanent(m) => JobError::Permanent(m),
+                })?;
+            self.store
+                .mark_receipt_sent(id, orderly_domain::now())
+                .await
+                .map_err(|e| JobError::Transient(format!("recording the receipt: {e}")))?;
+            tracing::info!(order_id = %id, "receipt sent");
+            Ok(())
+        })
+    }
+}
+
+/// The stable `Message-ID` of an order's receipt.
+pub fn message_id(order: OrderId, from: &Mailbox) -> String {
+    format!("<receipt-{order}@{}>", from.email.domain())
+}
+
+fn money(minor: i64, currency: &str) -> String {
+    let sign = if minor < 0 { "-" } else { "" };
+    let minor = minor.unsigned_abs();
+    format!("{sign}{}.{:02} {currency}", minor / 100, minor % 100)
+}
+
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Builds the receipt message for `order`.
+pub fn receipt(order: &Order, from: &Mailbox) -> Result<Message, JobError> {
+    let to: Mailbox = format!(
+        "{} <{}>",
+        order.name.replace(['<', '>', '"'], ""),
+        order.email
+    )
+    .parse()
+    .or_else(|_| order.email.parse())
+    .map_err(|e| JobError::Permanent(format!("unusable recipient {}: {e}", order.email)))?;
+    let mut text = format!(
+        "Thank you for your order, {}.\n\nOrder {}\n\n",
+        order.name, order.id
+    );
+    let mut rows = String::new();
+    for line in &order.lines {
+        text.push_str(&format!(
+            "{} x {} ({})  {} each  {}\n",
+            line.quantity,
+            line.name,
+            line.sku,
+            money(line.unit_price, &order.currency),
+            money(line.line_total, &order.currency)
+        ));
+        rows.push_str(&format!(
+            "<tr><td>{}</td><td>{} <small>({})</small></td><td>{}</td><td>{}</td></tr>",
+            line.quantity,
+            escape(&line.name),
+            escape(&line.sku),
+            money(line.unit_price, &order.currency),
+            money(line.line_total, &order.currency)
+        ));
+    }
+    let total = money(order.total, &order.currency);
+    text.push_str(&format!("\nTotal: {total}\n"));
+    let html = format!(
+        "<!doctype html><html><body><p>Thank you for your order, {}.</p>\
+         <p>Order <code>{}</code></p><table>\
+         <tr><th>Qty</th><th>Item</th><th>Each</th><th>Line total</th></tr>{rows}</table>\
+         <p><strong>Total: {total}</strong></p></body></html>",
+        escape(&order.name),
+        order.id
+    );
+    Message::builder()
+        .from(from.clone())
+        .to(to)
+        .subject(format!("Your order {}", order.id))
+        .message_id(Some(message_id(order.id, from)))
+        .multipart(
+            MultiPart::alternative()
+                .singlepart(
+                    SinglePart::builder()
+                        .header(ContentType::TEXT_PLAIN)
+                        .body(text),
+                )
+                .singlepart(
+                    SinglePart::builder()
+                        .header(ContentType::TEXT_HTML)
+                        .body(html),
+                ),
+        )
+        .map_err(|e| JobError::Permanent(format!("building the receipt: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use orderly_domain::{OrderLine, OrderStatus, ProductId};
+
+    fn order() -> Order {
+        let now = orderly_domain::now();
+        Order {
+            id: OrderId::generate(),
+            status: OrderStatus::Pending,
+            email: "ana@example.com".into(),
+            name: "Ana <script>".into(),
+            note: None,
+            currency: "EUR".into(),
+            total: 2_997,
+            lines: vec![OrderLine {
+                product_id: ProductId::generate(),
+                sku: "MUG".into(),
+                name: "Mug & saucer".into(),
+                unit_price: 999,
+                quantity: 3,
+                line_total: 2_997,
+            }],
+            created_by: uuid::Uuid::now_v7(),
+            receipt_sent_at: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    #[test]
+    fn the_receipt_has_both_parts_the_totals_and_a_stable_message_id() {
+        let order = order();
+        let from: Mailbox = "Shop <orders@shop.example>".parse().unwrap();
+        let message = String::from_utf8(receipt(&order, &from).unwrap().formatted()).unwrap();
+        assert!(message.contains(&format!("Message-ID: <receipt-{}@shop.example>", order.id)));
+        assert!(message.contains("text/plain") && message.contains("text/html"));
+        assert!(message.contains("29.97 EUR"));
+        assert!(message.contains("Mug &amp; saucer"), "HTML is escaped");
+        assert!(
+            message.contains("Ana &lt;script&gt;"),
+            "names cannot inject markup"
+        );
+        let to = message.lines().find(|l| l.starts_with("To:")).unwrap();
+        assert!(
+            !to.contains("<script>"),
+            "names cannot break the To header: {to}"
+        );
+        assert_eq!(
+            receipt(&order, &from)
+                .unwrap()
+                .headers()
+                .get_raw("Message-ID"),
+            Some(message_id(order.id, &from).as_str())
+        );
+    }
+
+    #[test]
+    fn money_prints_minor_units_with_two_decimals() {
+        assert_eq!(money(1250, "EUR"), "12.50 EUR");
+        assert_eq!(money(5, "EUR"), "0.05 EUR");
+        assert_eq!(money(-199, "USD"), "-1.99 USD");
+    }
+}
