@@ -26,3 +26,13 @@ if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
     --dir /var/lib/redis --logfile /var/log/redis/ci.log
 fi
 wait_for Redis redis-cli -h 127.0.0.1 -p 6379 ping
+
+# An SMTP sink for the receipt tests: Debian's aiosmtpd, run by Debian's python3 (the tests
+# start it themselves on a free port).
+if ! /usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
+  echo "installing python3-aiosmtpd (SMTP sink for tests)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -q python3-aiosmtpd >/dev/null 2>&1 \
+    || { apt-get update -q >/dev/null && apt-get install -y -q python3-aiosmtpd >/dev/null; }
+fi
+/usr/bin/python3 -c 'import aiosmtpd' && echo "aiosmtpd: installed"

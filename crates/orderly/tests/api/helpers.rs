@@ -144,6 +144,8 @@ impl Drop for TestDatabase {
 /// A running application, its keys and an HTTP client.
 pub struct TestApp {
     pub address: String,
+    /// A folder of the test's own, removed afterwards; receipts go to `outbox` inside it.
+    pub dir: PathBuf,
     pub backend: Backend,
     pub database_url: String,
     pub client: reqwest::Client,
@@ -182,9 +184,36 @@ impl TestApp {
 
     /// Like [`TestApp::spawn`], with extra `ORDERLY_*` settings.
     pub async fn spawn_with(backend: Backend, extra: &[(&str, &str)]) -> Option<Self> {
+        Self::spawn_roles(backend, orderly::Roles::API, extra).await
+    }
+
+    /// The API and a worker in one process, with fast retries and short leases, mail to the
+    /// outbox unless `extra` says otherwise.
+    pub async fn spawn_with_worker(backend: Backend, extra: &[(&str, &str)]) -> Option<Self> {
+        let mut settings = vec![
+            ("ORDERLY_WORKER__POLL_INTERVAL_MS", "100"),
+            ("ORDERLY_WORKER__BACKOFF_BASE_MS", "100"),
+            ("ORDERLY_WORKER__BACKOFF_MAX_SECS", "1"),
+            ("ORDERLY_WORKER__LEASE_SECS", "2"),
+            ("ORDERLY_WORKER__SHUTDOWN_GRACE_SECS", "2"),
+        ];
+        settings.extend_from_slice(extra);
+        Self::spawn_roles(backend, orderly::Roles::ALL, &settings).await
+    }
+
+    async fn spawn_roles(
+        backend: Backend,
+        roles: orderly::Roles,
+        extra: &[(&str, &str)],
+    ) -> Option<Self> {
         let (database, url) = TestDatabase::create(backend).await?;
-        let config = test_config(&url, extra);
-        let application = Application::build(&config, orderly::Roles::API)
+        let dir = std::env::temp_dir().join(format!("orderly-test-files-{}", Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).expect("create a test folder");
+        let outbox = dir.join("outbox").display().to_string();
+        let mut settings = vec![("ORDERLY_MAIL_OUTBOX", outbox.as_str())];
+        settings.extend_from_slice(extra);
+        let config = test_config(&url, &settings);
+        let application = Application::build(&config, roles)
             .await
             .expect("the app starts");
         let store = application.store().clone();
@@ -195,6 +224,7 @@ impl TestApp {
         let server = tokio::spawn(application.serve(shutdown.clone()));
         Some(Self {
             address,
+            dir,
             backend,
             database_url: url,
             client: reqwest::Client::new(),
@@ -299,6 +329,26 @@ impl TestApp {
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.shutdown.cancel();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Polls `check` every 20 ms until it returns `Some`, or fails the test after `seconds`.
+pub async fn eventually<T, F, Fut>(seconds: u64, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
 

@@ -10,5 +10,6 @@ mod auth;
 mod cli;
 mod errors;
 mod health;
+mod jobs;
 mod orders;
 mod products;

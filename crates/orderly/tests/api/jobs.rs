@@ -1,0 +1,225 @@
+//! The job queue and receipts: the transactional guarantee, delivery by outbox and by real
+//! SMTP, retries to discard and back, and the operator's API.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::helpers::{Backend, StatusCode, TestApp, backend_tests, eventually, problem};
+
+async fn receipt_jobs(app: &TestApp) -> i64 {
+    app.scalar("SELECT COUNT(*) FROM jobs WHERE kind = 'send_receipt'")
+        .await
+}
+
+async fn job(app: &TestApp, id: i64) -> Value {
+    app.admin(Method::GET, &format!("/v1/jobs/{id}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Enqueues one job through the store, as any enqueuer would, and returns its id.
+async fn enqueue(app: &TestApp, kind: &str, args: Value, max_attempts: i32) -> i64 {
+    let ids = app
+        .store
+        .enqueue(&[orderly_storage::NewJob::new(kind, args, max_attempts)])
+        .await
+        .unwrap();
+    ids[0]
+}
+
+async fn wait_for_state(app: &TestApp, id: i64, state: &str, seconds: u64) -> Value {
+    eventually(seconds, &format!("job {id} to be {state}"), || async {
+        let job = job(app, id).await;
+        (job["state"] == state).then_some(job)
+    })
+    .await
+}
+
+backend_tests! {
+    async fn a_placed_order_has_exactly_one_receipt_job_and_a_failed_one_has_none(app) {
+        app.create_product("RCPT", 100, 10).await;
+        let placed: Value = app.place_order(json!([{"sku": "RCPT", "quantity": 1}])).await.json().await.unwrap();
+        assert_eq!(receipt_jobs(&app).await, 1);
+        let jobs: Value = app.admin(Method::GET, "/v1/jobs?kind=send_receipt").send().await.unwrap().json().await.unwrap();
+        let receipt = &jobs["data"][0];
+        assert_eq!(receipt["args"]["order_id"], placed["id"]);
+        assert_eq!(receipt["state"], "available");
+        assert_eq!(receipt["unique_key"], format!("send_receipt:{}", placed["id"].as_str().unwrap()));
+
+        // An order whose transaction fails leaves no job behind.
+        app.execute(
+            "CREATE TRIGGER fail_events BEFORE INSERT ON events \
+             BEGIN SELECT RAISE(ABORT, 'injected failure'); END;",
+            "CREATE FUNCTION fail_event() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN RAISE EXCEPTION 'injected failure'; END $$; \
+             CREATE TRIGGER fail_events BEFORE INSERT ON events \
+             FOR EACH ROW EXECUTE FUNCTION fail_event();",
+        ).await;
+        let failed = app.place_order(json!([{"sku": "RCPT", "quantity": 1}])).await;
+        assert_eq!(failed.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(receipt_jobs(&app).await, 1);
+        assert_eq!(app.scalar("SELECT COUNT(*) FROM orders").await, 1);
+    }
+
+    async fn jobs_are_fetched_by_priority_then_age_and_leased_to_one_worker(app) {
+        let mut ids = Vec::new();
+        for priority in [9, 0, 5, 0] {
+            let mut job = orderly_storage::NewJob::new("noop", json!({}), 1);
+            job.queue = "manual".into();
+            job.priority = priority;
+            ids.extend(app.store.enqueue(&[job]).await.unwrap());
+        }
+        let lease = orderly_domain::now() + time::Duration::seconds(30);
+        let mut order = Vec::new();
+        for _ in 0..4 {
+            let fetched = app.store.fetch_jobs("manual", "test-worker", 1, lease).await.unwrap();
+            order.push((fetched[0].id, fetched[0].priority));
+        }
+        assert_eq!(order, [(ids[1], 0), (ids[3], 0), (ids[2], 5), (ids[0], 9)]);
+        assert!(app.store.fetch_jobs("manual", "other-worker", 10, lease).await.unwrap().is_empty());
+        let running = job(&app, ids[0]).await;
+        assert_eq!((running["state"].as_str(), running["locked_by"].as_str()), (Some("running"), Some("test-worker")));
+    }
+
+    async fn the_operator_api_lists_filters_and_refuses_impossible_changes(app) {
+        let first = enqueue(&app, "noop", json!({}), 3).await;
+        let second = enqueue(&app, "noop", json!({"n": 2}), 3).await;
+        let page: Value = app.admin(Method::GET, "/v1/jobs?limit=1&kind=noop").send().await.unwrap().json().await.unwrap();
+        assert_eq!(page["data"][0]["id"], second, "newest first");
+        let cursor = page["next_cursor"].as_str().unwrap();
+        let next: Value = app.admin(Method::GET, &format!("/v1/jobs?limit=1&kind=noop&cursor={cursor}"))
+            .send().await.unwrap().json().await.unwrap();
+        assert_eq!(next["data"][0]["id"], first);
+        let retry = app.admin(Method::POST, &format!("/v1/jobs/{first}/retry")).send().await.unwrap();
+        assert_eq!(problem(retry, StatusCode::CONFLICT).await["code"], "invalid_job_state");
+        let cancelled: Value = app.admin(Method::POST, &format!("/v1/jobs/{first}/cancel")).send().await.unwrap().json().await.unwrap();
+        assert_eq!(cancelled["state"], "cancelled");
+        let again = app.admin(Method::POST, &format!("/v1/jobs/{first}/cancel")).send().await.unwrap();
+        problem(again, StatusCode::CONFLICT).await;
+        let missing = app.admin(Method::GET, "/v1/jobs/999999").send().await.unwrap();
+        problem(missing, StatusCode::NOT_FOUND).await;
+        let bad = app.admin(Method::GET, "/v1/jobs?state=lost").send().await.unwrap();
+        problem(bad, StatusCode::BAD_REQUEST).await;
+    }
+}
+
+mod with_worker {
+    use super::*;
+
+    async fn spawn(backend: Backend) -> Option<TestApp> {
+        TestApp::spawn_with_worker(backend, &[]).await
+    }
+
+    macro_rules! worker_tests {
+        ($(async fn $name:ident($app:ident) $body:block)*) => {
+            $(
+                mod $name {
+                    use super::*;
+
+                    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                    async fn sqlite() {
+                        let $app = spawn(Backend::Sqlite).await.unwrap();
+                        $body
+                    }
+
+                    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                    async fn postgres() {
+                        let Some($app) = spawn(Backend::Postgres).await else { return };
+                        $body
+                    }
+                }
+            )*
+        };
+    }
+
+    worker_tests! {
+        async fn the_receipt_lands_in_the_outbox_as_a_parseable_message(app) {
+            app.create_product("EML", 1250, 10).await;
+            let order: Value = app.place_order(json!([{"sku": "EML", "quantity": 2}])).await.json().await.unwrap();
+            let id = order["id"].as_str().unwrap().to_owned();
+            let read = eventually(10, "the receipt to be recorded", || async {
+                let read: Value = app.storefront(Method::GET, &format!("/v1/orders/{id}")).send().await.unwrap().json().await.unwrap();
+                read["receipt_sent_at"].is_string().then_some(read)
+            }).await;
+            assert!(read["receipt_sent_at"].is_string());
+            let file = app.dir.join("outbox").join(format!("receipt-{id}.eml"));
+            let raw = std::fs::read(&file).unwrap();
+            let message = mail_parser::MessageParser::default().parse(&raw).expect("a parseable message");
+            assert_eq!(message.message_id(), Some(format!("receipt-{id}@orderly.localhost").as_str()));
+            assert_eq!(message.to().and_then(|to| to.first()).and_then(|a| a.address()), Some("ana@example.com"));
+            assert!(message.subject().unwrap().contains(&id));
+            let text = message.body_text(0).unwrap();
+            assert!(text.contains("25.00 EUR") && text.contains("EML"), "{text}");
+            assert!(message.body_html(0).unwrap().contains("<table>"));
+            let job: Value = app.admin(Method::GET, "/v1/jobs?kind=send_receipt").send().await.unwrap().json().await.unwrap();
+            assert_eq!(job["data"][0]["state"], "completed");
+        }
+
+        async fn a_job_that_always_fails_backs_off_is_discarded_and_can_be_sent_round_again(app) {
+            let started = std::time::Instant::now();
+            let id = enqueue(&app, "noop", json!({"fail": "the printer is on fire"}), 3).await;
+            let discarded = wait_for_state(&app, id, "discarded", 15).await;
+            let elapsed = started.elapsed();
+            assert_eq!(discarded["attempt"], 3);
+            assert_eq!(discarded["last_error"], "the printer is on fire");
+            // Two waits, nominally 100 ms and 200 ms, each within ±25 %.
+            assert!(elapsed.as_millis() >= 225, "retried too soon: {elapsed:?}");
+
+            let retried: Value = app.admin(Method::POST, &format!("/v1/jobs/{id}/retry")).send().await.unwrap().json().await.unwrap();
+            assert_eq!(retried["attempt"], 0);
+            let again = wait_for_state(&app, id, "discarded", 15).await;
+            assert_eq!(again["attempt"], 3);
+
+            // The same power from the shell.
+            let cli = std::process::Command::new(env!("CARGO_BIN_EXE_orderly"))
+                .env("ORDERLY_DATABASE_URL", &app.database_url)
+                .env_remove("RUST_LOG")
+                .args(["jobs", "retry", &id.to_string()])
+                .output()
+                .unwrap();
+            assert!(cli.status.success(), "{}", String::from_utf8_lossy(&cli.stderr));
+            assert!(String::from_utf8_lossy(&cli.stdout).contains("available"));
+            wait_for_state(&app, id, "discarded", 15).await;
+            let listed = std::process::Command::new(env!("CARGO_BIN_EXE_orderly"))
+                .env("ORDERLY_DATABASE_URL", &app.database_url)
+                .args(["jobs", "list", "--state", "discarded"])
+                .output()
+                .unwrap();
+            let listed = String::from_utf8_lossy(&listed.stdout);
+            assert!(listed.contains("the printer is on fire"), "{listed}");
+        }
+
+        async fn a_permanent_failure_is_discarded_at_once(app) {
+            let id = enqueue(&app, "noop", json!({"fail": "bad input", "permanent": true}), 5).await;
+            let job = wait_for_state(&app, id, "discarded", 10).await;
+            assert_eq!(job["attempt"], 1);
+            let unknown = enqueue(&app, "no_such_kind", json!({}), 5).await;
+            let job = wait_for_state(&app, unknown, "discarded", 10).await;
+            assert!(job["last_error"].as_str().unwrap().contains("no handler"));
+        }
+
+        async fn a_unique_job_is_enqueued_once(app) {
+            let mut job = orderly_storage::NewJob::new("noop", json!({}), 1);
+            job.unique_key = Some("tick:2026-11-28T03:00".into());
+            assert_eq!(app.store.enqueue(std::slice::from_ref(&job)).await.unwrap().len(), 1);
+            assert_eq!(app.store.enqueue(&[job.clone(), job]).await.unwrap().len(), 0);
+            assert_eq!(app.scalar("SELECT COUNT(*) FROM jobs WHERE unique_key IS NOT NULL").await, 1);
+        }
+
+        async fn a_delayed_job_does_not_run_before_its_time(app) {
+            let later = orderly_domain::now() + time::Duration::milliseconds(800);
+            let mut delayed = orderly_storage::NewJob::new("noop", json!({}), 1);
+            delayed.run_at = Some(later);
+            let id = app.store.enqueue(&[delayed]).await.unwrap()[0];
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            assert_eq!(job(&app, id).await["state"], "available", "not before run_at");
+            let done = wait_for_state(&app, id, "completed", 10).await;
+            let finished = time::OffsetDateTime::parse(done["finished_at"].as_str().unwrap(), &time::format_description::well_known::Rfc3339).unwrap();
+            assert!(finished >= later);
+        }
+    }
+}
