@@ -11,5 +11,7 @@ mod cli;
 mod errors;
 mod health;
 mod jobs;
+mod mail;
 mod orders;
 mod products;
+mod workers;

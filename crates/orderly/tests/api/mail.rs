@@ -1,0 +1,136 @@
+//! Receipts over real SMTP: Debian's aiosmtpd as the server (`scripts/services.sh` installs
+//! it), started by the test on a free loopback port.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::helpers::{Backend, TestApp, eventually};
+
+const PYTHON: &str = "/usr/bin/python3";
+
+fn aiosmtpd_available() -> bool {
+    let available = Command::new(PYTHON)
+        .args(["-c", "import aiosmtpd"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !available {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "aiosmtpd must be installed in CI"
+        );
+        eprintln!(
+            "\n*** aiosmtpd is not installed: the SMTP test did NOT run. \
+             Run scripts/services.sh (it installs python3-aiosmtpd). ***\n"
+        );
+    }
+    available
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// An SMTP server that stores every message in the maildir `dir`; stopped on drop.
+struct SmtpSink(Child);
+
+impl SmtpSink {
+    async fn start(port: u16, dir: &Path) -> Self {
+        let child = Command::new(PYTHON)
+            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
+            .args([
+                "-c",
+                "aiosmtpd.handlers.Mailbox",
+                &dir.display().to_string(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        eventually(10, "the SMTP sink to listen", || async {
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .ok()
+                .map(|_| ())
+        })
+        .await;
+        Self(child)
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receipt_waits_out_a_down_smtp_server_then_arrives() {
+    if !aiosmtpd_available() {
+        return;
+    }
+    let port = free_port();
+    let smtp_url = format!("smtp://127.0.0.1:{port}");
+    let app = TestApp::spawn_with_worker(Backend::Sqlite, &[("ORDERLY_SMTP_URL", &smtp_url)])
+        .await
+        .unwrap();
+    app.create_product("SMTP", 4_200, 5).await;
+    let order: Value = app
+        .place_order(json!([{"sku": "SMTP", "quantity": 1}]))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = order["id"].as_str().unwrap().to_owned();
+
+    // Nobody listens yet: the attempt fails temporarily and the job waits for its retry.
+    let failed = eventually(10, "a failed first attempt", || async {
+        let jobs: Value = app
+            .admin(Method::GET, "/v1/jobs?kind=send_receipt")
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        let job = jobs["data"][0].clone();
+        (job["state"] == "available" && job["last_error"].is_string()).then_some(job)
+    })
+    .await;
+    assert!(failed["attempt"].as_i64().unwrap() >= 1);
+
+    let maildir = app.dir.join("maildir");
+    let _sink = SmtpSink::start(port, &maildir).await;
+    eventually(15, "the receipt to be recorded as sent", || async {
+        let read: Value = app
+            .admin(Method::GET, &format!("/v1/orders/{id}"))
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        read["receipt_sent_at"].is_string().then_some(())
+    })
+    .await;
+    let delivered = std::fs::read_dir(maildir.join("new"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
+    let raw = std::fs::read(delivered.path()).unwrap();
+    let message = mail_parser::MessageParser::default().parse(&raw).unwrap();
+    assert_eq!(
+        message.message_id(),
+        Some(format!("receipt-{id}@orderly.localhost").as_str())
+    );
+    assert!(message.body_text(0).unwrap().contains("42.00 EUR"));
+}

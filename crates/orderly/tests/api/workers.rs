@@ -1,0 +1,243 @@
+//! Worker processes as operators run them: killed mid-job, stopped mid-burst, and two at once
+//! on one PostgreSQL database.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use orderly_domain::job::JobState;
+use orderly_storage::{NewJob, Store, StoreOptions};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::helpers::{Backend, TestDatabase, eventually};
+
+/// An `orderly worker` process logging JSON to a file; killed on drop if still running.
+struct WorkerProcess {
+    child: Child,
+    log: PathBuf,
+}
+
+impl WorkerProcess {
+    fn start(database_url: &str, dir: &Path, name: &str, extra: &[(&str, &str)]) -> Self {
+        let log = dir.join(format!("{name}.log"));
+        let mut command = Command::new(env!("CARGO_BIN_EXE_orderly"));
+        command
+            .arg("worker")
+            .env("ORDERLY_DATABASE_URL", database_url)
+            .env("ORDERLY_LOG_FORMAT", "json")
+            .env("RUST_LOG", "info")
+            .env("ORDERLY_MAIL_OUTBOX", dir.join("outbox"))
+            .env("ORDERLY_WORKER__POLL_INTERVAL_MS", "100")
+            .env("ORDERLY_DATABASE__MIGRATE_ON_START", "false")
+            .stdout(std::fs::File::create(&log).unwrap())
+            .stderr(Stdio::null());
+        for (k, v) in extra {
+            command.env(k, v);
+        }
+        Self {
+            child: command.spawn().unwrap(),
+            log,
+        }
+    }
+
+    fn signal(&self, signal: &str) {
+        let sent = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+    }
+
+    /// Sends SIGTERM and waits for a clean exit.
+    async fn stop(mut self) -> Vec<Value> {
+        self.signal("-TERM");
+        let status = eventually(20, "the worker to exit", || {
+            let status = self.child.try_wait().unwrap();
+            async move { status }
+        })
+        .await;
+        assert!(status.success(), "the worker exited with {status}");
+        self.log_lines()
+    }
+
+    fn log_lines(&self) -> Vec<Value> {
+        std::fs::read_to_string(&self.log)
+            .unwrap()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+}
+
+impl Drop for WorkerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn migrated(backend: Backend) -> Option<(TestDatabase, String, Store, PathBuf)> {
+    let (db, url) = TestDatabase::create(backend).await?;
+    let store = Store::connect(&url, &StoreOptions::default())
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    let dir = std::env::temp_dir().join(format!("orderly-workers-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    Some((db, url, store, dir))
+}
+
+async fn count(store: &Store, state: JobState) -> i64 {
+    store
+        .count_jobs_by_state()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|(s, _)| *s == state)
+        .map_or(0, |(_, n)| n)
+}
+
+async fn enqueue_noops(store: &Store, n: usize, args: Value) {
+    for chunk in (0..n).collect::<Vec<_>>().chunks(1_000) {
+        let jobs: Vec<NewJob> = chunk
+            .iter()
+            .map(|_| NewJob::new("noop", args.clone(), 3))
+            .collect();
+        store.enqueue(&jobs).await.unwrap();
+    }
+}
+
+macro_rules! process_tests {
+    ($(async fn $name:ident($backend:ident) $body:block)*) => {
+        $(
+            mod $name {
+                use super::*;
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    let $backend = Backend::Sqlite;
+                    $body
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    let $backend = Backend::Postgres;
+                    $body
+                }
+            }
+        )*
+    };
+}
+
+process_tests! {
+    async fn a_job_whose_worker_is_killed_runs_again_after_its_lease_and_completes(backend) {
+        let Some((_db, url, store, dir)) = migrated(backend).await else { return };
+        let id = store.enqueue(&[NewJob::new("noop", json!({"sleep_ms": 3_000}), 3)]).await.unwrap()[0];
+        let lease = [("ORDERLY_WORKER__LEASE_SECS", "2")];
+        let first = WorkerProcess::start(&url, &dir, "first", &lease);
+        eventually(15, "the job to start", || async {
+            let job = store.job(id).await.unwrap().unwrap();
+            (job.state == JobState::Running).then_some(())
+        }).await;
+        first.signal("-KILL");
+
+        let second = WorkerProcess::start(&url, &dir, "second", &lease);
+        let done = eventually(30, "the job to complete", || async {
+            let job = store.job(id).await.unwrap().unwrap();
+            (job.state == JobState::Completed).then_some(job)
+        }).await;
+        assert_eq!(done.attempt, 2, "the killed attempt counts, the rescue ran it again");
+        assert_eq!(done.locked_by, None);
+        second.stop().await;
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    async fn sigterm_during_a_burst_loses_no_job_and_leaves_none_running(backend) {
+        let Some((_db, url, store, dir)) = migrated(backend).await else { return };
+        enqueue_noops(&store, 300, json!({"sleep_ms": 30})).await;
+        let worker = WorkerProcess::start(&url, &dir, "burst", &[]);
+        eventually(30, "the burst to be under way", || async {
+            (count(&store, JobState::Completed).await >= 50).then_some(())
+        }).await;
+        worker.stop().await;
+        assert_eq!(count(&store, JobState::Running).await, 0, "nothing is left running");
+        let completed = count(&store, JobState::Completed).await;
+        let available = count(&store, JobState::Available).await;
+        assert_eq!(completed + available, 300, "no job is lost");
+
+        let finisher = WorkerProcess::start(&url, &dir, "finisher", &[]);
+        eventually(60, "every job to complete", || async {
+            (count(&store, JobState::Completed).await == 300).then_some(())
+        }).await;
+        finisher.stop().await;
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+/// Start and finish times of each run in a worker's log, by job id.
+fn runs(lines: &[Value], runs: &mut HashMap<i64, Vec<(String, OffsetDateTime, OffsetDateTime)>>) {
+    let mut started: HashMap<(i64, i64), (String, OffsetDateTime)> = HashMap::new();
+    for line in lines {
+        let Some(span) = line["spans"]
+            .as_array()
+            .and_then(|s| s.iter().find(|s| s["name"] == "job"))
+        else {
+            continue;
+        };
+        let id = span["job_id"].as_i64().unwrap();
+        let attempt = span["attempt"].as_i64().unwrap();
+        let at = OffsetDateTime::parse(line["timestamp"].as_str().unwrap(), &Rfc3339).unwrap();
+        let worker = line["worker"].as_str().unwrap_or_default().to_owned();
+        match line["message"].as_str() {
+            Some("job started") => {
+                started.insert((id, attempt), (worker, at));
+            }
+            Some("job finished") => {
+                let (worker, start) = started
+                    .remove(&(id, attempt))
+                    .expect("a start before each finish");
+                runs.entry(id).or_default().push((worker, start, at));
+            }
+            _ => {}
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_on_postgres_run_ten_thousand_jobs_each_exactly_once() {
+    let Some((_db, url, store, dir)) = migrated(Backend::Postgres).await else {
+        return;
+    };
+    enqueue_noops(&store, 10_000, json!({})).await;
+    let a = WorkerProcess::start(&url, &dir, "a", &[]);
+    let b = WorkerProcess::start(&url, &dir, "b", &[]);
+    eventually(120, "10,000 jobs to complete", || async {
+        (count(&store, JobState::Completed).await == 10_000).then_some(())
+    })
+    .await;
+    let mut all = HashMap::new();
+    runs(&a.stop().await, &mut all);
+    runs(&b.stop().await, &mut all);
+    assert_eq!(all.len(), 10_000, "every job ran");
+    let mut by_worker: HashMap<String, usize> = HashMap::new();
+    for (id, mut executions) in all {
+        executions.sort_by_key(|e| e.1);
+        for pair in executions.windows(2) {
+            assert!(
+                pair[1].1 >= pair[0].2,
+                "job {id} ran in two places at once: {pair:?}"
+            );
+        }
+        assert_eq!(
+            executions.len(),
+            1,
+            "job {id} ran {} times",
+            executions.len()
+        );
+        *by_worker.entry(executions[0].0.clone()).or_default() += 1;
+    }
+    assert_eq!(by_worker.len(), 2, "both workers took part: {by_worker:?}");
+    let _ = std::fs::remove_dir_all(dir);
+}
