@@ -96,6 +96,7 @@ pub fn registry(store: &Store, config: &Config) -> Result<Registry, AppError> {
 pub fn worker_settings(config: &Config) -> WorkerSettings {
     let w = &config.worker;
     WorkerSettings {
+        local_queue: w.local_queue,
         lease: Duration::from_secs(w.lease_secs),
         poll_interval: Duration::from_millis(w.poll_interval_ms),
         shutdown_grace: Duration::from_secs(w.shutdown_grace_secs),

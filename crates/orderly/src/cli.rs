@@ -78,6 +78,29 @@ pub enum BenchCommand {
     /// Run orderly's order transaction directly on the database, one transaction per order,
     /// without HTTP: the ceiling to compare `bench orders` with.
     Ceiling(CeilingArgs),
+    /// Enqueue no-op jobs in batches, drain them with a worker, then measure the
+    /// enqueue-to-start latency on the idle queue.
+    Queue(QueueBenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct QueueBenchArgs {
+    /// The database to run against (default: the configured one). Use a database of its
+    /// own: the benchmark's jobs stay until pruned.
+    #[arg(long)]
+    pub database_url: Option<String>,
+    /// Jobs to enqueue and drain.
+    #[arg(long, default_value_t = 20_000)]
+    pub jobs: usize,
+    /// Jobs the worker runs at once.
+    #[arg(long, default_value_t = 10)]
+    pub concurrency: usize,
+    /// Single jobs enqueued one at a time on the idle queue to measure latency.
+    #[arg(long, default_value_t = 200)]
+    pub latency_samples: usize,
+    /// Print one JSON object instead of sentences.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

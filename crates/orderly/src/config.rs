@@ -82,6 +82,8 @@ pub struct OrdersConfig {
 pub struct WorkerConfig {
     /// Queue name → jobs of that queue run at once.
     pub queues: BTreeMap<String, usize>,
+    /// Jobs held per queue, running or fetched ahead.
+    pub local_queue: usize,
     pub lease_secs: u64,
     pub poll_interval_ms: u64,
     pub shutdown_grace_secs: u64,
@@ -266,6 +268,9 @@ impl Config {
                 "worker.queues",
                 "must name at least one queue, each running 1 to 1000 jobs at once",
             );
+        }
+        if !(1..=10_000).contains(&w.local_queue) {
+            return invalid("worker.local_queue", "must be between 1 and 10000");
         }
         if !(2..=3_600).contains(&w.lease_secs) {
             return invalid("worker.lease_secs", "must be between 2 and 3600");

@@ -24,6 +24,11 @@ fn main() -> ExitCode {
             }
             LogTarget::Stdout
         }
+        Command::Bench(_) => {
+            // A benchmark measures the work, not the logging of it.
+            config.log.filter = "warn".into();
+            LogTarget::Stderr
+        }
         _ => LogTarget::Stderr,
     };
     telemetry::init(&config.log, target);

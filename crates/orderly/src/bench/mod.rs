@@ -4,6 +4,7 @@
 
 mod ceiling;
 mod orders;
+mod queue;
 
 use std::time::Duration;
 
@@ -23,6 +24,7 @@ pub async fn run(command: BenchCommand, config: &Config) -> anyhow::Result<()> {
             let json = args.json;
             (ceiling::run(args, config).await?, json)
         }
+        BenchCommand::Queue(args) => return queue::run(args, config).await,
     };
     if json {
         println!("{}", serde_json::to_string(&report)?);

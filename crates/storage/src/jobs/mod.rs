@@ -164,8 +164,11 @@ impl Store {
         let now = orderly_domain::now();
         let ids = match &self.backend {
             Backend::Sqlite(pool) => {
-                let mut conn = pool.acquire().await?;
-                sqlite::insert_jobs(&mut conn, jobs, now).await?
+                // One transaction, so a batch costs one commit rather than one per job.
+                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                let ids = sqlite::insert_jobs(&mut tx, jobs, now).await?;
+                tx.commit().await?;
+                ids
             }
             Backend::Postgres(pool) => {
                 let mut conn = pool.acquire().await?;
@@ -308,6 +311,15 @@ impl Store {
             Backend::Sqlite(pool) => sqlite::prune(pool, before).await,
             Backend::Postgres(pool) => postgres::prune(pool, before).await,
         }
+    }
+
+    /// How many jobs of `queue` have not finished (available or running).
+    pub async fn count_unfinished_jobs(&self, queue: &str) -> Result<i64, StoreError> {
+        Ok(crate::with_pool!(self, pool => sqlx::query_scalar(
+            "SELECT COUNT(*) FROM jobs WHERE queue = $1 AND state IN ('available', 'running')")
+            .bind(queue)
+            .fetch_one(pool)
+            .await)?)
     }
 
     /// How many jobs are in each state.

@@ -1,0 +1,155 @@
+//! `orderly bench queue`: enqueue no-op jobs in batches, drain them with an in-process worker,
+//! and measure enqueue-to-start latency on the idle queue.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use orderly_storage::{Job, NewJob, Store, StoreOptions};
+use orderly_worker::{BoxFuture, JobError, JobHandler, Registry, Worker, WorkerSettings};
+use serde::Serialize;
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::QueueBenchArgs;
+use crate::config::Config;
+
+const KIND: &str = "bench_noop";
+
+/// Counts runs, and for jobs that carry their enqueue time, how long they waited to start.
+#[derive(Debug)]
+struct Probe {
+    runs: AtomicU64,
+    waits: Mutex<Histogram<u64>>,
+}
+
+/// The handler's handle on the shared probe.
+#[derive(Debug, Clone)]
+struct ProbeHandler(Arc<Probe>);
+
+impl JobHandler for ProbeHandler {
+    fn run<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
+        Box::pin(async move {
+            if let Some(enqueued) = job.args.get("enqueued_us").and_then(|v| v.as_i64()) {
+                let waited = now_us() - enqueued;
+                let _ = self
+                    .0
+                    .waits
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .record(waited.max(1) as u64);
+            }
+            self.0.runs.fetch_add(1, Ordering::Relaxed);
+            Ok(())
+        })
+    }
+}
+
+fn now_us() -> i64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000) as i64
+}
+
+#[derive(Debug, Serialize)]
+struct QueueReport {
+    backend: &'static str,
+    jobs: usize,
+    concurrency: usize,
+    enqueue_per_s: f64,
+    drain_per_s: f64,
+    latency_p50_ms: f64,
+    latency_p99_ms: f64,
+}
+
+pub async fn run(args: QueueBenchArgs, config: &Config) -> anyhow::Result<()> {
+    let url = args
+        .database_url
+        .unwrap_or_else(|| config.database.url.expose().to_owned());
+    let store = Store::connect(
+        &url,
+        &StoreOptions {
+            max_connections: (args.concurrency as u32 + 6).max(8),
+            ..StoreOptions::default()
+        },
+    )
+    .await?;
+    store.migrate().await?;
+    let queue = format!("bench-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let new_job = |args| NewJob {
+        queue: queue.clone(),
+        ..NewJob::new(KIND, args, 1)
+    };
+
+    let started = Instant::now();
+    for chunk in (0..args.jobs).collect::<Vec<_>>().chunks(1_000) {
+        let batch: Vec<NewJob> = chunk.iter().map(|_| new_job(json!({}))).collect();
+        store.enqueue(&batch).await?;
+    }
+    let enqueue_per_s = args.jobs as f64 / started.elapsed().as_secs_f64();
+
+    let probe = Arc::new(Probe {
+        runs: AtomicU64::new(0),
+        waits: Mutex::new(Histogram::new_with_bounds(1, 60_000_000, 3)?),
+    });
+    let mut settings = WorkerSettings::new(vec![(queue.clone(), args.concurrency)]);
+    settings.local_queue = config.worker.local_queue;
+    let worker = Worker::new(
+        store.clone(),
+        Registry::new().register(KIND, ProbeHandler(probe.clone())),
+        settings,
+    );
+    let stop = CancellationToken::new();
+    let drain_started = Instant::now();
+    let running = tokio::spawn(worker.run(stop.clone()));
+    while probe.runs.load(Ordering::Relaxed) < args.jobs as u64 {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    while store.count_unfinished_jobs(&queue).await? > 0 {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let drain_per_s = args.jobs as f64 / drain_started.elapsed().as_secs_f64();
+
+    // The idle queue: one job at a time, each waiting to start before the next is enqueued.
+    for _ in 0..args.latency_samples {
+        let before = probe.runs.load(Ordering::Relaxed);
+        store
+            .enqueue(&[new_job(json!({ "enqueued_us": now_us() }))])
+            .await?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while probe.runs.load(Ordering::Relaxed) == before && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_micros(200)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    stop.cancel();
+    running.await??;
+    let waits = probe.waits.lock().unwrap_or_else(PoisonError::into_inner);
+    let ms = |q| waits.value_at_quantile(q) as f64 / 1_000.0;
+    let report = QueueReport {
+        backend: store.kind().as_str(),
+        jobs: args.jobs,
+        concurrency: args.concurrency,
+        enqueue_per_s,
+        drain_per_s,
+        latency_p50_ms: ms(0.5),
+        latency_p99_ms: ms(0.99),
+    };
+    drop(waits);
+    store.close().await;
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        println!(
+            "{} jobs on {}: enqueue {:.0} jobs/s, drain {:.0} jobs/s (concurrency {}); \
+             idle enqueue-to-start p50 {:.2} ms, p99 {:.2} ms",
+            report.jobs,
+            report.backend,
+            report.enqueue_per_s,
+            report.drain_per_s,
+            report.concurrency,
+            report.latency_p50_ms,
+            report.latency_p99_ms
+        );
+    }
+    Ok(())
+}
