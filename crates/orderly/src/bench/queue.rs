@@ -123,18 +123,20 @@ pub async fn run(args: QueueBenchArgs, config: &Config) -> anyhow::Result<()> {
     }
     stop.cancel();
     running.await??;
-    let waits = probe.waits.lock().unwrap_or_else(PoisonError::into_inner);
-    let ms = |q| waits.value_at_quantile(q) as f64 / 1_000.0;
+    let (latency_p50_ms, latency_p99_ms) = {
+        let waits = probe.waits.lock().unwrap_or_else(PoisonError::into_inner);
+        let ms = |q| waits.value_at_quantile(q) as f64 / 1_000.0;
+        (ms(0.5), ms(0.99))
+    };
     let report = QueueReport {
         backend: store.kind().as_str(),
         jobs: args.jobs,
         concurrency: args.concurrency,
         enqueue_per_s,
         drain_per_s,
-        latency_p50_ms: ms(0.5),
-        latency_p99_ms: ms(0.99),
+        latency_p50_ms,
+        latency_p99_ms,
     };
-    drop(waits);
     store.close().await;
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
