@@ -41,19 +41,45 @@ fn free_port() -> u16 {
 /// An SMTP server that stores every message in the maildir `dir`; stopped on drop.
 struct SmtpSink(Child);
 
+/// An aiosmtpd handler that refuses every recipient with a permanent error.
+const REJECTING_HANDLER: &str = "\
+class Reject:
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        return '550 5.1.1 no such mailbox here'
+";
+
 impl SmtpSink {
+    /// A server that stores every message in the maildir `dir`.
     async fn start(port: u16, dir: &Path) -> Self {
-        let child = Command::new(PYTHON)
-            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
+        let dir = dir.display().to_string();
+        Self::spawn(port, &["aiosmtpd.handlers.Mailbox", &dir], None).await
+    }
+
+    /// A server that refuses every recipient with `550`.
+    async fn rejecting(port: u16, dir: &Path) -> Self {
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(dir.join("reject.py"), REJECTING_HANDLER).unwrap();
+        Self::spawn(port, &["reject.Reject"], Some(dir)).await
+    }
+
+    async fn spawn(port: u16, handler: &[&str], python_path: Option<&Path>) -> Self {
+        let mut command = Command::new(PYTHON);
+        command
             .args([
+                "-m",
+                "aiosmtpd",
+                "-n",
+                "-l",
+                &format!("127.0.0.1:{port}"),
                 "-c",
-                "aiosmtpd.handlers.Mailbox",
-                &dir.display().to_string(),
             ])
+            .args(handler)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+            .stderr(Stdio::null());
+        if let Some(path) = python_path {
+            command.env("PYTHONPATH", path);
+        }
+        let child = command.spawn().unwrap();
         eventually(10, "the SMTP sink to listen", || async {
             tokio::net::TcpStream::connect(("127.0.0.1", port))
                 .await
@@ -133,4 +159,55 @@ async fn a_receipt_waits_out_a_down_smtp_server_then_arrives() {
         Some(format!("receipt-{id}@orderly.localhost").as_str())
     );
     assert!(message.body_text(0).unwrap().contains("42.00 EUR"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_permanent_smtp_refusal_discards_the_receipt_job_with_the_reply_kept() {
+    if !aiosmtpd_available() {
+        return;
+    }
+    let port = free_port();
+    let smtp_url = format!("smtp://127.0.0.1:{port}");
+    let app = TestApp::spawn_with_worker(Backend::Sqlite, &[("ORDERLY_SMTP_URL", &smtp_url)])
+        .await
+        .unwrap();
+    let _sink = SmtpSink::rejecting(port, &app.dir.join("smtp")).await;
+    app.create_product("BOUNCE", 100, 5).await;
+    let order: Value = app
+        .place_order(json!([{"sku": "BOUNCE", "quantity": 1}]))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let job = eventually(15, "the receipt job to be discarded", || async {
+        let jobs: Value = app
+            .admin(Method::GET, "/v1/jobs?kind=send_receipt")
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        let job = jobs["data"][0].clone();
+        (job["state"] == "discarded").then_some(job)
+    })
+    .await;
+    assert_eq!(job["attempt"], 1, "a permanent refusal is not retried");
+    let error = job["last_error"].as_str().unwrap();
+    assert!(
+        error.contains("550") && error.contains("no such mailbox"),
+        "{error}"
+    );
+    let read: Value = app
+        .admin(
+            Method::GET,
+            &format!("/v1/orders/{}", order["id"].as_str().unwrap()),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(read["receipt_sent_at"].is_null());
 }
