@@ -178,6 +178,17 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<std::sync::Arc<StoreError>> for ApiError {
+    fn from(error: std::sync::Arc<StoreError>) -> Self {
+        match &*error {
+            StoreError::Database(sqlx_error) if is_unavailable(sqlx_error) => {
+                ApiError::Unavailable(Box::new(error))
+            }
+            _ => ApiError::Internal(Box::new(error)),
+        }
+    }
+}
+
 /// Whether the database could not be reached at all (as opposed to a query failing).
 fn is_unavailable(error: &orderly_storage::SqlxError) -> bool {
     use orderly_storage::SqlxError::*;

@@ -41,7 +41,8 @@ async fn healthz() -> Json<Health> {
 /// Readiness, and the state of each dependency.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Readiness {
-    /// `ready` when every required dependency is up, else `unavailable`.
+    /// `ready` when every dependency is up; `degraded` when only optional ones (the cache)
+    /// are down, still serving; `unavailable` when a required one (the database) is down.
     status: &'static str,
     /// One entry per dependency, by name (`database`, …).
     checks: BTreeMap<&'static str, Check>,
@@ -50,9 +51,9 @@ pub struct Readiness {
 /// The state of one dependency.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Check {
-    /// `up` or `down`.
+    /// `up`, `down`, or for the cache `degraded` (reads go to the database) or `disabled`.
     status: &'static str,
-    /// Which implementation answered, such as `sqlite` or `postgres`.
+    /// Which implementation answered, such as `sqlite`, `postgres`, `memory` or `redis`.
     backend: &'static str,
     /// How long the check took.
     latency_ms: f64,
@@ -61,7 +62,8 @@ pub struct Check {
     error: Option<String>,
 }
 
-/// Ready to serve: the database answers. `503` when it does not.
+/// Ready to serve: the database answers. `503` when it does not. A cache that is down makes
+/// the service `degraded`, not unavailable: reads then go to the database.
 #[utoipa::path(get, path = "/readyz", tag = "health",
     responses(
         (status = 200, description = "Ready", body = Readiness),
@@ -85,9 +87,15 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) 
         latency_ms: (latency_ms * 1_000.0).round() / 1_000.0,
         error: database,
     };
+    let cache = cache_check(&state).await;
+    let degraded = cache.status == "degraded";
     let body = Readiness {
-        status: if ready { "ready" } else { "unavailable" },
-        checks: BTreeMap::from([("database", check)]),
+        status: match (ready, degraded) {
+            (false, _) => "unavailable",
+            (true, true) => "degraded",
+            (true, false) => "ready",
+        },
+        checks: BTreeMap::from([("database", check), ("cache", cache)]),
     };
     let status = if ready {
         StatusCode::OK
@@ -95,6 +103,36 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) 
         StatusCode::SERVICE_UNAVAILABLE
     };
     (status, Json(body))
+}
+
+async fn cache_check(state: &AppState) -> Check {
+    let Some(cache) = &state.cache else {
+        return Check {
+            status: "disabled",
+            backend: "none",
+            latency_ms: 0.0,
+            error: None,
+        };
+    };
+    match cache.redis_health().await {
+        None => Check {
+            status: "up",
+            backend: "memory",
+            latency_ms: 0.0,
+            error: None,
+        },
+        Some(health) => {
+            if let Some(error) = &health.error {
+                tracing::warn!(%error, "readiness: redis is down; reads go to the database");
+            }
+            Check {
+                status: if health.up { "up" } else { "degraded" },
+                backend: "redis",
+                latency_ms: (health.latency.as_secs_f64() * 1e6).round() / 1e3,
+                error: health.error,
+            }
+        }
+    }
 }
 
 async fn tokio_timeout<F: Future>(future: F) -> Result<F::Output, tokio::time::error::Elapsed> {

@@ -50,6 +50,8 @@ pub struct AppState {
     pub orders: OrderWriter,
     /// Recently verified API keys.
     pub keys: auth::KeyCache,
+    /// The product read cache; `None` when caching is off.
+    pub cache: Option<orderly_cache::ProductCache>,
     pub settings: Arc<HttpSettings>,
 }
 

@@ -36,6 +36,8 @@ pub enum AppError {
     Mail(#[source] orderly_worker::MailError),
     #[error("the worker failed")]
     Worker(#[source] StoreError),
+    #[error("cannot set up the cache: {0}")]
+    Cache(String),
 }
 
 /// Which parts of the service a process runs.
@@ -69,6 +71,24 @@ pub async fn open_store(config: &Config) -> Result<Store, AppError> {
     Store::connect(config.database.url.expose(), &options)
         .await
         .map_err(AppError::Connect)
+}
+
+/// The product cache the configuration asks for, if any.
+pub fn product_cache(config: &Config) -> Result<Option<orderly_cache::ProductCache>, AppError> {
+    let c = &config.cache;
+    if !c.enabled {
+        return Ok(None);
+    }
+    let redis_url = c.redis_url.expose();
+    orderly_cache::ProductCache::new(orderly_cache::CacheSettings {
+        ttl: Duration::from_secs(c.ttl_secs),
+        negative_ttl: Duration::from_secs(c.negative_ttl_secs),
+        max_entries: c.max_entries,
+        redis_url: (!redis_url.is_empty()).then(|| redis_url.to_owned()),
+        redis_timeout: Duration::from_millis(c.redis_timeout_ms),
+    })
+    .map(Some)
+    .map_err(AppError::Cache)
 }
 
 /// The job handlers every worker runs.
@@ -157,6 +177,7 @@ impl Application {
                 keys: orderly_http::auth::KeyCache::new(Duration::from_secs(
                     config.http.auth_cache_secs,
                 )),
+                cache: product_cache(config)?,
                 settings: Arc::new(HttpSettings {
                     currency: config.currency(),
                     body_limit: config.http.body_limit_bytes,
@@ -187,6 +208,11 @@ impl Application {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The product cache this process serves reads from, if caching is on.
+    pub fn cache(&self) -> Option<&orderly_cache::ProductCache> {
+        self.state.as_ref().and_then(|s| s.cache.as_ref())
     }
 
     /// Runs until `shutdown` is cancelled, then drains and closes the database pool.

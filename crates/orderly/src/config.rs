@@ -21,6 +21,7 @@ pub const DEFAULT_FILE: &str = "orderly.toml";
 const SHORT_ENV_NAMES: &[(&str, &str)] = &[
     ("ORDERLY_DATABASE_URL", "database.url"),
     ("ORDERLY_SMTP_URL", "mail.smtp_url"),
+    ("ORDERLY_REDIS_URL", "cache.redis_url"),
     ("ORDERLY_MAIL_OUTBOX", "mail.outbox"),
     ("ORDERLY_LISTEN", "http.listen"),
     ("ORDERLY_CURRENCY", "store.currency"),
@@ -34,6 +35,7 @@ pub struct Config {
     pub http: HttpConfig,
     pub database: DatabaseConfig,
     pub orders: OrdersConfig,
+    pub cache: CacheConfig,
     pub worker: WorkerConfig,
     pub mail: MailConfig,
     pub store: StoreConfig,
@@ -75,6 +77,18 @@ pub struct OrdersConfig {
     pub queue: usize,
     /// Parallel writer transactions on PostgreSQL.
     pub writers: usize,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheConfig {
+    pub enabled: bool,
+    pub ttl_secs: u64,
+    pub negative_ttl_secs: u64,
+    pub max_entries: u64,
+    /// Redis URL for the shared tier; empty for in-process only. May hold a password.
+    pub redis_url: SecretUrl,
+    pub redis_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -261,6 +275,23 @@ impl Config {
         }
         if !(1..=64).contains(&self.orders.writers) {
             return invalid("orders.writers", "must be between 1 and 64");
+        }
+        let c = &self.cache;
+        if c.ttl_secs == 0 || c.negative_ttl_secs == 0 || c.max_entries == 0 {
+            return invalid(
+                "cache.ttl_secs",
+                "cache TTLs and max_entries must be above zero",
+            );
+        }
+        if !(1..=5_000).contains(&c.redis_timeout_ms) {
+            return invalid("cache.redis_timeout_ms", "must be between 1 and 5000");
+        }
+        let redis = c.redis_url.expose();
+        if !redis.is_empty() && !(redis.starts_with("redis://") || redis.starts_with("rediss://")) {
+            return invalid(
+                "cache.redis_url",
+                "must start with redis:// (env ORDERLY_REDIS_URL)",
+            );
         }
         let w = &self.worker;
         if w.queues.is_empty() || w.queues.values().any(|&c| !(1..=1_000).contains(&c)) {

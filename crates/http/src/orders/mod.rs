@@ -106,6 +106,11 @@ async fn create_order(
     };
     match state.orders.place(request).await? {
         CreateOutcome::Created { order, response } => {
+            crate::products::read::invalidate(
+                &state,
+                order.lines.iter().map(|l| (l.product_id, None)),
+            )
+            .await;
             tracing::info!(order_id = %order.id, total = order.total, lines = order.lines.len(), "order placed");
             Ok(stored_response(
                 response.status,
@@ -287,6 +292,13 @@ async fn transition(
     let id = parse_order_id(id)?;
     match state.store.transition_order(id, action).await? {
         (TransitionOutcome::Done, Some(order)) => {
+            if order.status.releases_stock() {
+                crate::products::read::invalidate(
+                    state,
+                    order.lines.iter().map(|l| (l.product_id, None)),
+                )
+                .await;
+            }
             tracing::info!(order_id = %order.id, status = %order.status, "order {action} done");
             Ok(Json(OrderResource::from(&order)))
         }

@@ -2,6 +2,7 @@
 //! archive. Admin keys manage the catalogue; storefront keys read it.
 
 mod body;
+pub mod read;
 mod resource;
 
 use axum::Json;
@@ -46,6 +47,19 @@ fn product_response(status: StatusCode, product: Product) -> Response {
     (status, headers, Json(ProductResource::from(product))).into_response()
 }
 
+/// A cached product as a `200` with its `ETag`.
+fn cached_response(product: &orderly_cache::CachedProduct) -> Response {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if let Ok(etag) = HeaderValue::from_str(&product.etag) {
+        headers.insert(header::ETAG, etag);
+    }
+    (StatusCode::OK, headers, product.body.clone()).into_response()
+}
+
 /// An id from the path; anything that is not a UUID cannot name a product.
 fn parse_id(raw: &str) -> Result<ProductId, ApiError> {
     raw.parse().map_err(|_| ApiError::NotFound("product"))
@@ -72,6 +86,7 @@ async fn create_product(
         .parse(state.settings.currency)
         .map_err(ApiError::Validation)?;
     let product = state.store.create_product(&new).await?;
+    read::invalidate(&state, [(product.id, Some(product.sku.clone()))]).await;
     tracing::info!(product_id = %product.id, sku = %product.sku, "product created");
     Ok(product_response(StatusCode::CREATED, product))
 }
@@ -91,12 +106,10 @@ async fn get_product(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let product = state
-        .store
-        .product_by_id(parse_id(&id)?)
+    let product = read::by_id(&state, parse_id(&id)?)
         .await?
         .ok_or(ApiError::NotFound("product"))?;
-    Ok(product_response(StatusCode::OK, product))
+    Ok(cached_response(&product))
 }
 
 /// Read a product by its sku.
@@ -115,12 +128,10 @@ async fn get_product_by_sku(
     Path(sku): Path<String>,
 ) -> Result<Response, ApiError> {
     let sku = Sku::parse("sku", &sku).map_err(|_| ApiError::NotFound("product"))?;
-    let product = state
-        .store
-        .product_by_sku(&sku)
+    let product = read::by_sku(&state, &sku)
         .await?
         .ok_or(ApiError::NotFound("product"))?;
-    Ok(product_response(StatusCode::OK, product))
+    Ok(cached_response(&product))
 }
 
 /// Query parameters of the product listing.
@@ -225,6 +236,7 @@ async fn update_product(
         .await?;
     match outcome {
         UpdateOutcome::Updated(product) => {
+            read::invalidate(&state, [(product.id, Some(product.sku.clone()))]).await;
             tracing::info!(product_id = %product.id, version = product.version, "product updated");
             Ok(product_response(StatusCode::OK, product))
         }
@@ -268,6 +280,7 @@ async fn archive_product(
         .await?
     {
         UpdateOutcome::Updated(product) => {
+            read::invalidate(&state, [(product.id, Some(product.sku.clone()))]).await;
             tracing::info!(product_id = %product.id, "product archived");
             Ok(product_response(StatusCode::OK, product))
         }

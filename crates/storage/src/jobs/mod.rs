@@ -280,7 +280,7 @@ impl Store {
             Backend::Sqlite(pool) => sqlite::retry(pool, id, now).await?,
             Backend::Postgres(pool) => postgres::retry(pool, id, now).await?,
         };
-        if changed {
+        if changed.is_some() {
             self.jobs_signal.wake();
         }
         self.job_change(id, changed).await
@@ -297,11 +297,14 @@ impl Store {
         self.job_change(id, changed).await
     }
 
-    async fn job_change(&self, id: i64, changed: bool) -> Result<JobChange, StoreError> {
-        Ok(match (self.job(id).await?, changed) {
-            (None, _) => JobChange::NotFound,
-            (Some(job), true) => JobChange::Done(job),
-            (Some(job), false) => JobChange::NotAllowed(job),
+    /// The job as the change left it, or why there was no change.
+    async fn job_change(&self, id: i64, changed: Option<Job>) -> Result<JobChange, StoreError> {
+        if let Some(job) = changed {
+            return Ok(JobChange::Done(job));
+        }
+        Ok(match self.job(id).await? {
+            None => JobChange::NotFound,
+            Some(job) => JobChange::NotAllowed(job),
         })
     }
 

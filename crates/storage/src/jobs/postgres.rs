@@ -242,38 +242,45 @@ pub(crate) async fn list(pool: &PgPool, filter: &JobFilter) -> Result<Vec<Job>, 
     jobs(rows)
 }
 
-pub(crate) async fn retry(pool: &PgPool, id: i64, now: OffsetDateTime) -> Result<bool, StoreError> {
-    let done = sqlx::query(
+pub(crate) async fn retry(
+    pool: &PgPool,
+    id: i64,
+    now: OffsetDateTime,
+) -> Result<Option<Job>, StoreError> {
+    let sql = format!(
         "UPDATE jobs SET state = 'available', attempt = 0, run_at = $2, finished_at = NULL, \
          locked_by = NULL, locked_until = NULL \
-         WHERE id = $1 AND state IN ('discarded', 'cancelled')",
-    )
-    .bind(id)
-    .bind(now)
-    .execute(pool)
-    .await?;
-    if done.rows_affected() == 1 {
+         WHERE id = $1 AND state IN ('discarded', 'cancelled') RETURNING {COLUMNS}"
+    );
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .bind(now)
+        .fetch_optional(pool)
+        .await?;
+    if row.is_some() {
         sqlx::query("SELECT pg_notify('orderly_jobs', '')")
             .execute(pool)
             .await?;
     }
-    Ok(done.rows_affected() == 1)
+    row.as_ref().map(job_from_row).transpose()
 }
 
 pub(crate) async fn cancel(
     pool: &PgPool,
     id: i64,
     now: OffsetDateTime,
-) -> Result<bool, StoreError> {
-    let done = sqlx::query(
+) -> Result<Option<Job>, StoreError> {
+    let sql = format!(
         "UPDATE jobs SET state = 'cancelled', finished_at = $2, locked_by = NULL, \
-         locked_until = NULL WHERE id = $1 AND state IN ('available', 'running')",
-    )
-    .bind(id)
-    .bind(now)
-    .execute(pool)
-    .await?;
-    Ok(done.rows_affected() == 1)
+         locked_until = NULL \
+         WHERE id = $1 AND state IN ('available', 'running') RETURNING {COLUMNS}"
+    );
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .bind(now)
+        .fetch_optional(pool)
+        .await?;
+    row.as_ref().map(job_from_row).transpose()
 }
 
 pub(crate) async fn prune(pool: &PgPool, before: OffsetDateTime) -> Result<u64, StoreError> {

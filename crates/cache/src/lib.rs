@@ -1,0 +1,391 @@
+//! The product read cache: cache-aside with a TTL, single-flight loads, short negative
+//! caching, and invalidation after every committed write.
+//!
+//! Tiers: an in-process tier ([`moka`], bounded) always; with Redis configured, a shared Redis
+//! tier behind it, with invalidations broadcast over Redis pub/sub so other processes drop
+//! their local copies at once. The local tier then keeps entries for at most one second, so a
+//! missed broadcast costs at most a second of staleness. Redis being down, slow or restarting
+//! turns its reads into misses (served from the database), never into client errors.
+//!
+//! A load that raced a write could put the old value back after the write's invalidation;
+//! loads therefore re-read when a write was invalidated while they ran, and every
+//! invalidation is repeated once shortly after.
+
+mod redis_tier;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use moka::Expiry;
+use uuid::Uuid;
+
+pub use redis_tier::RedisHealth;
+use redis_tier::RedisTier;
+
+/// What the cache holds for a key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Key {
+    /// A product by id.
+    Id(Uuid),
+    /// Which product has a sku.
+    Sku(String),
+}
+
+impl Key {
+    fn redis_key(&self) -> String {
+        match self {
+            Key::Id(id) => format!("orderly:product:id:{id}"),
+            Key::Sku(sku) => format!("orderly:product:sku:{sku}"),
+        }
+    }
+
+    fn from_redis_key(key: &str) -> Option<Key> {
+        let rest = key.strip_prefix("orderly:product:")?;
+        if let Some(id) = rest.strip_prefix("id:") {
+            id.parse().ok().map(Key::Id)
+        } else {
+            rest.strip_prefix("sku:")
+                .map(|sku| Key::Sku(sku.to_owned()))
+        }
+    }
+}
+
+/// A product as served: its rendered body and entity tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CachedProduct {
+    pub id: Uuid,
+    pub sku: String,
+    pub etag: String,
+    /// The JSON body, rendered once and served as is on every hit.
+    pub body: Bytes,
+}
+
+/// A cached answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entry {
+    Product(Arc<CachedProduct>),
+    /// The id of the product with a sku.
+    IdOf(Uuid),
+    /// Nothing there (cached briefly).
+    Missing,
+}
+
+impl Entry {
+    /// The form stored in Redis: a tag line, then the value.
+    fn encode(&self) -> Vec<u8> {
+        match self {
+            Entry::Product(p) => {
+                let mut out = format!("P\n{}\n{}\n{}\n", p.id, p.sku, p.etag).into_bytes();
+                out.extend_from_slice(&p.body);
+                out
+            }
+            Entry::IdOf(id) => format!("I\n{id}").into_bytes(),
+            Entry::Missing => b"M".to_vec(),
+        }
+    }
+
+    fn decode(bytes: &[u8]) -> Option<Entry> {
+        match bytes.first()? {
+            b'M' => Some(Entry::Missing),
+            b'I' => std::str::from_utf8(&bytes[2..])
+                .ok()?
+                .parse()
+                .ok()
+                .map(Entry::IdOf),
+            b'P' => {
+                let mut parts = bytes[2..].splitn(4, |&b| b == b'\n');
+                let id = std::str::from_utf8(parts.next()?).ok()?.parse().ok()?;
+                let sku = String::from_utf8(parts.next()?.to_vec()).ok()?;
+                let etag = String::from_utf8(parts.next()?.to_vec()).ok()?;
+                let body = Bytes::copy_from_slice(parts.next()?);
+                Some(Entry::Product(Arc::new(CachedProduct {
+                    id,
+                    sku,
+                    etag,
+                    body,
+                })))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// How the cache behaves.
+#[derive(Debug, Clone)]
+pub struct CacheSettings {
+    /// How long a product stays cached.
+    pub ttl: Duration,
+    /// How long "not found" stays cached.
+    pub negative_ttl: Duration,
+    /// Most entries in the in-process tier; the least recently used go first.
+    pub max_entries: u64,
+    /// Shared tier; `None` for in-process only.
+    pub redis_url: Option<String>,
+    /// Longest a Redis call may take before it counts as a failure (and a miss).
+    pub redis_timeout: Duration,
+}
+
+/// Counters for metrics and tests.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub local_hits: AtomicU64,
+    pub redis_hits: AtomicU64,
+    /// Loads from the database (after both tiers missed, or with the cache down).
+    pub loads: AtomicU64,
+    pub redis_errors: AtomicU64,
+    /// Reads that skipped Redis because it was failing.
+    pub redis_fallbacks: AtomicU64,
+}
+
+/// Keeps local entries for their tier's time to live, "not found" for the negative TTL.
+struct TierExpiry {
+    found: Duration,
+    missing: Duration,
+}
+
+impl Expiry<Key, Entry> for TierExpiry {
+    fn expire_after_create(&self, _key: &Key, value: &Entry, _now: Instant) -> Option<Duration> {
+        Some(match value {
+            Entry::Missing => self.missing,
+            _ => self.found,
+        })
+    }
+}
+
+struct Inner {
+    /// Stops the invalidation listener when the cache goes away.
+    _listener: Option<tokio_util::sync::DropGuard>,
+    local: moka::future::Cache<Key, Entry>,
+    redis: Option<RedisTier>,
+    settings: CacheSettings,
+    stats: Stats,
+    /// Bumped by every invalidation; a load that saw it move re-reads.
+    writes: AtomicU64,
+}
+
+/// The product cache. Cheap to clone; clones share everything.
+#[derive(Clone)]
+pub struct ProductCache(Arc<Inner>);
+
+impl std::fmt::Debug for ProductCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProductCache")
+            .field("redis", &self.0.redis.is_some())
+            .field("entries", &self.0.local.entry_count())
+            .finish()
+    }
+}
+
+/// How long after an invalidation it is repeated, to catch a racing load's write-back.
+const SECOND_INVALIDATION: Duration = Duration::from_millis(100);
+
+impl ProductCache {
+    /// Builds the cache; with a Redis URL, connects lazily and listens for invalidations.
+    pub fn new(settings: CacheSettings) -> Result<Self, String> {
+        let redis = settings
+            .redis_url
+            .as_deref()
+            .map(|url| RedisTier::new(url, settings.redis_timeout))
+            .transpose()?;
+        // With a shared tier, local copies live at most a second: the bound on how long
+        // another process can serve a value after a write if a broadcast is lost.
+        let local_ttl = if redis.is_some() {
+            settings.ttl.min(Duration::from_secs(1))
+        } else {
+            settings.ttl
+        };
+        let local = moka::future::Cache::builder()
+            .max_capacity(settings.max_entries)
+            .expire_after(TierExpiry {
+                found: local_ttl,
+                missing: settings.negative_ttl.min(local_ttl),
+            })
+            .build();
+        let listener = redis.as_ref().map(|redis| {
+            let stop = tokio_util::sync::CancellationToken::new();
+            redis.listen(local.clone(), stop.clone());
+            stop.drop_guard()
+        });
+        Ok(Self(Arc::new(Inner {
+            _listener: listener,
+            local,
+            redis,
+            settings,
+            stats: Stats::default(),
+            writes: AtomicU64::new(0),
+        })))
+    }
+
+    pub fn stats(&self) -> &Stats {
+        &self.0.stats
+    }
+
+    /// The state of the shared tier, for readiness: `None` without Redis.
+    pub async fn redis_health(&self) -> Option<RedisHealth> {
+        match &self.0.redis {
+            Some(redis) => Some(redis.health().await),
+            None => None,
+        }
+    }
+
+    /// The entry for `key`: from the local tier, else Redis, else `load` (the database). A
+    /// burst of misses for one key in this process runs `load` once; the others wait for it.
+    pub async fn get_or_load<E, F, Fut>(&self, key: Key, load: F) -> Result<Entry, Arc<E>>
+    where
+        E: Send + Sync + 'static,
+        F: Fn() -> Fut + Send + Sync,
+        Fut: Future<Output = Result<Entry, E>> + Send,
+    {
+        let inner = &self.0;
+        if let Some(entry) = inner.local.get(&key).await {
+            inner.stats.local_hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(entry);
+        }
+        inner
+            .local
+            .try_get_with(key.clone(), async {
+                if let Some(redis) = &inner.redis {
+                    match redis.get(&key.redis_key()).await {
+                        Ok(Some(bytes)) => {
+                            if let Some(entry) = Entry::decode(&bytes) {
+                                inner.stats.redis_hits.fetch_add(1, Ordering::Relaxed);
+                                return Ok(entry);
+                            }
+                        }
+                        Ok(None) => {}
+                        Err(skipped) => {
+                            let counter = if skipped {
+                                &inner.stats.redis_fallbacks
+                            } else {
+                                &inner.stats.redis_errors
+                            };
+                            counter.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+                // Re-read if a write was invalidated while we were reading: what we read may
+                // predate it.
+                let mut entry;
+                let mut attempts = 0;
+                loop {
+                    let writes = inner.writes.load(Ordering::Acquire);
+                    inner.stats.loads.fetch_add(1, Ordering::Relaxed);
+                    entry = load().await?;
+                    attempts += 1;
+                    if inner.writes.load(Ordering::Acquire) == writes || attempts == 3 {
+                        break;
+                    }
+                }
+                if let Some(redis) = &inner.redis {
+                    let ttl = match entry {
+                        Entry::Missing => inner.settings.negative_ttl,
+                        _ => inner.settings.ttl,
+                    };
+                    redis.set(&key.redis_key(), entry.encode(), ttl).await;
+                }
+                Ok(entry)
+            })
+            .await
+    }
+
+    /// Drops `keys` here and in Redis, tells other processes to drop them, and does it all
+    /// once more a moment later. Call after the write that changed them has committed.
+    pub async fn invalidate(&self, keys: &[Key]) {
+        if keys.is_empty() {
+            return;
+        }
+        self.invalidate_now(keys).await;
+        let again = self.clone();
+        let keys = keys.to_vec();
+        tokio::spawn(async move {
+            tokio::time::sleep(SECOND_INVALIDATION).await;
+            again.invalidate_now(&keys).await;
+        });
+    }
+
+    async fn invalidate_now(&self, keys: &[Key]) {
+        let inner = &self.0;
+        inner.writes.fetch_add(1, Ordering::AcqRel);
+        for key in keys {
+            inner.local.invalidate(key).await;
+        }
+        if let Some(redis) = &inner.redis {
+            let keys: Vec<String> = keys.iter().map(Key::redis_key).collect();
+            redis.invalidate(&keys).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_survive_the_redis_encoding() {
+        let product = Entry::Product(Arc::new(CachedProduct {
+            id: Uuid::now_v7(),
+            sku: "MUG-1".into(),
+            etag: "\"3\"".into(),
+            body: Bytes::from_static(b"{\"name\":\"line\\nbreak\"}\n"),
+        }));
+        for entry in [product, Entry::IdOf(Uuid::now_v7()), Entry::Missing] {
+            assert_eq!(Entry::decode(&entry.encode()), Some(entry));
+        }
+        assert_eq!(Entry::decode(b"garbage"), None);
+    }
+
+    #[test]
+    fn redis_keys_round_trip() {
+        for key in [Key::Id(Uuid::now_v7()), Key::Sku("A.b-c_1".into())] {
+            assert_eq!(Key::from_redis_key(&key.redis_key()), Some(key));
+        }
+    }
+
+    fn settings() -> CacheSettings {
+        CacheSettings {
+            ttl: Duration::from_secs(300),
+            negative_ttl: Duration::from_millis(200),
+            max_entries: 100,
+            redis_url: None,
+            redis_timeout: Duration::from_millis(50),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_miss_loads_once_and_later_reads_hit() {
+        let cache = ProductCache::new(settings()).unwrap();
+        let key = Key::Sku("A".into());
+        let id = Uuid::now_v7();
+        for _ in 0..3 {
+            let entry = cache
+                .get_or_load(key.clone(), || async { Ok::<_, ()>(Entry::IdOf(id)) })
+                .await
+                .unwrap();
+            assert_eq!(entry, Entry::IdOf(id));
+        }
+        assert_eq!(cache.stats().loads.load(Ordering::Relaxed), 1);
+        assert_eq!(cache.stats().local_hits.load(Ordering::Relaxed), 2);
+        cache.invalidate(std::slice::from_ref(&key)).await;
+        cache
+            .get_or_load(key, || async { Ok::<_, ()>(Entry::Missing) })
+            .await
+            .unwrap();
+        assert_eq!(cache.stats().loads.load(Ordering::Relaxed), 2);
+    }
+
+    #[tokio::test]
+    async fn not_found_is_cached_only_for_the_negative_ttl() {
+        let cache = ProductCache::new(settings()).unwrap();
+        let key = Key::Id(Uuid::now_v7());
+        let load = || async { Ok::<_, ()>(Entry::Missing) };
+        cache.get_or_load(key.clone(), load).await.unwrap();
+        cache.get_or_load(key.clone(), load).await.unwrap();
+        assert_eq!(cache.stats().loads.load(Ordering::Relaxed), 1);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        cache.get_or_load(key, load).await.unwrap();
+        assert_eq!(cache.stats().loads.load(Ordering::Relaxed), 2);
+    }
+}
