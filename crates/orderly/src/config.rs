@@ -287,7 +287,7 @@ impl Config {
             return invalid("cache.redis_timeout_ms", "must be between 1 and 5000");
         }
         let redis = c.redis_url.expose();
-        if !redis.is_empty() && !(redis.starts_with("redis://") || redis.starts_with("rediss://")) {
+        if !(redis.is_empty() || redis.starts_with("redis://") || redis.starts_with("rediss://")) {
             return invalid(
                 "cache.redis_url",
                 "must start with redis:// (env ORDERLY_REDIS_URL)",
