@@ -35,15 +35,15 @@ pub enum Key {
 }
 
 impl Key {
-    fn redis_key(&self) -> String {
+    fn redis_key(&self, namespace: &str) -> String {
         match self {
-            Key::Id(id) => format!("orderly:product:id:{id}"),
-            Key::Sku(sku) => format!("orderly:product:sku:{sku}"),
+            Key::Id(id) => format!("{namespace}:product:id:{id}"),
+            Key::Sku(sku) => format!("{namespace}:product:sku:{sku}"),
         }
     }
 
-    fn from_redis_key(key: &str) -> Option<Key> {
-        let rest = key.strip_prefix("orderly:product:")?;
+    fn from_redis_key(key: &str, namespace: &str) -> Option<Key> {
+        let rest = key.strip_prefix(namespace)?.strip_prefix(":product:")?;
         if let Some(id) = rest.strip_prefix("id:") {
             id.parse().ok().map(Key::Id)
         } else {
@@ -126,6 +126,9 @@ pub struct CacheSettings {
     pub redis_url: Option<String>,
     /// Longest a Redis call may take before it counts as a failure (and a miss).
     pub redis_timeout: Duration,
+    /// Prefix of every Redis key and of the invalidation channel, so that deployments can
+    /// share a Redis.
+    pub redis_namespace: String,
 }
 
 /// Counters for metrics and tests.
@@ -162,8 +165,18 @@ struct Inner {
     redis: Option<RedisTier>,
     settings: CacheSettings,
     stats: Stats,
-    /// Bumped by every invalidation; a load that saw it move re-reads.
-    writes: AtomicU64,
+    /// Invalidation counters, striped by key hash: a load that saw its key's stripe move
+    /// re-reads. Striped so that writes to other products rarely cost a re-read.
+    writes: [AtomicU64; STRIPES],
+}
+
+const STRIPES: usize = 64;
+
+fn stripe(key: &Key) -> usize {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    key.hash(&mut hasher);
+    (hasher.finish() % STRIPES as u64) as usize
 }
 
 /// The product cache. Cheap to clone; clones share everything.
@@ -188,7 +201,7 @@ impl ProductCache {
         let redis = settings
             .redis_url
             .as_deref()
-            .map(|url| RedisTier::new(url, settings.redis_timeout))
+            .map(|url| RedisTier::new(url, settings.redis_timeout, &settings.redis_namespace))
             .transpose()?;
         // With a shared tier, local copies live at most a second: the bound on how long
         // another process can serve a value after a write if a broadcast is lost.
@@ -215,7 +228,7 @@ impl ProductCache {
             redis,
             settings,
             stats: Stats::default(),
-            writes: AtomicU64::new(0),
+            writes: std::array::from_fn(|_| AtomicU64::new(0)),
         })))
     }
 
@@ -248,7 +261,10 @@ impl ProductCache {
             .local
             .try_get_with(key.clone(), async {
                 if let Some(redis) = &inner.redis {
-                    match redis.get(&key.redis_key()).await {
+                    match redis
+                        .get(&key.redis_key(&inner.settings.redis_namespace))
+                        .await
+                    {
                         Ok(Some(bytes)) => {
                             if let Some(entry) = Entry::decode(&bytes) {
                                 inner.stats.redis_hits.fetch_add(1, Ordering::Relaxed);
@@ -268,14 +284,15 @@ impl ProductCache {
                 }
                 // Re-read if a write was invalidated while we were reading: what we read may
                 // predate it.
+                let writes = &inner.writes[stripe(&key)];
                 let mut entry;
                 let mut attempts = 0;
                 loop {
-                    let writes = inner.writes.load(Ordering::Acquire);
+                    let seen = writes.load(Ordering::Acquire);
                     inner.stats.loads.fetch_add(1, Ordering::Relaxed);
                     entry = load().await?;
                     attempts += 1;
-                    if inner.writes.load(Ordering::Acquire) == writes || attempts == 3 {
+                    if writes.load(Ordering::Acquire) == seen || attempts == 3 {
                         break;
                     }
                 }
@@ -284,7 +301,8 @@ impl ProductCache {
                         Entry::Missing => inner.settings.negative_ttl,
                         _ => inner.settings.ttl,
                     };
-                    redis.set(&key.redis_key(), entry.encode(), ttl).await;
+                    let redis_key = key.redis_key(&inner.settings.redis_namespace);
+                    redis.set(&redis_key, entry.encode(), ttl).await;
                 }
                 Ok(entry)
             })
@@ -308,12 +326,13 @@ impl ProductCache {
 
     async fn invalidate_now(&self, keys: &[Key]) {
         let inner = &self.0;
-        inner.writes.fetch_add(1, Ordering::AcqRel);
         for key in keys {
+            inner.writes[stripe(key)].fetch_add(1, Ordering::AcqRel);
             inner.local.invalidate(key).await;
         }
         if let Some(redis) = &inner.redis {
-            let keys: Vec<String> = keys.iter().map(Key::redis_key).collect();
+            let namespace = &inner.settings.redis_namespace;
+            let keys: Vec<String> = keys.iter().map(|k| k.redis_key(namespace)).collect();
             redis.invalidate(&keys).await;
         }
     }
@@ -340,7 +359,11 @@ mod tests {
     #[test]
     fn redis_keys_round_trip() {
         for key in [Key::Id(Uuid::now_v7()), Key::Sku("A.b-c_1".into())] {
-            assert_eq!(Key::from_redis_key(&key.redis_key()), Some(key));
+            assert_eq!(
+                Key::from_redis_key(&key.redis_key("shop"), "shop"),
+                Some(key.clone())
+            );
+            assert_eq!(Key::from_redis_key(&key.redis_key("shop"), "other"), None);
         }
     }
 
@@ -351,6 +374,7 @@ mod tests {
             max_entries: 100,
             redis_url: None,
             redis_timeout: Duration::from_millis(50),
+            redis_namespace: "test".into(),
         }
     }
 

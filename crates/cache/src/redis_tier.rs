@@ -11,8 +11,6 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use crate::{Entry, Key};
 
-/// The channel invalidated keys are published on.
-const CHANNEL: &str = "orderly:invalidate";
 /// How long Redis is skipped after it failed.
 const BREAK: Duration = Duration::from_secs(1);
 
@@ -26,13 +24,16 @@ pub struct RedisHealth {
 
 pub(crate) struct RedisTier {
     client: redis::Client,
+    namespace: String,
+    /// The channel invalidated keys are published on: `<namespace>:invalidate`.
+    channel: String,
     connection: ConnectionManager,
     timeout: Duration,
     broken_until: Mutex<Option<Instant>>,
 }
 
 impl RedisTier {
-    pub(crate) fn new(url: &str, timeout: Duration) -> Result<Self, String> {
+    pub(crate) fn new(url: &str, timeout: Duration, namespace: &str) -> Result<Self, String> {
         let client = redis::Client::open(url).map_err(|e| format!("bad Redis URL: {e}"))?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(timeout.max(Duration::from_millis(100))))
@@ -43,6 +44,8 @@ impl RedisTier {
             .map_err(|e| format!("cannot set up Redis: {e}"))?;
         Ok(Self {
             client,
+            namespace: namespace.to_owned(),
+            channel: format!("{namespace}:invalidate"),
             connection,
             timeout,
             broken_until: Mutex::new(None),
@@ -111,7 +114,7 @@ impl RedisTier {
         let mut pipe = redis::pipe();
         pipe.del(keys).ignore();
         for key in keys {
-            pipe.publish(CHANNEL, key).ignore();
+            pipe.publish(&self.channel, key).ignore();
         }
         let mut connection = self.connection.clone();
         // Tried even while the breaker is open: a stale shared entry is worse than a wait.
@@ -148,25 +151,31 @@ impl RedisTier {
         stop: tokio_util::sync::CancellationToken,
     ) {
         let client = self.client.clone();
+        let (namespace, channel) = (self.namespace.clone(), self.channel.clone());
         tokio::spawn(async move {
             stop.run_until_cancelled(async move {
-                Self::listen_forever(client, local).await;
+                Self::listen_forever(client, local, &namespace, &channel).await;
             })
             .await;
         });
     }
 
-    async fn listen_forever(client: redis::Client, local: moka::future::Cache<Key, Entry>) {
+    async fn listen_forever(
+        client: redis::Client,
+        local: moka::future::Cache<Key, Entry>,
+        namespace: &str,
+        channel: &str,
+    ) {
         {
             loop {
                 match client.get_async_pubsub().await {
-                    Ok(mut pubsub) => match pubsub.subscribe(CHANNEL).await {
+                    Ok(mut pubsub) => match pubsub.subscribe(channel).await {
                         Ok(()) => {
                             local.invalidate_all();
                             let mut messages = pubsub.on_message();
                             while let Some(message) = messages.next().await {
                                 if let Ok(key) = message.get_payload::<String>()
-                                    && let Some(key) = Key::from_redis_key(&key)
+                                    && let Some(key) = Key::from_redis_key(&key, namespace)
                                 {
                                     local.invalidate(&key).await;
                                 }

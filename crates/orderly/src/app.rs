@@ -86,6 +86,7 @@ pub fn product_cache(config: &Config) -> Result<Option<orderly_cache::ProductCac
         max_entries: c.max_entries,
         redis_url: (!redis_url.is_empty()).then(|| redis_url.to_owned()),
         redis_timeout: Duration::from_millis(c.redis_timeout_ms),
+        redis_namespace: c.redis_namespace.clone(),
     })
     .map(Some)
     .map_err(AppError::Cache)

@@ -89,6 +89,7 @@ pub struct CacheConfig {
     /// Redis URL for the shared tier; empty for in-process only. May hold a password.
     pub redis_url: SecretUrl,
     pub redis_timeout_ms: u64,
+    pub redis_namespace: String,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

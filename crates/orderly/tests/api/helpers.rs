@@ -154,8 +154,11 @@ pub struct TestApp {
     pub store: orderly_storage::Store,
     shutdown: CancellationToken,
     server: Option<tokio::task::JoinHandle<Result<(), orderly::AppError>>>,
-    // Declared last: dropped after the server has stopped.
-    _database: TestDatabase,
+    /// The product cache of this instance, when caching is on.
+    pub cache: Option<orderly_cache::ProductCache>,
+    // Declared last: dropped after the server has stopped. `None` for an instance sharing
+    // another's database.
+    _database: Option<TestDatabase>,
 }
 
 /// The configuration a test app runs with, on `database_url`, plus `extra` variables.
@@ -201,12 +204,34 @@ impl TestApp {
         Self::spawn_roles(backend, orderly::Roles::ALL, &settings).await
     }
 
+    /// A second instance (API only) on `other`'s database, as another process would be.
+    pub async fn spawn_sharing(other: &TestApp, extra: &[(&str, &str)]) -> Self {
+        Self::start(
+            other.backend,
+            None,
+            other.database_url.clone(),
+            orderly::Roles::API,
+            extra,
+        )
+        .await
+    }
+
     async fn spawn_roles(
         backend: Backend,
         roles: orderly::Roles,
         extra: &[(&str, &str)],
     ) -> Option<Self> {
         let (database, url) = TestDatabase::create(backend).await?;
+        Some(Self::start(backend, Some(database), url, roles, extra).await)
+    }
+
+    async fn start(
+        backend: Backend,
+        database: Option<TestDatabase>,
+        url: String,
+        roles: orderly::Roles,
+        extra: &[(&str, &str)],
+    ) -> Self {
         let dir = std::env::temp_dir().join(format!("orderly-test-files-{}", Uuid::new_v4()));
         std::fs::create_dir_all(&dir).expect("create a test folder");
         let outbox = dir.join("outbox").display().to_string();
@@ -217,15 +242,17 @@ impl TestApp {
             .await
             .expect("the app starts");
         let store = application.store().clone();
+        let cache = application.cache().cloned();
         let admin_key = key(&store, Role::Admin).await;
         let storefront_key = key(&store, Role::Storefront).await;
         let address = format!("http://127.0.0.1:{}", application.port());
         let shutdown = CancellationToken::new();
         let server = tokio::spawn(application.serve(shutdown.clone()));
-        Some(Self {
+        Self {
             address,
             dir,
             backend,
+            cache,
             database_url: url,
             client: reqwest::Client::new(),
             admin_key,
@@ -234,7 +261,7 @@ impl TestApp {
             shutdown,
             server: Some(server),
             _database: database,
-        })
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
