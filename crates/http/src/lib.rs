@@ -42,9 +42,27 @@ pub struct HttpSettings {
     pub body_limit: usize,
 }
 
-/// What every handler can reach.
+/// What every handler can reach. Cloned per extractor, so it is one `Arc`.
 #[derive(Debug, Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The services and settings behind [`AppState`].
+#[derive(Debug)]
+pub struct Shared {
     pub store: Store,
     /// Places orders through group commit.
     pub orders: OrderWriter,

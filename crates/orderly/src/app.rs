@@ -172,7 +172,7 @@ impl Application {
                 },
                 Arc::new(orderly_http::render_order),
             );
-            let state = AppState {
+            let state = AppState::new(orderly_http::Shared {
                 store: store.clone(),
                 orders,
                 keys: orderly_http::auth::KeyCache::new(Duration::from_secs(
@@ -183,7 +183,7 @@ impl Application {
                     currency: config.currency(),
                     body_limit: config.http.body_limit_bytes,
                 }),
-            };
+            });
             (Some(listener), Some(state))
         } else {
             (None, None)

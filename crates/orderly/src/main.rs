@@ -31,7 +31,7 @@ fn main() -> ExitCode {
         }
         _ => LogTarget::Stderr,
     };
-    telemetry::init(&config.log, target);
+    let _log_writer = telemetry::init(&config.log, target);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -1,11 +1,20 @@
 //! Log output: `tracing` lines as JSON (for machines) or text (for people), filtered by the
 //! configured filter or `RUST_LOG`.
+//!
+//! Lines are handed to a background thread that writes them (`tracing-appender`), so a
+//! request never waits on a write to stdout. The hand-over queue holds at most
+//! [`LOG_QUEUE_LINES`] lines; beyond that, lines are dropped rather than slowing requests
+//! down (a full queue means the log consumer cannot keep up, and serving matters more).
 
 use std::io::IsTerminal;
 
+use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{LogConfig, LogFormat};
+
+/// Lines waiting to be written, at most.
+pub const LOG_QUEUE_LINES: usize = 65_536;
 
 /// Where log lines go: servers log to stdout; operator commands keep stdout for their output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,8 +23,9 @@ pub enum LogTarget {
     Stderr,
 }
 
-/// Installs the global subscriber. Call once, early in `main`.
-pub fn init(config: &LogConfig, target: LogTarget) {
+/// Installs the global subscriber. Call once, early in `main`, and keep the guard until the
+/// end: dropping it flushes the lines still queued.
+pub fn init(config: &LogConfig, target: LogTarget) -> WorkerGuard {
     let filter = std::env::var("RUST_LOG")
         .ok()
         .and_then(|f| EnvFilter::try_new(f).ok())
@@ -29,26 +39,28 @@ pub fn init(config: &LogConfig, target: LogTarget) {
         LogFormat::Text => false,
         LogFormat::Auto => !is_terminal,
     };
+    let builder = NonBlockingBuilder::default()
+        .buffered_lines_limit(LOG_QUEUE_LINES)
+        .lossy(true);
+    let (writer, guard) = match target {
+        LogTarget::Stdout => builder.finish(std::io::stdout()),
+        LogTarget::Stderr => builder.finish(std::io::stderr()),
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(is_terminal && !json);
-    let result = match (json, target) {
-        (true, LogTarget::Stdout) => builder
+        .with_ansi(is_terminal && !json)
+        .with_writer(writer);
+    let result = if json {
+        builder
             .json()
             .flatten_event(true)
             .with_current_span(false)
             .with_span_list(true)
-            .try_init(),
-        (true, LogTarget::Stderr) => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(false)
-            .with_span_list(true)
-            .with_writer(std::io::stderr)
-            .try_init(),
-        (false, LogTarget::Stdout) => builder.try_init(),
-        (false, LogTarget::Stderr) => builder.with_writer(std::io::stderr).try_init(),
+            .try_init()
+    } else {
+        builder.try_init()
     };
     // Already installed (tests start several apps in one process): keep the first.
     let _ = result;
+    guard
 }

@@ -25,7 +25,9 @@ backend_tests! {
         assert_eq!(response.headers()["x-request-id"], "trace-abc.123");
         let response = app.client.get(app.url("/healthz")).send().await.unwrap();
         let generated = response.headers()["x-request-id"].to_str().unwrap().to_owned();
-        assert!(uuid::Uuid::parse_str(&generated).is_ok(), "{generated}");
+        assert!(generated.len() >= 16 && generated.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-'), "{generated}");
+        let next = app.client.get(app.url("/healthz")).send().await.unwrap();
+        assert_ne!(next.headers()["x-request-id"].to_str().unwrap(), generated, "ids are unique");
         let response = app.client.get(app.url("/healthz")).header("x-request-id", "a b")
             .send().await.unwrap();
         assert_ne!(response.headers()["x-request-id"], "a b");
