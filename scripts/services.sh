@@ -36,3 +36,13 @@ if ! /usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
     || { apt-get update -q >/dev/null && apt-get install -y -q python3-aiosmtpd >/dev/null; }
 fi
 /usr/bin/python3 -c 'import aiosmtpd' && echo "aiosmtpd: installed"
+
+# promtool, to check /metrics output and the alerting rules (Debian's prometheus package;
+# nothing is started).
+if ! command -v promtool >/dev/null 2>&1; then
+  echo "installing prometheus (for promtool)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -q --no-install-recommends prometheus >/dev/null 2>&1 \
+    || { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends prometheus >/dev/null; }
+fi
+promtool --version | head -n1

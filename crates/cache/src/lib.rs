@@ -255,6 +255,8 @@ impl ProductCache {
         let inner = &self.0;
         if let Some(entry) = inner.local.get(&key).await {
             inner.stats.local_hits.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!("cache_requests_total", "tier" => "local", "result" => "hit")
+                .increment(1);
             return Ok(entry);
         }
         inner
@@ -268,17 +270,20 @@ impl ProductCache {
                         Ok(Some(bytes)) => {
                             if let Some(entry) = Entry::decode(&bytes) {
                                 inner.stats.redis_hits.fetch_add(1, Ordering::Relaxed);
+                                metrics::counter!("cache_requests_total", "tier" => "redis", "result" => "hit")
+                                    .increment(1);
                                 return Ok(entry);
                             }
                         }
                         Ok(None) => {}
                         Err(skipped) => {
-                            let counter = if skipped {
-                                &inner.stats.redis_fallbacks
+                            let (counter, metric) = if skipped {
+                                (&inner.stats.redis_fallbacks, "cache_fallbacks_total")
                             } else {
-                                &inner.stats.redis_errors
+                                (&inner.stats.redis_errors, "cache_errors_total")
                             };
                             counter.fetch_add(1, Ordering::Relaxed);
+                            metrics::counter!(metric, "tier" => "redis").increment(1);
                         }
                     }
                 }
@@ -290,6 +295,8 @@ impl ProductCache {
                 loop {
                     let seen = writes.load(Ordering::Acquire);
                     inner.stats.loads.fetch_add(1, Ordering::Relaxed);
+                    metrics::counter!("cache_requests_total", "tier" => "database", "result" => "load")
+                        .increment(1);
                     entry = load().await?;
                     attempts += 1;
                     if writes.load(Ordering::Acquire) == seen || attempts == 3 {

@@ -42,6 +42,17 @@ pub struct HttpSettings {
     pub body_limit: usize,
 }
 
+/// Produces the Prometheus text for `/metrics` (installed by the binary, which owns the
+/// global recorder).
+#[derive(Clone)]
+pub struct MetricsRenderer(pub Arc<dyn Fn() -> String + Send + Sync>);
+
+impl std::fmt::Debug for MetricsRenderer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MetricsRenderer")
+    }
+}
+
 /// What every handler can reach. Cloned per extractor, so it is one `Arc`.
 #[derive(Debug, Clone)]
 pub struct AppState(Arc<Shared>);
@@ -70,6 +81,8 @@ pub struct Shared {
     pub keys: auth::KeyCache,
     /// The product read cache; `None` when caching is off.
     pub cache: Option<orderly_cache::ProductCache>,
+    /// Renders `/metrics`; `None` serves no metrics.
+    pub metrics: Option<MetricsRenderer>,
     pub settings: Arc<HttpSettings>,
 }
 
@@ -86,6 +99,24 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(orders::router())
         .merge(jobs::router())
         .merge(health::router())
+}
+
+/// `/metrics` in the Prometheus text format; pool figures are sampled at scrape time.
+async fn metrics(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> axum::response::Response {
+    let Some(render) = &state.metrics else {
+        return ApiError::NotFound("resource").into_response();
+    };
+    let (size, idle) = state.store.pool_usage();
+    metrics::gauge!("db_pool_connections", "state" => "idle").set(idle as f64);
+    metrics::gauge!("db_pool_connections", "state" => "in_use")
+        .set(size.saturating_sub(idle as u32) as f64);
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        (render.0)(),
+    )
+        .into_response()
 }
 
 /// The whole HTTP application.
@@ -109,6 +140,7 @@ pub fn router(state: AppState) -> Router {
             }
         }),
     )
+    .route("/metrics", get(metrics))
     .merge(Scalar::with_url("/docs", document))
     .fallback(|| async { ApiError::NotFound("resource").into_response() })
     .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed.into_response() })

@@ -28,7 +28,22 @@ pub async fn request_id(mut request: Request, next: Next) -> impl IntoResponse {
         .cloned()
         .unwrap_or_else(new_request_id);
     request.headers_mut().insert(X_REQUEST_ID, id.clone());
+    let method = request.method().as_str().to_owned();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str)
+        .to_owned();
+    let started = std::time::Instant::now();
+    let in_flight = metrics::gauge!("http_requests_in_flight");
+    in_flight.increment(1.0);
     let mut response = next.run(request).await;
+    in_flight.decrement(1.0);
+    let status = response.status().as_u16().to_string();
+    let labels = [("method", method), ("route", route), ("status", status)];
+    metrics::counter!("http_requests_total", &labels).increment(1);
+    metrics::histogram!("http_request_duration_seconds", &labels)
+        .record(started.elapsed().as_secs_f64());
     response.headers_mut().insert(X_REQUEST_ID, id);
     response
 }

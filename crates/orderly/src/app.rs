@@ -133,6 +133,8 @@ pub fn worker_settings(config: &Config) -> WorkerSettings {
 #[derive(Debug)]
 pub struct Application {
     listener: Option<TcpListener>,
+    /// `/healthz` and `/metrics` of a worker-only process.
+    ops_listener: Option<TcpListener>,
     store: Store,
     state: Option<AppState>,
     worker: Option<Worker>,
@@ -179,6 +181,7 @@ impl Application {
                     config.http.auth_cache_secs,
                 )),
                 cache: product_cache(config)?,
+                metrics: Some(crate::metrics::install()),
                 settings: Arc::new(HttpSettings {
                     currency: config.currency(),
                     body_limit: config.http.body_limit_bytes,
@@ -188,8 +191,19 @@ impl Application {
         } else {
             (None, None)
         };
+        let ops_listener = if roles.worker && !roles.api {
+            let addr = config.worker.metrics_listen;
+            Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| AppError::Bind { addr, source })?,
+            )
+        } else {
+            None
+        };
         Ok(Self {
             listener,
+            ops_listener,
             store,
             state,
             worker,
@@ -218,6 +232,28 @@ impl Application {
 
     /// Runs until `shutdown` is cancelled, then drains and closes the database pool.
     pub async fn serve(self, shutdown: CancellationToken) -> Result<(), AppError> {
+        if let Some(listener) = self.ops_listener {
+            let render = crate::metrics::install();
+            let router = axum::Router::new()
+                .route(
+                    "/healthz",
+                    axum::routing::get(|| async { "{\"status\":\"ok\"}" }),
+                )
+                .route(
+                    "/metrics",
+                    axum::routing::get(move || {
+                        let render = render.clone();
+                        async move { (render.0)() }
+                    }),
+                );
+            let stop = shutdown.clone();
+            tracing::info!(addr = ?listener.local_addr().ok(), "serving worker health and metrics");
+            tokio::spawn(async move {
+                let _ = axum::serve(listener, router)
+                    .with_graceful_shutdown(stop.cancelled_owned())
+                    .await;
+            });
+        }
         let worker = self.worker.map(|worker| {
             let shutdown = shutdown.clone();
             tokio::spawn(async move { worker.run(shutdown).await })

@@ -95,6 +95,8 @@ pub struct CacheConfig {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct WorkerConfig {
+    /// Where `orderly worker` serves `/healthz` and `/metrics`.
+    pub metrics_listen: SocketAddr,
     /// Queue name → jobs of that queue run at once.
     pub queues: BTreeMap<String, usize>,
     /// Jobs held per queue, running or fetched ahead.

@@ -7,6 +7,7 @@ pub mod bench;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod metrics;
 pub mod telemetry;
 
 pub use app::{AppError, Application, Roles};

@@ -333,6 +333,11 @@ async fn run_and_report(
     hard_stop: CancellationToken,
 ) {
     let started = Instant::now();
+    let kind = job.kind.clone();
+    let waited = (orderly_domain::now() - job.run_at)
+        .as_seconds_f64()
+        .max(0.0);
+    metrics::histogram!("job_start_latency_seconds", "kind" => kind.clone()).record(waited);
     tracing::info!(worker = %settings.id, "job started");
     let result = match registry.get(&job.kind) {
         None => Err(JobError::Permanent(format!(
@@ -354,9 +359,12 @@ async fn run_and_report(
         }
     };
     let elapsed_ms = started.elapsed().as_secs_f64() * 1_000.0;
+    metrics::histogram!("job_run_duration_seconds", "kind" => kind.clone())
+        .record(elapsed_ms / 1_000.0);
     let outcome = match result {
         Ok(()) => {
             tracing::info!(worker = %settings.id, elapsed_ms, "job finished");
+            metrics::counter!("jobs_completed_total", "kind" => kind).increment(1);
             Outcome::Completed
         }
         Err(JobError::Transient(error)) if job.attempt < job.max_attempts => {
@@ -367,6 +375,7 @@ async fn run_and_report(
                 jitter(),
             );
             tracing::warn!(worker = %settings.id, elapsed_ms, %error, retry_in_ms = wait.as_millis() as u64, "job failed; will retry");
+            metrics::counter!("jobs_retried_total", "kind" => kind).increment(1);
             Outcome::Retry {
                 at: orderly_domain::now() + wait,
                 error,
@@ -375,6 +384,7 @@ async fn run_and_report(
         Err(e) => {
             let error = e.to_string();
             tracing::error!(worker = %settings.id, elapsed_ms, %error, "job failed; discarded");
+            metrics::counter!("jobs_discarded_total", "kind" => kind).increment(1);
             Outcome::Discard { error }
         }
     };
@@ -461,6 +471,18 @@ async fn rescue(store: Store, settings: Arc<WorkerSettings>, stop: CancellationT
         tokio::select! {
             _ = every.tick() => {},
             () = stop.cancelled() => return,
+        }
+        match store.count_jobs_by_state().await {
+            Ok(counts) => {
+                for state in orderly_domain::job::JobState::ALL {
+                    let n = counts
+                        .iter()
+                        .find(|(s, _)| *s == state)
+                        .map_or(0, |(_, n)| *n);
+                    metrics::gauge!("jobs", "state" => state.as_str()).set(n as f64);
+                }
+            }
+            Err(e) => tracing::warn!(error = %cause_chain(&e), "counting jobs failed"),
         }
         match store.rescue_expired_jobs().await {
             Ok(0) => {}

@@ -111,6 +111,7 @@ async fn create_order(
                 order.lines.iter().map(|l| (l.product_id, None)),
             )
             .await;
+            metrics::counter!("orders_created_total").increment(1);
             tracing::info!(order_id = %order.id, total = order.total, lines = order.lines.len(), "order placed");
             Ok(stored_response(
                 response.status,

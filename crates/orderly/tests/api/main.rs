@@ -13,6 +13,7 @@ mod errors;
 mod health;
 mod jobs;
 mod mail;
+mod metrics;
 mod orders;
 mod products;
 mod workers;

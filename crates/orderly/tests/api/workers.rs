@@ -31,6 +31,7 @@ impl WorkerProcess {
             .env("ORDERLY_MAIL_OUTBOX", dir.join("outbox"))
             .env("ORDERLY_WORKER__POLL_INTERVAL_MS", "100")
             .env("ORDERLY_DATABASE__MIGRATE_ON_START", "false")
+            .env("ORDERLY_WORKER__METRICS_LISTEN", "127.0.0.1:0")
             .stdout(std::fs::File::create(&log).unwrap())
             .stderr(Stdio::null());
         for (k, v) in extra {

@@ -178,6 +178,9 @@ impl Store {
         if !ids.is_empty() {
             self.jobs_signal.wake();
         }
+        for job in jobs {
+            metrics::counter!("jobs_enqueued_total", "kind" => job.kind.clone()).increment(1);
+        }
         Ok(ids)
     }
 

@@ -200,11 +200,14 @@ impl Store {
         };
         match result {
             Ok(outcomes) => {
-                if outcomes
+                let created = outcomes
                     .iter()
-                    .any(|o| matches!(o, CreateOutcome::Created { .. }))
-                {
+                    .filter(|o| matches!(o, CreateOutcome::Created { .. }))
+                    .count();
+                if created > 0 {
                     self.jobs_signal.wake();
+                    metrics::counter!("jobs_enqueued_total", "kind" => RECEIPT_JOB)
+                        .increment(created as u64);
                 }
                 Ok(outcomes)
             }

@@ -1,0 +1,133 @@
+//! The process's Prometheus metrics: the global recorder, histogram buckets, `build_info`, and
+//! process memory and CPU read from `/proc` at scrape time. Every part of orderly records with
+//! the `metrics` macros; this module decides how they are exported.
+
+use std::sync::{Arc, OnceLock};
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use orderly_http::MetricsRenderer;
+
+/// Buckets (seconds) for request and job durations: 1 ms to 10 s.
+const DURATION_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// Installs the recorder (once per process; later calls share it) and returns what renders
+/// `/metrics`.
+pub fn install() -> MetricsRenderer {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    let handle = HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), DURATION_BUCKETS)
+                .unwrap_or_else(|_| PrometheusBuilder::new())
+                .build_recorder();
+            let handle = recorder.handle();
+            // Another recorder already installed (a test harness): keep its handle's view.
+            let _ = metrics::set_global_recorder(recorder);
+            describe();
+            metrics::gauge!(
+                "orderly_build_info",
+                "version" => env!("CARGO_PKG_VERSION"),
+                "revision" => option_env!("ORDERLY_GIT_REVISION").unwrap_or("unknown"),
+            )
+            .set(1.0);
+            handle
+        })
+        .clone();
+    MetricsRenderer(Arc::new(move || {
+        record_process();
+        handle.render()
+    }))
+}
+
+/// Help text for every series, as Prometheus (and `promtool check metrics`) expects.
+fn describe() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        "http_requests_total",
+        "HTTP requests answered, by method, route template and status"
+    );
+    describe_histogram!(
+        "http_request_duration_seconds",
+        Unit::Seconds,
+        "Time to answer an HTTP request"
+    );
+    describe_gauge!(
+        "http_requests_in_flight",
+        "HTTP requests being answered now"
+    );
+    describe_counter!("orders_created_total", "Orders placed");
+    describe_counter!("jobs_enqueued_total", "Jobs enqueued, by kind");
+    describe_counter!("jobs_completed_total", "Job runs that succeeded, by kind");
+    describe_counter!(
+        "jobs_retried_total",
+        "Job runs that failed and will be retried, by kind"
+    );
+    describe_counter!(
+        "jobs_discarded_total",
+        "Jobs discarded after failing for good, by kind"
+    );
+    describe_histogram!(
+        "job_run_duration_seconds",
+        Unit::Seconds,
+        "Time one run of a job took, by kind"
+    );
+    describe_histogram!(
+        "job_start_latency_seconds",
+        Unit::Seconds,
+        "Time from a job being due to its run starting, by kind"
+    );
+    describe_gauge!("jobs", "Jobs in each state, sampled by workers");
+    describe_counter!(
+        "cache_requests_total",
+        "Product cache lookups, by tier and result (local/redis hits, database loads)"
+    );
+    describe_counter!("cache_errors_total", "Failed calls to a cache tier");
+    describe_counter!(
+        "cache_fallbacks_total",
+        "Reads that skipped a failing cache tier"
+    );
+    describe_gauge!(
+        "db_pool_connections",
+        "Database pool connections, idle and in use"
+    );
+    describe_gauge!(
+        "orderly_build_info",
+        "Always 1; the labels name the version and git revision"
+    );
+    describe_gauge!(
+        "process_resident_memory_bytes",
+        Unit::Bytes,
+        "Resident memory of the process"
+    );
+    describe_gauge!(
+        "process_cpu_seconds",
+        Unit::Seconds,
+        "CPU time the process has used"
+    );
+}
+
+/// Resident memory and CPU time of this process, from `/proc/self` (Linux).
+fn record_process() {
+    let page = 4_096.0;
+    if let Ok(statm) = std::fs::read_to_string("/proc/self/statm")
+        && let Some(resident) = statm
+            .split_whitespace()
+            .nth(1)
+            .and_then(|v| v.parse::<f64>().ok())
+    {
+        metrics::gauge!("process_resident_memory_bytes").set(resident * page);
+    }
+    if let Ok(stat) = std::fs::read_to_string("/proc/self/stat")
+        && let Some(after_name) = stat.rsplit_once(')').map(|(_, rest)| rest)
+    {
+        // Fields after the name start at 3 (state); utime and stime are 14 and 15.
+        let fields: Vec<&str> = after_name.split_whitespace().collect();
+        let ticks = |i: usize| fields.get(i - 3).and_then(|v| v.parse::<f64>().ok());
+        if let (Some(user), Some(system)) = (ticks(14), ticks(15)) {
+            // Linux reports CPU time in clock ticks of 1/100 s.
+            metrics::gauge!("process_cpu_seconds").set((user + system) / 100.0);
+        }
+    }
+}

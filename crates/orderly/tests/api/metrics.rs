@@ -1,0 +1,188 @@
+//! `/metrics` after a known burst, from an `orderly run` process of its own (the recorder is
+//! per process, so counts are exact), checked by `promtool check metrics`.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::helpers::{Backend, TestDatabase, eventually};
+
+fn sample(metrics: &str, name_and_labels: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find(|l| l.starts_with(name_and_labels) && l[name_and_labels.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_a_known_burst_exactly_and_promtool_accepts_them() {
+    let (_db, url) = TestDatabase::create(Backend::Sqlite).await.unwrap();
+    let dir = std::env::temp_dir().join(format!("orderly-metrics-{}", uuid::Uuid::new_v4()));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_orderly"))
+        .arg("run")
+        .env("ORDERLY_DATABASE_URL", &url)
+        .env("ORDERLY_LISTEN", "127.0.0.1:0")
+        .env("ORDERLY_LOG_FORMAT", "json")
+        .env("ORDERLY_MAIL_OUTBOX", dir.join("outbox"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
+    let key = lines_rx
+        .iter()
+        .find(|l| l.trim().starts_with("oly_"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr = loop {
+        let entry: Value = serde_json::from_str(&stdout.next().unwrap().unwrap()).unwrap();
+        if entry["message"] == "serving HTTP" {
+            break entry["addr"].as_str().unwrap().to_owned();
+        }
+    };
+    std::thread::spawn(move || stdout.for_each(drop));
+    let base = format!("http://{addr}");
+    let client = reqwest::Client::new();
+
+    let product: Value = client
+        .post(format!("{base}/v1/products"))
+        .bearer_auth(&key)
+        .json(&json!({"sku": "METRIC", "name": "M", "price": 100, "stock": 9}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = product["id"].as_str().unwrap().to_owned();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for _ in 0..3 {
+        let r = client
+            .get(format!("{base}/v1/products/{id}"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    for _ in 0..2 {
+        let r = client
+            .get(format!("{base}/v1/products/{}", uuid::Uuid::now_v7()))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404);
+    }
+    let order = client.post(format!("{base}/v1/orders")).bearer_auth(&key)
+        .header("idempotency-key", "metrics-1")
+        .json(&json!({"customer": {"email": "a@b.co", "name": "A"}, "lines": [{"sku": "METRIC", "quantity": 1}]}))
+        .send().await.unwrap();
+    assert_eq!(order.status(), 201);
+
+    let metrics = eventually(10, "the receipt job to be counted", || async {
+        let text = client
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        (sample(&text, r#"jobs_completed_total{kind="send_receipt"}"#) == Some(1.0)).then_some(text)
+    })
+    .await;
+    let expect = |series: &str, value: f64| {
+        assert_eq!(
+            sample(&metrics, series),
+            Some(value),
+            "{series} in:\n{metrics}"
+        );
+    };
+    expect(
+        r#"http_requests_total{method="GET",route="/v1/products/{id}",status="200"}"#,
+        3.0,
+    );
+    expect(
+        r#"http_requests_total{method="GET",route="/v1/products/{id}",status="404"}"#,
+        2.0,
+    );
+    expect(
+        r#"http_requests_total{method="POST",route="/v1/orders",status="201"}"#,
+        1.0,
+    );
+    expect(
+        r#"http_requests_total{method="POST",route="/v1/products",status="201"}"#,
+        1.0,
+    );
+    expect("orders_created_total", 1.0);
+    expect(r#"jobs_enqueued_total{kind="send_receipt"}"#, 1.0);
+    expect(r#"cache_requests_total{tier="local",result="hit"}"#, 2.0);
+    expect(
+        r#"cache_requests_total{tier="database",result="load"}"#,
+        3.0,
+    );
+    expect(
+        r#"http_request_duration_seconds_count{method="GET",route="/v1/products/{id}",status="200"}"#,
+        3.0,
+    );
+    for present in [
+        "orderly_build_info{",
+        "process_resident_memory_bytes ",
+        "db_pool_connections{",
+        "job_run_duration_seconds_bucket{",
+        "job_start_latency_seconds_count{",
+        "http_requests_in_flight ",
+    ] {
+        assert!(metrics.contains(present), "{present} missing");
+    }
+
+    match Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+    {
+        Ok(mut promtool) => {
+            promtool
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(metrics.as_bytes())
+                .unwrap();
+            let out = promtool.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "promtool: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Err(_) => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "promtool must be installed in CI"
+            );
+            eprintln!(
+                "\n*** promtool is not installed: `promtool check metrics` did NOT run. ***\n"
+            );
+        }
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(dir);
+}
