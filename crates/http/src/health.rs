@@ -60,6 +60,9 @@ pub struct Check {
     /// Why it is down.
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
+    /// For the queue: how long the oldest due job has waited to start, in seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    oldest_due_job_age_secs: Option<f64>,
 }
 
 /// Ready to serve: the database answers. `503` when it does not. A cache that is down makes
@@ -86,8 +89,10 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) 
         backend: state.store.kind().as_str(),
         latency_ms: (latency_ms * 1_000.0).round() / 1_000.0,
         error: database,
+        oldest_due_job_age_secs: None,
     };
     let cache = cache_check(&state).await;
+    let queue = queue_check(&state).await;
     let degraded = cache.status == "degraded";
     let body = Readiness {
         status: match (ready, degraded) {
@@ -95,7 +100,7 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) 
             (true, true) => "degraded",
             (true, false) => "ready",
         },
-        checks: BTreeMap::from([("database", check), ("cache", cache)]),
+        checks: BTreeMap::from([("database", check), ("cache", cache), ("queue", queue)]),
     };
     let status = if ready {
         StatusCode::OK
@@ -112,6 +117,7 @@ async fn cache_check(state: &AppState) -> Check {
             backend: "none",
             latency_ms: 0.0,
             error: None,
+            oldest_due_job_age_secs: None,
         };
     };
     match cache.redis_health().await {
@@ -120,6 +126,7 @@ async fn cache_check(state: &AppState) -> Check {
             backend: "memory",
             latency_ms: 0.0,
             error: None,
+            oldest_due_job_age_secs: None,
         },
         Some(health) => {
             if let Some(error) = &health.error {
@@ -130,8 +137,34 @@ async fn cache_check(state: &AppState) -> Check {
                 backend: "redis",
                 latency_ms: (health.latency.as_secs_f64() * 1e6).round() / 1e3,
                 error: health.error,
+                oldest_due_job_age_secs: None,
             }
         }
+    }
+}
+
+/// The queue's backlog: informational (a backlog is the workers' problem, not a reason to
+/// stop sending this process traffic), exported as `jobs_oldest_due_age_seconds` too.
+async fn queue_check(state: &AppState) -> Check {
+    let started = std::time::Instant::now();
+    let (status, age, error) = match tokio_timeout(state.store.oldest_due_job_age()).await {
+        Ok(Ok(age)) => ("up", Some(age.as_secs_f64()), None),
+        Ok(Err(e)) => ("down", None, Some(cause_chain(&e))),
+        Err(_) => (
+            "down",
+            None,
+            Some(format!("no answer within {CHECK_TIMEOUT:?}")),
+        ),
+    };
+    if let Some(age) = age {
+        metrics::gauge!("jobs_oldest_due_age_seconds").set(age);
+    }
+    Check {
+        status,
+        backend: state.store.kind().as_str(),
+        latency_ms: (started.elapsed().as_secs_f64() * 1e6).round() / 1e3,
+        error,
+        oldest_due_job_age_secs: age.map(|a| (a * 1e3).round() / 1e3),
     }
 }
 

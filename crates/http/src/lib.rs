@@ -108,6 +108,10 @@ async fn metrics(
     let Some(render) = &state.metrics else {
         return ApiError::NotFound("resource").into_response();
     };
+    let database_up = tokio::time::timeout(std::time::Duration::from_secs(1), state.store.ping())
+        .await
+        .is_ok_and(|r| r.is_ok());
+    metrics::gauge!("orderly_database_up").set(if database_up { 1.0 } else { 0.0 });
     let (size, idle) = state.store.pool_usage();
     metrics::gauge!("db_pool_connections", "state" => "idle").set(idle as f64);
     metrics::gauge!("db_pool_connections", "state" => "in_use")

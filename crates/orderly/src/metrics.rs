@@ -29,7 +29,7 @@ pub fn install() -> MetricsRenderer {
             metrics::gauge!(
                 "orderly_build_info",
                 "version" => env!("CARGO_PKG_VERSION"),
-                "revision" => option_env!("ORDERLY_GIT_REVISION").unwrap_or("unknown"),
+                "revision" => env!("ORDERLY_GIT_REVISION"),
             )
             .set(1.0);
             handle
@@ -79,6 +79,20 @@ fn describe() {
         "Time from a job being due to its run starting, by kind"
     );
     describe_gauge!("jobs", "Jobs in each state, sampled by workers");
+    describe_gauge!(
+        "orderly_database_up",
+        "1 when the database answered a ping at scrape time, else 0"
+    );
+    describe_gauge!(
+        "jobs_oldest_due_age_seconds",
+        Unit::Seconds,
+        "How long the oldest due, available job has waited to start"
+    );
+    describe_gauge!(
+        "worker_heartbeat_timestamp_seconds",
+        Unit::Seconds,
+        "Unix time a worker last ran its housekeeping (rescue, job counts)"
+    );
     describe_counter!(
         "cache_requests_total",
         "Product cache lookups, by tier and result (local/redis hits, database loads)"

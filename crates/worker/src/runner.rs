@@ -484,6 +484,11 @@ async fn rescue(store: Store, settings: Arc<WorkerSettings>, stop: CancellationT
             }
             Err(e) => tracing::warn!(error = %cause_chain(&e), "counting jobs failed"),
         }
+        if let Ok(age) = store.oldest_due_job_age().await {
+            metrics::gauge!("jobs_oldest_due_age_seconds").set(age.as_secs_f64());
+        }
+        metrics::gauge!("worker_heartbeat_timestamp_seconds")
+            .set(time::OffsetDateTime::now_utc().unix_timestamp() as f64);
         match store.rescue_expired_jobs().await {
             Ok(0) => {}
             Ok(rescued) => tracing::warn!(rescued, "rescued jobs whose lease expired"),

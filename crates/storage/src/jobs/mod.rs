@@ -319,6 +319,18 @@ impl Store {
         }
     }
 
+    /// How long the oldest due, available job has been waiting (zero when none is due).
+    pub async fn oldest_due_job_age(&self) -> Result<std::time::Duration, StoreError> {
+        let now = orderly_domain::now();
+        let oldest = match &self.backend {
+            Backend::Sqlite(pool) => sqlite::oldest_due(pool, now).await?,
+            Backend::Postgres(pool) => postgres::oldest_due(pool, now).await?,
+        };
+        Ok(oldest
+            .map(|t| std::time::Duration::try_from(now - t).unwrap_or_default())
+            .unwrap_or_default())
+    }
+
     /// How many jobs of `queue` have not finished (available or running).
     pub async fn count_unfinished_jobs(&self, queue: &str) -> Result<i64, StoreError> {
         Ok(crate::with_pool!(self, pool => sqlx::query_scalar(

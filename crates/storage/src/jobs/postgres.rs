@@ -293,3 +293,15 @@ pub(crate) async fn prune(pool: &PgPool, before: OffsetDateTime) -> Result<u64, 
     .await?;
     Ok(done.rows_affected())
 }
+
+pub(crate) async fn oldest_due(
+    pool: &PgPool,
+    now: OffsetDateTime,
+) -> Result<Option<OffsetDateTime>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT MIN(run_at) FROM jobs WHERE state = 'available' AND run_at <= $1",
+    )
+    .bind(now)
+    .fetch_one(pool)
+    .await?)
+}

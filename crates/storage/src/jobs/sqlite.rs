@@ -286,3 +286,16 @@ pub(crate) async fn prune(pool: &SqlitePool, before: OffsetDateTime) -> Result<u
     .await?;
     Ok(done.rows_affected())
 }
+
+pub(crate) async fn oldest_due(
+    pool: &SqlitePool,
+    now: OffsetDateTime,
+) -> Result<Option<OffsetDateTime>, StoreError> {
+    let oldest: Option<i64> = sqlx::query_scalar(
+        "SELECT MIN(run_at) FROM jobs WHERE state = 'available' AND run_at <= $1",
+    )
+    .bind(micros(now))
+    .fetch_one(pool)
+    .await?;
+    oldest.map(from_micros).transpose()
+}
