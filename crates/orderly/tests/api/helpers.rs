@@ -11,6 +11,29 @@ use uuid::Uuid;
 
 pub use reqwest::StatusCode;
 
+/// With `ORDERLY_TEST_LOG_DIR` set (CI sets it), the in-process apps of this test binary log
+/// JSON lines at `debug` to a file there, and worker processes log there too, so that
+/// `scripts/scan-logs.sh` can check that no key or password ever reached a log line.
+pub fn test_log_dir() -> Option<PathBuf> {
+    std::env::var_os("ORDERLY_TEST_LOG_DIR").map(PathBuf::from)
+}
+
+fn init_test_logging() {
+    static INIT: std::sync::Once = std::sync::Once::new();
+    INIT.call_once(|| {
+        let Some(dir) = test_log_dir() else { return };
+        std::fs::create_dir_all(&dir).expect("create the test log folder");
+        let file =
+            std::fs::File::create(dir.join(format!("in-process-{}.log", std::process::id())))
+                .expect("create the test log file");
+        let _ = tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("debug"))
+            .with_writer(std::sync::Mutex::new(file))
+            .try_init();
+    });
+}
+
 /// The variable naming the PostgreSQL server the PostgreSQL variants run against.
 pub const POSTGRES_URL_VAR: &str = "ORDERLY_TEST_POSTGRES_URL";
 
@@ -232,6 +255,7 @@ impl TestApp {
         roles: orderly::Roles,
         extra: &[(&str, &str)],
     ) -> Self {
+        init_test_logging();
         let dir = std::env::temp_dir().join(format!("orderly-test-files-{}", Uuid::new_v4()));
         std::fs::create_dir_all(&dir).expect("create a test folder");
         let outbox = dir.join("outbox").display().to_string();

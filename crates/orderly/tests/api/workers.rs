@@ -21,7 +21,12 @@ struct WorkerProcess {
 
 impl WorkerProcess {
     fn start(database_url: &str, dir: &Path, name: &str, extra: &[(&str, &str)]) -> Self {
-        let log = dir.join(format!("{name}.log"));
+        let log = crate::helpers::test_log_dir()
+            .map(|logs| {
+                let _ = std::fs::create_dir_all(&logs);
+                logs.join(format!("worker-{name}-{}.log", uuid::Uuid::new_v4()))
+            })
+            .unwrap_or_else(|| dir.join(format!("{name}.log")));
         let mut command = Command::new(env!("CARGO_BIN_EXE_orderly"));
         command
             .arg("worker")
