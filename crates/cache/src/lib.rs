@@ -259,6 +259,8 @@ impl ProductCache {
                 .increment(1);
             return Ok(entry);
         }
+        metrics::counter!("cache_requests_total", "tier" => "local", "result" => "miss")
+            .increment(1);
         inner
             .local
             .try_get_with(key.clone(), async {
@@ -275,7 +277,10 @@ impl ProductCache {
                                 return Ok(entry);
                             }
                         }
-                        Ok(None) => {}
+                        Ok(None) => {
+                            metrics::counter!("cache_requests_total", "tier" => "redis", "result" => "miss")
+                                .increment(1);
+                        }
                         Err(skipped) => {
                             let (counter, metric) = if skipped {
                                 (&inner.stats.redis_fallbacks, "cache_fallbacks_total")
