@@ -13,6 +13,7 @@ mod openapi;
 mod orders;
 mod pagination;
 mod products;
+pub mod tracing_context;
 
 use std::sync::Arc;
 

@@ -76,13 +76,16 @@ pub fn request_span(request: &Request<Body>) -> Span {
         .get(&X_REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("-");
-    tracing::info_span!(
+    let span = tracing::info_span!(
         "request",
         method = %request.method(),
         route,
         request_id,
         key_id = tracing::field::Empty,
-    )
+        trace_id = tracing::field::Empty,
+    );
+    crate::tracing_context::continue_trace(&span, request.headers());
+    span
 }
 
 /// Answers a panicking handler with a 500 problem and logs what it said.

@@ -22,6 +22,7 @@ const SHORT_ENV_NAMES: &[(&str, &str)] = &[
     ("ORDERLY_DATABASE_URL", "database.url"),
     ("ORDERLY_SMTP_URL", "mail.smtp_url"),
     ("ORDERLY_REDIS_URL", "cache.redis_url"),
+    ("ORDERLY_OTLP_ENDPOINT", "telemetry.otlp_endpoint"),
     ("ORDERLY_MAIL_OUTBOX", "mail.outbox"),
     ("ORDERLY_LISTEN", "http.listen"),
     ("ORDERLY_CURRENCY", "store.currency"),
@@ -39,7 +40,16 @@ pub struct Config {
     pub worker: WorkerConfig,
     pub mail: MailConfig,
     pub store: StoreConfig,
+    pub telemetry: TelemetryConfig,
     pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetryConfig {
+    /// OTLP/HTTP traces endpoint; empty exports nothing.
+    pub otlp_endpoint: String,
+    pub service_name: String,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -335,6 +345,13 @@ impl Config {
                     "must start with smtp:// or smtps:// (env ORDERLY_SMTP_URL)",
                 );
             }
+        }
+        let otlp = &self.telemetry.otlp_endpoint;
+        if !(otlp.is_empty() || otlp.starts_with("http://") || otlp.starts_with("https://")) {
+            return invalid(
+                "telemetry.otlp_endpoint",
+                "must be an http:// or https:// URL (env ORDERLY_OTLP_ENDPOINT)",
+            );
         }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.filter) {
             return invalid("log.filter", &e.to_string());

@@ -31,7 +31,7 @@ fn main() -> ExitCode {
         }
         _ => LogTarget::Stderr,
     };
-    let _log_writer = telemetry::init(&config.log, target);
+    let _telemetry = telemetry::init(&config.log, &config.telemetry, target);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -146,6 +146,7 @@ impl Store {
     }
 
     /// The caller whose key has this [`key_digest`], if it is a live key.
+    #[tracing::instrument(name = "db", skip_all, fields(op = "authenticate_digest"))]
     pub async fn authenticate_digest(
         &self,
         digest: &[u8; 32],

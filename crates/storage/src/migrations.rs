@@ -24,6 +24,11 @@ const SQLITE: &[Embedded] = &[
         "jobs",
         include_str!("../migrations/sqlite/0003_jobs.sql"),
     ),
+    (
+        4,
+        "job trace context",
+        include_str!("../migrations/sqlite/0004_job_trace_context.sql"),
+    ),
 ];
 
 const POSTGRES: &[Embedded] = &[
@@ -41,6 +46,11 @@ const POSTGRES: &[Embedded] = &[
         3,
         "jobs",
         include_str!("../migrations/postgres/0003_jobs.sql"),
+    ),
+    (
+        4,
+        "job trace context",
+        include_str!("../migrations/postgres/0004_job_trace_context.sql"),
     ),
 ];
 

@@ -185,7 +185,9 @@ async fn write_loop(
             }
             Err(error) => {
                 for reply in replies {
-                    let _ = reply.send(Err(StoreError::BatchFailed(error.to_string())));
+                    let _ = reply.send(Err(StoreError::BatchFailed(crate::error::cause_chain(
+                        &error,
+                    ))));
                 }
             }
         }

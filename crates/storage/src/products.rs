@@ -94,6 +94,7 @@ where
 
 impl Store {
     /// Inserts a new product. A taken `sku` is [`StoreError::SkuTaken`].
+    #[tracing::instrument(name = "db", skip_all, fields(op = "create_product"))]
     pub async fn create_product(&self, new: &NewProduct) -> Result<Product, StoreError> {
         let now = orderly_domain::now();
         let product = Product {
@@ -130,6 +131,7 @@ impl Store {
         }
     }
 
+    #[tracing::instrument(name = "db", skip_all, fields(op = "product_by_id"))]
     pub async fn product_by_id(&self, id: ProductId) -> Result<Option<Product>, StoreError> {
         let row = with_pool!(self, pool => sqlx::query_as::<_, ProductRow>(BY_ID)
             .bind(id.as_uuid())
@@ -138,6 +140,7 @@ impl Store {
         Ok(row.map(|r| r.0))
     }
 
+    #[tracing::instrument(name = "db", skip_all, fields(op = "product_by_sku"))]
     pub async fn product_by_sku(&self, sku: &Sku) -> Result<Option<Product>, StoreError> {
         let row = with_pool!(self, pool => sqlx::query_as::<_, ProductRow>(BY_SKU)
             .bind(sku.as_str())
@@ -147,6 +150,7 @@ impl Store {
     }
 
     /// One page of products in id (creation) order.
+    #[tracing::instrument(name = "db", skip_all, fields(op = "list_products"))]
     pub async fn list_products(&self, filter: &ProductFilter) -> Result<Vec<Product>, StoreError> {
         let after = filter.after.map_or(Uuid::nil(), |id| id.as_uuid());
         let rows = with_pool!(self, pool => sqlx::query_as::<_, ProductRow>(LIST)
@@ -160,6 +164,7 @@ impl Store {
 
     /// Applies `patch` when the product exists, is not archived and, if `expected_version` is
     /// given, is still at that version. One conditional statement: no lost updates.
+    #[tracing::instrument(name = "db", skip_all, fields(op = "update_product"))]
     pub async fn update_product(
         &self,
         id: ProductId,
@@ -188,6 +193,7 @@ impl Store {
 
     /// Archives the product: it stops being orderable and becomes read-only. Archiving an
     /// archived product changes nothing and reports it as [`UpdateOutcome::Archived`].
+    #[tracing::instrument(name = "db", skip_all, fields(op = "archive_product"))]
     pub async fn archive_product(
         &self,
         id: ProductId,

@@ -319,7 +319,9 @@ async fn execute(
         kind = %job.kind,
         attempt = job.attempt,
         order_id = %order_id,
+        trace_id = tracing::field::Empty,
     );
+    continue_trace(&span, job.trace_context.as_deref());
     run_and_report(job, registry, settings, finished, hard_stop)
         .instrument(span)
         .await;
@@ -395,6 +397,26 @@ async fn run_and_report(
             outcome,
         })
         .await;
+}
+
+/// Makes the job's span a child of the trace that enqueued it (its stored `traceparent`), and
+/// records the trace id for the log lines. A no-op without an OpenTelemetry layer.
+fn continue_trace(span: &tracing::Span, traceparent: Option<&str>) {
+    use opentelemetry::trace::TraceContextExt;
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    if let Some(traceparent) = traceparent {
+        let carrier =
+            std::collections::HashMap::from([("traceparent".to_owned(), traceparent.to_owned())]);
+        let parent = opentelemetry::global::get_text_map_propagator(|p| p.extract(&carrier));
+        if parent.span().span_context().is_valid() {
+            let _ = span.set_parent(parent);
+        }
+    }
+    let context = span.context();
+    let span_context = context.span().span_context().clone();
+    if span_context.is_valid() {
+        span.record("trace_id", tracing::field::display(span_context.trace_id()));
+    }
 }
 
 /// A number in `[0, 1)` for backoff jitter.

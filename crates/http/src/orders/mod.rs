@@ -103,6 +103,7 @@ async fn create_order(
         fingerprint,
         order,
         currency: state.settings.currency.as_str().to_owned(),
+        trace_context: crate::tracing_context::current_traceparent(),
     };
     match state.orders.place(request).await? {
         CreateOutcome::Created { order, response } => {

@@ -126,5 +126,6 @@ fn order(
             note: None,
         },
         currency: currency.as_str().to_owned(),
+        trace_context: None,
     }
 }

@@ -16,4 +16,5 @@ mod mail;
 mod metrics;
 mod orders;
 mod products;
+mod traces;
 mod workers;

@@ -41,6 +41,8 @@ pub struct Job {
     pub last_error: Option<String>,
     pub created_at: OffsetDateTime,
     pub finished_at: Option<OffsetDateTime>,
+    /// The W3C `traceparent` of the request that enqueued the job.
+    pub trace_context: Option<String>,
 }
 
 /// A job to enqueue.
@@ -55,6 +57,8 @@ pub struct NewJob {
     pub run_at: Option<OffsetDateTime>,
     /// A second job with the same key is not enqueued.
     pub unique_key: Option<String>,
+    /// The W3C `traceparent` of the enqueuing request, continued by the job's span.
+    pub trace_context: Option<String>,
 }
 
 impl NewJob {
@@ -68,6 +72,7 @@ impl NewJob {
             max_attempts,
             run_at: None,
             unique_key: None,
+            trace_context: None,
         }
     }
 }
@@ -160,6 +165,7 @@ impl Store {
 
     /// Enqueues jobs in one transaction; returns the ids of the jobs inserted (a job whose
     /// unique key exists already is skipped).
+    #[tracing::instrument(name = "db", skip_all, fields(op = "enqueue"))]
     pub async fn enqueue(&self, jobs: &[NewJob]) -> Result<Vec<i64>, StoreError> {
         let now = orderly_domain::now();
         let ids = match &self.backend {
@@ -185,6 +191,7 @@ impl Store {
     }
 
     /// Takes up to `limit` available jobs of `queue` for `worker`, leased until `lease_until`.
+    #[tracing::instrument(name = "db", skip_all, fields(op = "fetch_jobs"))]
     pub async fn fetch_jobs(
         &self,
         queue: &str,
@@ -204,6 +211,7 @@ impl Store {
     }
 
     /// Records finished runs, completions in one statement.
+    #[tracing::instrument(name = "db", skip_all, fields(op = "finish_jobs"))]
     pub async fn finish_jobs(&self, worker: &str, finished: &[Finished]) -> Result<(), StoreError> {
         let now = orderly_domain::now();
         match &self.backend {
@@ -277,6 +285,7 @@ impl Store {
     }
 
     /// Sends a discarded or cancelled job round again, with a fresh set of attempts.
+    #[tracing::instrument(name = "db", skip_all, fields(op = "retry_job"))]
     pub async fn retry_job(&self, id: i64) -> Result<JobChange, StoreError> {
         let now = orderly_domain::now();
         let changed = match &self.backend {
@@ -291,6 +300,7 @@ impl Store {
 
     /// Cancels an available or running job. A running job's worker finishes its run, but its
     /// outcome is not recorded.
+    #[tracing::instrument(name = "db", skip_all, fields(op = "cancel_job"))]
     pub async fn cancel_job(&self, id: i64) -> Result<JobChange, StoreError> {
         let now = orderly_domain::now();
         let changed = match &self.backend {

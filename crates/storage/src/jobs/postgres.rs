@@ -11,7 +11,8 @@ use super::{Finished, Job, JobFilter, LEASE_EXPIRED, NewJob, Outcome};
 use crate::StoreError;
 
 const COLUMNS: &str = "id, queue, kind, args, state, priority, attempt, max_attempts, run_at, \
-                       locked_by, locked_until, unique_key, last_error, created_at, finished_at";
+                       locked_by, locked_until, unique_key, last_error, created_at, finished_at, \
+                       trace_context";
 
 fn job_from_row(row: &PgRow) -> Result<Job, StoreError> {
     let state: String = row.try_get("state")?;
@@ -30,6 +31,7 @@ fn job_from_row(row: &PgRow) -> Result<Job, StoreError> {
         locked_until: row.try_get("locked_until")?,
         unique_key: row.try_get("unique_key")?,
         last_error: row.try_get("last_error")?,
+        trace_context: row.try_get("trace_context")?,
         created_at: row.try_get("created_at")?,
         finished_at: row.try_get("finished_at")?,
     })
@@ -49,12 +51,12 @@ pub(crate) async fn insert_jobs(
     }
     sqlx::query_scalar(
         "INSERT INTO jobs (queue, kind, args, state, priority, max_attempts, run_at, \
-         unique_key, created_at) \
+         unique_key, created_at, trace_context) \
          SELECT queue, kind, args::jsonb, 'available', priority, max_attempts, run_at, \
-         unique_key, $8 \
+         unique_key, $8, trace_context \
          FROM unnest($1::text[], $2::text[], $3::text[], $4::smallint[], $5::int[], \
-         $6::timestamptz[], $7::text[]) \
-         AS j(queue, kind, args, priority, max_attempts, run_at, unique_key) \
+         $6::timestamptz[], $7::text[], $9::text[]) \
+         AS j(queue, kind, args, priority, max_attempts, run_at, unique_key, trace_context) \
          ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL DO NOTHING RETURNING id",
     )
     .bind(new.iter().map(|j| j.queue.as_str()).collect::<Vec<_>>())
@@ -73,6 +75,11 @@ pub(crate) async fn insert_jobs(
             .collect::<Vec<_>>(),
     )
     .bind(now)
+    .bind(
+        new.iter()
+            .map(|j| j.trace_context.as_deref())
+            .collect::<Vec<_>>(),
+    )
     .fetch_all(&mut *conn)
     .await
 }

@@ -11,7 +11,8 @@ use super::{Finished, Job, JobFilter, LEASE_EXPIRED, NewJob, Outcome};
 use crate::StoreError;
 
 const COLUMNS: &str = "id, queue, kind, args, state, priority, attempt, max_attempts, run_at, \
-                       locked_by, locked_until, unique_key, last_error, created_at, finished_at";
+                       locked_by, locked_until, unique_key, last_error, created_at, finished_at, \
+                       trace_context";
 
 pub(crate) fn micros(t: OffsetDateTime) -> i64 {
     (t.unix_timestamp_nanos() / 1_000) as i64
@@ -45,6 +46,7 @@ fn job_from_row(row: &SqliteRow) -> Result<Job, StoreError> {
         locked_until: optional_time("locked_until")?,
         unique_key: row.try_get("unique_key")?,
         last_error: row.try_get("last_error")?,
+        trace_context: row.try_get("trace_context")?,
         created_at: from_micros(row.try_get("created_at")?)?,
         finished_at: optional_time("finished_at")?,
     })
@@ -63,7 +65,8 @@ pub(crate) async fn insert_jobs(
     for j in new {
         let id: Option<i64> = sqlx::query_scalar(
             "INSERT INTO jobs (queue, kind, args, state, priority, max_attempts, run_at, \
-             unique_key, created_at) VALUES ($1, $2, $3, 'available', $4, $5, $6, $7, $8) \
+             unique_key, created_at, trace_context) \
+             VALUES ($1, $2, $3, 'available', $4, $5, $6, $7, $8, $9) \
              ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL DO NOTHING RETURNING id",
         )
         .bind(&j.queue)
@@ -74,6 +77,7 @@ pub(crate) async fn insert_jobs(
         .bind(micros(j.run_at.unwrap_or(now)))
         .bind(j.unique_key.as_deref())
         .bind(micros(now))
+        .bind(j.trace_context.as_deref())
         .fetch_optional(&mut *conn)
         .await?;
         ids.extend(id);

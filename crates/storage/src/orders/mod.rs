@@ -35,6 +35,8 @@ pub struct CreateOrder {
     pub order: NewOrder,
     /// The store currency; every product must be priced in it.
     pub currency: String,
+    /// The W3C `traceparent` of the request, handed on to the order's receipt job.
+    pub trace_context: Option<String>,
 }
 
 /// The response remembered for an idempotency key.
@@ -169,6 +171,7 @@ where
 impl Store {
     /// Places a batch of orders in one transaction, so the batch costs one durable commit and
     /// a fixed number of statements. An error means nothing of the batch was committed.
+    #[tracing::instrument(name = "db", skip_all, fields(op = "create_orders"))]
     pub async fn create_orders(
         &self,
         requests: &[CreateOrder],
@@ -250,6 +253,7 @@ impl Store {
     }
 
     /// Applies `action` to the order and returns it as it now stands.
+    #[tracing::instrument(name = "db", skip_all, fields(op = "transition_order"))]
     pub async fn transition_order(
         &self,
         id: OrderId,
@@ -274,6 +278,7 @@ impl Store {
         Ok((outcome, order))
     }
 
+    #[tracing::instrument(name = "db", skip_all, fields(op = "order_by_id"))]
     pub async fn order_by_id(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
         let row = with_pool!(self, pool => sqlx::query_as::<_, OrderRow>(ORDER_BY_ID)
             .bind(id.as_uuid())
@@ -289,6 +294,7 @@ impl Store {
     }
 
     /// One page of orders in creation order, with their lines.
+    #[tracing::instrument(name = "db", skip_all, fields(op = "list_orders"))]
     pub async fn list_orders(&self, filter: &OrderFilter) -> Result<Vec<Order>, StoreError> {
         let after = filter.after.map_or(Uuid::nil(), |id| id.as_uuid());
         let rows = with_pool!(self, pool => sqlx::query_as::<_, OrderRow>(LIST_ORDERS)

@@ -92,9 +92,10 @@ pub(crate) trait PlaceSql: Send {
 }
 
 /// The job that sends an order's receipt; at most one per order.
-pub(crate) fn receipt_job(order: &Order, max_attempts: i32) -> NewJob {
+pub(crate) fn receipt_job(order: &Order, max_attempts: i32, trace: Option<&str>) -> NewJob {
     NewJob {
         unique_key: Some(format!("{RECEIPT_JOB}:{}", order.id)),
+        trace_context: trace.map(str::to_owned),
         ..NewJob::new(
             RECEIPT_JOB,
             json!({ "order_id": order.id.to_string() }),
@@ -243,9 +244,15 @@ pub(crate) async fn place_batch<C: PlaceSql>(
     let order_ids: Vec<Uuid> = orders.iter().map(|o| o.id.as_uuid()).collect();
     conn.insert_idempotency_records(&records, &order_ids, now)
         .await?;
-    let receipts: Vec<NewJob> = orders
+    let receipts: Vec<NewJob> = created
         .iter()
-        .map(|order| receipt_job(order, context.receipt_max_attempts))
+        .map(|(request, order, _)| {
+            receipt_job(
+                order,
+                context.receipt_max_attempts,
+                request.trace_context.as_deref(),
+            )
+        })
         .collect();
     conn.enqueue(&receipts, now).await?;
     Ok(outcomes)

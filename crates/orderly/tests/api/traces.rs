@@ -1,0 +1,148 @@
+//! Traces: a request's trace continues into the job it enqueued, and spans are exported over
+//! OTLP/HTTP (to a receiver the test runs) when `ORDERLY_OTLP_ENDPOINT` is set.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use serde_json::{Value, json};
+
+use crate::helpers::{Backend, TestDatabase, eventually};
+
+/// The trace id on a log line, from the span named `span`.
+fn trace_id(line: &Value, span: &str) -> Option<String> {
+    line["spans"]
+        .as_array()?
+        .iter()
+        .find(|s| s["name"] == span)?
+        .get("trace_id")?
+        .as_str()
+        .map(str::to_owned)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receipt_job_continues_the_trace_of_the_order_request_and_spans_are_exported() {
+    // An OTLP/HTTP receiver that keeps what it is sent.
+    let received: Arc<Mutex<Vec<Bytes>>> = Arc::default();
+    let collector = {
+        let received = received.clone();
+        axum::Router::new().route(
+            "/v1/traces",
+            axum::routing::post(move |body: Bytes| {
+                let received = received.clone();
+                async move {
+                    received.lock().unwrap().push(body);
+                    axum::http::StatusCode::OK
+                }
+            }),
+        )
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}/v1/traces", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, collector).await });
+
+    let (_db, url) = TestDatabase::create(Backend::Sqlite).await.unwrap();
+    let dir = std::env::temp_dir().join(format!("orderly-traces-{}", uuid::Uuid::new_v4()));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_orderly"))
+        .arg("run")
+        .env("ORDERLY_DATABASE_URL", &url)
+        .env("ORDERLY_LISTEN", "127.0.0.1:0")
+        .env("ORDERLY_LOG_FORMAT", "json")
+        .env("ORDERLY_OTLP_ENDPOINT", &endpoint)
+        .env("ORDERLY_MAIL_OUTBOX", dir.join("outbox"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let (errors_tx, errors_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            let _ = errors_tx.send(line);
+        }
+    });
+    let key = errors_rx
+        .iter()
+        .find(|l| l.trim().starts_with("oly_"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let lines: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr = loop {
+        let entry: Value = serde_json::from_str(&stdout.next().unwrap().unwrap()).unwrap();
+        if entry["message"] == "serving HTTP" {
+            break entry["addr"].as_str().unwrap().to_owned();
+        }
+    };
+    {
+        let lines = lines.clone();
+        std::thread::spawn(move || {
+            for line in stdout.map_while(Result::ok) {
+                if let Ok(entry) = serde_json::from_str(&line) {
+                    lines.lock().unwrap().push(entry);
+                }
+            }
+        });
+    }
+    let base = format!("http://{addr}");
+    let client = reqwest::Client::new();
+    let created = client
+        .post(format!("{base}/v1/products"))
+        .bearer_auth(&key)
+        .json(&json!({"sku": "TRACED", "name": "T", "price": 100, "stock": 9}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+
+    // The caller's trace: the order request continues it, and so does its receipt job.
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let order = client.post(format!("{base}/v1/orders")).bearer_auth(&key)
+        .header("idempotency-key", "traced-1")
+        .header("traceparent", format!("00-{trace}-00f067aa0ba902b7-01"))
+        .json(&json!({"customer": {"email": "a@b.co", "name": "A"}, "lines": [{"sku": "TRACED", "quantity": 1}]}))
+        .send().await.unwrap();
+    assert_eq!(order.status(), 201);
+    let (request, job) = eventually(10, "the receipt job to start", || async {
+        let lines = lines.lock().unwrap();
+        let request = lines.iter().find(|l| {
+            l["message"] == "finished processing request" && l["spans"][0]["route"] == "/v1/orders"
+        })?;
+        let job = lines
+            .iter()
+            .find(|l| l["message"] == "job started" && l["spans"][0]["kind"] == "send_receipt")?;
+        Some((trace_id(request, "request"), trace_id(job, "job")))
+    })
+    .await;
+    assert_eq!(
+        request.as_deref(),
+        Some(trace),
+        "the request continues the caller's trace"
+    );
+    assert_eq!(
+        job.as_deref(),
+        Some(trace),
+        "the job continues the request's trace"
+    );
+
+    // Stopping flushes the exporter; the spans reach the receiver, carrying the trace id.
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    assert!(child.wait().unwrap().success());
+    let raw_trace: Vec<u8> = (0..trace.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&trace[i..i + 2], 16).unwrap())
+        .collect();
+    let exported = received.lock().unwrap();
+    assert!(!exported.is_empty(), "spans were exported over OTLP");
+    assert!(
+        exported
+            .iter()
+            .any(|body| body.windows(16).any(|w| w == raw_trace.as_slice())),
+        "the exported spans carry the trace id"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
