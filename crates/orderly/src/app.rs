@@ -247,7 +247,9 @@ impl Application {
                     }),
                 );
             let stop = shutdown.clone();
-            tracing::info!(addr = ?listener.local_addr().ok(), "serving worker health and metrics");
+            if let Ok(addr) = listener.local_addr() {
+                tracing::info!(%addr, "serving worker health and metrics");
+            }
             tokio::spawn(async move {
                 let _ = axum::serve(listener, router)
                     .with_graceful_shutdown(stop.cancelled_owned())

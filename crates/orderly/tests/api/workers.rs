@@ -167,6 +167,15 @@ process_tests! {
         eventually(30, "the burst to be under way", || async {
             (count(&store, JobState::Completed).await >= 50).then_some(())
         }).await;
+        // A worker-only process serves its own health and metrics.
+        let addr = eventually(10, "the worker's metrics address", || async {
+            worker.log_lines().into_iter().find(|l| l["message"] == "serving worker health and metrics")
+                .and_then(|l| l["addr"].as_str().map(str::to_owned))
+        }).await;
+        let health = reqwest::get(format!("http://{addr}/healthz")).await.unwrap();
+        assert_eq!(health.status(), 200);
+        let metrics = reqwest::get(format!("http://{addr}/metrics")).await.unwrap().text().await.unwrap();
+        assert!(metrics.contains("jobs_completed_total{kind=\"noop\"}"), "{metrics}");
         worker.stop().await;
         assert_eq!(count(&store, JobState::Running).await, 0, "nothing is left running");
         let completed = count(&store, JobState::Completed).await;
