@@ -14,7 +14,7 @@ connections=${2:-64}
 pg=${ORDERLY_BENCH_POSTGRES:-postgres://postgres@127.0.0.1:5432}
 command -v wrk >/dev/null || { apt-get install -y -q wrk >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q wrk >/dev/null; }; }
 
-cargo build --release --quiet --bin orderly --bin hello
+cargo build --release --quiet -p orderly -p bench-hello
 target="${CARGO_TARGET_DIR:-target}/release"
 work=$(mktemp -d)
 pids=()

@@ -1,13 +1,10 @@
 //! The `orderly` binary as an operator meets it: key commands, configuration errors,
 //! `orderly config`, and `orderly run` from first start to SIGTERM.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Instant;
 
-use serde_json::Value;
-
-use crate::helpers::{Backend, TestDatabase};
+use crate::helpers::{Backend, RunProcess, TestDatabase};
 
 const BIN: &str = env!("CARGO_BIN_EXE_orderly");
 
@@ -109,69 +106,22 @@ fn config_prints_the_effective_settings_with_the_password_masked() {
 #[tokio::test]
 async fn run_creates_a_first_admin_key_serves_with_it_and_exits_0_on_sigterm() {
     let (_db, url) = TestDatabase::create(Backend::Sqlite).await.unwrap();
-    let mut child = orderly(&url)
-        .env("ORDERLY_LISTEN", "127.0.0.1:0")
-        .env("ORDERLY_LOG_FORMAT", "json")
-        .arg("run")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
     let started = Instant::now();
-    // Keep reading stderr on a thread, so the pipe stays open for the life of the process.
-    let stderr = BufReader::new(child.stderr.take().unwrap());
-    let (lines_tx, lines_rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in stderr.lines().map_while(Result::ok) {
-            let _ = lines_tx.send(line);
-        }
-    });
-    let key = lines_rx
-        .iter()
-        .find(|l| l.trim().starts_with("oly_"))
-        .expect("the first admin key is printed")
-        .trim()
-        .to_owned();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
-    let addr = loop {
-        let line = stdout.next().expect("a log line").unwrap();
-        assert!(
-            !line.contains(&key),
-            "the key appeared in a log line: {line}"
-        );
-        let entry: Value = serde_json::from_str(&line).expect("log lines are JSON");
-        if entry["message"] == "serving HTTP" {
-            break entry["addr"].as_str().unwrap().to_owned();
-        }
-    };
+    let run = RunProcess::start(&url, &[]);
     eprintln!("ready to serve after {:?}", started.elapsed());
-    let client = reqwest::Client::new();
-    let response = client
-        .get(format!("http://{addr}/v1/products"))
-        .bearer_auth(&key)
+    let response = reqwest::Client::new()
+        .get(format!("{}/v1/products", run.base))
+        .bearer_auth(&run.key)
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), reqwest::StatusCode::OK);
-
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "orderly did not stop after SIGTERM"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    assert!(status.success(), "exit status {status}");
-    let rest: Vec<String> = stdout.map_while(Result::ok).collect();
-    assert!(rest.iter().any(|l| l.contains("\"stopped\"")), "{rest:?}");
-    assert!(rest.iter().all(|l| !l.contains(&key)));
+    let (key, lines) = (run.key.clone(), run.lines.clone());
+    assert!(run.stop().await.success(), "a clean exit on SIGTERM");
+    let lines = lines.lock().unwrap();
+    assert!(lines.iter().any(|l| l["message"] == "stopped"), "{lines:?}");
+    assert!(
+        lines.iter().all(|l| !l.to_string().contains(&key)),
+        "the key appeared in a log line"
+    );
 }

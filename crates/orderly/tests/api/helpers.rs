@@ -435,3 +435,89 @@ fn replace_database_keeps_credentials_host_and_parameters() {
     );
     assert_eq!(replace_database("postgres://h", "t2"), "postgres://h/t2");
 }
+
+/// An `orderly run` process of its own (its own metrics recorder and tracer), logging JSON:
+/// its first admin key, its base URL, and every log line it has written so far.
+pub struct RunProcess {
+    child: std::process::Child,
+    pub key: String,
+    pub base: String,
+    pub lines: std::sync::Arc<std::sync::Mutex<Vec<Value>>>,
+}
+
+impl RunProcess {
+    pub fn start(database_url: &str, env: &[(&str, &str)]) -> Self {
+        use std::io::{BufRead, BufReader};
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_orderly"));
+        command
+            .arg("run")
+            .env("ORDERLY_DATABASE_URL", database_url)
+            .env("ORDERLY_LISTEN", "127.0.0.1:0")
+            .env("ORDERLY_LOG_FORMAT", "json")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let mut child = command.spawn().expect("orderly run starts");
+        // Keep reading stderr on a thread, so the pipe stays open for the life of the process.
+        let stderr = BufReader::new(child.stderr.take().expect("stderr is piped"));
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in stderr.lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let key = rx
+            .iter()
+            .find(|l| l.trim().starts_with("oly_"))
+            .expect("the first admin key is printed")
+            .trim()
+            .to_owned();
+        let lines: std::sync::Arc<std::sync::Mutex<Vec<Value>>> = Default::default();
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout is piped")).lines();
+        let addr = loop {
+            let line = stdout.next().expect("a log line").expect("readable");
+            let entry: Value = serde_json::from_str(&line).expect("log lines are JSON");
+            let serving = entry["message"] == "serving HTTP";
+            let addr = entry["addr"].as_str().map(str::to_owned);
+            lines.lock().expect("not poisoned").push(entry);
+            if serving {
+                break addr.expect("an address");
+            }
+        };
+        let collected = lines.clone();
+        std::thread::spawn(move || {
+            for line in stdout.map_while(Result::ok) {
+                if let Ok(entry) = serde_json::from_str(&line) {
+                    collected.lock().expect("not poisoned").push(entry);
+                }
+            }
+        });
+        Self {
+            child,
+            key,
+            base: format!("http://{addr}"),
+            lines,
+        }
+    }
+
+    /// Sends SIGTERM and waits for the process to exit.
+    pub async fn stop(mut self) -> std::process::ExitStatus {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        eventually(20, "orderly run to exit", || {
+            let status = self.child.try_wait().expect("waitable");
+            async move { status }
+        })
+        .await
+    }
+}
+
+impl Drop for RunProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,13 +1,13 @@
 //! `/metrics` after a known burst, from an `orderly run` process of its own (the recorder is
 //! per process, so counts are exact), checked by `promtool check metrics`.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestDatabase, eventually};
+use crate::helpers::{Backend, RunProcess, TestDatabase, eventually};
 
 fn sample(metrics: &str, name_and_labels: &str) -> Option<f64> {
     metrics
@@ -21,38 +21,9 @@ fn sample(metrics: &str, name_and_labels: &str) -> Option<f64> {
 async fn metrics_count_a_known_burst_exactly_and_promtool_accepts_them() {
     let (_db, url) = TestDatabase::create(Backend::Sqlite).await.unwrap();
     let dir = std::env::temp_dir().join(format!("orderly-metrics-{}", uuid::Uuid::new_v4()));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_orderly"))
-        .arg("run")
-        .env("ORDERLY_DATABASE_URL", &url)
-        .env("ORDERLY_LISTEN", "127.0.0.1:0")
-        .env("ORDERLY_LOG_FORMAT", "json")
-        .env("ORDERLY_MAIL_OUTBOX", dir.join("outbox"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = BufReader::new(child.stderr.take().unwrap());
-    let (lines_tx, lines_rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in stderr.lines().map_while(Result::ok) {
-            let _ = lines_tx.send(line);
-        }
-    });
-    let key = lines_rx
-        .iter()
-        .find(|l| l.trim().starts_with("oly_"))
-        .unwrap()
-        .trim()
-        .to_owned();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
-    let addr = loop {
-        let entry: Value = serde_json::from_str(&stdout.next().unwrap().unwrap()).unwrap();
-        if entry["message"] == "serving HTTP" {
-            break entry["addr"].as_str().unwrap().to_owned();
-        }
-    };
-    std::thread::spawn(move || stdout.for_each(drop));
-    let base = format!("http://{addr}");
+    let outbox = dir.join("outbox").display().to_string();
+    let run = RunProcess::start(&url, &[("ORDERLY_MAIL_OUTBOX", &outbox)]);
+    let (key, base) = (run.key.clone(), run.base.clone());
     let client = reqwest::Client::new();
 
     let product: Value = client
@@ -180,9 +151,6 @@ async fn metrics_count_a_known_burst_exactly_and_promtool_accepts_them() {
             );
         }
     }
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let _ = child.wait();
+    assert!(run.stop().await.success());
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -1,14 +1,12 @@
 //! Traces: a request's trace continues into the job it enqueued, and spans are exported over
 //! OTLP/HTTP (to a receiver the test runs) when `ORDERLY_OTLP_ENDPOINT` is set.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestDatabase, eventually};
+use crate::helpers::{Backend, RunProcess, TestDatabase, eventually};
 
 /// The trace id on a log line, from the span named `span`.
 fn trace_id(line: &Value, span: &str) -> Option<String> {
@@ -44,49 +42,15 @@ async fn a_receipt_job_continues_the_trace_of_the_order_request_and_spans_are_ex
 
     let (_db, url) = TestDatabase::create(Backend::Sqlite).await.unwrap();
     let dir = std::env::temp_dir().join(format!("orderly-traces-{}", uuid::Uuid::new_v4()));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_orderly"))
-        .arg("run")
-        .env("ORDERLY_DATABASE_URL", &url)
-        .env("ORDERLY_LISTEN", "127.0.0.1:0")
-        .env("ORDERLY_LOG_FORMAT", "json")
-        .env("ORDERLY_OTLP_ENDPOINT", &endpoint)
-        .env("ORDERLY_MAIL_OUTBOX", dir.join("outbox"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = BufReader::new(child.stderr.take().unwrap());
-    let (errors_tx, errors_rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in stderr.lines().map_while(Result::ok) {
-            let _ = errors_tx.send(line);
-        }
-    });
-    let key = errors_rx
-        .iter()
-        .find(|l| l.trim().starts_with("oly_"))
-        .unwrap()
-        .trim()
-        .to_owned();
-    let lines: Arc<Mutex<Vec<Value>>> = Arc::default();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
-    let addr = loop {
-        let entry: Value = serde_json::from_str(&stdout.next().unwrap().unwrap()).unwrap();
-        if entry["message"] == "serving HTTP" {
-            break entry["addr"].as_str().unwrap().to_owned();
-        }
-    };
-    {
-        let lines = lines.clone();
-        std::thread::spawn(move || {
-            for line in stdout.map_while(Result::ok) {
-                if let Ok(entry) = serde_json::from_str(&line) {
-                    lines.lock().unwrap().push(entry);
-                }
-            }
-        });
-    }
-    let base = format!("http://{addr}");
+    let outbox = dir.join("outbox").display().to_string();
+    let run = RunProcess::start(
+        &url,
+        &[
+            ("ORDERLY_OTLP_ENDPOINT", &endpoint),
+            ("ORDERLY_MAIL_OUTBOX", &outbox),
+        ],
+    );
+    let (key, base, lines) = (run.key.clone(), run.base.clone(), run.lines.clone());
     let client = reqwest::Client::new();
     let created = client
         .post(format!("{base}/v1/products"))
@@ -128,10 +92,7 @@ async fn a_receipt_job_continues_the_trace_of_the_order_request_and_spans_are_ex
     );
 
     // Stopping flushes the exporter; the spans reach the receiver, carrying the trace id.
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    assert!(child.wait().unwrap().success());
+    assert!(run.stop().await.success());
     let raw_trace: Vec<u8> = (0..trace.len())
         .step_by(2)
         .map(|i| u8::from_str_radix(&trace[i..i + 2], 16).unwrap())
