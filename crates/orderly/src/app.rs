@@ -110,7 +110,21 @@ pub fn registry(store: &Store, config: &Config) -> Result<Registry, AppError> {
                 mailer,
             },
         )
-        .register("noop", Noop))
+        .register("noop", Noop)
+        .register(
+            "expire_orders",
+            orderly_worker::ExpireOrders {
+                store: store.clone(),
+                payment_timeout: Duration::from_secs(config.orders.payment_timeout_secs),
+            },
+        )
+        .register(
+            "prune",
+            orderly_worker::Prune {
+                store: store.clone(),
+                job_retention: Duration::from_secs(config.worker.retention_hours * 3_600),
+            },
+        ))
 }
 
 /// How the worker runs, from the configuration.
@@ -133,6 +147,10 @@ pub fn worker_settings(config: &Config) -> WorkerSettings {
 #[derive(Debug)]
 pub struct Application {
     listener: Option<TcpListener>,
+    /// Cron schedules, run by a worker process that holds the scheduler lease.
+    schedules: Vec<orderly_worker::scheduler::Schedule>,
+    /// Who holds the scheduler lease when this process leads.
+    scheduler_id: String,
     /// `/healthz` and `/metrics` of a worker-only process.
     ops_listener: Option<TcpListener>,
     store: Store,
@@ -147,14 +165,21 @@ impl Application {
         if config.database.migrate_on_start {
             store.migrate().await.map_err(AppError::Migrate)?;
         }
+        let settings = worker_settings(config);
+        let worker_id = settings.id.clone();
         let worker = if roles.worker {
             Some(Worker::new(
                 store.clone(),
                 registry(&store, config)?,
-                worker_settings(config),
+                settings,
             ))
         } else {
             None
+        };
+        let schedules = if roles.worker && config.worker.scheduler {
+            config.schedules().unwrap_or_default()
+        } else {
+            Vec::new()
         };
         let (listener, state) = if roles.api {
             let addr = config.http.listen;
@@ -203,6 +228,8 @@ impl Application {
         };
         Ok(Self {
             listener,
+            schedules,
+            scheduler_id: worker_id,
             ops_listener,
             store,
             state,
@@ -256,6 +283,12 @@ impl Application {
                     .await;
             });
         }
+        let scheduler = tokio::spawn(orderly_worker::scheduler::run(
+            self.store.clone(),
+            self.schedules,
+            self.scheduler_id,
+            shutdown.clone(),
+        ));
         let worker = self.worker.map(|worker| {
             let shutdown = shutdown.clone();
             tokio::spawn(async move { worker.run(shutdown).await })
@@ -275,6 +308,7 @@ impl Application {
                 Err(e) => tracing::error!(error = %e, "the worker task panicked"),
             }
         }
+        let _ = scheduler.await;
         http?;
         self.store.close().await;
         tracing::info!("stopped");

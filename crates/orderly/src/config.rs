@@ -38,6 +38,8 @@ pub struct Config {
     pub orders: OrdersConfig,
     pub cache: CacheConfig,
     pub worker: WorkerConfig,
+    /// Schedule name → its cron schedule.
+    pub schedules: BTreeMap<String, ScheduleConfig>,
     pub mail: MailConfig,
     pub store: StoreConfig,
     pub telemetry: TelemetryConfig,
@@ -87,6 +89,8 @@ pub struct OrdersConfig {
     pub queue: usize,
     /// Parallel writer transactions on PostgreSQL.
     pub writers: usize,
+    /// Seconds a pending order may wait for payment before it is expired.
+    pub payment_timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -105,6 +109,8 @@ pub struct CacheConfig {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct WorkerConfig {
+    /// Whether the workers here may lead the scheduler.
+    pub scheduler: bool,
     /// Where `orderly worker` serves `/healthz` and `/metrics`.
     pub metrics_listen: SocketAddr,
     /// Queue name → jobs of that queue run at once.
@@ -127,6 +133,28 @@ impl WorkerConfig {
     pub fn max_attempts_for(&self, kind: &str) -> i32 {
         self.max_attempts.get(kind).copied().unwrap_or(5)
     }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleConfig {
+    pub cron: String,
+    /// The job kind each tick enqueues.
+    pub job: String,
+    /// `skip` or `run_once`.
+    #[serde(default = "default_missed")]
+    pub missed: String,
+    /// `UTC` or a fixed offset such as `+02:00`.
+    #[serde(default = "default_timezone")]
+    pub timezone: String,
+}
+
+fn default_missed() -> String {
+    "skip".into()
+}
+
+fn default_timezone() -> String {
+    "UTC".into()
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -306,6 +334,12 @@ impl Config {
                 "must start with redis:// (env ORDERLY_REDIS_URL)",
             );
         }
+        if let Err((name, e)) = self.schedules() {
+            return Err(ConfigError::Invalid {
+                key: "schedules",
+                message: format!("{name}: {e}"),
+            });
+        }
         let w = &self.worker;
         if w.queues.is_empty() || w.queues.values().any(|&c| !(1..=1_000).contains(&c)) {
             return invalid(
@@ -363,6 +397,24 @@ impl Config {
     pub fn currency(&self) -> Currency {
         Currency::parse("store.currency", &self.store.currency)
             .unwrap_or_else(|_| unreachable!("validated at load"))
+    }
+
+    /// The schedules, parsed.
+    pub fn schedules(&self) -> Result<Vec<orderly_worker::scheduler::Schedule>, (String, String)> {
+        self.schedules
+            .iter()
+            .map(|(name, s)| {
+                orderly_worker::scheduler::Schedule::parse(
+                    name,
+                    &s.cron,
+                    &s.job,
+                    &s.missed,
+                    &s.timezone,
+                    self.worker.max_attempts_for(&s.job),
+                )
+                .map_err(|e| (name.clone(), e))
+            })
+            .collect()
     }
 
     /// The sender of mail, checked at load.

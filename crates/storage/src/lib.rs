@@ -9,6 +9,7 @@ mod migrations;
 mod order_writer;
 mod orders;
 mod products;
+mod scheduler;
 
 use std::str::FromStr;
 use std::time::{Duration, Instant};

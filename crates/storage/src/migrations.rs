@@ -29,6 +29,11 @@ const SQLITE: &[Embedded] = &[
         "job trace context",
         include_str!("../migrations/sqlite/0004_job_trace_context.sql"),
     ),
+    (
+        5,
+        "scheduler",
+        include_str!("../migrations/sqlite/0005_scheduler.sql"),
+    ),
 ];
 
 const POSTGRES: &[Embedded] = &[
@@ -51,6 +56,11 @@ const POSTGRES: &[Embedded] = &[
         4,
         "job trace context",
         include_str!("../migrations/postgres/0004_job_trace_context.sql"),
+    ),
+    (
+        5,
+        "scheduler",
+        include_str!("../migrations/postgres/0005_scheduler.sql"),
     ),
 ];
 

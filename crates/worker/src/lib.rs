@@ -1,12 +1,15 @@
 //! orderly's background work: the [`Worker`] that fetches jobs and runs them under leases,
 //! the handlers it runs (`send_receipt`, `noop`), and the [`Mailer`] receipts go out through.
 
+mod chores;
 mod handler;
 mod mail;
 mod noop;
 mod receipt;
 mod runner;
+pub mod scheduler;
 
+pub use chores::{ExpireOrders, Prune};
 pub use handler::{BoxFuture, JobError, JobHandler, Registry};
 pub use mail::{MailError, MailSettings, Mailer};
 pub use noop::Noop;

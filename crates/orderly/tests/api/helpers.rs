@@ -222,6 +222,8 @@ impl TestApp {
             ("ORDERLY_WORKER__BACKOFF_MAX_SECS", "1"),
             ("ORDERLY_WORKER__LEASE_SECS", "2"),
             ("ORDERLY_WORKER__SHUTDOWN_GRACE_SECS", "2"),
+            // Scheduled chores would add jobs the tests do not expect.
+            ("ORDERLY_WORKER__SCHEDULER", "false"),
         ];
         settings.extend_from_slice(extra);
         Self::spawn_roles(backend, orderly::Roles::ALL, &settings).await
@@ -454,6 +456,7 @@ impl RunProcess {
             .env("ORDERLY_DATABASE_URL", database_url)
             .env("ORDERLY_LISTEN", "127.0.0.1:0")
             .env("ORDERLY_LOG_FORMAT", "json")
+            .env("ORDERLY_WORKER__SCHEDULER", "false")
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped());
         for (k, v) in env {

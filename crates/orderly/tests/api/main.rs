@@ -16,5 +16,6 @@ mod mail;
 mod metrics;
 mod orders;
 mod products;
+mod scheduler;
 mod traces;
 mod workers;

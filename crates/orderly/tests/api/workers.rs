@@ -37,6 +37,7 @@ impl WorkerProcess {
             .env("ORDERLY_WORKER__POLL_INTERVAL_MS", "100")
             .env("ORDERLY_DATABASE__MIGRATE_ON_START", "false")
             .env("ORDERLY_WORKER__METRICS_LISTEN", "127.0.0.1:0")
+            .env("ORDERLY_WORKER__SCHEDULER", "false")
             .stdout(std::fs::File::create(&log).unwrap())
             .stderr(Stdio::null());
         for (k, v) in extra {
@@ -254,5 +255,71 @@ async fn two_workers_on_postgres_run_ten_thousand_jobs_each_exactly_once() {
         *by_worker.entry(executions[0].0.clone()).or_default() += 1;
     }
     assert_eq!(by_worker.len(), 2, "both workers took part: {by_worker:?}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_workers_on_postgres_run_each_tick_of_a_per_second_schedule_exactly_once() {
+    let Some((_db, url, store, dir)) = migrated(Backend::Postgres).await else {
+        return;
+    };
+    let schedule = [
+        ("ORDERLY_WORKER__SCHEDULER", "true"),
+        ("ORDERLY_SCHEDULES__TICK__CRON", "* * * * * *"),
+        ("ORDERLY_SCHEDULES__TICK__JOB", "noop"),
+    ];
+    let workers: Vec<WorkerProcess> = ["one", "two", "three"]
+        .iter()
+        .map(|name| WorkerProcess::start(&url, &dir, name, &schedule))
+        .collect();
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let ticks = || async {
+        sqlx::query_as::<_, (String, String, i32)>(
+            "SELECT unique_key, state, attempt FROM jobs WHERE unique_key LIKE 'schedule:tick:%' \
+             ORDER BY unique_key",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap()
+    };
+    eventually(60, "30 ticks to run", || async {
+        let done = ticks()
+            .await
+            .iter()
+            .filter(|(_, state, _)| state == "completed")
+            .count();
+        (done >= 30).then_some(())
+    })
+    .await;
+    for worker in workers {
+        worker.stop().await;
+    }
+    let ticks = ticks().await;
+    let seconds: Vec<OffsetDateTime> = ticks
+        .iter()
+        .map(|(key, _, _)| {
+            OffsetDateTime::parse(key.trim_start_matches("schedule:tick:"), &Rfc3339).unwrap()
+        })
+        .collect();
+    for pair in seconds.windows(2) {
+        assert_eq!(
+            pair[1] - pair[0],
+            time::Duration::SECOND,
+            "a tick was skipped or doubled: {pair:?}"
+        );
+    }
+    let ran = ticks
+        .iter()
+        .filter(|(_, state, _)| state == "completed")
+        .count();
+    assert!(ran >= 30, "{ran} ticks ran");
+    for (key, state, attempt) in &ticks {
+        assert!(
+            state == "completed" || state == "available",
+            "{key} is {state}"
+        );
+        assert!(*attempt <= 1, "{key} ran {attempt} times");
+    }
+    drop(store);
     let _ = std::fs::remove_dir_all(dir);
 }

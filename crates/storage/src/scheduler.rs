@@ -1,0 +1,148 @@
+//! What the scheduler keeps in the database: a leader lease, each schedule's last enqueued
+//! tick, and the queries of the built-in chores (orders to expire, idempotency records to
+//! prune).
+
+use orderly_domain::OrderId;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::jobs::sqlite::{from_micros, micros};
+use crate::{Backend, Store, StoreError};
+
+impl Store {
+    /// Takes or renews the lease `name` for `holder` until `until`; `true` when `holder`
+    /// holds it (it was free, expired, or already `holder`'s).
+    pub async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        until: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let now = orderly_domain::now();
+        let held: Option<String> = match &self.backend {
+            Backend::Sqlite(pool) => {
+                sqlx::query_scalar(
+                    "INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, \
+                     expires_at = excluded.expires_at \
+                     WHERE leases.expires_at < $4 OR leases.holder = excluded.holder \
+                     RETURNING holder",
+                )
+                .bind(name)
+                .bind(holder)
+                .bind(micros(until))
+                .bind(micros(now))
+                .fetch_optional(pool)
+                .await?
+            }
+            Backend::Postgres(pool) => {
+                sqlx::query_scalar(
+                    "INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, \
+                     expires_at = excluded.expires_at \
+                     WHERE leases.expires_at < $4 OR leases.holder = excluded.holder \
+                     RETURNING holder",
+                )
+                .bind(name)
+                .bind(holder)
+                .bind(until)
+                .bind(now)
+                .fetch_optional(pool)
+                .await?
+            }
+        };
+        Ok(held.as_deref() == Some(holder))
+    }
+
+    /// The last tick enqueued for schedule `name`.
+    pub async fn last_tick(&self, name: &str) -> Result<Option<OffsetDateTime>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(pool) => {
+                let tick: Option<i64> =
+                    sqlx::query_scalar("SELECT last_tick FROM schedule_ticks WHERE name = $1")
+                        .bind(name)
+                        .fetch_optional(pool)
+                        .await?;
+                tick.map(from_micros).transpose()
+            }
+            Backend::Postgres(pool) => Ok(sqlx::query_scalar(
+                "SELECT last_tick FROM schedule_ticks WHERE name = $1",
+            )
+            .bind(name)
+            .fetch_optional(pool)
+            .await?),
+        }
+    }
+
+    pub async fn set_last_tick(&self, name: &str, tick: OffsetDateTime) -> Result<(), StoreError> {
+        let sql = "INSERT INTO schedule_ticks (name, last_tick) VALUES ($1, $2) \
+                   ON CONFLICT (name) DO UPDATE SET last_tick = excluded.last_tick";
+        match &self.backend {
+            Backend::Sqlite(pool) => {
+                sqlx::query(sql)
+                    .bind(name)
+                    .bind(micros(tick))
+                    .execute(pool)
+                    .await?;
+            }
+            Backend::Postgres(pool) => {
+                sqlx::query(sql).bind(name).bind(tick).execute(pool).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Pending orders placed before `cutoff`, oldest first, at most `limit`.
+    pub async fn pending_orders_before(
+        &self,
+        cutoff: OffsetDateTime,
+        limit: i64,
+    ) -> Result<Vec<OrderId>, StoreError> {
+        let ids: Vec<Uuid> = match &self.backend {
+            // Timestamps are RFC 3339 text here; julianday compares them as instants.
+            Backend::Sqlite(pool) => {
+                sqlx::query_scalar(
+                    "SELECT id FROM orders WHERE status = 'pending' \
+                     AND julianday(created_at) < julianday($1) ORDER BY id LIMIT $2",
+                )
+                .bind(cutoff)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?
+            }
+            Backend::Postgres(pool) => {
+                sqlx::query_scalar(
+                    "SELECT id FROM orders WHERE status = 'pending' AND created_at < $1 \
+                     ORDER BY id LIMIT $2",
+                )
+                .bind(cutoff)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?
+            }
+        };
+        Ok(ids.into_iter().map(OrderId::from_uuid).collect())
+    }
+
+    /// Deletes idempotency records that have expired.
+    pub async fn prune_idempotency_keys(&self) -> Result<u64, StoreError> {
+        let now = orderly_domain::now();
+        let done = match &self.backend {
+            Backend::Sqlite(pool) => sqlx::query(
+                "DELETE FROM idempotency_keys WHERE julianday(expires_at) < julianday($1)",
+            )
+            .bind(now)
+            .execute(pool)
+            .await?
+            .rows_affected(),
+            Backend::Postgres(pool) => {
+                sqlx::query("DELETE FROM idempotency_keys WHERE expires_at < $1")
+                    .bind(now)
+                    .execute(pool)
+                    .await?
+                    .rows_affected()
+            }
+        };
+        Ok(done)
+    }
+}

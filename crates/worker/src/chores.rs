@@ -1,0 +1,79 @@
+//! The built-in scheduled chores: expiring unpaid orders, and pruning old jobs and idempotency
+//! records.
+
+use std::time::Duration;
+
+use orderly_domain::OrderAction;
+use orderly_storage::{Job, Store, TransitionOutcome};
+
+use crate::handler::{BoxFuture, JobError, JobHandler};
+
+/// `expire_orders`: pending orders older than the payment timeout become `expired`, their
+/// stock released and `order.expired` written, one transaction each.
+#[derive(Debug, Clone)]
+pub struct ExpireOrders {
+    pub store: Store,
+    pub payment_timeout: Duration,
+}
+
+impl JobHandler for ExpireOrders {
+    fn run<'a>(&'a self, _job: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
+        Box::pin(async move {
+            let cutoff = orderly_domain::now() - self.payment_timeout;
+            let transient = |e: orderly_storage::StoreError| JobError::Transient(e.to_string());
+            let mut expired = 0;
+            loop {
+                let batch = self
+                    .store
+                    .pending_orders_before(cutoff, 100)
+                    .await
+                    .map_err(transient)?;
+                if batch.is_empty() {
+                    break;
+                }
+                for id in batch {
+                    // An order paid meanwhile is no longer pending: the transition refuses it.
+                    if let (TransitionOutcome::Done, _) = self
+                        .store
+                        .transition_order(id, OrderAction::Expire)
+                        .await
+                        .map_err(transient)?
+                    {
+                        expired += 1;
+                    }
+                }
+            }
+            if expired > 0 {
+                tracing::info!(expired, "expired unpaid orders");
+            }
+            Ok(())
+        })
+    }
+}
+
+/// `prune`: finished jobs past their retention, and expired idempotency records.
+#[derive(Debug, Clone)]
+pub struct Prune {
+    pub store: Store,
+    pub job_retention: Duration,
+}
+
+impl JobHandler for Prune {
+    fn run<'a>(&'a self, _job: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
+        Box::pin(async move {
+            let transient = |e: orderly_storage::StoreError| JobError::Transient(e.to_string());
+            let jobs = self
+                .store
+                .prune_jobs(orderly_domain::now() - self.job_retention)
+                .await
+                .map_err(transient)?;
+            let keys = self
+                .store
+                .prune_idempotency_keys()
+                .await
+                .map_err(transient)?;
+            tracing::info!(jobs, idempotency_keys = keys, "pruned");
+            Ok(())
+        })
+    }
+}

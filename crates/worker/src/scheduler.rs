@@ -1,0 +1,227 @@
+//! The scheduler: cron schedules that enqueue jobs. It runs in every worker; only the one
+//! holding the `scheduler` lease enqueues. Each tick is enqueued with the unique key
+//! `schedule:<name>:<tick>`, so even two leaders at once (a lease handed over mid-pass) cannot
+//! enqueue a tick twice.
+//!
+//! Missed ticks: each pass enqueues every tick since the last one it recorded when there are at
+//! most [`CATCH_UP`] of them (a short hiccup); after longer downtime a `skip` schedule enqueues
+//! nothing for the missed ticks, a `run_once` schedule enqueues the latest one.
+
+use std::time::Duration;
+
+use chrono::{DateTime, FixedOffset, TimeZone, Utc};
+use croner::Cron;
+use croner::parser::{CronParser, Seconds};
+use orderly_storage::{NewJob, Store, cause_chain};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use tokio_util::sync::CancellationToken;
+
+/// Ticks a pass enqueues at most to catch up after a hiccup.
+const CATCH_UP: usize = 10;
+/// How often the scheduler looks at the clock.
+const PASS: Duration = Duration::from_millis(250);
+/// How long the leader's lease lasts without renewal.
+const LEASE: Duration = Duration::from_secs(10);
+
+/// What to do about ticks missed while no worker ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Missed {
+    Skip,
+    RunOnce,
+}
+
+/// One schedule.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    pub name: String,
+    cron: Cron,
+    pub job: String,
+    pub args: Value,
+    pub missed: Missed,
+    pub timezone: FixedOffset,
+    pub max_attempts: i32,
+}
+
+impl Schedule {
+    /// Parses a schedule: `cron` has five fields or six (seconds first); `timezone` is `UTC` or
+    /// a fixed offset such as `+02:00`; `missed` is `skip` or `run_once`.
+    pub fn parse(
+        name: &str,
+        cron: &str,
+        job: &str,
+        missed: &str,
+        timezone: &str,
+        max_attempts: i32,
+    ) -> Result<Self, String> {
+        let cron = CronParser::builder()
+            .seconds(Seconds::Optional)
+            .build()
+            .parse(cron)
+            .map_err(|e| format!("cron {cron:?}: {e}"))?;
+        let missed = match missed {
+            "skip" => Missed::Skip,
+            "run_once" => Missed::RunOnce,
+            other => return Err(format!("missed {other:?}: expected skip or run_once")),
+        };
+        let timezone = match timezone {
+            "UTC" | "Z" => FixedOffset::east_opt(0),
+            offset => offset.parse::<FixedOffset>().ok(),
+        }
+        .ok_or_else(|| format!("timezone {timezone:?}: expected UTC or an offset like +02:00"))?;
+        Ok(Self {
+            name: name.to_owned(),
+            cron,
+            job: job.to_owned(),
+            args: json!({}),
+            missed,
+            timezone,
+            max_attempts,
+        })
+    }
+
+    /// The ticks after `after` up to and including `now`, at most `CATCH_UP + 1` of them.
+    fn due(&self, after: DateTime<Utc>, now: DateTime<Utc>) -> Vec<DateTime<Utc>> {
+        let mut ticks = Vec::new();
+        let mut cursor = after.with_timezone(&self.timezone);
+        while ticks.len() <= CATCH_UP {
+            match self.cron.find_next_occurrence(&cursor, false) {
+                Ok(next) if next.with_timezone(&Utc) <= now => {
+                    ticks.push(next.with_timezone(&Utc));
+                    cursor = next;
+                }
+                _ => break,
+            }
+        }
+        ticks
+    }
+}
+
+fn to_chrono(t: OffsetDateTime) -> DateTime<Utc> {
+    Utc.timestamp_nanos(t.unix_timestamp_nanos() as i64)
+}
+
+fn to_time(t: DateTime<Utc>) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(t.timestamp_nanos_opt().unwrap_or(0)))
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+/// Runs the scheduler until `shutdown`.
+pub async fn run(
+    store: Store,
+    schedules: Vec<Schedule>,
+    holder: String,
+    shutdown: CancellationToken,
+) {
+    if schedules.is_empty() {
+        return;
+    }
+    let mut pass = tokio::time::interval(PASS);
+    let mut leading = false;
+    loop {
+        tokio::select! {
+            _ = pass.tick() => {},
+            () = shutdown.cancelled() => return,
+        }
+        let now = orderly_domain::now();
+        match store.acquire_lease("scheduler", &holder, now + LEASE).await {
+            Ok(true) => {
+                if !leading {
+                    tracing::info!(%holder, "this worker now runs the scheduler");
+                    leading = true;
+                }
+            }
+            Ok(false) => {
+                leading = false;
+                continue;
+            }
+            Err(e) => {
+                tracing::warn!(error = %cause_chain(&e), "scheduler lease check failed");
+                continue;
+            }
+        }
+        for schedule in &schedules {
+            if let Err(e) = enqueue_due(&store, schedule, now).await {
+                tracing::warn!(schedule = %schedule.name, error = %cause_chain(&e), "scheduling failed");
+            }
+        }
+    }
+}
+
+async fn enqueue_due(
+    store: &Store,
+    schedule: &Schedule,
+    now: OffsetDateTime,
+) -> Result<(), orderly_storage::StoreError> {
+    let now_c = to_chrono(now);
+    let last = match store.last_tick(&schedule.name).await? {
+        Some(last) => to_chrono(last),
+        None => {
+            // A new schedule starts from now: nothing before it was missed.
+            store.set_last_tick(&schedule.name, now).await?;
+            return Ok(());
+        }
+    };
+    let due = schedule.due(last, now_c);
+    let Some(&latest) = due.last() else {
+        return Ok(());
+    };
+    let ticks: Vec<DateTime<Utc>> = if due.len() <= CATCH_UP {
+        due
+    } else {
+        tracing::warn!(schedule = %schedule.name, policy = ?schedule.missed, "ticks were missed while no worker ran");
+        match schedule.missed {
+            Missed::Skip => Vec::new(),
+            Missed::RunOnce => vec![latest],
+        }
+    };
+    let jobs: Vec<NewJob> = ticks
+        .iter()
+        .map(|tick| {
+            let tick = tick.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            let mut args = schedule.args.clone();
+            args["tick"] = json!(tick);
+            NewJob {
+                unique_key: Some(format!("schedule:{}:{tick}", schedule.name)),
+                ..NewJob::new(schedule.job.clone(), args, schedule.max_attempts)
+            }
+        })
+        .collect();
+    if !jobs.is_empty() {
+        store.enqueue(&jobs).await?;
+    }
+    store.set_last_tick(&schedule.name, to_time(latest)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn due_ticks_are_the_ones_between_the_last_and_now() {
+        let s = Schedule::parse("t", "*/10 * * * * *", "noop", "skip", "UTC", 1).unwrap();
+        let last = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        let now = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 35).unwrap();
+        let due: Vec<u32> = s
+            .due(last, now)
+            .iter()
+            .map(chrono::Timelike::second)
+            .collect();
+        assert_eq!(due, [10, 20, 30]);
+    }
+
+    #[test]
+    fn five_field_patterns_and_offsets_parse_and_bad_ones_do_not() {
+        let s = Schedule::parse("daily", "0 7 * * *", "noop", "run_once", "+02:00", 1).unwrap();
+        let last = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        let now = Utc.with_ymd_and_hms(2026, 1, 1, 6, 0, 0).unwrap();
+        // 07:00 at +02:00 is 05:00 UTC.
+        assert_eq!(
+            s.due(last, now),
+            [Utc.with_ymd_and_hms(2026, 1, 1, 5, 0, 0).unwrap()]
+        );
+        assert!(Schedule::parse("x", "not cron", "noop", "skip", "UTC", 1).is_err());
+        assert!(Schedule::parse("x", "* * * * *", "noop", "sometimes", "UTC", 1).is_err());
+        assert!(Schedule::parse("x", "* * * * *", "noop", "skip", "Mars/Olympus", 1).is_err());
+    }
+}
