@@ -9,6 +9,13 @@ use uuid::Uuid;
 use crate::jobs::sqlite::{from_micros, micros};
 use crate::{Backend, Store, StoreError};
 
+/// Takes a free or expired lease, or renews one's own; returns the holder when it did.
+const TAKE_LEASE: &str = "INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $3) \
+                          ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, \
+                          expires_at = excluded.expires_at \
+                          WHERE leases.expires_at < $4 OR leases.holder = excluded.holder \
+                          RETURNING holder";
+
 impl Store {
     /// Takes or renews the lease `name` for `holder` until `until`; `true` when `holder`
     /// holds it (it was free, expired, or already `holder`'s).
@@ -21,34 +28,22 @@ impl Store {
         let now = orderly_domain::now();
         let held: Option<String> = match &self.backend {
             Backend::Sqlite(pool) => {
-                sqlx::query_scalar(
-                    "INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $3) \
-                     ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, \
-                     expires_at = excluded.expires_at \
-                     WHERE leases.expires_at < $4 OR leases.holder = excluded.holder \
-                     RETURNING holder",
-                )
-                .bind(name)
-                .bind(holder)
-                .bind(micros(until))
-                .bind(micros(now))
-                .fetch_optional(pool)
-                .await?
+                sqlx::query_scalar(TAKE_LEASE)
+                    .bind(name)
+                    .bind(holder)
+                    .bind(micros(until))
+                    .bind(micros(now))
+                    .fetch_optional(pool)
+                    .await?
             }
             Backend::Postgres(pool) => {
-                sqlx::query_scalar(
-                    "INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $3) \
-                     ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, \
-                     expires_at = excluded.expires_at \
-                     WHERE leases.expires_at < $4 OR leases.holder = excluded.holder \
-                     RETURNING holder",
-                )
-                .bind(name)
-                .bind(holder)
-                .bind(until)
-                .bind(now)
-                .fetch_optional(pool)
-                .await?
+                sqlx::query_scalar(TAKE_LEASE)
+                    .bind(name)
+                    .bind(holder)
+                    .bind(until)
+                    .bind(now)
+                    .fetch_optional(pool)
+                    .await?
             }
         };
         Ok(held.as_deref() == Some(holder))
