@@ -3,8 +3,8 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
+use orderly_domain::ValidationErrors;
 use orderly_domain::job::JobState;
-use orderly_domain::{FieldError, ValidationErrors};
 use orderly_storage::{Job, JobChange, JobFilter};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -16,7 +16,9 @@ use crate::AppState;
 use crate::auth::{Authorized, ManageJobs};
 use crate::error::{ApiError, Problem};
 use crate::extract::QueryParams;
-use crate::pagination::{decode_id_cursor, encode_id_cursor, parse_limit};
+use crate::pagination::{
+    decode_id_cursor, encode_id_cursor, page_limit, parse_choice, parse_limit,
+};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -128,18 +130,13 @@ async fn list_jobs(
     let before = query
         .cursor
         .and_then(|raw| errors.check(decode_id_cursor(&raw)));
-    let job_state = query.state.and_then(|raw| {
-        errors.check(raw.parse::<JobState>().map_err(|_| {
-            FieldError::new(
-                "state",
-                "invalid_value",
-                "must be available, running, completed, discarded or cancelled",
-            )
-        }))
-    });
-    let (Some(limit), true) = (limit, errors.is_empty()) else {
-        return Err(ApiError::InvalidQuery(errors));
-    };
+    let job_state = parse_choice::<JobState>(
+        query.state,
+        "state",
+        "available, running, completed, discarded or cancelled",
+        &mut errors,
+    );
+    let limit = page_limit(limit, errors)?;
     let jobs = state
         .store
         .list_jobs(&JobFilter {

@@ -55,6 +55,33 @@ pub fn parse_limit(raw: Option<&str>, errors: &mut ValidationErrors) -> Option<P
     }
 }
 
+/// A query parameter naming one of a fixed set of values (a status, a state), recorded as an
+/// `invalid_value` problem on `field` when it names none of them.
+pub fn parse_choice<T: std::str::FromStr>(
+    raw: Option<String>,
+    field: &'static str,
+    choices: &str,
+    errors: &mut ValidationErrors,
+) -> Option<T> {
+    raw.and_then(|raw| {
+        errors.check(
+            raw.parse::<T>()
+                .map_err(|_| FieldError::new(field, "invalid_value", format!("must be {choices}"))),
+        )
+    })
+}
+
+/// The page size, unless some query parameter was invalid.
+pub fn page_limit(
+    limit: Option<PageLimit>,
+    errors: ValidationErrors,
+) -> Result<PageLimit, crate::error::ApiError> {
+    match limit {
+        Some(limit) if errors.is_empty() => Ok(limit),
+        _ => Err(crate::error::ApiError::InvalidQuery(errors)),
+    }
+}
+
 /// The cursor for the page after `items`: present only when the page is full.
 pub fn next_cursor<T>(items: &[T], limit: PageLimit, id: impl Fn(&T) -> Uuid) -> Option<String> {
     if items.len() == limit.get() as usize {

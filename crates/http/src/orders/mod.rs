@@ -25,7 +25,7 @@ use crate::AppState;
 use crate::auth::{Authorized, ManageOrders, PlaceOrders};
 use crate::error::{ApiError, Problem};
 use crate::extract::{JsonBody, QueryParams, parse_json};
-use crate::pagination::{decode_cursor, next_cursor, parse_limit};
+use crate::pagination::{decode_cursor, next_cursor, page_limit, parse_choice, parse_limit};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -260,18 +260,13 @@ async fn list_orders(
         .cursor
         .and_then(|raw| errors.check(decode_cursor(&raw)))
         .map(OrderId::from_uuid);
-    let status = query.status.and_then(|raw| {
-        errors.check(raw.parse::<OrderStatus>().map_err(|_| {
-            FieldError::new(
-                "status",
-                "invalid_value",
-                "must be pending, paid, fulfilled, cancelled or expired",
-            )
-        }))
-    });
-    let (Some(limit), true) = (limit, errors.is_empty()) else {
-        return Err(ApiError::InvalidQuery(errors));
-    };
+    let status = parse_choice::<OrderStatus>(
+        query.status,
+        "status",
+        "pending, paid, fulfilled, cancelled or expired",
+        &mut errors,
+    );
+    let limit = page_limit(limit, errors)?;
     let filter = OrderFilter {
         status,
         email: query.email,

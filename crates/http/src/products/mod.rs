@@ -23,7 +23,7 @@ use crate::AppState;
 use crate::auth::{Authorized, ManageCatalogue, ReadCatalogue};
 use crate::error::{ApiError, Problem};
 use crate::extract::{IfMatch, JsonBody, QueryParams};
-use crate::pagination::{decode_cursor, next_cursor, parse_limit};
+use crate::pagination::{decode_cursor, next_cursor, page_limit, parse_limit};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -167,14 +167,11 @@ impl ListQuery {
                 "must be true or false",
             ))),
         };
-        match limit {
-            Some(limit) if errors.is_empty() => Ok(ProductFilter {
-                active,
-                after,
-                limit,
-            }),
-            _ => Err(ApiError::InvalidQuery(errors)),
-        }
+        Ok(ProductFilter {
+            active,
+            after,
+            limit: page_limit(limit, errors)?,
+        })
     }
 }
 
