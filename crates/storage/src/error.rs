@@ -14,8 +14,6 @@ pub enum StoreError {
     WriterStopped,
     #[error("the order batch failed: {0}")]
     BatchFailed(String),
-    #[error("{0}")]
-    OrderFailed(String),
     #[error("applying database migrations failed")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database query failed")]

@@ -356,6 +356,20 @@ impl TestApp {
         }
     }
 
+    /// Makes every insert into `events` fail, so a transaction that writes an event fails
+    /// after its earlier writes: a fault injected in the database, not in the code.
+    pub async fn fail_event_inserts(&self) {
+        self.execute(
+            "CREATE TRIGGER fail_events BEFORE INSERT ON events \
+             BEGIN SELECT RAISE(ABORT, 'injected failure'); END;",
+            "CREATE FUNCTION fail_event() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN RAISE EXCEPTION 'injected failure'; END $$; \
+             CREATE TRIGGER fail_events BEFORE INSERT ON events \
+             FOR EACH ROW EXECUTE FUNCTION fail_event();",
+        )
+        .await;
+    }
+
     /// Places an order as the storefront with a fresh idempotency key.
     pub async fn place_order(&self, lines: Value) -> reqwest::Response {
         self.storefront(reqwest::Method::POST, "/v1/orders")

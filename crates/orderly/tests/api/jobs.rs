@@ -51,14 +51,7 @@ backend_tests! {
         assert_eq!(receipt["unique_key"], format!("send_receipt:{}", placed["id"].as_str().unwrap()));
 
         // An order whose transaction fails leaves no job behind.
-        app.execute(
-            "CREATE TRIGGER fail_events BEFORE INSERT ON events \
-             BEGIN SELECT RAISE(ABORT, 'injected failure'); END;",
-            "CREATE FUNCTION fail_event() RETURNS trigger LANGUAGE plpgsql AS \
-             $$ BEGIN RAISE EXCEPTION 'injected failure'; END $$; \
-             CREATE TRIGGER fail_events BEFORE INSERT ON events \
-             FOR EACH ROW EXECUTE FUNCTION fail_event();",
-        ).await;
+        app.fail_event_inserts().await;
         let failed = app.place_order(json!([{"sku": "RCPT", "quantity": 1}])).await;
         assert_eq!(failed.status(), StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(receipt_jobs(&app).await, 1);

@@ -177,14 +177,7 @@ backend_tests! {
     async fn a_failure_after_the_stock_update_leaves_nothing_behind(app) {
         app.create_product("ATOMIC", 100, 10).await;
         // Make the last write of the order transaction fail.
-        app.execute(
-            "CREATE TRIGGER fail_events BEFORE INSERT ON events \
-             BEGIN SELECT RAISE(ABORT, 'injected failure'); END;",
-            "CREATE FUNCTION fail_event() RETURNS trigger LANGUAGE plpgsql AS \
-             $$ BEGIN RAISE EXCEPTION 'injected failure'; END $$; \
-             CREATE TRIGGER fail_events BEFORE INSERT ON events \
-             FOR EACH ROW EXECUTE FUNCTION fail_event();",
-        ).await;
+        app.fail_event_inserts().await;
         let send = || app.storefront(Method::POST, "/v1/orders")
             .header("idempotency-key", "atomic-1")
             .json(&order_body(json!([{"sku": "ATOMIC", "quantity": 4}])))

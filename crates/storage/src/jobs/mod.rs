@@ -7,6 +7,14 @@
 //! again: execution is at least once. Inserts wake workers: PostgreSQL notifies listeners on
 //! commit (trigger `jobs_notify`); within one process [`Store::jobs_signal`] does.
 
+/// The columns every job query returns, as a literal so `concat!` can build the statements.
+macro_rules! columns {
+    () => {
+        "id, queue, kind, args, state, priority, attempt, max_attempts, run_at, locked_by, \
+         locked_until, unique_key, last_error, created_at, finished_at, trace_context"
+    };
+}
+
 pub(crate) mod postgres;
 pub(crate) mod sqlite;
 
@@ -361,6 +369,38 @@ impl Store {
             .collect()
     }
 }
+
+// Statements whose text both backends share; they differ only in how times are bound
+// (`timestamptz` on PostgreSQL, Unix microseconds on SQLite).
+pub(crate) const BY_ID: &str = concat!("SELECT ", columns!(), " FROM jobs WHERE id = $1");
+pub(crate) const LIST: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM jobs WHERE id < $1 AND ($2 IS NULL OR state = $2) AND ($3 IS NULL OR kind = $3) \
+     AND ($4 IS NULL OR queue = $4) ORDER BY id DESC LIMIT $5"
+);
+pub(crate) const RETRY: &str = concat!(
+    "UPDATE jobs SET state = 'available', attempt = 0, run_at = $2, finished_at = NULL, \
+     locked_by = NULL, locked_until = NULL WHERE id = $1 AND state IN ('discarded', 'cancelled') \
+     RETURNING ",
+    columns!()
+);
+pub(crate) const CANCEL: &str = concat!(
+    "UPDATE jobs SET state = 'cancelled', finished_at = $2, locked_by = NULL, \
+     locked_until = NULL WHERE id = $1 AND state IN ('available', 'running') RETURNING ",
+    columns!()
+);
+pub(crate) const RESCUE: &str = "UPDATE jobs SET \
+     state = CASE WHEN attempt >= max_attempts THEN 'discarded' ELSE 'available' END, \
+     finished_at = CASE WHEN attempt >= max_attempts THEN $1 END, \
+     run_at = $1, last_error = $2, locked_by = NULL, locked_until = NULL \
+     WHERE state = 'running' AND locked_until < $1";
+pub(crate) const PRUNE: &str = "DELETE FROM jobs \
+     WHERE state IN ('completed', 'discarded', 'cancelled') AND finished_at < $1";
+pub(crate) const NEXT_DUE: &str =
+    "SELECT MIN(run_at) FROM jobs WHERE state = 'available' AND queue = $1";
+pub(crate) const OLDEST_DUE: &str =
+    "SELECT MIN(run_at) FROM jobs WHERE state = 'available' AND run_at <= $1";
 
 /// The message kept on a job whose worker stopped holding it.
 pub(crate) const LEASE_EXPIRED: &str = "lease expired: the worker stopped without finishing";

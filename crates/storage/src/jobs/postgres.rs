@@ -10,10 +10,6 @@ use time::OffsetDateTime;
 use super::{Finished, Job, JobFilter, LEASE_EXPIRED, NewJob, Outcome};
 use crate::StoreError;
 
-const COLUMNS: &str = "id, queue, kind, args, state, priority, attempt, max_attempts, run_at, \
-                       locked_by, locked_until, unique_key, last_error, created_at, finished_at, \
-                       trace_context";
-
 fn job_from_row(row: &PgRow) -> Result<Job, StoreError> {
     let state: String = row.try_get("state")?;
     let Json(args) = row.try_get("args")?;
@@ -84,6 +80,15 @@ pub(crate) async fn insert_jobs(
     .await
 }
 
+/// Claims a batch: skips rows other workers hold, never waits for them.
+const FETCH: &str = concat!(
+    "WITH next AS (SELECT id AS next_id FROM jobs WHERE state = 'available' AND queue = $1 \
+     AND run_at <= $2 ORDER BY priority, run_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) \
+     UPDATE jobs SET state = 'running', attempt = attempt + 1, locked_by = $4, \
+     locked_until = $5 FROM next WHERE id = next.next_id RETURNING ",
+    columns!()
+);
+
 pub(crate) async fn fetch(
     pool: &PgPool,
     queue: &str,
@@ -92,14 +97,7 @@ pub(crate) async fn fetch(
     now: OffsetDateTime,
     lease_until: OffsetDateTime,
 ) -> Result<Vec<Job>, StoreError> {
-    let sql = format!(
-        "WITH next AS (SELECT id FROM jobs WHERE state = 'available' AND queue = $1 \
-         AND run_at <= $2 ORDER BY priority, run_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) \
-         UPDATE jobs AS j SET state = 'running', attempt = j.attempt + 1, locked_by = $4, \
-         locked_until = $5 FROM next WHERE j.id = next.id RETURNING {}",
-        COLUMNS.replace("id, ", "j.id, ")
-    );
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+    let rows = sqlx::query(FETCH)
         .bind(queue)
         .bind(now)
         .bind(limit)
@@ -197,17 +195,11 @@ pub(crate) async fn release(
 }
 
 pub(crate) async fn rescue(pool: &PgPool, now: OffsetDateTime) -> Result<u64, StoreError> {
-    let done = sqlx::query(
-        "UPDATE jobs SET \
-         state = CASE WHEN attempt >= max_attempts THEN 'discarded' ELSE 'available' END, \
-         finished_at = CASE WHEN attempt >= max_attempts THEN $1 END, \
-         run_at = $1, last_error = $2, locked_by = NULL, locked_until = NULL \
-         WHERE state = 'running' AND locked_until < $1",
-    )
-    .bind(now)
-    .bind(LEASE_EXPIRED)
-    .execute(pool)
-    .await?;
+    let done = sqlx::query(super::RESCUE)
+        .bind(now)
+        .bind(LEASE_EXPIRED)
+        .execute(pool)
+        .await?;
     Ok(done.rows_affected())
 }
 
@@ -215,17 +207,14 @@ pub(crate) async fn next_due(
     pool: &PgPool,
     queue: &str,
 ) -> Result<Option<OffsetDateTime>, StoreError> {
-    Ok(
-        sqlx::query_scalar("SELECT MIN(run_at) FROM jobs WHERE state = 'available' AND queue = $1")
-            .bind(queue)
-            .fetch_one(pool)
-            .await?,
-    )
+    Ok(sqlx::query_scalar(super::NEXT_DUE)
+        .bind(queue)
+        .fetch_one(pool)
+        .await?)
 }
 
 pub(crate) async fn job(pool: &PgPool, id: i64) -> Result<Option<Job>, StoreError> {
-    let sql = format!("SELECT {COLUMNS} FROM jobs WHERE id = $1");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+    let row = sqlx::query(super::BY_ID)
         .bind(id)
         .fetch_optional(pool)
         .await?;
@@ -233,12 +222,7 @@ pub(crate) async fn job(pool: &PgPool, id: i64) -> Result<Option<Job>, StoreErro
 }
 
 pub(crate) async fn list(pool: &PgPool, filter: &JobFilter) -> Result<Vec<Job>, StoreError> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM jobs WHERE id < $1 AND ($2::text IS NULL OR state = $2) \
-         AND ($3::text IS NULL OR kind = $3) AND ($4::text IS NULL OR queue = $4) \
-         ORDER BY id DESC LIMIT $5"
-    );
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+    let rows = sqlx::query(super::LIST)
         .bind(filter.before.unwrap_or(i64::MAX))
         .bind(filter.state.map(JobState::as_str))
         .bind(filter.kind.as_deref())
@@ -254,12 +238,7 @@ pub(crate) async fn retry(
     id: i64,
     now: OffsetDateTime,
 ) -> Result<Option<Job>, StoreError> {
-    let sql = format!(
-        "UPDATE jobs SET state = 'available', attempt = 0, run_at = $2, finished_at = NULL, \
-         locked_by = NULL, locked_until = NULL \
-         WHERE id = $1 AND state IN ('discarded', 'cancelled') RETURNING {COLUMNS}"
-    );
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+    let row = sqlx::query(super::RETRY)
         .bind(id)
         .bind(now)
         .fetch_optional(pool)
@@ -277,12 +256,7 @@ pub(crate) async fn cancel(
     id: i64,
     now: OffsetDateTime,
 ) -> Result<Option<Job>, StoreError> {
-    let sql = format!(
-        "UPDATE jobs SET state = 'cancelled', finished_at = $2, locked_by = NULL, \
-         locked_until = NULL \
-         WHERE id = $1 AND state IN ('available', 'running') RETURNING {COLUMNS}"
-    );
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+    let row = sqlx::query(super::CANCEL)
         .bind(id)
         .bind(now)
         .fetch_optional(pool)
@@ -291,13 +265,7 @@ pub(crate) async fn cancel(
 }
 
 pub(crate) async fn prune(pool: &PgPool, before: OffsetDateTime) -> Result<u64, StoreError> {
-    let done = sqlx::query(
-        "DELETE FROM jobs WHERE state IN ('completed', 'discarded', 'cancelled') \
-         AND finished_at < $1",
-    )
-    .bind(before)
-    .execute(pool)
-    .await?;
+    let done = sqlx::query(super::PRUNE).bind(before).execute(pool).await?;
     Ok(done.rows_affected())
 }
 
@@ -305,10 +273,8 @@ pub(crate) async fn oldest_due(
     pool: &PgPool,
     now: OffsetDateTime,
 ) -> Result<Option<OffsetDateTime>, StoreError> {
-    Ok(sqlx::query_scalar(
-        "SELECT MIN(run_at) FROM jobs WHERE state = 'available' AND run_at <= $1",
-    )
-    .bind(now)
-    .fetch_one(pool)
-    .await?)
+    Ok(sqlx::query_scalar(super::OLDEST_DUE)
+        .bind(now)
+        .fetch_one(pool)
+        .await?)
 }

@@ -10,10 +10,6 @@ use time::OffsetDateTime;
 use super::{Finished, Job, JobFilter, LEASE_EXPIRED, NewJob, Outcome};
 use crate::StoreError;
 
-const COLUMNS: &str = "id, queue, kind, args, state, priority, attempt, max_attempts, run_at, \
-                       locked_by, locked_until, unique_key, last_error, created_at, finished_at, \
-                       trace_context";
-
 pub(crate) fn micros(t: OffsetDateTime) -> i64 {
     (t.unix_timestamp_nanos() / 1_000) as i64
 }
@@ -85,6 +81,14 @@ pub(crate) async fn insert_jobs(
     Ok(ids)
 }
 
+/// Claims a batch; the single writer lock makes the claim atomic.
+const FETCH: &str = concat!(
+    "UPDATE jobs SET state = 'running', attempt = attempt + 1, locked_by = $4, \
+     locked_until = $5 WHERE id IN (SELECT id FROM jobs WHERE state = 'available' \
+     AND queue = $1 AND run_at <= $2 ORDER BY priority, run_at, id LIMIT $3) RETURNING ",
+    columns!()
+);
+
 pub(crate) async fn fetch(
     pool: &SqlitePool,
     queue: &str,
@@ -93,13 +97,7 @@ pub(crate) async fn fetch(
     now: OffsetDateTime,
     lease_until: OffsetDateTime,
 ) -> Result<Vec<Job>, StoreError> {
-    let sql = format!(
-        "UPDATE jobs SET state = 'running', attempt = attempt + 1, locked_by = $4, \
-         locked_until = $5 WHERE id IN (SELECT id FROM jobs WHERE state = 'available' \
-         AND queue = $1 AND run_at <= $2 ORDER BY priority, run_at, id LIMIT $3) \
-         RETURNING {COLUMNS}"
-    );
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+    let rows = sqlx::query(FETCH)
         .bind(queue)
         .bind(micros(now))
         .bind(limit)
@@ -192,17 +190,11 @@ pub(crate) async fn release(
 }
 
 pub(crate) async fn rescue(pool: &SqlitePool, now: OffsetDateTime) -> Result<u64, StoreError> {
-    let done = sqlx::query(
-        "UPDATE jobs SET \
-         state = CASE WHEN attempt >= max_attempts THEN 'discarded' ELSE 'available' END, \
-         finished_at = CASE WHEN attempt >= max_attempts THEN $1 END, \
-         run_at = $1, last_error = $2, locked_by = NULL, locked_until = NULL \
-         WHERE state = 'running' AND locked_until < $1",
-    )
-    .bind(micros(now))
-    .bind(LEASE_EXPIRED)
-    .execute(pool)
-    .await?;
+    let done = sqlx::query(super::RESCUE)
+        .bind(micros(now))
+        .bind(LEASE_EXPIRED)
+        .execute(pool)
+        .await?;
     Ok(done.rows_affected())
 }
 
@@ -210,17 +202,15 @@ pub(crate) async fn next_due(
     pool: &SqlitePool,
     queue: &str,
 ) -> Result<Option<OffsetDateTime>, StoreError> {
-    let next: Option<i64> =
-        sqlx::query_scalar("SELECT MIN(run_at) FROM jobs WHERE state = 'available' AND queue = $1")
-            .bind(queue)
-            .fetch_one(pool)
-            .await?;
+    let next: Option<i64> = sqlx::query_scalar(super::NEXT_DUE)
+        .bind(queue)
+        .fetch_one(pool)
+        .await?;
     next.map(from_micros).transpose()
 }
 
 pub(crate) async fn job(pool: &SqlitePool, id: i64) -> Result<Option<Job>, StoreError> {
-    let sql = format!("SELECT {COLUMNS} FROM jobs WHERE id = $1");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+    let row = sqlx::query(super::BY_ID)
         .bind(id)
         .fetch_optional(pool)
         .await?;
@@ -228,12 +218,7 @@ pub(crate) async fn job(pool: &SqlitePool, id: i64) -> Result<Option<Job>, Store
 }
 
 pub(crate) async fn list(pool: &SqlitePool, filter: &JobFilter) -> Result<Vec<Job>, StoreError> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM jobs WHERE id < $1 AND ($2 IS NULL OR state = $2) \
-         AND ($3 IS NULL OR kind = $3) AND ($4 IS NULL OR queue = $4) \
-         ORDER BY id DESC LIMIT $5"
-    );
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+    let rows = sqlx::query(super::LIST)
         .bind(filter.before.unwrap_or(i64::MAX))
         .bind(filter.state.map(JobState::as_str))
         .bind(filter.kind.as_deref())
@@ -249,12 +234,7 @@ pub(crate) async fn retry(
     id: i64,
     now: OffsetDateTime,
 ) -> Result<Option<Job>, StoreError> {
-    let sql = format!(
-        "UPDATE jobs SET state = 'available', attempt = 0, run_at = $2, finished_at = NULL, \
-         locked_by = NULL, locked_until = NULL \
-         WHERE id = $1 AND state IN ('discarded', 'cancelled') RETURNING {COLUMNS}"
-    );
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+    let row = sqlx::query(super::RETRY)
         .bind(id)
         .bind(micros(now))
         .fetch_optional(pool)
@@ -267,12 +247,7 @@ pub(crate) async fn cancel(
     id: i64,
     now: OffsetDateTime,
 ) -> Result<Option<Job>, StoreError> {
-    let sql = format!(
-        "UPDATE jobs SET state = 'cancelled', finished_at = $2, locked_by = NULL, \
-         locked_until = NULL \
-         WHERE id = $1 AND state IN ('available', 'running') RETURNING {COLUMNS}"
-    );
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+    let row = sqlx::query(super::CANCEL)
         .bind(id)
         .bind(micros(now))
         .fetch_optional(pool)
@@ -281,13 +256,10 @@ pub(crate) async fn cancel(
 }
 
 pub(crate) async fn prune(pool: &SqlitePool, before: OffsetDateTime) -> Result<u64, StoreError> {
-    let done = sqlx::query(
-        "DELETE FROM jobs WHERE state IN ('completed', 'discarded', 'cancelled') \
-         AND finished_at < $1",
-    )
-    .bind(micros(before))
-    .execute(pool)
-    .await?;
+    let done = sqlx::query(super::PRUNE)
+        .bind(micros(before))
+        .execute(pool)
+        .await?;
     Ok(done.rows_affected())
 }
 
@@ -295,11 +267,9 @@ pub(crate) async fn oldest_due(
     pool: &SqlitePool,
     now: OffsetDateTime,
 ) -> Result<Option<OffsetDateTime>, StoreError> {
-    let oldest: Option<i64> = sqlx::query_scalar(
-        "SELECT MIN(run_at) FROM jobs WHERE state = 'available' AND run_at <= $1",
-    )
-    .bind(micros(now))
-    .fetch_one(pool)
-    .await?;
+    let oldest: Option<i64> = sqlx::query_scalar(super::OLDEST_DUE)
+        .bind(micros(now))
+        .fetch_one(pool)
+        .await?;
     oldest.map(from_micros).transpose()
 }

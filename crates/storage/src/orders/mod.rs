@@ -1,4 +1,4 @@
-//! Orders in the store: placing them in batches (see `create.rs`), moving them between states
+//! Orders in the store: placing them in batches (see `place.rs`), moving them between states
 //! (`transition.rs`), and reading them back.
 
 mod place;
