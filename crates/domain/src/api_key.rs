@@ -42,6 +42,11 @@ impl Role {
         matches!(self, Role::Admin)
     }
 
+    /// Whether a key with this role may manage webhook endpoints and see their deliveries.
+    pub fn can_manage_webhooks(self) -> bool {
+        matches!(self, Role::Admin)
+    }
+
     /// Whether a key with this role may read every order and move orders between states.
     pub fn can_manage_orders(self) -> bool {
         matches!(self, Role::Admin)

@@ -8,6 +8,7 @@ pub mod page;
 pub mod product;
 pub mod reservation;
 pub mod validation;
+pub mod webhook;
 
 pub use api_key::Role;
 pub use order::{

@@ -105,6 +105,16 @@ impl Policy for ManageJobs {
     }
 }
 
+/// Manage webhook endpoints and their deliveries.
+#[derive(Debug)]
+pub struct ManageWebhooks;
+
+impl Policy for ManageWebhooks {
+    fn allows(role: Role) -> bool {
+        role.can_manage_webhooks()
+    }
+}
+
 /// The caller, authenticated and allowed by policy `P`.
 #[derive(Debug)]
 pub struct Authorized<P: Policy> {

@@ -14,6 +14,7 @@ mod orders;
 mod pagination;
 mod products;
 pub mod tracing_context;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -41,6 +42,10 @@ pub struct HttpSettings {
     pub currency: Currency,
     /// Largest accepted request body, in bytes.
     pub body_limit: usize,
+    /// Whether webhook URLs may be `http` and point at internal addresses.
+    pub webhooks_allow_private: bool,
+    /// How long a rotated-out webhook secret keeps signing.
+    pub webhook_rotation_grace: std::time::Duration,
 }
 
 /// Produces the Prometheus text for `/metrics` (installed by the binary, which owns the
@@ -99,6 +104,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(products::router())
         .merge(orders::router())
         .merge(jobs::router())
+        .merge(webhooks::router())
         .merge(health::router())
 }
 

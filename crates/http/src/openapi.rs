@@ -12,7 +12,7 @@ use crate::error::{PROBLEM_JSON, Problem};
 #[openapi(
     info(
         title = "orderly",
-        description = "An order service: catalogue, orders, jobs. Errors are RFC 9457 \
+        description = "An order service: catalogue, orders, jobs, webhooks. Errors are RFC 9457 \
                        `application/problem+json` documents with a stable `code`."
     ),
     components(schemas(Problem, crate::error::ProblemField)),
@@ -21,6 +21,7 @@ use crate::error::{PROBLEM_JSON, Problem};
         (name = "products", description = "The catalogue"),
         (name = "orders", description = "Placing and managing orders"),
         (name = "jobs", description = "Background jobs, for operators"),
+        (name = "webhooks", description = "Signed event notifications to your endpoints"),
         (name = "health", description = "Liveness and readiness for orchestrators"),
     )
 )]

@@ -9,9 +9,12 @@ use std::time::Duration;
 
 use orderly_http::{AppState, HttpSettings};
 use orderly_storage::{
-    OrderWriter, OrderWriterSettings, RECEIPT_JOB, Store, StoreError, StoreOptions,
+    DELIVERY_JOB, OrderWriter, OrderWriterSettings, RECEIPT_JOB, Store, StoreError, StoreOptions,
 };
-use orderly_worker::{MailSettings, Mailer, Noop, Registry, SendReceipt, Worker, WorkerSettings};
+use orderly_worker::{
+    MailSettings, Mailer, NOTICE_JOB, Noop, NotifyOperators, Registry, SendReceipt, Worker,
+    WorkerSettings,
+};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -38,6 +41,8 @@ pub enum AppError {
     Worker(#[source] StoreError),
     #[error("cannot set up the cache: {0}")]
     Cache(String),
+    #[error("cannot set up webhook delivery: {0}")]
+    Webhooks(String),
 }
 
 /// Which parts of the service a process runs.
@@ -102,14 +107,21 @@ pub fn registry(store: &Store, config: &Config) -> Result<Registry, AppError> {
         timeout: Duration::from_secs(config.mail.timeout_secs),
     })
     .map_err(AppError::Mail)?;
+    let operators = config
+        .mail_operators()
+        .unwrap_or_else(|_| unreachable!("validated at load"));
+    let webhooks = orderly_worker::DeliverWebhook::new(store.clone(), config.webhook_settings())
+        .map_err(AppError::Webhooks)?;
     Ok(Registry::new()
         .register(
             RECEIPT_JOB,
             SendReceipt {
                 store: store.clone(),
-                mailer,
+                mailer: mailer.clone(),
             },
         )
+        .register(DELIVERY_JOB, webhooks)
+        .register(NOTICE_JOB, NotifyOperators { mailer, operators })
         .register("noop", Noop)
         .register(
             "expire_orders",
@@ -123,6 +135,7 @@ pub fn registry(store: &Store, config: &Config) -> Result<Registry, AppError> {
             orderly_worker::Prune {
                 store: store.clone(),
                 job_retention: Duration::from_secs(config.worker.retention_hours * 3_600),
+                event_retention: Duration::from_secs(config.webhooks.event_retention_days * 86_400),
             },
         ))
 }
@@ -161,6 +174,14 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: &Config, roles: Roles) -> Result<Self, AppError> {
+        if config.webhooks.allow_private {
+            tracing::warn!(
+                "webhooks.allow_private is on: webhooks may be sent over plain http and to \
+                 loopback, private and link-local addresses. Use this for development and tests \
+                 only."
+            );
+        }
+        crate::install_crypto_provider();
         let store = open_store(config).await?;
         if config.database.migrate_on_start {
             store.migrate().await.map_err(AppError::Migrate)?;
@@ -210,6 +231,10 @@ impl Application {
                 settings: Arc::new(HttpSettings {
                     currency: config.currency(),
                     body_limit: config.http.body_limit_bytes,
+                    webhooks_allow_private: config.webhooks.allow_private,
+                    webhook_rotation_grace: Duration::from_secs(
+                        config.webhooks.rotation_grace_hours * 3_600,
+                    ),
                 }),
             });
             (Some(listener), Some(state))

@@ -27,6 +27,8 @@ const SHORT_ENV_NAMES: &[(&str, &str)] = &[
     ("ORDERLY_LISTEN", "http.listen"),
     ("ORDERLY_CURRENCY", "store.currency"),
     ("ORDERLY_LOG_FORMAT", "log.format"),
+    ("ORDERLY_WEBHOOKS_ALLOW_PRIVATE", "webhooks.allow_private"),
+    ("ORDERLY_MAIL_OPERATORS", "mail.operators"),
 ];
 
 /// The whole configuration.
@@ -41,6 +43,8 @@ pub struct Config {
     /// Schedule name → its cron schedule.
     pub schedules: BTreeMap<String, ScheduleConfig>,
     pub mail: MailConfig,
+    pub reports: ReportsConfig,
+    pub webhooks: WebhooksConfig,
     pub store: StoreConfig,
     pub telemetry: TelemetryConfig,
     pub log: LogConfig,
@@ -166,6 +170,52 @@ pub struct MailConfig {
     /// The sender mailbox, `Name <address>`.
     pub from: String,
     pub timeout_secs: u64,
+    /// Comma-separated mailboxes that get operator mail.
+    pub operators: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportsConfig {
+    pub top_products: u32,
+    pub low_stock: i64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhooksConfig {
+    pub allow_private: bool,
+    pub timeout_secs: u64,
+    /// Space-separated durations such as `5s 5m 2h`.
+    pub retry_schedule: String,
+    pub per_endpoint_concurrency: usize,
+    pub disable_after_hours: u64,
+    pub response_excerpt_bytes: usize,
+    pub rotation_grace_hours: u64,
+    pub event_retention_days: u64,
+}
+
+/// Parses `5s 5m 30m 2h 1d` into durations.
+fn parse_durations(text: &str) -> Result<Vec<std::time::Duration>, String> {
+    text.split_whitespace()
+        .map(|part| {
+            let split = part.len() - part.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+            let (number, unit) = part.split_at(split);
+            let number: u64 = number
+                .parse()
+                .map_err(|_| format!("{part:?} is not a number with a unit"))?;
+            let unit_secs = match unit {
+                "s" => 1,
+                "m" => 60,
+                "h" => 3_600,
+                "d" => 86_400,
+                _ => return Err(format!("{part:?}: the unit must be s, m, h or d")),
+            };
+            Ok(std::time::Duration::from_secs(
+                number.saturating_mul(unit_secs),
+            ))
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -380,6 +430,50 @@ impl Config {
                 );
             }
         }
+        if let Err(e) = self.mail_operators() {
+            return invalid(
+                "mail.operators",
+                &format!("must be a comma-separated list of mailboxes: {e}"),
+            );
+        }
+        let h = &self.webhooks;
+        match parse_durations(&h.retry_schedule) {
+            Ok(schedule) if (1..=20).contains(&schedule.len()) => {
+                let total: std::time::Duration = schedule.iter().sum();
+                if total.as_secs() >= h.event_retention_days.saturating_mul(86_400) {
+                    return invalid(
+                        "webhooks.event_retention_days",
+                        "must outlast the whole retry schedule",
+                    );
+                }
+            }
+            Ok(_) => return invalid("webhooks.retry_schedule", "must hold 1 to 20 waits"),
+            Err(e) => return invalid("webhooks.retry_schedule", &e),
+        }
+        if !(1..=120).contains(&h.timeout_secs) {
+            return invalid("webhooks.timeout_secs", "must be between 1 and 120");
+        }
+        if !(1..=100).contains(&h.per_endpoint_concurrency) {
+            return invalid(
+                "webhooks.per_endpoint_concurrency",
+                "must be between 1 and 100",
+            );
+        }
+        if !(1..=65_536).contains(&h.response_excerpt_bytes) {
+            return invalid(
+                "webhooks.response_excerpt_bytes",
+                "must be between 1 and 65536",
+            );
+        }
+        if h.disable_after_hours == 0 || h.event_retention_days == 0 {
+            return invalid(
+                "webhooks.disable_after_hours",
+                "disable_after_hours and event_retention_days must be above zero",
+            );
+        }
+        if self.reports.top_products > 100 {
+            return invalid("reports.top_products", "must be at most 100");
+        }
         let otlp = &self.telemetry.otlp_endpoint;
         if !(otlp.is_empty() || otlp.starts_with("http://") || otlp.starts_with("https://")) {
             return invalid(
@@ -425,6 +519,30 @@ impl Config {
             .unwrap_or_else(|_| unreachable!("validated at load"))
     }
 
+    /// The operator mailboxes.
+    pub fn mail_operators(&self) -> Result<Vec<lettre::message::Mailbox>, String> {
+        let list = self.mail.operators.trim();
+        if list.is_empty() {
+            return Ok(Vec::new());
+        }
+        list.parse::<lettre::message::Mailboxes>()
+            .map(|m| m.into_iter().collect())
+            .map_err(|e| e.to_string())
+    }
+
+    /// How webhook deliveries behave, checked at load.
+    pub fn webhook_settings(&self) -> orderly_worker::WebhookSettings {
+        let h = &self.webhooks;
+        orderly_worker::WebhookSettings {
+            allow_private: h.allow_private,
+            timeout: std::time::Duration::from_secs(h.timeout_secs),
+            retry_schedule: parse_durations(&h.retry_schedule).unwrap_or_default(),
+            per_endpoint_concurrency: h.per_endpoint_concurrency,
+            disable_after: std::time::Duration::from_secs(h.disable_after_hours * 3_600),
+            response_excerpt_bytes: h.response_excerpt_bytes,
+        }
+    }
+
     /// The configuration as TOML, with secrets masked.
     pub fn to_redacted_toml(&self) -> String {
         toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot print: {e}\n"))
@@ -456,6 +574,32 @@ mod tests {
             None,
             env.iter().map(|(k, v)| (k.to_string(), v.to_string())),
         )
+    }
+
+    #[test]
+    fn retry_schedules_parse_with_units_and_bad_ones_name_the_key() {
+        assert_eq!(
+            parse_durations("5s 5m 2h 1d").unwrap(),
+            [5, 300, 7_200, 86_400].map(std::time::Duration::from_secs)
+        );
+        assert!(parse_durations("5 minutes").is_err());
+        let error = load(&[("ORDERLY_WEBHOOKS__RETRY_SCHEDULE", "5x")]).unwrap_err();
+        assert!(
+            error.to_string().contains("webhooks.retry_schedule"),
+            "{error}"
+        );
+        let error = load(&[("ORDERLY_MAIL_OPERATORS", "not a mailbox")]).unwrap_err();
+        assert!(error.to_string().contains("mail.operators"), "{error}");
+        let config = load(&[
+            (
+                "ORDERLY_MAIL_OPERATORS",
+                "ops@shop.example, Ana <ana@shop.example>",
+            ),
+            ("ORDERLY_WEBHOOKS_ALLOW_PRIVATE", "true"),
+        ])
+        .unwrap();
+        assert_eq!(config.mail_operators().unwrap().len(), 2);
+        assert!(config.webhooks.allow_private);
     }
 
     #[test]

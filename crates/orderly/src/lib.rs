@@ -12,3 +12,10 @@ pub mod telemetry;
 
 pub use app::{AppError, Application, Roles};
 pub use config::Config;
+
+/// Installs the process's TLS crypto provider, `ring` (the one the mailer's TLS already
+/// uses), for every HTTPS client: webhook deliveries and the OTLP exporter. rustls wants one
+/// per process; calling this again does nothing.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

@@ -31,6 +31,7 @@ fn main() -> ExitCode {
         }
         _ => LogTarget::Stderr,
     };
+    orderly::install_crypto_provider();
     let _telemetry = telemetry::init(&config.log, &config.telemetry, target);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

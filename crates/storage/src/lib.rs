@@ -10,6 +10,7 @@ mod order_writer;
 mod orders;
 mod products;
 mod scheduler;
+mod webhooks;
 
 use std::str::FromStr;
 use std::time::{Duration, Instant};
@@ -28,6 +29,11 @@ pub use orders::{
 };
 pub use products::{ProductFilter, UpdateOutcome};
 pub use sqlx::Error as SqlxError;
+pub use webhooks::{
+    AttemptOutcome, DELIVERY_JOB, DELIVERY_JOB_MAX_ATTEMPTS, DELIVERY_QUEUE, NewAttempt,
+    NewWebhook, OutboxRecord, SECRET_PREFIX, WebhookAttempt, WebhookChange, WebhookEndpoint,
+    delivery_job, redelivery_job,
+};
 
 /// Runs `$body` with `$pool` bound to whichever pool the store holds. The body is compiled once
 /// per backend, so it may use any SQL and types that both drivers accept.

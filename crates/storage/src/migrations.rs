@@ -34,6 +34,11 @@ const SQLITE: &[Embedded] = &[
         "scheduler",
         include_str!("../migrations/sqlite/0005_scheduler.sql"),
     ),
+    (
+        6,
+        "webhooks",
+        include_str!("../migrations/sqlite/0006_webhooks.sql"),
+    ),
 ];
 
 const POSTGRES: &[Embedded] = &[
@@ -61,6 +66,11 @@ const POSTGRES: &[Embedded] = &[
         5,
         "scheduler",
         include_str!("../migrations/postgres/0005_scheduler.sql"),
+    ),
+    (
+        6,
+        "webhooks",
+        include_str!("../migrations/postgres/0006_webhooks.sql"),
     ),
 ];
 

@@ -51,11 +51,13 @@ impl JobHandler for ExpireOrders {
     }
 }
 
-/// `prune`: finished jobs past their retention, and expired idempotency records.
+/// `prune`: finished jobs past their retention, expired idempotency records, and events and
+/// webhook delivery attempts past theirs.
 #[derive(Debug, Clone)]
 pub struct Prune {
     pub store: Store,
     pub job_retention: Duration,
+    pub event_retention: Duration,
 }
 
 impl JobHandler for Prune {
@@ -72,7 +74,12 @@ impl JobHandler for Prune {
                 .prune_idempotency_keys()
                 .await
                 .map_err(transient)?;
-            tracing::info!(jobs, idempotency_keys = keys, "pruned");
+            let events = self
+                .store
+                .prune_events(orderly_domain::now() - self.event_retention)
+                .await
+                .map_err(transient)?;
+            tracing::info!(jobs, idempotency_keys = keys, events, "pruned");
             Ok(())
         })
     }

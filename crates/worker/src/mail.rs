@@ -31,6 +31,15 @@ pub enum MailError {
     Permanent(String),
 }
 
+impl From<MailError> for crate::JobError {
+    fn from(error: MailError) -> Self {
+        match error {
+            MailError::Transient(m) => Self::Transient(m),
+            MailError::Permanent(m) => Self::Permanent(m),
+        }
+    }
+}
+
 /// Sends messages.
 #[derive(Clone)]
 pub enum Mailer {

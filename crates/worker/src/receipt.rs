@@ -10,7 +10,7 @@ use orderly_domain::{Order, OrderId};
 use orderly_storage::{Job, Store};
 
 use crate::handler::{BoxFuture, JobError, JobHandler};
-use crate::mail::{MailError, Mailer};
+use crate::mail::Mailer;
 
 /// Sends an order's receipt and records when it went out.
 #[derive(Debug, Clone)]
@@ -37,13 +37,7 @@ impl JobHandler for SendReceipt {
                 .map_err(|e| JobError::Transient(format!("loading the order: {e}")))?
                 .ok_or_else(|| JobError::Permanent(format!("order {id} does not exist")))?;
             let message = receipt(&order, self.mailer.from())?;
-            self.mailer
-                .send(&message, &format!("receipt-{id}"))
-                .await
-                .map_err(|e| match e {
-                    MailError::Transient(m) => JobError::Transient(m),
-                    MailError::Permanent(m) => JobError::Permanent(m),
-                })?;
+            self.mailer.send(&message, &format!("receipt-{id}")).await?;
             self.store
                 .mark_receipt_sent(id, orderly_domain::now())
                 .await
@@ -59,7 +53,7 @@ pub fn message_id(order: OrderId, from: &Mailbox) -> String {
     format!("<receipt-{order}@{}>", from.email.domain())
 }
 
-fn money(minor: i64, currency: &str) -> String {
+pub(crate) fn money(minor: i64, currency: &str) -> String {
     let sign = if minor < 0 { "-" } else { "" };
     let minor = minor.unsigned_abs();
     format!("{sign}{}.{:02} {currency}", minor / 100, minor % 100)

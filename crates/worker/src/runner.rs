@@ -383,6 +383,14 @@ async fn run_and_report(
                 error,
             }
         }
+        Err(JobError::RetryAfter { error, after }) if job.attempt < job.max_attempts => {
+            tracing::warn!(worker = %settings.id, elapsed_ms, %error, retry_in_ms = after.as_millis() as u64, "job failed; will retry");
+            metrics::counter!("jobs_retried_total", "kind" => kind).increment(1);
+            Outcome::Retry {
+                at: orderly_domain::now() + after,
+                error,
+            }
+        }
         Err(e) => {
             let error = e.to_string();
             tracing::error!(worker = %settings.id, elapsed_ms, %error, "job failed; discarded");

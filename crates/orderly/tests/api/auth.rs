@@ -49,6 +49,12 @@ backend_tests! {
             sku += 1;
             Some(json!({"sku": format!("AUTH-NEW-{sku}"), "name": "n", "price": 1}))
         };
+        let hook = app.store.create_webhook(&orderly_storage::NewWebhook {
+            url: "https://hooks.example.com/orderly".into(),
+            description: String::new(),
+            event_types: vec!["order.created".into()],
+        }).await.unwrap().id;
+        let new_hook = Some(json!({"url": "https://hooks.example.com/b", "event_types": ["order.paid"]}));
         // (method, path, body, expected for nobody, storefront, admin)
         let matrix = [
             (Method::GET, "/healthz".to_owned(), None, [200, 200, 200]),
@@ -72,6 +78,15 @@ backend_tests! {
             (Method::POST, "/v1/jobs/1/cancel".to_owned(), None, [401, 403, 200]),
             (Method::POST, "/v1/jobs/1/retry".to_owned(), None, [401, 403, 200]),
             (Method::POST, format!("/v1/products/{id}/archive"), None, [401, 403, 200]),
+            (Method::POST, "/v1/webhooks".to_owned(), new_hook, [401, 403, 201]),
+            (Method::GET, "/v1/webhooks".to_owned(), None, [401, 403, 200]),
+            (Method::GET, format!("/v1/webhooks/{hook}"), None, [401, 403, 200]),
+            (Method::PATCH, format!("/v1/webhooks/{hook}"), Some(json!({"description": "d"})), [401, 403, 200]),
+            (Method::POST, format!("/v1/webhooks/{hook}/rotate-secret"), None, [401, 403, 200]),
+            (Method::GET, format!("/v1/webhooks/{hook}/deliveries"), None, [401, 403, 200]),
+            (Method::POST, format!("/v1/webhooks/{hook}/deliveries/1/redeliver"), None, [401, 403, 404]),
+            (Method::POST, format!("/v1/webhooks/{hook}/disable"), None, [401, 403, 200]),
+            (Method::DELETE, format!("/v1/webhooks/{hook}"), None, [401, 403, 204]),
         ];
         for (method, path, body, expected) in matrix {
             for (who, status) in [Who::Nobody, Who::Storefront, Who::Admin].into_iter().zip(expected) {

@@ -109,7 +109,7 @@ async fn run_creates_a_first_admin_key_serves_with_it_and_exits_0_on_sigterm() {
     let started = Instant::now();
     let run = RunProcess::start(&url, &[]);
     eprintln!("ready to serve after {:?}", started.elapsed());
-    let response = reqwest::Client::new()
+    let response = crate::helpers::http_client()
         .get(format!("{}/v1/products", run.base))
         .bearer_auth(&run.key)
         .send()

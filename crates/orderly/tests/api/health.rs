@@ -55,6 +55,15 @@ backend_tests! {
             ("/v1/jobs/{id}", "get", &["200", "404"][..]),
             ("/v1/jobs/{id}/retry", "post", &["200", "404", "409"][..]),
             ("/v1/jobs/{id}/cancel", "post", &["200", "404", "409"][..]),
+            ("/v1/webhooks", "post", &["201", "401", "403", "413", "415", "422"][..]),
+            ("/v1/webhooks", "get", &["200", "400", "401", "403"][..]),
+            ("/v1/webhooks/{id}", "get", &["200", "404"][..]),
+            ("/v1/webhooks/{id}", "patch", &["200", "404", "422"][..]),
+            ("/v1/webhooks/{id}", "delete", &["204", "404"][..]),
+            ("/v1/webhooks/{id}/rotate-secret", "post", &["200", "404"][..]),
+            ("/v1/webhooks/{id}/disable", "post", &["200", "404"][..]),
+            ("/v1/webhooks/{id}/deliveries", "get", &["200", "400", "404"][..]),
+            ("/v1/webhooks/{id}/deliveries/{attempt_id}/redeliver", "post", &["202", "404", "409"][..]),
             ("/healthz", "get", &["200"][..]),
             ("/readyz", "get", &["200", "503"][..]),
         ];
@@ -64,7 +73,7 @@ backend_tests! {
                 assert!(responses.get(*status).is_some(), "{method} {path} lacks {status}");
             }
         }
-        assert_eq!(paths.len(), 15, "a route is missing from the test or the document: {:?}", paths.keys());
+        assert_eq!(paths.len(), 21, "a route is missing from the test or the document: {:?}", paths.keys());
         assert!(doc["components"]["schemas"]["Problem"].is_object());
         assert!(doc["components"]["securitySchemes"]["api_key"].is_object());
     }

@@ -34,6 +34,12 @@ fn init_test_logging() {
     });
 }
 
+/// An HTTP client for talking to the apps under test.
+pub fn http_client() -> reqwest::Client {
+    orderly::install_crypto_provider();
+    reqwest::Client::new()
+}
+
 /// The variable naming the PostgreSQL server the PostgreSQL variants run against.
 pub const POSTGRES_URL_VAR: &str = "ORDERLY_TEST_POSTGRES_URL";
 
@@ -280,7 +286,7 @@ impl TestApp {
             backend,
             cache,
             database_url: url,
-            client: reqwest::Client::new(),
+            client: http_client(),
             admin_key,
             storefront_key,
             store,

@@ -18,4 +18,5 @@ mod orders;
 mod products;
 mod scheduler;
 mod traces;
+mod webhooks;
 mod workers;

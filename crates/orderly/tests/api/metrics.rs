@@ -24,7 +24,7 @@ async fn metrics_count_a_known_burst_exactly_and_promtool_accepts_them() {
     let outbox = dir.join("outbox").display().to_string();
     let run = RunProcess::start(&url, &[("ORDERLY_MAIL_OUTBOX", &outbox)]);
     let (key, base) = (run.key.clone(), run.base.clone());
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http_client();
 
     let product: Value = client
         .post(format!("{base}/v1/products"))

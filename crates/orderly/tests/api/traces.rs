@@ -51,7 +51,7 @@ async fn a_receipt_job_continues_the_trace_of_the_order_request_and_spans_are_ex
         ],
     );
     let (key, base, lines) = (run.key.clone(), run.base.clone(), run.lines.clone());
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http_client();
     let created = client
         .post(format!("{base}/v1/products"))
         .bearer_auth(&key)

@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use super::{CreateOrder, CreateOutcome, RECEIPT_JOB, RenderOrder, StoredResponse};
 use crate::jobs::NewJob;
+use crate::webhooks::{OutboxEvent, OutboxSql, queue_deliveries};
 
 /// What every order of a batch shares.
 pub(crate) struct BatchContext<'a> {
@@ -46,7 +47,7 @@ pub(crate) struct EventRow {
 }
 
 /// The statements of a batch, inside an open transaction.
-pub(crate) trait PlaceSql: Send {
+pub(crate) trait PlaceSql: OutboxSql {
     /// The products with these ids or skus. On PostgreSQL they are locked, in id order, so
     /// concurrent batches queue on them instead of deadlocking.
     fn load_products(
@@ -84,11 +85,6 @@ pub(crate) trait PlaceSql: Send {
         order_ids: &[Uuid],
         created_at: OffsetDateTime,
     ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
-    fn enqueue(
-        &mut self,
-        jobs: &[NewJob],
-        now: OffsetDateTime,
-    ) -> impl Future<Output = Result<Vec<i64>, sqlx::Error>> + Send;
 }
 
 /// The job that sends an order's receipt; at most one per order.
@@ -254,6 +250,16 @@ pub(crate) async fn place_batch<C: PlaceSql>(
             )
         })
         .collect();
-    conn.enqueue(&receipts, now).await?;
+    conn.insert_jobs(&receipts, now).await?;
+    let outbox: Vec<OutboxEvent<'_>> = events
+        .iter()
+        .zip(&created)
+        .map(|(event, (request, _, _))| OutboxEvent {
+            id: event.id,
+            kind: event.kind,
+            trace: request.trace_context.as_deref(),
+        })
+        .collect();
+    queue_deliveries(conn, &outbox, now).await?;
     Ok(outcomes)
 }

@@ -8,7 +8,6 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::place::{EventRow, IdempotencyRecord, PlaceSql};
-use crate::jobs::NewJob;
 
 type ProductRow = (Uuid, String, String, i64, String, i64, bool);
 
@@ -230,13 +229,5 @@ impl PlaceSql for PgConnection {
         .execute(&mut *self)
         .await
         .map(|_| ())
-    }
-
-    async fn enqueue(
-        &mut self,
-        jobs: &[NewJob],
-        now: OffsetDateTime,
-    ) -> Result<Vec<i64>, sqlx::Error> {
-        crate::jobs::postgres::insert_jobs(self, jobs, now).await
     }
 }

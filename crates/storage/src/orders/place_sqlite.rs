@@ -10,7 +10,6 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::place::{EventRow, IdempotencyRecord, PlaceSql};
-use crate::jobs::NewJob;
 
 type ProductRow = (Uuid, String, String, i64, String, i64, bool);
 
@@ -195,13 +194,5 @@ impl PlaceSql for SqliteConnection {
             .await?;
         }
         Ok(())
-    }
-
-    async fn enqueue(
-        &mut self,
-        jobs: &[NewJob],
-        now: OffsetDateTime,
-    ) -> Result<Vec<i64>, sqlx::Error> {
-        crate::jobs::sqlite::insert_jobs(self, jobs, now).await
     }
 }

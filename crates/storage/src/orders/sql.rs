@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 /// Statements on one connection inside an open transaction.
-pub(crate) trait TransitionSql: Send {
+pub(crate) trait TransitionSql: crate::webhooks::OutboxSql {
     /// Moves the order to `to` if it is in one of `from`; `false` when it is not.
     fn set_order_status(
         &mut self,
@@ -34,8 +34,10 @@ pub(crate) trait TransitionSql: Send {
         quantity: i64,
         at: OffsetDateTime,
     ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
+    /// Writes the event `id` to the outbox.
     fn insert_event(
         &mut self,
+        id: Uuid,
         kind: &str,
         subject: Uuid,
         payload: &serde_json::Value,
@@ -107,6 +109,7 @@ macro_rules! impl_transition_sql {
 
             async fn insert_event(
                 &mut self,
+                id: Uuid,
                 kind: &str,
                 subject: Uuid,
                 payload: &serde_json::Value,
@@ -116,7 +119,7 @@ macro_rules! impl_transition_sql {
                     "INSERT INTO events (id, type, subject_id, payload, created_at) \
                      VALUES ($1, $2, $3, $4, $5)",
                 )
-                .bind(Uuid::now_v7())
+                .bind(id)
                 .bind(kind)
                 .bind(subject)
                 .bind(Json(payload))

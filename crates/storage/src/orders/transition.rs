@@ -5,8 +5,11 @@ use orderly_domain::{OrderAction, OrderId, OrderStatus, ProductId};
 use serde_json::json;
 use time::OffsetDateTime;
 
+use uuid::Uuid;
+
 use super::TransitionOutcome;
 use super::sql::TransitionSql;
+use crate::webhooks::{OutboxEvent, queue_deliveries};
 
 /// Applies `action` inside an open transaction. On anything but `Done` nothing was written.
 pub(crate) async fn transition<C: TransitionSql>(
@@ -42,7 +45,13 @@ pub(crate) async fn transition<C: TransitionSql>(
         }
     }
     let payload = json!({ "order_id": id.to_string(), "status": target.as_str() });
-    conn.insert_event(&format!("order.{target}"), id.as_uuid(), &payload, now)
+    let event = OutboxEvent {
+        id: Uuid::now_v7(),
+        kind: &format!("order.{target}"),
+        trace: None,
+    };
+    conn.insert_event(event.id, event.kind, id.as_uuid(), &payload, now)
         .await?;
+    queue_deliveries(conn, &[event], now).await?;
     Ok(TransitionOutcome::Done)
 }

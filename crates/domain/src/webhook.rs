@@ -1,0 +1,277 @@
+//! Webhooks as rules: the event types one can subscribe to, which target URLs and addresses
+//! are acceptable, and when a failed delivery is tried again.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
+
+use url::{Host, Url};
+
+use crate::FieldError;
+
+/// The events the service emits, and so the types an endpoint may subscribe to.
+pub const EVENT_TYPES: [&str; 5] = [
+    "order.created",
+    "order.paid",
+    "order.fulfilled",
+    "order.cancelled",
+    "order.expired",
+];
+
+/// Longest accepted URL, in bytes.
+const MAX_URL_LEN: usize = 2_048;
+/// Longest accepted description, in characters.
+const MAX_DESCRIPTION_CHARS: usize = 500;
+
+/// The default delays before each retry of a failed delivery (Standard Webhooks' schedule):
+/// 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h, then the delivery is given up.
+pub const RETRY_SCHEDULE: [Duration; 7] = [
+    Duration::from_secs(5),
+    Duration::from_secs(5 * 60),
+    Duration::from_secs(30 * 60),
+    Duration::from_secs(2 * 3_600),
+    Duration::from_secs(5 * 3_600),
+    Duration::from_secs(10 * 3_600),
+    Duration::from_secs(10 * 3_600),
+];
+
+/// The longest wait a receiver's `Retry-After` can ask for.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3_600);
+
+/// The wait before trying a delivery again after its `failed`-th failed attempt (1-based), or
+/// `None` when the schedule is spent. A `Retry-After` from the receiver replaces the scheduled
+/// wait (kept within 1 s … 24 h); otherwise the wait is the schedule's ±20 %, by `jitter` in
+/// `[0, 1)`, so that endpoints recovering together are not hit in lockstep.
+pub fn retry_delay(
+    schedule: &[Duration],
+    failed: u32,
+    retry_after: Option<Duration>,
+    jitter: f64,
+) -> Option<Duration> {
+    let scheduled = *schedule.get(usize::try_from(failed).ok()?.checked_sub(1)?)?;
+    Some(match retry_after {
+        Some(asked) => asked.clamp(Duration::from_secs(1), MAX_RETRY_AFTER),
+        None => scheduled.mul_f64(0.8 + 0.4 * jitter.clamp(0.0, 1.0)),
+    })
+}
+
+/// Checks a subscription list: not empty, every type known, no repeats.
+pub fn parse_event_types(types: &[String]) -> Result<Vec<String>, FieldError> {
+    if types.is_empty() {
+        return Err(FieldError::new(
+            "event_types",
+            "required",
+            "subscribe to at least one event type",
+        ));
+    }
+    let mut parsed: Vec<String> = Vec::with_capacity(types.len());
+    for (i, t) in types.iter().enumerate() {
+        if !EVENT_TYPES.contains(&t.as_str()) {
+            return Err(FieldError::new(
+                format!("event_types[{i}]"),
+                "unknown_event_type",
+                format!(
+                    "unknown event type; known types: {}",
+                    EVENT_TYPES.join(", ")
+                ),
+            ));
+        }
+        if !parsed.contains(t) {
+            parsed.push(t.clone());
+        }
+    }
+    parsed.sort();
+    Ok(parsed)
+}
+
+pub fn parse_description(description: &str) -> Result<String, FieldError> {
+    if description.chars().count() > MAX_DESCRIPTION_CHARS {
+        return Err(FieldError::new(
+            "description",
+            "too_long",
+            format!("at most {MAX_DESCRIPTION_CHARS} characters"),
+        ));
+    }
+    if description.chars().any(|c| c.is_control() && c != '\n') {
+        return Err(FieldError::new(
+            "description",
+            "invalid_characters",
+            "control characters are not allowed",
+        ));
+    }
+    Ok(description.to_owned())
+}
+
+/// Parses a target URL: absolute, `https` (or `http` when private targets are allowed), no
+/// credentials, and — when its host is an address — not one that [`forbidden_address`] names.
+/// Host names are checked when they are resolved, at creation and at every delivery.
+pub fn parse_url(raw: &str, allow_private: bool) -> Result<Url, FieldError> {
+    let bad = |code, message: &str| FieldError::new("url", code, message);
+    if raw.len() > MAX_URL_LEN {
+        return Err(bad("too_long", "at most 2048 bytes"));
+    }
+    let url = Url::parse(raw).map_err(|e| bad("invalid_url", &format!("not a URL: {e}")))?;
+    match url.scheme() {
+        "https" => {}
+        "http" if allow_private => {}
+        _ => return Err(bad("https_required", "the URL must use https")),
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(bad(
+            "credentials_in_url",
+            "credentials in the URL are not allowed; verify the signature instead",
+        ));
+    }
+    let literal = match url.host() {
+        None => return Err(bad("invalid_url", "the URL has no host")),
+        Some(Host::Domain(_)) => None,
+        Some(Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
+        Some(Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
+    };
+    if let Some(reason) = literal.and_then(forbidden_address)
+        && !allow_private
+    {
+        return Err(bad(
+            "forbidden_target",
+            &format!("the URL points at a {reason} address"),
+        ));
+    }
+    Ok(url)
+}
+
+/// Why a webhook may not be sent to `ip`, or `None` when it may: loopback, private,
+/// link-local (which holds the cloud metadata service), shared, multicast and unspecified
+/// addresses all reach things inside the network rather than a customer's server.
+pub fn forbidden_address(ip: IpAddr) -> Option<&'static str> {
+    match ip {
+        IpAddr::V4(v4) => forbidden_v4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => forbidden_v4(v4),
+            None => forbidden_v6(v6),
+        },
+    }
+}
+
+fn forbidden_v4(ip: Ipv4Addr) -> Option<&'static str> {
+    let [a, b, ..] = ip.octets();
+    if ip.is_loopback() {
+        Some("loopback")
+    } else if ip.is_link_local() {
+        Some("link-local (metadata)")
+    } else if ip.is_private() {
+        Some("private")
+    } else if a == 100 && (64..128).contains(&b) {
+        Some("shared (carrier-grade NAT)")
+    } else if ip.is_unspecified() || a == 0 {
+        Some("unspecified")
+    } else if ip.is_multicast() || ip.is_broadcast() || a >= 240 {
+        Some("multicast or reserved")
+    } else {
+        None
+    }
+}
+
+fn forbidden_v6(ip: Ipv6Addr) -> Option<&'static str> {
+    let first = ip.segments()[0];
+    if ip.is_loopback() {
+        Some("loopback")
+    } else if ip.is_unspecified() {
+        Some("unspecified")
+    } else if first & 0xffc0 == 0xfe80 {
+        Some("link-local")
+    } else if first & 0xfe00 == 0xfc00 {
+        Some("private (unique local)")
+    } else if ip.is_multicast() {
+        Some("multicast or reserved")
+    } else if let Some(v4) = ip.to_ipv4() {
+        // IPv4-compatible (::a.b.c.d) forms reach the IPv4 address on some stacks.
+        forbidden_v4(v4)
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_addresses_are_refused_and_public_ones_allowed() {
+        for refused in [
+            "127.0.0.1",
+            "10.0.0.1",
+            "172.16.5.4",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.100.100.200",
+            "0.0.0.0",
+            "224.0.0.1",
+            "::1",
+            "fe80::1",
+            "fd00:ec2::254",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+        ] {
+            let ip: IpAddr = refused.parse().unwrap();
+            assert!(forbidden_address(ip).is_some(), "{refused} must be refused");
+        }
+        for allowed in ["93.184.215.14", "1.1.1.1", "2606:4700:4700::1111"] {
+            let ip: IpAddr = allowed.parse().unwrap();
+            assert_eq!(forbidden_address(ip), None, "{allowed} must be allowed");
+        }
+    }
+
+    #[test]
+    fn urls_must_be_https_without_credentials_or_internal_literals() {
+        assert!(parse_url("https://hooks.example.com/orderly", false).is_ok());
+        let code = |raw: &str, allow| parse_url(raw, allow).unwrap_err().code;
+        assert_eq!(code("http://hooks.example.com/", false), "https_required");
+        assert_eq!(code("ftp://hooks.example.com/", true), "https_required");
+        assert_eq!(
+            code("https://u:p@hooks.example.com/", false),
+            "credentials_in_url"
+        );
+        assert_eq!(code("https://127.0.0.1/", false), "forbidden_target");
+        assert_eq!(code("https://[::1]:8443/", false), "forbidden_target");
+        assert_eq!(
+            code("https://169.254.169.254/latest", false),
+            "forbidden_target"
+        );
+        assert_eq!(code("not a url", false), "invalid_url");
+        assert!(parse_url("http://127.0.0.1:9/", true).is_ok());
+    }
+
+    #[test]
+    fn the_retry_schedule_is_jittered_replaced_by_retry_after_and_ends() {
+        let first = retry_delay(&RETRY_SCHEDULE, 1, None, 0.0).unwrap();
+        assert_eq!(first, Duration::from_secs(4));
+        let high = retry_delay(&RETRY_SCHEDULE, 1, None, 0.999).unwrap();
+        assert!(high > Duration::from_secs(5) && high < Duration::from_secs(6));
+        assert_eq!(
+            retry_delay(&RETRY_SCHEDULE, 2, Some(Duration::from_secs(42)), 0.5),
+            Some(Duration::from_secs(42))
+        );
+        assert_eq!(
+            retry_delay(&RETRY_SCHEDULE, 1, Some(Duration::from_secs(999_999)), 0.5),
+            Some(MAX_RETRY_AFTER)
+        );
+        assert!(retry_delay(&RETRY_SCHEDULE, 7, None, 0.5).is_some());
+        assert_eq!(retry_delay(&RETRY_SCHEDULE, 8, None, 0.5), None);
+        assert_eq!(retry_delay(&RETRY_SCHEDULE, 0, None, 0.5), None);
+    }
+
+    #[test]
+    fn event_types_must_be_known_and_are_deduplicated() {
+        let types = |t: &[&str]| t.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            parse_event_types(&types(&["order.paid", "order.created", "order.paid"])).unwrap(),
+            types(&["order.created", "order.paid"])
+        );
+        assert_eq!(
+            parse_event_types(&types(&["order.shipped"]))
+                .unwrap_err()
+                .code,
+            "unknown_event_type"
+        );
+        assert_eq!(parse_event_types(&[]).unwrap_err().code, "required");
+    }
+}

@@ -1,0 +1,507 @@
+//! Webhook endpoints under `/v1/webhooks` (admin): create (the secret is shown once), list,
+//! read, change, rotate the secret, disable, delete; the delivery attempts of each, and sending
+//! an event again by hand. Delivering is the worker's (`deliver_webhook`).
+
+mod body;
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use orderly_domain::webhook::forbidden_address;
+use orderly_domain::{FieldError, ValidationErrors};
+use orderly_storage::{WebhookAttempt, WebhookChange, WebhookEndpoint, redelivery_job};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::auth::{Authorized, ManageWebhooks};
+use crate::error::{ApiError, Problem};
+use crate::extract::{JsonBody, QueryParams};
+use crate::pagination::{
+    decode_cursor, decode_id_cursor, encode_id_cursor, next_cursor, page_limit, parse_limit,
+};
+use body::{CreateWebhook, UpdateWebhook};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_webhook, list_webhooks))
+        .routes(routes!(get_webhook, update_webhook, delete_webhook))
+        .routes(routes!(rotate_secret))
+        .routes(routes!(disable_webhook))
+        .routes(routes!(list_deliveries))
+        .routes(routes!(redeliver))
+}
+
+/// A webhook endpoint.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookResource {
+    pub id: Uuid,
+    pub url: String,
+    pub description: String,
+    pub event_types: Vec<String>,
+    pub enabled: bool,
+    /// The signing secret (`whsec_…`): only in the answers to create and rotate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    /// Until when the secret before the last rotation also signs.
+    #[serde(
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub previous_secret_expires_at: Option<OffsetDateTime>,
+    #[serde(
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub disabled_at: Option<OffsetDateTime>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disabled_reason: Option<String>,
+    /// The first failed attempt since the last success.
+    #[serde(
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub failing_since: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+impl WebhookResource {
+    fn new(endpoint: WebhookEndpoint, show_secret: bool) -> Self {
+        let now = orderly_domain::now();
+        Self {
+            id: endpoint.id,
+            url: endpoint.url,
+            description: endpoint.description,
+            event_types: endpoint.event_types,
+            enabled: endpoint.disabled_at.is_none(),
+            secret: show_secret.then_some(endpoint.secret),
+            previous_secret_expires_at: endpoint.previous_expires_at.filter(|at| *at > now),
+            disabled_at: endpoint.disabled_at,
+            disabled_reason: endpoint.disabled_reason,
+            failing_since: endpoint.failing_since,
+            created_at: endpoint.created_at,
+            updated_at: endpoint.updated_at,
+        }
+    }
+}
+
+/// One page of endpoints.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookPage {
+    pub data: Vec<WebhookResource>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// One delivery attempt.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AttemptResource {
+    pub id: i64,
+    pub event_id: Uuid,
+    pub event_type: String,
+    /// 1 for the first try of this event at this endpoint.
+    pub attempt: i32,
+    /// `succeeded`, `failed`, or `blocked` (the target resolved to a forbidden address).
+    pub outcome: String,
+    /// The HTTP status answered, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_status: Option<i32>,
+    pub latency_ms: i64,
+    /// The first bytes of the answer's body.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_body: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+impl From<WebhookAttempt> for AttemptResource {
+    fn from(a: WebhookAttempt) -> Self {
+        Self {
+            id: a.id,
+            event_id: a.event_id,
+            event_type: a.event_type,
+            attempt: a.attempt,
+            outcome: a.outcome,
+            response_status: a.response_status,
+            latency_ms: a.latency_ms,
+            response_body: a.response_excerpt,
+            error: a.error,
+            created_at: a.created_at,
+        }
+    }
+}
+
+/// One page of attempts, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AttemptPage {
+    pub data: Vec<AttemptResource>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// A delivery queued by hand.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Redelivery {
+    pub event_id: Uuid,
+    /// The job that will deliver it (see `/v1/jobs/{id}`).
+    pub job_id: i64,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct PageQuery {
+    /// Page size, 1–100 (default 50).
+    #[param(value_type = Option<u32>)]
+    limit: Option<String>,
+    /// The `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+fn parse_id(raw: &str) -> Result<Uuid, ApiError> {
+    raw.parse().map_err(|_| ApiError::NotFound("webhook"))
+}
+
+/// Refuses a URL whose host resolves to an address webhooks may not reach. Names that do not
+/// resolve (yet) are accepted: every delivery checks again.
+async fn check_target(url: &str, allow_private: bool) -> Result<(), ApiError> {
+    if allow_private {
+        return Ok(());
+    }
+    let Some(host) = url::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+    else {
+        return Ok(());
+    };
+    let lookup = tokio::net::lookup_host((host.trim_matches(['[', ']']), 443));
+    let Ok(Ok(addrs)) = tokio::time::timeout(Duration::from_secs(2), lookup).await else {
+        return Ok(());
+    };
+    for addr in addrs {
+        if let Some(reason) = forbidden_address(addr.ip()) {
+            return Err(ApiError::Validation(ValidationErrors::single(
+                FieldError::new(
+                    "url",
+                    "forbidden_target",
+                    format!("{host} resolves to {}, a {reason} address", addr.ip()),
+                ),
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn created(endpoint: WebhookEndpoint) -> Response {
+    let mut headers = HeaderMap::new();
+    if let Ok(location) = HeaderValue::from_str(&format!("/v1/webhooks/{}", endpoint.id)) {
+        headers.insert(header::LOCATION, location);
+    }
+    (
+        StatusCode::CREATED,
+        headers,
+        Json(WebhookResource::new(endpoint, true)),
+    )
+        .into_response()
+}
+
+/// Create an endpoint (admin). The answer holds the signing secret; it is not shown again.
+#[utoipa::path(
+    post, path = "/v1/webhooks", tag = "webhooks",
+    request_body = CreateWebhook,
+    responses(
+        (status = 201, description = "Created; `secret` is shown only now", body = WebhookResource,
+            headers(("Location" = String, description = "The endpoint's URL"))),
+        (status = 422, description = "Invalid fields, or a URL webhooks may not reach", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
+async fn create_webhook(
+    _auth: Authorized<ManageWebhooks>,
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<CreateWebhook>,
+) -> Result<Response, ApiError> {
+    let allow_private = state.settings.webhooks_allow_private;
+    let new = body.parse(allow_private).map_err(ApiError::Validation)?;
+    check_target(&new.url, allow_private).await?;
+    let endpoint = state.store.create_webhook(&new).await?;
+    tracing::info!(endpoint_id = %endpoint.id, url = %endpoint.url, "webhook endpoint created");
+    Ok(created(endpoint))
+}
+
+/// List endpoints in creation order (admin).
+#[utoipa::path(
+    get, path = "/v1/webhooks", tag = "webhooks",
+    params(PageQuery),
+    responses(
+        (status = 200, description = "One page of endpoints", body = WebhookPage),
+        (status = 400, description = "Invalid query parameters", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
+async fn list_webhooks(
+    _auth: Authorized<ManageWebhooks>,
+    State(state): State<AppState>,
+    QueryParams(query): QueryParams<PageQuery>,
+) -> Result<Json<WebhookPage>, ApiError> {
+    let mut errors = ValidationErrors::new();
+    let limit = parse_limit(query.limit.as_deref(), &mut errors);
+    let after = query
+        .cursor
+        .and_then(|raw| errors.check(decode_cursor(&raw)));
+    let limit = page_limit(limit, errors)?;
+    let endpoints = state.store.list_webhooks(after, limit.get()).await?;
+    let next_cursor = next_cursor(&endpoints, limit, |e| e.id);
+    Ok(Json(WebhookPage {
+        data: endpoints
+            .into_iter()
+            .map(|e| WebhookResource::new(e, false))
+            .collect(),
+        next_cursor,
+    }))
+}
+
+/// Read an endpoint (admin). The secret is not shown.
+#[utoipa::path(
+    get, path = "/v1/webhooks/{id}", tag = "webhooks",
+    params(("id" = Uuid, Path, description = "The endpoint id")),
+    responses(
+        (status = 200, description = "The endpoint", body = WebhookResource),
+        (status = 404, description = "No such endpoint", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
+async fn get_webhook(
+    _auth: Authorized<ManageWebhooks>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<WebhookResource>, ApiError> {
+    let endpoint = state
+        .store
+        .webhook(parse_id(&id)?)
+        .await?
+        .ok_or(ApiError::NotFound("webhook"))?;
+    Ok(Json(WebhookResource::new(endpoint, false)))
+}
+
+/// Change an endpoint's URL, event types, description, or whether it is enabled (admin).
+#[utoipa::path(
+    patch, path = "/v1/webhooks/{id}", tag = "webhooks",
+    params(("id" = Uuid, Path, description = "The endpoint id")),
+    request_body = UpdateWebhook,
+    responses(
+        (status = 200, description = "The endpoint as changed", body = WebhookResource),
+        (status = 404, description = "No such endpoint", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
+async fn update_webhook(
+    _auth: Authorized<ManageWebhooks>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<UpdateWebhook>,
+) -> Result<Json<WebhookResource>, ApiError> {
+    let id = parse_id(&id)?;
+    let allow_private = state.settings.webhooks_allow_private;
+    let change = body.parse(allow_private).map_err(ApiError::Validation)?;
+    if let Some(url) = &change.url {
+        check_target(url, allow_private).await?;
+    }
+    change_webhook(&state, id, &change).await
+}
+
+async fn change_webhook(
+    state: &AppState,
+    id: Uuid,
+    change: &WebhookChange,
+) -> Result<Json<WebhookResource>, ApiError> {
+    let endpoint = state
+        .store
+        .update_webhook(id, change)
+        .await?
+        .ok_or(ApiError::NotFound("webhook"))?;
+    tracing::info!(endpoint_id = %id, enabled = endpoint.disabled_at.is_none(), "webhook endpoint changed");
+    Ok(Json(WebhookResource::new(endpoint, false)))
+}
+
+/// Disable an endpoint (admin): no events are queued for it until it is enabled again.
+#[utoipa::path(
+    post, path = "/v1/webhooks/{id}/disable", tag = "webhooks",
+    params(("id" = Uuid, Path, description = "The endpoint id")),
+    responses(
+        (status = 200, description = "The disabled endpoint", body = WebhookResource),
+        (status = 404, description = "No such endpoint", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
+async fn disable_webhook(
+    _auth: Authorized<ManageWebhooks>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<WebhookResource>, ApiError> {
+    let change = WebhookChange {
+        enabled: Some(false),
+        ..WebhookChange::default()
+    };
+    change_webhook(&state, parse_id(&id)?, &change).await
+}
+
+/// Replace the signing secret (admin). The old secret keeps signing beside the new one for
+/// the grace period (`webhooks.rotation_grace_hours`), so receivers can switch without losing
+/// events. The answer holds the new secret; it is not shown again.
+#[utoipa::path(
+    post, path = "/v1/webhooks/{id}/rotate-secret", tag = "webhooks",
+    params(("id" = Uuid, Path, description = "The endpoint id")),
+    responses(
+        (status = 200, description = "The endpoint with its new `secret`", body = WebhookResource),
+        (status = 404, description = "No such endpoint", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
+async fn rotate_secret(
+    _auth: Authorized<ManageWebhooks>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<WebhookResource>, ApiError> {
+    let grace = time::Duration::try_from(state.settings.webhook_rotation_grace)
+        .unwrap_or(time::Duration::DAY);
+    let endpoint = state
+        .store
+        .rotate_webhook_secret(parse_id(&id)?, grace)
+        .await?
+        .ok_or(ApiError::NotFound("webhook"))?;
+    tracing::info!(endpoint_id = %endpoint.id, "webhook secret rotated");
+    Ok(Json(WebhookResource::new(endpoint, true)))
+}
+
+/// Delete an endpoint with its delivery record (admin).
+#[utoipa::path(
+    delete, path = "/v1/webhooks/{id}", tag = "webhooks",
+    params(("id" = Uuid, Path, description = "The endpoint id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such endpoint", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
+async fn delete_webhook(
+    _auth: Authorized<ManageWebhooks>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = parse_id(&id)?;
+    if !state.store.delete_webhook(id).await? {
+        return Err(ApiError::NotFound("webhook"));
+    }
+    tracing::info!(endpoint_id = %id, "webhook endpoint deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// List an endpoint's delivery attempts, newest first (admin).
+#[utoipa::path(
+    get, path = "/v1/webhooks/{id}/deliveries", tag = "webhooks",
+    params(("id" = Uuid, Path, description = "The endpoint id"), PageQuery),
+    responses(
+        (status = 200, description = "One page of attempts", body = AttemptPage),
+        (status = 400, description = "Invalid query parameters", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such endpoint", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
+async fn list_deliveries(
+    _auth: Authorized<ManageWebhooks>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    QueryParams(query): QueryParams<PageQuery>,
+) -> Result<Json<AttemptPage>, ApiError> {
+    let id = parse_id(&id)?;
+    let mut errors = ValidationErrors::new();
+    let limit = parse_limit(query.limit.as_deref(), &mut errors);
+    let before = query
+        .cursor
+        .and_then(|raw| errors.check(decode_id_cursor(&raw)));
+    let limit = page_limit(limit, errors)?;
+    if state.store.webhook(id).await?.is_none() {
+        return Err(ApiError::NotFound("webhook"));
+    }
+    let attempts = state
+        .store
+        .webhook_attempts(id, before, limit.get())
+        .await?;
+    let next_cursor = (attempts.len() == limit.get() as usize)
+        .then(|| attempts.last().map(|a| encode_id_cursor(a.id)))
+        .flatten();
+    Ok(Json(AttemptPage {
+        data: attempts.into_iter().map(AttemptResource::from).collect(),
+        next_cursor,
+    }))
+}
+
+/// Send an attempt's event to the endpoint again, with a fresh retry schedule (admin).
+#[utoipa::path(
+    post, path = "/v1/webhooks/{id}/deliveries/{attempt_id}/redeliver", tag = "webhooks",
+    params(
+        ("id" = Uuid, Path, description = "The endpoint id"),
+        ("attempt_id" = i64, Path, description = "An attempt from the endpoint's deliveries"),
+    ),
+    responses(
+        (status = 202, description = "Queued", body = Redelivery),
+        (status = 404, description = "No such endpoint or attempt", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The endpoint is disabled", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
+async fn redeliver(
+    _auth: Authorized<ManageWebhooks>,
+    State(state): State<AppState>,
+    Path((id, attempt_id)): Path<(String, String)>,
+) -> Result<(StatusCode, Json<Redelivery>), ApiError> {
+    let id = parse_id(&id)?;
+    let attempt_id: i64 = attempt_id
+        .parse()
+        .map_err(|_| ApiError::NotFound("delivery attempt"))?;
+    let endpoint = state
+        .store
+        .webhook(id)
+        .await?
+        .ok_or(ApiError::NotFound("webhook"))?;
+    if endpoint.disabled_at.is_some() {
+        return Err(ApiError::Conflict {
+            code: "webhook_disabled",
+            detail: "enable the endpoint before sending events to it".into(),
+        });
+    }
+    let attempt = state
+        .store
+        .webhook_attempt(id, attempt_id)
+        .await?
+        .ok_or(ApiError::NotFound("delivery attempt"))?;
+    let ids = state
+        .store
+        .enqueue(&[redelivery_job(attempt.event_id, id)])
+        .await?;
+    let job_id = ids.first().copied().ok_or_else(|| {
+        ApiError::internal(std::io::Error::other("the redelivery job was not queued"))
+    })?;
+    tracing::info!(endpoint_id = %id, event_id = %attempt.event_id, job_id, "webhook redelivery queued");
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(Redelivery {
+            event_id: attempt.event_id,
+            job_id,
+        }),
+    ))
+}

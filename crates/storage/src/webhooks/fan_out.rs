@@ -1,0 +1,125 @@
+//! Turning events into delivery jobs inside the transaction that writes the events: an event
+//! committed is an event whose deliveries are queued, and an event rolled back queues nothing.
+
+use std::future::Future;
+
+use serde_json::json;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::NewJob;
+
+/// The job kind that delivers one event to one endpoint.
+pub const DELIVERY_JOB: &str = "deliver_webhook";
+/// The queue deliveries run on, apart from receipts so that a slow endpoint cannot hold up
+/// the mail.
+pub const DELIVERY_QUEUE: &str = "webhooks";
+/// The job layer's cap on runs of one delivery. The delivery handler gives up on its own
+/// schedule long before; runs put off because the endpoint was busy count here too.
+pub const DELIVERY_JOB_MAX_ATTEMPTS: i32 = 200;
+
+/// An event about to be written.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct OutboxEvent<'a> {
+    pub id: Uuid,
+    pub kind: &'a str,
+    /// The `traceparent` of the request that caused it, continued by its deliveries.
+    pub trace: Option<&'a str>,
+}
+
+/// The statements fan-out needs, on one connection inside an open transaction.
+pub(crate) trait OutboxSql: Send {
+    /// Every `(endpoint, event type)` subscription of the endpoints that are enabled.
+    fn subscriptions(
+        &mut self,
+    ) -> impl Future<Output = Result<Vec<(Uuid, String)>, sqlx::Error>> + Send;
+    fn insert_jobs(
+        &mut self,
+        jobs: &[NewJob],
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<Vec<i64>, sqlx::Error>> + Send;
+}
+
+const SUBSCRIPTIONS: &str = "SELECT s.endpoint_id, s.event_type FROM webhook_subscriptions s \
+                             JOIN webhook_endpoints w ON w.id = s.endpoint_id \
+                             WHERE w.disabled_at IS NULL";
+
+impl OutboxSql for sqlx::SqliteConnection {
+    async fn subscriptions(&mut self) -> Result<Vec<(Uuid, String)>, sqlx::Error> {
+        sqlx::query_as(SUBSCRIPTIONS).fetch_all(&mut *self).await
+    }
+
+    async fn insert_jobs(
+        &mut self,
+        jobs: &[NewJob],
+        now: OffsetDateTime,
+    ) -> Result<Vec<i64>, sqlx::Error> {
+        crate::jobs::sqlite::insert_jobs(self, jobs, now).await
+    }
+}
+
+impl OutboxSql for sqlx::PgConnection {
+    async fn subscriptions(&mut self) -> Result<Vec<(Uuid, String)>, sqlx::Error> {
+        sqlx::query_as(SUBSCRIPTIONS).fetch_all(&mut *self).await
+    }
+
+    async fn insert_jobs(
+        &mut self,
+        jobs: &[NewJob],
+        now: OffsetDateTime,
+    ) -> Result<Vec<i64>, sqlx::Error> {
+        crate::jobs::postgres::insert_jobs(self, jobs, now).await
+    }
+}
+
+/// The job that delivers `event` to `endpoint`: one per pair, ever (a manual redelivery is a
+/// job of its own, see [`redelivery_job`]).
+pub fn delivery_job(event: Uuid, endpoint: Uuid, trace: Option<&str>) -> NewJob {
+    NewJob {
+        queue: DELIVERY_QUEUE.into(),
+        unique_key: Some(format!("webhook:{event}:{endpoint}")),
+        trace_context: trace.map(str::to_owned),
+        ..NewJob::new(
+            DELIVERY_JOB,
+            json!({ "event_id": event.to_string(), "endpoint_id": endpoint.to_string() }),
+            DELIVERY_JOB_MAX_ATTEMPTS,
+        )
+    }
+}
+
+/// A delivery sent again by hand: the same event to the same endpoint, with a fresh schedule.
+pub fn redelivery_job(event: Uuid, endpoint: Uuid) -> NewJob {
+    NewJob {
+        unique_key: None,
+        ..delivery_job(event, endpoint, None)
+    }
+}
+
+/// Queues one delivery job per event per enabled endpoint subscribed to its type, inside the
+/// caller's transaction. Returns how many were queued.
+pub(crate) async fn queue_deliveries<C: OutboxSql>(
+    conn: &mut C,
+    events: &[OutboxEvent<'_>],
+    now: OffsetDateTime,
+) -> Result<usize, sqlx::Error> {
+    let subscriptions = conn.subscriptions().await?;
+    if subscriptions.is_empty() {
+        return Ok(0);
+    }
+    let jobs: Vec<NewJob> = events
+        .iter()
+        .flat_map(|event| {
+            subscriptions
+                .iter()
+                .filter(|(_, kind)| kind == event.kind)
+                .map(|(endpoint, _)| delivery_job(event.id, *endpoint, event.trace))
+        })
+        .collect();
+    if !jobs.is_empty() {
+        conn.insert_jobs(&jobs, now).await?;
+        // Counted when queued: should the transaction roll back, the count runs ahead.
+        metrics::counter!("jobs_enqueued_total", "kind" => DELIVERY_JOB)
+            .increment(jobs.len() as u64);
+    }
+    Ok(jobs.len())
+}
