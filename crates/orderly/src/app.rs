@@ -12,8 +12,8 @@ use orderly_storage::{
     DELIVERY_JOB, OrderWriter, OrderWriterSettings, RECEIPT_JOB, Store, StoreError, StoreOptions,
 };
 use orderly_worker::{
-    MailSettings, Mailer, NOTICE_JOB, Noop, NotifyOperators, Registry, SendReceipt, Worker,
-    WorkerSettings,
+    MailSettings, Mailer, NOTICE_JOB, Noop, NotifyOperators, Registry, SALES_SUMMARY_JOB,
+    SalesSummaryReport, SendReceipt, Worker, WorkerSettings,
 };
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -121,7 +121,24 @@ pub fn registry(store: &Store, config: &Config) -> Result<Registry, AppError> {
             },
         )
         .register(DELIVERY_JOB, webhooks)
-        .register(NOTICE_JOB, NotifyOperators { mailer, operators })
+        .register(
+            NOTICE_JOB,
+            NotifyOperators {
+                mailer: mailer.clone(),
+                operators: operators.clone(),
+            },
+        )
+        .register(
+            SALES_SUMMARY_JOB,
+            SalesSummaryReport {
+                store: store.clone(),
+                mailer,
+                operators,
+                currency: config.store.currency.clone(),
+                top_products: config.reports.top_products,
+                low_stock: config.reports.low_stock,
+            },
+        )
         .register("noop", Noop)
         .register(
             "expire_orders",

@@ -9,6 +9,7 @@ mod migrations;
 mod order_writer;
 mod orders;
 mod products;
+mod reports;
 mod scheduler;
 mod webhooks;
 
@@ -28,6 +29,7 @@ pub use orders::{
     RECEIPT_JOB, RenderOrder, ShortLine, StoredResponse, TransitionOutcome,
 };
 pub use products::{ProductFilter, UpdateOutcome};
+pub use reports::{LowStock, ProductSales, SalesSummary};
 pub use sqlx::Error as SqlxError;
 pub use webhooks::{
     AttemptOutcome, DELIVERY_JOB, DELIVERY_JOB_MAX_ATTEMPTS, DELIVERY_QUEUE, NewAttempt,

@@ -1,15 +1,18 @@
 //! Mail to the operators (`mail.operators`): notices such as `endpoint.disabled`, sent as
-//! `notify_operators` jobs through the same mail path as receipts, so a notice survives a mail
-//! outage the way a receipt does.
+//! `notify_operators` jobs, and the daily sales summary — both through the same mail path as
+//! receipts, so they survive a mail outage the way a receipt does.
 
 use lettre::Message;
 use lettre::message::Mailbox;
 use lettre::message::header::ContentType;
-use orderly_storage::{Job, NewJob};
+use orderly_storage::{Job, NewJob, SalesSummary, Store};
 use serde_json::json;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 use crate::handler::{BoxFuture, JobError, JobHandler};
 use crate::mail::Mailer;
+use crate::receipt::money;
 
 /// The job kind that mails a notice to the operators.
 pub const NOTICE_JOB: &str = "notify_operators";
@@ -87,4 +90,87 @@ pub(crate) async fn send_to_operators(
     mailer.send(&message, &file_name).await?;
     tracing::info!(%subject, recipients = operators.len(), "operator notice sent");
     Ok(())
+}
+
+/// The job kind of the daily sales summary.
+pub const SALES_SUMMARY_JOB: &str = "sales_summary";
+
+/// `sales_summary`: the 24 hours before the schedule's tick (or before now, when queued by
+/// hand), mailed to the operators. The tick names the message, so a run repeated after a
+/// crash sends the same message again rather than a second one.
+#[derive(Debug, Clone)]
+pub struct SalesSummaryReport {
+    pub store: Store,
+    pub mailer: Mailer,
+    pub operators: Vec<Mailbox>,
+    /// The store currency, for the amounts.
+    pub currency: String,
+    pub top_products: u32,
+    pub low_stock: i64,
+}
+
+impl JobHandler for SalesSummaryReport {
+    fn run<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
+        Box::pin(async move {
+            let to = match job.args.get("tick").and_then(|t| t.as_str()) {
+                Some(tick) => OffsetDateTime::parse(tick, &Rfc3339)
+                    .map_err(|e| JobError::Permanent(format!("args.tick {tick:?}: {e}")))?,
+                None => orderly_domain::now(),
+            };
+            let from = to - time::Duration::DAY;
+            let summary = self
+                .store
+                .sales_summary(from, to, self.top_products, self.low_stock)
+                .await
+                .map_err(|e| JobError::Transient(format!("reading the figures: {e}")))?;
+            let key = format!("sales-summary-{}", to.unix_timestamp());
+            let subject = format!(
+                "Sales summary: {} orders, {} revenue",
+                summary.orders,
+                money(summary.revenue, &self.currency)
+            );
+            let text = summary_text(&summary, &self.currency);
+            send_to_operators(&self.mailer, &self.operators, &key, &subject, &text).await
+        })
+    }
+}
+
+/// The summary as plain text.
+pub fn summary_text(summary: &SalesSummary, currency: &str) -> String {
+    let when = |t: OffsetDateTime| t.format(&Rfc3339).unwrap_or_default();
+    let mut text = format!(
+        "Sales from {} to {}\n\n\
+         Orders placed: {}\n  paid or fulfilled: {} ({})\n  awaiting payment: {}\n  \
+         cancelled or expired: {}\n\nRevenue (paid or fulfilled): {}\n",
+        when(summary.from),
+        when(summary.to),
+        summary.orders,
+        summary.paid,
+        money(summary.revenue, currency),
+        summary.pending,
+        summary.lost,
+        money(summary.revenue, currency),
+    );
+    text.push_str("\nTop products by units ordered:\n");
+    if summary.top_products.is_empty() {
+        text.push_str("  (no sales)\n");
+    }
+    for (rank, p) in summary.top_products.iter().enumerate() {
+        text.push_str(&format!(
+            "  {}. {} ({}): {} units, {}\n",
+            rank + 1,
+            p.name,
+            p.sku,
+            p.units,
+            money(p.amount, currency)
+        ));
+    }
+    text.push_str("\nLow stock:\n");
+    if summary.low_stock.is_empty() {
+        text.push_str("  (none)\n");
+    }
+    for p in &summary.low_stock {
+        text.push_str(&format!("  {} ({}): {} left\n", p.name, p.sku, p.stock));
+    }
+    text
 }

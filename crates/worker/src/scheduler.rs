@@ -31,6 +31,37 @@ pub enum Missed {
     RunOnce,
 }
 
+/// The zone a schedule's fields are read in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Zone {
+    /// A fixed offset from UTC (`UTC`, `+02:00`): no daylight saving.
+    Fixed(FixedOffset),
+    /// An IANA zone (`Europe/Lisbon`), daylight saving included: `0 7 * * *` fires at 07:00
+    /// local time all year round.
+    Named(chrono_tz::Tz),
+}
+
+impl Zone {
+    /// `UTC`, an offset such as `+02:00`, or an IANA name such as `America/New_York`.
+    pub fn parse(name: &str) -> Result<Self, String> {
+        match name {
+            "UTC" | "Z" => Ok(Self::Fixed(
+                FixedOffset::east_opt(0).unwrap_or_else(|| unreachable!("a zero offset is valid")),
+            )),
+            _ if name.starts_with(['+', '-']) => name
+                .parse::<FixedOffset>()
+                .map(Self::Fixed)
+                .map_err(|_| format!("timezone {name:?}: not an offset like +02:00")),
+            _ => name.parse::<chrono_tz::Tz>().map(Self::Named).map_err(|_| {
+                format!(
+                    "timezone {name:?}: expected UTC, an offset like +02:00, or an IANA name \
+                     like Europe/Lisbon"
+                )
+            }),
+        }
+    }
+}
+
 /// One schedule.
 #[derive(Debug, Clone)]
 pub struct Schedule {
@@ -39,13 +70,13 @@ pub struct Schedule {
     pub job: String,
     pub args: Value,
     pub missed: Missed,
-    pub timezone: FixedOffset,
+    pub timezone: Zone,
     pub max_attempts: i32,
 }
 
 impl Schedule {
-    /// Parses a schedule: `cron` has five fields or six (seconds first); `timezone` is `UTC` or
-    /// a fixed offset such as `+02:00`; `missed` is `skip` or `run_once`.
+    /// Parses a schedule: `cron` has five fields or six (seconds first); `timezone` is `UTC`, a
+    /// fixed offset such as `+02:00` or an IANA name; `missed` is `skip` or `run_once`.
     pub fn parse(
         name: &str,
         cron: &str,
@@ -64,11 +95,7 @@ impl Schedule {
             "run_once" => Missed::RunOnce,
             other => return Err(format!("missed {other:?}: expected skip or run_once")),
         };
-        let timezone = match timezone {
-            "UTC" | "Z" => FixedOffset::east_opt(0),
-            offset => offset.parse::<FixedOffset>().ok(),
-        }
-        .ok_or_else(|| format!("timezone {timezone:?}: expected UTC or an offset like +02:00"))?;
+        let timezone = Zone::parse(timezone)?;
         Ok(Self {
             name: name.to_owned(),
             cron,
@@ -82,8 +109,20 @@ impl Schedule {
 
     /// The ticks after `after` up to and including `now`, at most `CATCH_UP + 1` of them.
     fn due(&self, after: DateTime<Utc>, now: DateTime<Utc>) -> Vec<DateTime<Utc>> {
+        match self.timezone {
+            Zone::Fixed(offset) => self.due_in(&offset, after, now),
+            Zone::Named(zone) => self.due_in(&zone, after, now),
+        }
+    }
+
+    fn due_in<Z: TimeZone>(
+        &self,
+        zone: &Z,
+        after: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Vec<DateTime<Utc>> {
         let mut ticks = Vec::new();
-        let mut cursor = after.with_timezone(&self.timezone);
+        let mut cursor = after.with_timezone(zone);
         while ticks.len() <= CATCH_UP {
             match self.cron.find_next_occurrence(&cursor, false) {
                 Ok(next) if next.with_timezone(&Utc) <= now => {
@@ -223,5 +262,20 @@ mod tests {
         assert!(Schedule::parse("x", "not cron", "noop", "skip", "UTC", 1).is_err());
         assert!(Schedule::parse("x", "* * * * *", "noop", "sometimes", "UTC", 1).is_err());
         assert!(Schedule::parse("x", "* * * * *", "noop", "skip", "Mars/Olympus", 1).is_err());
+        assert!(Schedule::parse("x", "* * * * *", "noop", "skip", "+25:00", 1).is_err());
+    }
+
+    #[test]
+    fn named_zones_follow_daylight_saving() {
+        let s = Schedule::parse("d", "0 7 * * *", "noop", "skip", "Europe/Lisbon", 1).unwrap();
+        let day = |m, d, h| Utc.with_ymd_and_hms(2026, m, d, h, 0, 0).unwrap();
+        // 07:00 in Lisbon is 07:00 UTC in winter and 06:00 UTC in summer.
+        assert_eq!(s.due(day(1, 15, 0), day(1, 15, 12)), [day(1, 15, 7)]);
+        assert_eq!(s.due(day(7, 15, 0), day(7, 15, 12)), [day(7, 15, 6)]);
+        let ny = Schedule::parse("d", "30 9 * * 1-5", "noop", "skip", "America/New_York", 1);
+        assert_eq!(
+            ny.unwrap().timezone,
+            Zone::parse("America/New_York").unwrap()
+        );
     }
 }

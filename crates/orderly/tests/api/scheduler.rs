@@ -94,3 +94,156 @@ async fn unpaid_orders_expire_on_sqlite() {
 async fn unpaid_orders_expire_on_postgres() {
     expiry(Backend::Postgres).await;
 }
+
+async fn sales_summary(backend: Backend) {
+    let Some(app) = TestApp::spawn_with_worker(
+        backend,
+        &[(
+            "ORDERLY_MAIL_OPERATORS",
+            "ops@shop.example, Ana <ana@shop.example>",
+        )],
+    )
+    .await
+    else {
+        return;
+    };
+    app.create_product("BEST", 1_000, 50).await;
+    app.create_product("NEXT", 250, 50).await;
+    app.create_product("LOW", 99, 3).await;
+    let place = |lines| app.place_order(lines);
+    let first: Value =
+        place(json!([{"sku": "BEST", "quantity": 4}, {"sku": "NEXT", "quantity": 1}]))
+            .await
+            .json()
+            .await
+            .unwrap();
+    place(json!([{"sku": "BEST", "quantity": 1}])).await;
+    let lost: Value = place(json!([{"sku": "NEXT", "quantity": 9}]))
+        .await
+        .json()
+        .await
+        .unwrap();
+    for (order, action) in [(&first, "pay"), (&lost, "cancel")] {
+        let path = format!("/v1/orders/{}/{action}", order["id"].as_str().unwrap());
+        let response = app.admin(Method::POST, &path).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    // As the schedule would queue it: the tick ends the 24-hour window.
+    let tick = (time::OffsetDateTime::now_utc() + time::Duration::minutes(1))
+        .replace_nanosecond(0)
+        .unwrap();
+    let tick = tick
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    app.store
+        .enqueue(&[orderly_storage::NewJob::new(
+            "sales_summary",
+            json!({ "tick": tick }),
+            3,
+        )])
+        .await
+        .unwrap();
+    let raw = eventually(10, "the sales summary", || async {
+        let entries = std::fs::read_dir(app.dir.join("outbox")).ok()?;
+        entries
+            .filter_map(|e| e.ok())
+            .find(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with("sales-summary-")
+            })
+            .map(|e| std::fs::read(e.path()).unwrap())
+    })
+    .await;
+    let message = mail_parser::MessageParser::default().parse(&raw).unwrap();
+    let to: Vec<&str> = message
+        .to()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a.address())
+        .collect();
+    assert_eq!(to, ["ops@shop.example", "ana@shop.example"]);
+    // Three orders; the paid one (4 x 10.00 + 2.50) is the revenue.
+    assert_eq!(
+        message.subject(),
+        Some("Sales summary: 3 orders, 42.50 EUR revenue")
+    );
+    let text = message.body_text(0).unwrap();
+    assert!(text.contains("cancelled or expired: 1"), "{text}");
+    assert!(text.contains("awaiting payment: 1"), "{text}");
+    let best = text.find("1. Product BEST (BEST): 5 units, 50.00 EUR");
+    let next = text.find("2. Product NEXT (NEXT): 1 units, 2.50 EUR");
+    assert!(best.is_some() && next.is_some(), "{text}");
+    assert!(text.contains("Product LOW (LOW): 3 left"), "{text}");
+    assert!(!text.contains("(BEST): 45 left"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sales_summary_reaches_the_operators_on_sqlite() {
+    sales_summary(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sales_summary_reaches_the_operators_on_postgres() {
+    sales_summary(Backend::Postgres).await;
+}
+
+async fn prune(backend: Backend) {
+    let Some(app) = TestApp::spawn_with_worker(backend, &[]).await else {
+        return;
+    };
+    app.create_product("OLD", 100, 10).await;
+    for _ in 0..2 {
+        app.place_order(json!([{"sku": "OLD", "quantity": 1}]))
+            .await;
+    }
+    let completed = "SELECT COUNT(*) FROM jobs WHERE state = 'completed'";
+    eventually(10, "both receipts sent", || async {
+        (app.scalar(completed).await == 2).then_some(())
+    })
+    .await;
+    // Age one of each: an event past its retention, an expired idempotency record, a job
+    // finished long ago.
+    app.execute(
+        "UPDATE events SET created_at = '2020-01-01T00:00:00Z' \
+             WHERE id = (SELECT id FROM events ORDER BY id LIMIT 1); \
+         UPDATE idempotency_keys SET expires_at = '2020-01-01T00:00:00Z' \
+             WHERE order_id = (SELECT order_id FROM idempotency_keys ORDER BY order_id LIMIT 1); \
+         UPDATE jobs SET finished_at = 1 WHERE id = (SELECT MIN(id) FROM jobs);",
+        "UPDATE events SET created_at = '2020-01-01' \
+             WHERE id = (SELECT id FROM events ORDER BY id LIMIT 1); \
+         UPDATE idempotency_keys SET expires_at = '2020-01-01' \
+             WHERE order_id = (SELECT order_id FROM idempotency_keys ORDER BY order_id LIMIT 1); \
+         UPDATE jobs SET finished_at = '2020-01-01' WHERE id = (SELECT MIN(id) FROM jobs);",
+    )
+    .await;
+    app.store
+        .enqueue(&[orderly_storage::NewJob::new("prune", json!({}), 3)])
+        .await
+        .unwrap();
+    eventually(10, "the prune chore", || async {
+        (app.scalar("SELECT COUNT(*) FROM events").await == 1).then_some(())
+    })
+    .await;
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM idempotency_keys").await, 1);
+    eventually(10, "the old job pruned", || async {
+        (app.scalar(completed).await == 2).then_some(())
+    })
+    .await;
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM jobs WHERE kind = 'send_receipt'")
+            .await,
+        1,
+        "the receipt job finished long ago is gone, the recent one kept"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prune_deletes_only_what_is_past_retention_on_sqlite() {
+    prune(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prune_deletes_only_what_is_past_retention_on_postgres() {
+    prune(Backend::Postgres).await;
+}
