@@ -81,6 +81,35 @@ pub enum BenchCommand {
     /// Enqueue no-op jobs in batches, drain them with a worker, then measure the
     /// enqueue-to-start latency on the idle queue.
     Queue(QueueBenchArgs),
+    /// Run orderly with local webhook receivers, place orders, and measure the fan-out:
+    /// deliveries per second and the time from event commit to receipt.
+    Webhooks(WebhooksBenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct WebhooksBenchArgs {
+    /// The database to run against (default: the configured one). Use a database of its
+    /// own: the benchmark's orders, endpoints and events stay.
+    #[arg(long)]
+    pub database_url: Option<String>,
+    /// Events to fan out (one order placed per event).
+    #[arg(long, default_value_t = 1_000)]
+    pub events: usize,
+    /// Local receivers, each an endpoint subscribed to `order.created`.
+    #[arg(long, default_value_t = 10)]
+    pub endpoints: usize,
+    /// Deliveries the worker makes at once (default: `worker.queues.webhooks`).
+    #[arg(long)]
+    pub concurrency: Option<usize>,
+    /// HTTP clients placing the orders.
+    #[arg(long, default_value_t = 16)]
+    pub order_clients: usize,
+    /// Give up when not every delivery arrived within this many seconds.
+    #[arg(long, default_value_t = 300)]
+    pub timeout_secs: u64,
+    /// Print one JSON object instead of sentences.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -5,6 +5,7 @@
 mod ceiling;
 mod orders;
 mod queue;
+mod webhooks;
 
 use std::time::Duration;
 
@@ -25,6 +26,7 @@ pub async fn run(command: BenchCommand, config: &Config) -> anyhow::Result<()> {
             (ceiling::run(args, config).await?, json)
         }
         BenchCommand::Queue(args) => return queue::run(args, config).await,
+        BenchCommand::Webhooks(args) => return webhooks::run(args, config).await,
     };
     if json {
         println!("{}", serde_json::to_string(&report)?);

@@ -463,6 +463,32 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_readme_example_delivery_is_what_orderly_sends() {
+        let readme = include_str!("../../../../README.md");
+        let event = OutboxRecord {
+            id: "019ac9b2-5b1e-7c4e-9a51-2f0d3c1e8b7a".parse().unwrap(),
+            kind: "order.created".into(),
+            payload: json!({
+                "order_id": "019ac9b2-5a90-7d21-8c3f-6b2e4d1a9c05",
+                "status": "pending",
+                "email": "ana@example.com",
+                "currency": "EUR",
+                "total": 2500,
+            }),
+            created_at: time::macros::datetime!(2026-11-28 07:00:00.123456 UTC),
+        };
+        let body = event_body(&event);
+        assert!(readme.contains(std::str::from_utf8(&body).unwrap()));
+        let signature = signature_header(
+            &["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"],
+            &event.id.to_string(),
+            1_795_852_800,
+            &body,
+        );
+        assert!(readme.contains(&format!("webhook-signature: {signature}")));
+    }
+
+    #[test]
     fn retry_after_reads_seconds_and_http_dates() {
         let now = time::macros::datetime!(2026-11-28 10:00:00 UTC);
         let mut headers = HeaderMap::new();

@@ -1,0 +1,219 @@
+//! `orderly bench webhooks`: webhook fan-out. Runs orderly (API and worker) in this process
+//! with `endpoints` local receivers subscribed to `order.created`, places `events` orders over
+//! HTTP, and measures deliveries per second and the time from each event's commit to its
+//! arrival at a receiver.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use axum::body::Bytes;
+use axum::extract::State;
+use hdrhistogram::Histogram;
+use orderly_domain::Role;
+use orderly_storage::NewApiKey;
+use serde::Serialize;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use tokio_util::sync::CancellationToken;
+
+use crate::app::{Application, Roles};
+use crate::cli::WebhooksBenchArgs;
+use crate::config::{Config, SecretUrl};
+
+/// What every receiver shares: how many deliveries arrived, when the last one did, and the
+/// commit-to-arrival times (µs).
+#[derive(Debug)]
+struct Arrivals {
+    count: AtomicU64,
+    last: Mutex<Option<Instant>>,
+    lag_us: Mutex<Histogram<u64>>,
+}
+
+async fn receive(State(arrivals): State<Arc<Arrivals>>, body: Bytes) -> &'static str {
+    let now = OffsetDateTime::now_utc();
+    let committed = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|event| OffsetDateTime::parse(event["timestamp"].as_str()?, &Rfc3339).ok());
+    if let Some(committed) = committed {
+        let lag = (now - committed).whole_microseconds().max(1);
+        let _ = arrivals
+            .lag_us
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .record(u64::try_from(lag).unwrap_or(u64::MAX));
+    }
+    *arrivals.last.lock().unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
+    arrivals.count.fetch_add(1, Ordering::Relaxed);
+    "ok"
+}
+
+#[derive(Debug, Serialize)]
+struct WebhooksReport {
+    backend: &'static str,
+    events: usize,
+    endpoints: usize,
+    deliveries: u64,
+    seconds: f64,
+    deliveries_per_s: f64,
+    commit_to_receipt_p50_ms: f64,
+    commit_to_receipt_p99_ms: f64,
+    orders_per_s: f64,
+}
+
+pub async fn run(args: WebhooksBenchArgs, config: &Config) -> anyhow::Result<()> {
+    let outbox = std::env::temp_dir().join(format!("orderly-bench-{}", uuid::Uuid::new_v4()));
+    let mut config = config.clone();
+    if let Some(url) = &args.database_url {
+        config.database.url = SecretUrl::new(url.clone());
+    }
+    config.http.listen = "127.0.0.1:0".parse()?;
+    config.webhooks.allow_private = true;
+    config.worker.scheduler = false;
+    config.mail.smtp_url = SecretUrl::new("");
+    config.mail.outbox = outbox.clone();
+    if let Some(concurrency) = args.concurrency {
+        config.worker.queues.insert("webhooks".into(), concurrency);
+    }
+    config.database.max_connections = config.database.max_connections.max(16);
+    let app = Application::build(&config, Roles::ALL).await?;
+    let store = app.store().clone();
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let (_, key) = store
+        .create_api_key(&NewApiKey {
+            name: "bench webhooks".into(),
+            role: Role::Admin,
+        })
+        .await?;
+    let stop = CancellationToken::new();
+    let serving = tokio::spawn(app.serve(stop.clone()));
+
+    let arrivals = Arc::new(Arrivals {
+        count: AtomicU64::new(0),
+        last: Mutex::new(None),
+        lag_us: Mutex::new(Histogram::new_with_bounds(1, 600_000_000, 3)?),
+    });
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    for _ in 0..args.endpoints {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}/hook", listener.local_addr()?);
+        let router = axum::Router::new()
+            .route("/hook", axum::routing::post(receive))
+            .with_state(arrivals.clone());
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        let created = client
+            .post(format!("{base}/v1/webhooks"))
+            .bearer_auth(&key)
+            .json(&json!({"url": url, "event_types": ["order.created"]}))
+            .send()
+            .await?;
+        if !created.status().is_success() {
+            bail!("creating an endpoint: {}", created.text().await?);
+        }
+    }
+    let product = client
+        .post(format!("{base}/v1/products"))
+        .bearer_auth(&key)
+        .json(&json!({"sku": "BENCH-HOOK", "name": "Bench", "price": 100, "stock": 1_000_000_000}))
+        .send()
+        .await?;
+    if !product.status().is_success() {
+        bail!("creating the product: {}", product.text().await?);
+    }
+
+    eprintln!(
+        "placing {} orders, each event to {} endpoints",
+        args.events, args.endpoints
+    );
+    let started = Instant::now();
+    let next = Arc::new(AtomicU64::new(0));
+    let mut clients = Vec::new();
+    for _ in 0..args.order_clients.max(1) {
+        let (client, base, key, next) = (client.clone(), base.clone(), key.clone(), next.clone());
+        let events = args.events as u64;
+        clients.push(tokio::spawn(async move {
+            while next.fetch_add(1, Ordering::Relaxed) < events {
+                let placed = client
+                    .post(format!("{base}/v1/orders"))
+                    .bearer_auth(&key)
+                    .header("idempotency-key", uuid::Uuid::new_v4().to_string())
+                    .json(&json!({
+                        "customer": {"email": "bench@example.com", "name": "Bench"},
+                        "lines": [{"sku": "BENCH-HOOK", "quantity": 1}],
+                    }))
+                    .send()
+                    .await?;
+                if placed.status() != reqwest::StatusCode::CREATED {
+                    bail!("placing an order: {}", placed.text().await?);
+                }
+            }
+            Ok(())
+        }));
+    }
+    for placing in clients {
+        placing.await.context("an order client panicked")??;
+    }
+    let orders_per_s = args.events as f64 / started.elapsed().as_secs_f64();
+    let expected = (args.events * args.endpoints) as u64;
+    let deadline = Instant::now() + Duration::from_secs(args.timeout_secs);
+    while arrivals.count.load(Ordering::Relaxed) < expected {
+        if Instant::now() > deadline {
+            bail!(
+                "only {} of {expected} deliveries arrived within {} s",
+                arrivals.count.load(Ordering::Relaxed),
+                args.timeout_secs
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let last = arrivals
+        .last
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .unwrap_or_else(Instant::now);
+    let seconds = (last - started).as_secs_f64();
+    let (p50, p99) = {
+        let lags = arrivals
+            .lag_us
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let ms = |q| lags.value_at_quantile(q) as f64 / 1_000.0;
+        (ms(0.5), ms(0.99))
+    };
+    let report = WebhooksReport {
+        backend: store.kind().as_str(),
+        events: args.events,
+        endpoints: args.endpoints,
+        deliveries: expected,
+        seconds,
+        deliveries_per_s: expected as f64 / seconds,
+        commit_to_receipt_p50_ms: p50,
+        commit_to_receipt_p99_ms: p99,
+        orders_per_s,
+    };
+    stop.cancel();
+    serving.await??;
+    let _ = std::fs::remove_dir_all(&outbox);
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        println!(
+            "{} events x {} endpoints on {}: {} deliveries in {:.2} s = {:.0} deliveries/s; \
+             event commit to receipt p50 {:.1} ms, p99 {:.1} ms (orders placed at {:.0}/s)",
+            report.events,
+            report.endpoints,
+            report.backend,
+            report.deliveries,
+            report.seconds,
+            report.deliveries_per_s,
+            report.commit_to_receipt_p50_ms,
+            report.commit_to_receipt_p99_ms,
+            report.orders_per_s
+        );
+    }
+    Ok(())
+}
