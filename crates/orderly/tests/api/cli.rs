@@ -124,4 +124,29 @@ async fn run_creates_a_first_admin_key_serves_with_it_and_exits_0_on_sigterm() {
         lines.iter().all(|l| !l.to_string().contains(&key)),
         "the key appeared in a log line"
     );
+    assert!(
+        lines
+            .iter()
+            .all(|l| !l.to_string().contains("allow_private")),
+        "no webhook warning without the allowance"
+    );
+}
+
+#[tokio::test]
+async fn allowing_private_webhook_targets_is_announced_with_a_warning_at_start() {
+    let (_db, url) = TestDatabase::create(Backend::Sqlite).await.unwrap();
+    let run = RunProcess::start(&url, &[("ORDERLY_WEBHOOKS_ALLOW_PRIVATE", "true")]);
+    let lines = run.lines.clone();
+    assert!(run.stop().await.success());
+    let lines = lines.lock().unwrap();
+    let warning = lines
+        .iter()
+        .find(|l| {
+            l["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("webhooks.allow_private is on")
+        })
+        .unwrap_or_else(|| panic!("no warning in {lines:?}"));
+    assert_eq!(warning["level"], "WARN");
 }

@@ -343,6 +343,77 @@ async fn gone_disables_the_endpoint_at_once_and_tells_the_operators() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_failing_for_five_days_is_disabled_and_the_operators_told() {
+    let app = app_with(
+        Backend::Sqlite,
+        "1s",
+        &[("ORDERLY_MAIL_OPERATORS", "ops@shop.example")],
+    )
+    .await
+    .unwrap();
+    app.create_product("HOOK", 100, 10).await;
+    let receiver = Receiver::start().await;
+    receiver.script([Reply::status(500), Reply::status(500)]);
+    let endpoint = create_endpoint(&app, &receiver.url, &["order.created"]).await;
+    let id = endpoint["id"].as_str().unwrap();
+    // Failing, but for less than five days: retried, still enabled.
+    order(&app).await;
+    receiver.wait_for(1, 10).await;
+    let read: Value = app
+        .admin(Method::GET, &format!("/v1/webhooks/{id}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(read["failing_since"].is_string(), "{read}");
+    assert_eq!(read["enabled"], true);
+    // As if the first failure had been six days ago: the next failure disables it.
+    app.execute(
+        "UPDATE webhook_endpoints SET failing_since = strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-6 days')",
+        "",
+    ).await;
+    let read = eventually(10, "the endpoint disabled", || async {
+        let read: Value = app
+            .admin(Method::GET, &format!("/v1/webhooks/{id}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        (read["enabled"] == false).then_some(read)
+    })
+    .await;
+    assert!(
+        read["disabled_reason"]
+            .as_str()
+            .unwrap()
+            .contains("no successful delivery"),
+        "{read}"
+    );
+    assert_eq!(
+        receiver.received().len(),
+        2,
+        "disabled on the failure after the five days"
+    );
+    let notice = eventually(10, "the endpoint.disabled notice", || async {
+        let entries = std::fs::read_dir(app.dir.join("outbox")).ok()?;
+        entries
+            .filter_map(|e| e.ok())
+            .find(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with("endpoint_disabled")
+            })
+            .map(|e| std::fs::read_to_string(e.path()).unwrap())
+    })
+    .await;
+    assert!(notice.contains("no successful delivery"), "{notice}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retry_after_replaces_the_scheduled_wait() {
     // The schedule would wait about 30 s; the receiver asks for 2.
     let app = app_with(Backend::Sqlite, "30s", &[]).await.unwrap();
