@@ -102,6 +102,24 @@ fn describe() {
         "cache_fallbacks_total",
         "Reads that skipped a failing cache tier"
     );
+    describe_counter!(
+        "webhook_attempts_total",
+        "Webhook delivery attempts, by outcome (succeeded, failed, blocked)"
+    );
+    describe_histogram!(
+        "webhook_attempt_duration_seconds",
+        Unit::Seconds,
+        "How long one webhook delivery attempt took"
+    );
+    describe_histogram!(
+        "webhook_delivery_lag_seconds",
+        Unit::Seconds,
+        "From an event's commit to its successful delivery"
+    );
+    describe_counter!(
+        "webhook_endpoints_disabled_total",
+        "Webhook endpoints disabled automatically (410 Gone, or failing too long)"
+    );
     describe_gauge!(
         "db_pool_connections",
         "Database pool connections, idle and in use"

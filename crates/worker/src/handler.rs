@@ -18,13 +18,17 @@ pub enum JobError {
     /// Will fail the same way every time (a 5xx SMTP reply, bad arguments): discard now.
     #[error("{0}")]
     Permanent(String),
-    /// Try again after `after` (a receiver's `Retry-After`, a handler's own schedule, or a
-    /// busy endpoint), while attempts remain.
+    /// Try again after `after` (a receiver's `Retry-After`, a handler's own schedule), while
+    /// attempts remain.
     #[error("{error}")]
     RetryAfter {
         error: String,
         after: std::time::Duration,
     },
+    /// Could not start yet (a busy endpoint): run again after this long, the attempt not
+    /// counted.
+    #[error("put off")]
+    Snooze(std::time::Duration),
 }
 
 /// Runs jobs of one kind. Handlers must be idempotent where the outside world allows, since

@@ -383,6 +383,12 @@ async fn run_and_report(
                 error,
             }
         }
+        Err(JobError::Snooze(after)) => {
+            tracing::debug!(worker = %settings.id, retry_in_ms = after.as_millis() as u64, "job put off");
+            Outcome::Snooze {
+                at: orderly_domain::now() + after,
+            }
+        }
         Err(JobError::RetryAfter { error, after }) if job.attempt < job.max_attempts => {
             tracing::warn!(worker = %settings.id, elapsed_ms, %error, retry_in_ms = after.as_millis() as u64, "job failed; will retry");
             metrics::counter!("jobs_retried_total", "kind" => kind).increment(1);

@@ -452,7 +452,9 @@ async fn deliveries_to_one_endpoint_are_bounded_and_slow_answers_time_out() {
     .unwrap();
     app.create_product("HOOK", 100, 100).await;
     let busy = Receiver::start().await;
-    *busy.state.delay.lock().unwrap() = Duration::from_millis(200);
+    // 10 deliveries, 2 at a time, 400 ms each: some wait past the 1 s a delivery waits for
+    // a slot, and are put off without using up an attempt.
+    *busy.state.delay.lock().unwrap() = Duration::from_millis(400);
     create_endpoint(&app, &busy.url, &["order.created"]).await;
     for _ in 0..10 {
         order(&app).await;
@@ -464,6 +466,12 @@ async fn deliveries_to_one_endpoint_are_bounded_and_slow_answers_time_out() {
         "at most 2 deliveries at once to one endpoint, saw {most}"
     );
     assert_eq!(most, 2, "deliveries to one endpoint do run side by side");
+    let counted = "SELECT MAX(attempt) FROM jobs WHERE kind = 'deliver_webhook'";
+    assert_eq!(
+        app.scalar(counted).await,
+        1,
+        "waiting for a slot is not an attempt"
+    );
 
     let slow = Receiver::start().await;
     slow.script([Reply {

@@ -98,6 +98,11 @@ pub enum Outcome {
     Discard {
         error: String,
     },
+    /// Not run after all (the handler found it could not start yet): available again at
+    /// `at`, the attempt not counted.
+    Snooze {
+        at: OffsetDateTime,
+    },
 }
 
 /// A finished run, reported by the worker that held it.
@@ -379,6 +384,12 @@ pub(crate) const LIST: &str = concat!(
     " FROM jobs WHERE id < $1 AND ($2 IS NULL OR state = $2) AND ($3 IS NULL OR kind = $3) \
      AND ($4 IS NULL OR queue = $4) ORDER BY id DESC LIMIT $5"
 );
+/// A snoozed job goes back to the queue with its attempt given back.
+pub(crate) const SNOOZE: &str = "UPDATE jobs SET state = 'available', attempt = attempt - 1, \
+                                 run_at = $3, locked_by = NULL, locked_until = NULL \
+                                 WHERE id = $1 AND attempt = $2 AND state = 'running' \
+                                 AND locked_by = $4";
+
 pub(crate) const RETRY: &str = concat!(
     "UPDATE jobs SET state = 'available', attempt = 0, run_at = $2, finished_at = NULL, \
      locked_by = NULL, locked_until = NULL WHERE id = $1 AND state IN ('discarded', 'cancelled') \

@@ -136,6 +136,16 @@ pub(crate) async fn finish(
         let (state, run_at, finished_at, error) = match &f.outcome {
             Outcome::Retry { at, error } => ("available", *at, None, error),
             Outcome::Discard { error } => ("discarded", now, Some(now), error),
+            Outcome::Snooze { at } => {
+                sqlx::query(super::SNOOZE)
+                    .bind(f.id)
+                    .bind(f.attempt)
+                    .bind(*at)
+                    .bind(worker)
+                    .execute(&mut *tx)
+                    .await?;
+                continue;
+            }
             Outcome::Completed => continue,
         };
         sqlx::query(

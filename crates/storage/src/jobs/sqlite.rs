@@ -120,6 +120,16 @@ pub(crate) async fn finish(
             Outcome::Completed => ("completed", None, Some(now), None),
             Outcome::Retry { at, error } => ("available", Some(*at), None, Some(error)),
             Outcome::Discard { error } => ("discarded", None, Some(now), Some(error)),
+            Outcome::Snooze { at } => {
+                sqlx::query(super::SNOOZE)
+                    .bind(f.id)
+                    .bind(f.attempt)
+                    .bind(micros(*at))
+                    .bind(worker)
+                    .execute(&mut *tx)
+                    .await?;
+                continue;
+            }
         };
         sqlx::query(
             "UPDATE jobs SET state = $3, run_at = COALESCE($4, run_at), finished_at = $5, \

@@ -14,9 +14,10 @@ pub const DELIVERY_JOB: &str = "deliver_webhook";
 /// The queue deliveries run on, apart from receipts so that a slow endpoint cannot hold up
 /// the mail.
 pub const DELIVERY_QUEUE: &str = "webhooks";
-/// The job layer's cap on runs of one delivery. The delivery handler gives up on its own
-/// schedule long before; runs put off because the endpoint was busy count here too.
-pub const DELIVERY_JOB_MAX_ATTEMPTS: i32 = 200;
+/// The job layer's cap on runs of one delivery: above the longest retry schedule (20 waits,
+/// so 21 attempts), which the delivery handler follows and ends itself; the margin covers runs
+/// lost to a worker that died. Runs put off because the endpoint was busy do not count.
+pub const DELIVERY_JOB_MAX_ATTEMPTS: i32 = 25;
 
 /// An event about to be written.
 #[derive(Debug, Clone, Copy)]

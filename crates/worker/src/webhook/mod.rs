@@ -160,10 +160,9 @@ impl DeliverWebhook {
             .acquire(endpoint_id, Duration::from_secs(1))
             .await
         else {
-            return Err(JobError::RetryAfter {
-                error: "endpoint busy: at its concurrency limit".into(),
-                after: Duration::from_millis(500 + u64::from(jitter_u32() % 2_000)),
-            });
+            return Err(JobError::Snooze(Duration::from_millis(
+                500 + u64::from(jitter_u32() % 2_000),
+            )));
         };
         let attempt = self
             .store
