@@ -433,6 +433,19 @@ async fn key(store: &orderly_storage::Store, role: Role) -> String {
     store.create_api_key(&new).await.expect("create a key").1
 }
 
+/// Waits for a message whose file name starts with `prefix` in the app's mail outbox, and
+/// returns it.
+pub async fn outbox_message(app: &TestApp, prefix: &str) -> Vec<u8> {
+    eventually(10, &format!("a {prefix} message in the outbox"), || async {
+        std::fs::read_dir(app.dir.join("outbox"))
+            .ok()?
+            .filter_map(|e| e.ok())
+            .find(|e| e.file_name().to_string_lossy().starts_with(prefix))
+            .map(|e| std::fs::read(e.path()).unwrap())
+    })
+    .await
+}
+
 /// Reads a problem response, checking it is `application/problem+json` with `status`.
 pub async fn problem(response: reqwest::Response, status: StatusCode) -> Value {
     assert_eq!(response.status(), status);

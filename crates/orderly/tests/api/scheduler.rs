@@ -4,7 +4,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, StatusCode, TestApp, eventually};
+use crate::helpers::{Backend, StatusCode, TestApp, eventually, outbox_message};
 
 async fn expiry(backend: Backend) {
     let Some(app) = TestApp::spawn_with_worker(
@@ -143,18 +143,7 @@ async fn sales_summary(backend: Backend) {
         )])
         .await
         .unwrap();
-    let raw = eventually(10, "the sales summary", || async {
-        let entries = std::fs::read_dir(app.dir.join("outbox")).ok()?;
-        entries
-            .filter_map(|e| e.ok())
-            .find(|e| {
-                e.file_name()
-                    .to_string_lossy()
-                    .starts_with("sales-summary-")
-            })
-            .map(|e| std::fs::read(e.path()).unwrap())
-    })
-    .await;
+    let raw = outbox_message(&app, "sales-summary-").await;
     let message = mail_parser::MessageParser::default().parse(&raw).unwrap();
     let to: Vec<&str> = message
         .to()

@@ -16,7 +16,9 @@ use axum::response::{IntoResponse, Response};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, StatusCode, TestApp, backend_tests, eventually, problem};
+use crate::helpers::{
+    Backend, StatusCode, TestApp, backend_tests, eventually, outbox_message, problem,
+};
 
 /// One answer a receiver gives.
 #[derive(Clone)]
@@ -166,6 +168,22 @@ async fn order(app: &TestApp) -> String {
     placed["id"].as_str().unwrap().to_owned()
 }
 
+/// Waits until the endpoint is disabled, and returns it.
+async fn disabled(app: &TestApp, id: &str) -> Value {
+    eventually(10, "the endpoint disabled", || async {
+        let read: Value = app
+            .admin(Method::GET, &format!("/v1/webhooks/{id}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        (read["enabled"] == false).then_some(read)
+    })
+    .await
+}
+
 async fn deliveries(app: &TestApp, endpoint: &Value) -> Vec<Value> {
     let path = format!(
         "/v1/webhooks/{}/deliveries",
@@ -293,34 +311,12 @@ async fn gone_disables_the_endpoint_at_once_and_tells_the_operators() {
     let id = endpoint["id"].as_str().unwrap();
     order(&app).await;
 
-    let read = eventually(10, "the endpoint disabled", || async {
-        let read: Value = app
-            .admin(Method::GET, &format!("/v1/webhooks/{id}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        (read["enabled"] == false).then_some(read)
-    })
-    .await;
+    let read = disabled(&app, id).await;
     assert!(
         read["disabled_reason"].as_str().unwrap().contains("410"),
         "{read}"
     );
-    let notice = eventually(10, "the endpoint.disabled notice", || async {
-        let entries = std::fs::read_dir(app.dir.join("outbox")).ok()?;
-        entries
-            .filter_map(|e| e.ok())
-            .find(|e| {
-                e.file_name()
-                    .to_string_lossy()
-                    .starts_with("endpoint_disabled")
-            })
-            .map(|e| std::fs::read_to_string(e.path()).unwrap())
-    })
-    .await;
+    let notice = String::from_utf8(outbox_message(&app, "endpoint_disabled").await).unwrap();
     assert!(notice.contains("To: ops@shop.example"), "{notice}");
     assert!(notice.contains(&receiver.url), "{notice}");
 
@@ -374,18 +370,7 @@ async fn an_endpoint_failing_for_five_days_is_disabled_and_the_operators_told() 
         "UPDATE webhook_endpoints SET failing_since = strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-6 days')",
         "",
     ).await;
-    let read = eventually(10, "the endpoint disabled", || async {
-        let read: Value = app
-            .admin(Method::GET, &format!("/v1/webhooks/{id}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        (read["enabled"] == false).then_some(read)
-    })
-    .await;
+    let read = disabled(&app, id).await;
     assert!(
         read["disabled_reason"]
             .as_str()
@@ -398,18 +383,7 @@ async fn an_endpoint_failing_for_five_days_is_disabled_and_the_operators_told() 
         2,
         "disabled on the failure after the five days"
     );
-    let notice = eventually(10, "the endpoint.disabled notice", || async {
-        let entries = std::fs::read_dir(app.dir.join("outbox")).ok()?;
-        entries
-            .filter_map(|e| e.ok())
-            .find(|e| {
-                e.file_name()
-                    .to_string_lossy()
-                    .starts_with("endpoint_disabled")
-            })
-            .map(|e| std::fs::read_to_string(e.path()).unwrap())
-    })
-    .await;
+    let notice = String::from_utf8(outbox_message(&app, "endpoint_disabled").await).unwrap();
     assert!(notice.contains("no successful delivery"), "{notice}");
 }
 

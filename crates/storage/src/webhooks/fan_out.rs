@@ -45,33 +45,27 @@ const SUBSCRIPTIONS: &str = "SELECT s.endpoint_id, s.event_type FROM webhook_sub
                              JOIN webhook_endpoints w ON w.id = s.endpoint_id \
                              WHERE w.disabled_at IS NULL";
 
-impl OutboxSql for sqlx::SqliteConnection {
-    async fn subscriptions(&mut self) -> Result<Vec<(Uuid, String)>, sqlx::Error> {
-        sqlx::query_as(SUBSCRIPTIONS).fetch_all(&mut *self).await
-    }
+/// Implements [`OutboxSql`] for a connection type whose job inserts live in `$jobs`.
+macro_rules! impl_outbox_sql {
+    ($connection:ty, $jobs:path) => {
+        impl OutboxSql for $connection {
+            async fn subscriptions(&mut self) -> Result<Vec<(Uuid, String)>, sqlx::Error> {
+                sqlx::query_as(SUBSCRIPTIONS).fetch_all(&mut *self).await
+            }
 
-    async fn insert_jobs(
-        &mut self,
-        jobs: &[NewJob],
-        now: OffsetDateTime,
-    ) -> Result<Vec<i64>, sqlx::Error> {
-        crate::jobs::sqlite::insert_jobs(self, jobs, now).await
-    }
+            async fn insert_jobs(
+                &mut self,
+                jobs: &[NewJob],
+                now: OffsetDateTime,
+            ) -> Result<Vec<i64>, sqlx::Error> {
+                $jobs(self, jobs, now).await
+            }
+        }
+    };
 }
 
-impl OutboxSql for sqlx::PgConnection {
-    async fn subscriptions(&mut self) -> Result<Vec<(Uuid, String)>, sqlx::Error> {
-        sqlx::query_as(SUBSCRIPTIONS).fetch_all(&mut *self).await
-    }
-
-    async fn insert_jobs(
-        &mut self,
-        jobs: &[NewJob],
-        now: OffsetDateTime,
-    ) -> Result<Vec<i64>, sqlx::Error> {
-        crate::jobs::postgres::insert_jobs(self, jobs, now).await
-    }
-}
+impl_outbox_sql!(sqlx::SqliteConnection, crate::jobs::sqlite::insert_jobs);
+impl_outbox_sql!(sqlx::PgConnection, crate::jobs::postgres::insert_jobs);
 
 /// The job that delivers `event` to `endpoint`: one per pair, ever (a manual redelivery is a
 /// job of its own, see [`redelivery_job`]).
