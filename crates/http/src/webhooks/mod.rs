@@ -489,9 +489,13 @@ async fn redeliver(
         .webhook_attempt(id, attempt_id)
         .await?
         .ok_or(ApiError::NotFound("delivery attempt"))?;
+    let attempts_before = state
+        .store
+        .count_webhook_attempts(id, attempt.event_id)
+        .await?;
     let ids = state
         .store
-        .enqueue(&[redelivery_job(attempt.event_id, id)])
+        .enqueue(&[redelivery_job(attempt.event_id, id, attempts_before)])
         .await?;
     let job_id = ids.first().copied().ok_or_else(|| {
         ApiError::internal(std::io::Error::other("the redelivery job was not queued"))

@@ -657,3 +657,54 @@ backend_tests! {
         problem(not_an_id, StatusCode::NOT_FOUND).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_given_up_and_sent_again_by_hand_gets_a_fresh_schedule() {
+    // One retry, then the delivery is given up.
+    let app = app_with(Backend::Sqlite, "1s", &[]).await.unwrap();
+    app.create_product("HOOK", 100, 10).await;
+    let receiver = Receiver::start().await;
+    receiver.script([500, 500, 500].map(Reply::status));
+    let endpoint = create_endpoint(&app, &receiver.url, &["order.created"]).await;
+    let id = endpoint["id"].as_str().unwrap();
+    order(&app).await;
+    let given_up =
+        "SELECT COUNT(*) FROM jobs WHERE kind = 'deliver_webhook' AND state = 'discarded'";
+    eventually(10, "the delivery given up", || async {
+        (app.scalar(given_up).await == 1).then_some(())
+    })
+    .await;
+    assert_eq!(receiver.received().len(), 2);
+
+    let attempts = deliveries(&app, &endpoint).await;
+    let attempt_id = attempts[0]["id"].as_i64().unwrap();
+    let again = app
+        .admin(
+            Method::POST,
+            &format!("/v1/webhooks/{id}/deliveries/{attempt_id}/redeliver"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::ACCEPTED);
+    // The third attempt fails too, and is retried: the schedule starts again.
+    let attempts = wait_for_attempts(&app, &endpoint, 4, 10).await;
+    let outcomes: Vec<(i64, &str)> = attempts
+        .iter()
+        .map(|a| {
+            (
+                a["attempt"].as_i64().unwrap(),
+                a["outcome"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            (4, "succeeded"),
+            (3, "failed"),
+            (2, "failed"),
+            (1, "failed")
+        ]
+    );
+}

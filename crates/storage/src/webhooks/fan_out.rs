@@ -82,12 +82,16 @@ pub fn delivery_job(event: Uuid, endpoint: Uuid, trace: Option<&str>) -> NewJob 
     }
 }
 
-/// A delivery sent again by hand: the same event to the same endpoint, with a fresh schedule.
-pub fn redelivery_job(event: Uuid, endpoint: Uuid) -> NewJob {
-    NewJob {
+/// A delivery sent again by hand: the same event to the same endpoint, with a fresh retry
+/// schedule. `attempts_before` is how many attempts the pair had when it was asked for: the
+/// schedule counts from there.
+pub fn redelivery_job(event: Uuid, endpoint: Uuid, attempts_before: i64) -> NewJob {
+    let mut job = NewJob {
         unique_key: None,
         ..delivery_job(event, endpoint, None)
-    }
+    };
+    job.args["attempts_before"] = json!(attempts_before);
+    job
 }
 
 /// Queues one delivery job per event per enabled endpoint subscribed to its type, inside the

@@ -259,7 +259,13 @@ impl DeliverWebhook {
             Failure::Status { retry_after, .. } => retry_after,
             Failure::Blocked | Failure::Transport => None,
         };
-        let failed = u32::try_from(attempt).unwrap_or(u32::MAX);
+        // A redelivery by hand starts the schedule afresh after the attempts before it.
+        let attempts_before = job
+            .args
+            .get("attempts_before")
+            .and_then(|v| v.as_i64())
+            .unwrap_or(0);
+        let failed = u32::try_from(attempt - attempts_before).unwrap_or(u32::MAX);
         match retry_delay(&self.settings.retry_schedule, failed, retry_after, jitter()) {
             Some(after) => Err(JobError::RetryAfter { error, after }),
             None => Err(JobError::Permanent(format!(
