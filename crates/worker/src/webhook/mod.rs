@@ -175,39 +175,13 @@ impl DeliverWebhook {
         let result = self.send(&endpoint, &event).await;
         let latency_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
         let now = orderly_domain::now();
-        let (outcome, status, excerpt, error, failure) = match result {
-            Ok(answer) if (200..300).contains(&answer.status) => (
-                AttemptOutcome::Succeeded,
-                Some(answer.status),
-                Some(answer.excerpt),
-                None,
-                None,
-            ),
-            Ok(answer) => (
-                AttemptOutcome::Failed,
-                Some(answer.status),
-                Some(answer.excerpt),
-                Some(format!("answered {}", answer.status)),
-                Some(Failure::Status {
-                    status: answer.status,
-                    retry_after: answer.retry_after,
-                }),
-            ),
-            Err(SendError::Blocked(why)) => (
-                AttemptOutcome::Blocked,
-                None,
-                None,
-                Some(why),
-                Some(Failure::Blocked),
-            ),
-            Err(SendError::Transport(why)) => (
-                AttemptOutcome::Failed,
-                None,
-                None,
-                Some(why),
-                Some(Failure::Transport),
-            ),
-        };
+        let Verdict {
+            outcome,
+            status,
+            excerpt,
+            error,
+            failure,
+        } = Verdict::of(result);
         let failing_since = self
             .store
             .record_webhook_attempt(&NewAttempt {
@@ -369,6 +343,50 @@ impl DeliverWebhook {
                 "timed out after {} s",
                 self.settings.timeout.as_secs_f64()
             ))),
+        }
+    }
+}
+
+/// An attempt as it is recorded, and the failure, if any, that decides what happens next.
+struct Verdict {
+    outcome: AttemptOutcome,
+    status: Option<u16>,
+    excerpt: Option<String>,
+    error: Option<String>,
+    failure: Option<Failure>,
+}
+
+impl Verdict {
+    fn of(result: Result<Answer, SendError>) -> Self {
+        let failed = |outcome, error, failure| Self {
+            outcome,
+            status: None,
+            excerpt: None,
+            error: Some(error),
+            failure: Some(failure),
+        };
+        match result {
+            Ok(answer) if (200..300).contains(&answer.status) => Self {
+                outcome: AttemptOutcome::Succeeded,
+                status: Some(answer.status),
+                excerpt: Some(answer.excerpt),
+                error: None,
+                failure: None,
+            },
+            Ok(answer) => Self {
+                outcome: AttemptOutcome::Failed,
+                status: Some(answer.status),
+                excerpt: Some(answer.excerpt),
+                error: Some(format!("answered {}", answer.status)),
+                failure: Some(Failure::Status {
+                    status: answer.status,
+                    retry_after: answer.retry_after,
+                }),
+            },
+            Err(SendError::Blocked(why)) => failed(AttemptOutcome::Blocked, why, Failure::Blocked),
+            Err(SendError::Transport(why)) => {
+                failed(AttemptOutcome::Failed, why, Failure::Transport)
+            }
         }
     }
 }
