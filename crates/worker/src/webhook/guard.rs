@@ -12,10 +12,10 @@ use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 /// Why a target was refused; found in a request error's source chain.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-pub struct Blocked(pub String);
+pub(super) struct Blocked(pub String);
 
 /// Checks a URL whose host is an address literal.
-pub fn check_literal(url: &Url) -> Result<(), Blocked> {
+pub(super) fn check_literal(url: &Url) -> Result<(), Blocked> {
     let ip = match url.host() {
         Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip),
         Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip),
@@ -31,7 +31,7 @@ pub fn check_literal(url: &Url) -> Result<(), Blocked> {
 /// webhooks may not reach (refusing all rather than filtering: a name that mixes public and
 /// internal addresses is not a customer's plain web server).
 #[derive(Debug, Clone, Copy, Default)]
-pub struct GuardedResolver;
+pub(super) struct GuardedResolver;
 
 impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
@@ -46,7 +46,7 @@ impl Resolve for GuardedResolver {
 }
 
 /// Refuses `host` when any address it resolved to is forbidden.
-pub fn check_resolved(host: &str, addrs: &[SocketAddr]) -> Result<(), Blocked> {
+fn check_resolved(host: &str, addrs: &[SocketAddr]) -> Result<(), Blocked> {
     for addr in addrs {
         if let Some(reason) = forbidden_address(addr.ip()) {
             return Err(Blocked(format!(
@@ -59,7 +59,7 @@ pub fn check_resolved(host: &str, addrs: &[SocketAddr]) -> Result<(), Blocked> {
 }
 
 /// The [`Blocked`] somewhere in `error`'s sources, if the guard is why it failed.
-pub fn blocked_in(error: &(dyn std::error::Error + 'static)) -> Option<String> {
+pub(super) fn blocked_in(error: &(dyn std::error::Error + 'static)) -> Option<String> {
     let mut current = Some(error);
     while let Some(e) = current {
         if let Some(blocked) = e.downcast_ref::<Blocked>() {

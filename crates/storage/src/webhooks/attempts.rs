@@ -1,0 +1,256 @@
+//! Delivery attempts and the events they carry: recorded as each attempt ends (keeping the
+//! endpoint's failure record), listed per endpoint, and pruned with the events.
+
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::{Backend, Store, StoreError, with_pool};
+
+/// An event from the outbox, as a delivery sends it.
+#[derive(Debug, Clone)]
+pub struct OutboxRecord {
+    pub id: Uuid,
+    pub kind: String,
+    pub payload: serde_json::Value,
+    pub created_at: OffsetDateTime,
+}
+
+/// How one delivery attempt went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptOutcome {
+    /// A 2xx answer.
+    Succeeded,
+    /// Any other answer, a timeout or a connection failure.
+    Failed,
+    /// Not sent: the target resolved to an address webhooks may not reach.
+    Blocked,
+}
+
+impl AttemptOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Blocked => "blocked",
+        }
+    }
+}
+
+/// A delivery attempt, recorded as it ended.
+#[derive(Debug, Clone)]
+pub struct NewAttempt {
+    pub endpoint_id: Uuid,
+    pub event_id: Uuid,
+    pub event_type: String,
+    pub attempt: i32,
+    pub outcome: AttemptOutcome,
+    pub response_status: Option<i32>,
+    pub latency_ms: i64,
+    pub response_excerpt: Option<String>,
+    pub error: Option<String>,
+    pub at: OffsetDateTime,
+}
+
+/// A recorded attempt, as listed.
+#[derive(Debug, Clone)]
+pub struct WebhookAttempt {
+    pub id: i64,
+    pub event_id: Uuid,
+    pub event_type: String,
+    pub attempt: i32,
+    pub outcome: String,
+    pub response_status: Option<i32>,
+    pub latency_ms: i64,
+    pub response_excerpt: Option<String>,
+    pub error: Option<String>,
+    pub created_at: OffsetDateTime,
+}
+
+type AttemptRow = (
+    i64,
+    Uuid,
+    String,
+    i32,
+    String,
+    Option<i32>,
+    i64,
+    Option<String>,
+    Option<String>,
+    OffsetDateTime,
+);
+
+/// The columns read into an [`AttemptRow`].
+macro_rules! attempt_columns {
+    () => {
+        "id, event_id, event_type, attempt, outcome, response_status, latency_ms, \
+         response_excerpt, error, created_at"
+    };
+}
+
+fn attempt_from_row(row: AttemptRow) -> WebhookAttempt {
+    let (
+        id,
+        event_id,
+        event_type,
+        attempt,
+        outcome,
+        response_status,
+        latency_ms,
+        excerpt,
+        error,
+        created_at,
+    ) = row;
+    WebhookAttempt {
+        id,
+        event_id,
+        event_type,
+        attempt,
+        outcome,
+        response_status,
+        latency_ms,
+        response_excerpt: excerpt,
+        error,
+        created_at,
+    }
+}
+
+impl Store {
+    /// An event from the outbox.
+    pub async fn outbox_event(&self, id: Uuid) -> Result<Option<OutboxRecord>, StoreError> {
+        let row: Option<(
+            Uuid,
+            String,
+            sqlx::types::Json<serde_json::Value>,
+            OffsetDateTime,
+        )> = with_pool!(self, pool => sqlx::query_as(
+                "SELECT id, type, payload, created_at FROM events WHERE id = $1")
+                .bind(id)
+                .fetch_optional(pool)
+                .await)?;
+        Ok(row.map(|(id, kind, payload, created_at)| OutboxRecord {
+            id,
+            kind,
+            payload: payload.0,
+            created_at,
+        }))
+    }
+
+    /// How many attempts to deliver `event` to `endpoint` were made so far.
+    pub async fn count_webhook_attempts(
+        &self,
+        endpoint: Uuid,
+        event: Uuid,
+    ) -> Result<i64, StoreError> {
+        Ok(with_pool!(self, pool => sqlx::query_scalar(
+            "SELECT COUNT(*) FROM webhook_attempts WHERE event_id = $1 AND endpoint_id = $2")
+            .bind(event)
+            .bind(endpoint)
+            .fetch_one(pool)
+            .await)?)
+    }
+
+    /// Records an attempt and keeps the endpoint's failure record: a success clears it, a
+    /// failure starts it if it was clear. Returns the first failure since the last success,
+    /// `None` after a success (or when the endpoint is gone).
+    pub async fn record_webhook_attempt(
+        &self,
+        attempt: &NewAttempt,
+    ) -> Result<Option<OffsetDateTime>, StoreError> {
+        let succeeded = attempt.outcome == AttemptOutcome::Succeeded;
+        Ok(with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let failing_since: Option<Option<OffsetDateTime>> = sqlx::query_scalar(
+                "UPDATE webhook_endpoints SET failing_since = CASE WHEN $2 THEN NULL \
+                 ELSE COALESCE(failing_since, $3) END WHERE id = $1 RETURNING failing_since")
+                .bind(attempt.endpoint_id)
+                .bind(succeeded)
+                .bind(attempt.at)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if failing_since.is_some() {
+                sqlx::query(
+                    "INSERT INTO webhook_attempts (endpoint_id, event_id, event_type, attempt, \
+                     outcome, response_status, latency_ms, response_excerpt, error, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
+                    .bind(attempt.endpoint_id)
+                    .bind(attempt.event_id)
+                    .bind(&attempt.event_type)
+                    .bind(attempt.attempt)
+                    .bind(attempt.outcome.as_str())
+                    .bind(attempt.response_status)
+                    .bind(attempt.latency_ms)
+                    .bind(attempt.response_excerpt.as_deref())
+                    .bind(attempt.error.as_deref())
+                    .bind(attempt.at)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            failing_since.flatten()
+        }))
+    }
+
+    /// One page of an endpoint's attempts, newest first, older than `before` when given.
+    pub async fn webhook_attempts(
+        &self,
+        endpoint: Uuid,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<WebhookAttempt>, StoreError> {
+        let sql = concat!(
+            "SELECT ",
+            attempt_columns!(),
+            " FROM webhook_attempts WHERE endpoint_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3"
+        );
+        let rows: Vec<AttemptRow> = with_pool!(self, pool => sqlx::query_as(sql)
+            .bind(endpoint)
+            .bind(before.unwrap_or(i64::MAX))
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await)?;
+        Ok(rows.into_iter().map(attempt_from_row).collect())
+    }
+
+    pub async fn webhook_attempt(
+        &self,
+        endpoint: Uuid,
+        id: i64,
+    ) -> Result<Option<WebhookAttempt>, StoreError> {
+        let sql = concat!(
+            "SELECT ",
+            attempt_columns!(),
+            " FROM webhook_attempts WHERE endpoint_id = $1 AND id = $2"
+        );
+        let row: Option<AttemptRow> = with_pool!(self, pool => sqlx::query_as(sql)
+            .bind(endpoint)
+            .bind(id)
+            .fetch_optional(pool)
+            .await)?;
+        Ok(row.map(attempt_from_row))
+    }
+
+    /// Deletes events and delivery attempts older than `before`. The retention must outlast
+    /// the retry schedule, so that no delivery still pending loses its event.
+    pub async fn prune_events(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
+        // Timestamps are RFC 3339 text on SQLite; julianday compares them as instants.
+        let (attempts, events) = match self.backend {
+            Backend::Sqlite(_) => (
+                "DELETE FROM webhook_attempts WHERE julianday(created_at) < julianday($1)",
+                "DELETE FROM events WHERE julianday(created_at) < julianday($1)",
+            ),
+            Backend::Postgres(_) => (
+                "DELETE FROM webhook_attempts WHERE created_at < $1",
+                "DELETE FROM events WHERE created_at < $1",
+            ),
+        };
+        let mut pruned = 0;
+        for statement in [attempts, events] {
+            pruned += with_pool!(self, pool => sqlx::query(statement)
+                .bind(before)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected()))?;
+        }
+        Ok(pruned)
+    }
+}
