@@ -168,17 +168,22 @@ async fn order(app: &TestApp) -> String {
     placed["id"].as_str().unwrap().to_owned()
 }
 
+/// The endpoint as `GET /v1/webhooks/{id}` shows it.
+async fn read_endpoint(app: &TestApp, id: &str) -> Value {
+    let path = format!("/v1/webhooks/{id}");
+    app.admin(Method::GET, &path)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// Waits until the endpoint is disabled, and returns it.
 async fn disabled(app: &TestApp, id: &str) -> Value {
     eventually(10, "the endpoint disabled", || async {
-        let read: Value = app
-            .admin(Method::GET, &format!("/v1/webhooks/{id}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let read = read_endpoint(app, id).await;
         (read["enabled"] == false).then_some(read)
     })
     .await
@@ -256,8 +261,7 @@ backend_tests! {
             assert_eq!(attempt["attempt"], 1);
         }
         // The secret is shown at creation only.
-        let read: Value = app.admin(Method::GET, &format!("/v1/webhooks/{}", to_a["id"].as_str().unwrap()))
-            .send().await.unwrap().json().await.unwrap();
+        let read = read_endpoint(&app, to_a["id"].as_str().unwrap()).await;
         assert!(read.get("secret").is_none(), "{read}");
         assert_eq!(read["enabled"], true);
     }
@@ -288,8 +292,7 @@ backend_tests! {
         assert_eq!(summary, [(3, "succeeded", 200), (2, "failed", 502), (1, "failed", 500)]);
         let excerpt = attempts[1]["response_body"].as_str().unwrap();
         assert_eq!(excerpt.len(), 2_048, "only the first bytes of a large answer are kept");
-        let read: Value = app.admin(Method::GET, &format!("/v1/webhooks/{}", endpoint["id"].as_str().unwrap()))
-            .send().await.unwrap().json().await.unwrap();
+        let read = read_endpoint(&app, endpoint["id"].as_str().unwrap()).await;
         assert!(read.get("failing_since").is_none(), "a success clears the failure record: {read}");
         assert_eq!(read["enabled"], true);
     }
@@ -355,14 +358,7 @@ async fn an_endpoint_failing_for_five_days_is_disabled_and_the_operators_told() 
     // Failing, but for less than five days: retried, still enabled.
     order(&app).await;
     receiver.wait_for(1, 10).await;
-    let read: Value = app
-        .admin(Method::GET, &format!("/v1/webhooks/{id}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let read = read_endpoint(&app, id).await;
     assert!(read["failing_since"].is_string(), "{read}");
     assert_eq!(read["enabled"], true);
     // As if the first failure had been six days ago: the next failure disables it.
