@@ -16,9 +16,7 @@ use crate::AppState;
 use crate::auth::{Authorized, ManageJobs};
 use crate::error::{ApiError, Problem};
 use crate::extract::QueryParams;
-use crate::pagination::{
-    decode_id_cursor, encode_id_cursor, page_limit, parse_choice, parse_limit,
-};
+use crate::pagination::{decode_id_cursor, next_id_cursor, page_limit, parse_choice, parse_limit};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -147,9 +145,7 @@ async fn list_jobs(
             limit,
         })
         .await?;
-    let next_cursor = (jobs.len() == limit.get() as usize)
-        .then(|| jobs.last().map(|j| encode_id_cursor(j.id)))
-        .flatten();
+    let next_cursor = next_id_cursor(&jobs, limit, |j| j.id);
     Ok(Json(JobPage {
         data: jobs.into_iter().map(JobResource::from).collect(),
         next_cursor,

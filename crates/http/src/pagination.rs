@@ -24,7 +24,7 @@ pub fn decode_cursor(raw: &str) -> Result<Uuid, FieldError> {
 }
 
 /// A cursor for listings keyed by integer ids.
-pub fn encode_id_cursor(last_id: i64) -> String {
+fn encode_id_cursor(last_id: i64) -> String {
     URL_SAFE_NO_PAD.encode(last_id.to_be_bytes())
 }
 
@@ -86,6 +86,15 @@ pub fn page_limit(
 pub fn next_cursor<T>(items: &[T], limit: PageLimit, id: impl Fn(&T) -> Uuid) -> Option<String> {
     if items.len() == limit.get() as usize {
         items.last().map(|last| encode_cursor(id(last)))
+    } else {
+        None
+    }
+}
+
+/// [`next_cursor`] for listings keyed by integer ids.
+pub fn next_id_cursor<T>(items: &[T], limit: PageLimit, id: impl Fn(&T) -> i64) -> Option<String> {
+    if items.len() == limit.get() as usize {
+        items.last().map(|last| encode_id_cursor(id(last)))
     } else {
         None
     }

@@ -25,7 +25,7 @@ use crate::auth::{Authorized, ManageWebhooks};
 use crate::error::{ApiError, Problem};
 use crate::extract::{JsonBody, QueryParams};
 use crate::pagination::{
-    decode_cursor, decode_id_cursor, encode_id_cursor, next_cursor, page_limit, parse_limit,
+    decode_cursor, decode_id_cursor, next_cursor, next_id_cursor, page_limit, parse_limit,
 };
 use body::{CreateWebhook, UpdateWebhook};
 use resource::{AttemptPage, AttemptResource, Redelivery, WebhookPage, WebhookResource};
@@ -322,9 +322,7 @@ async fn list_deliveries(
         .store
         .webhook_attempts(id, before, limit.get())
         .await?;
-    let next_cursor = (attempts.len() == limit.get() as usize)
-        .then(|| attempts.last().map(|a| encode_id_cursor(a.id)))
-        .flatten();
+    let next_cursor = next_id_cursor(&attempts, limit, |a| a.id);
     Ok(Json(AttemptPage {
         data: attempts.into_iter().map(AttemptResource::from).collect(),
         next_cursor,

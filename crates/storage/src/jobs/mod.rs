@@ -15,6 +15,32 @@ macro_rules! columns {
     };
 }
 
+/// The reads of single jobs and pages of jobs, the same on both backends but for the pool
+/// type and the row decoder (`job_from_row` of the module that invokes this).
+macro_rules! job_reads {
+    ($pool:ty) => {
+        pub(crate) async fn job(pool: &$pool, id: i64) -> Result<Option<Job>, StoreError> {
+            let row = sqlx::query(super::BY_ID)
+                .bind(id)
+                .fetch_optional(pool)
+                .await?;
+            row.as_ref().map(job_from_row).transpose()
+        }
+
+        pub(crate) async fn list(pool: &$pool, filter: &JobFilter) -> Result<Vec<Job>, StoreError> {
+            let rows = sqlx::query(super::LIST)
+                .bind(filter.before.unwrap_or(i64::MAX))
+                .bind(filter.state.map(JobState::as_str))
+                .bind(filter.kind.as_deref())
+                .bind(filter.queue.as_deref())
+                .bind(i64::from(filter.limit.get()))
+                .fetch_all(pool)
+                .await?;
+            jobs(rows)
+        }
+    };
+}
+
 pub(crate) mod postgres;
 pub(crate) mod sqlite;
 

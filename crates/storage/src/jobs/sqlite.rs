@@ -219,25 +219,7 @@ pub(crate) async fn next_due(
     next.map(from_micros).transpose()
 }
 
-pub(crate) async fn job(pool: &SqlitePool, id: i64) -> Result<Option<Job>, StoreError> {
-    let row = sqlx::query(super::BY_ID)
-        .bind(id)
-        .fetch_optional(pool)
-        .await?;
-    row.as_ref().map(job_from_row).transpose()
-}
-
-pub(crate) async fn list(pool: &SqlitePool, filter: &JobFilter) -> Result<Vec<Job>, StoreError> {
-    let rows = sqlx::query(super::LIST)
-        .bind(filter.before.unwrap_or(i64::MAX))
-        .bind(filter.state.map(JobState::as_str))
-        .bind(filter.kind.as_deref())
-        .bind(filter.queue.as_deref())
-        .bind(i64::from(filter.limit.get()))
-        .fetch_all(pool)
-        .await?;
-    jobs(rows)
-}
+job_reads!(SqlitePool);
 
 pub(crate) async fn retry(
     pool: &SqlitePool,

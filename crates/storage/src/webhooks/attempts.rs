@@ -42,13 +42,21 @@ pub struct NewAttempt {
     pub endpoint_id: Uuid,
     pub event_id: Uuid,
     pub event_type: String,
-    pub attempt: i32,
     pub outcome: AttemptOutcome,
     pub response_status: Option<i32>,
     pub latency_ms: i64,
     pub response_excerpt: Option<String>,
     pub error: Option<String>,
     pub at: OffsetDateTime,
+}
+
+/// What recording an attempt tells the delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Recorded {
+    /// This attempt's number for the event at the endpoint, 1 for the first.
+    pub attempt: i32,
+    /// The first failure since the last success; `None` after a success.
+    pub failing_since: Option<OffsetDateTime>,
 }
 
 /// A recorded attempt, as listed.
@@ -149,13 +157,13 @@ impl Store {
             .await)?)
     }
 
-    /// Records an attempt and keeps the endpoint's failure record: a success clears it, a
-    /// failure starts it if it was clear. Returns the first failure since the last success,
-    /// `None` after a success (or when the endpoint is gone).
+    /// Records an attempt, numbering it after those before it, and keeps the endpoint's
+    /// failure record: a success clears it, a failure starts it if it was clear. `None` when
+    /// the endpoint is gone (nothing is recorded).
     pub async fn record_webhook_attempt(
         &self,
         attempt: &NewAttempt,
-    ) -> Result<Option<OffsetDateTime>, StoreError> {
+    ) -> Result<Option<Recorded>, StoreError> {
         let succeeded = attempt.outcome == AttemptOutcome::Succeeded;
         Ok(with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
@@ -167,26 +175,32 @@ impl Store {
                 .bind(attempt.at)
                 .fetch_optional(&mut *tx)
                 .await?;
-            if failing_since.is_some() {
-                sqlx::query(
-                    "INSERT INTO webhook_attempts (endpoint_id, event_id, event_type, attempt, \
-                     outcome, response_status, latency_ms, response_excerpt, error, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
-                    .bind(attempt.endpoint_id)
-                    .bind(attempt.event_id)
-                    .bind(&attempt.event_type)
-                    .bind(attempt.attempt)
-                    .bind(attempt.outcome.as_str())
-                    .bind(attempt.response_status)
-                    .bind(attempt.latency_ms)
-                    .bind(attempt.response_excerpt.as_deref())
-                    .bind(attempt.error.as_deref())
-                    .bind(attempt.at)
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            let recorded = match failing_since {
+                None => None,
+                Some(failing_since) => {
+                    let number: i32 = sqlx::query_scalar(
+                        "INSERT INTO webhook_attempts (endpoint_id, event_id, event_type, \
+                         attempt, outcome, response_status, latency_ms, response_excerpt, error, \
+                         created_at) \
+                         SELECT $1, $2, $3, CAST(COUNT(*) + 1 AS INTEGER), $4, $5, $6, $7, $8, $9 \
+                         FROM webhook_attempts WHERE event_id = $2 AND endpoint_id = $1 \
+                         RETURNING attempt")
+                        .bind(attempt.endpoint_id)
+                        .bind(attempt.event_id)
+                        .bind(&attempt.event_type)
+                        .bind(attempt.outcome.as_str())
+                        .bind(attempt.response_status)
+                        .bind(attempt.latency_ms)
+                        .bind(attempt.response_excerpt.as_deref())
+                        .bind(attempt.error.as_deref())
+                        .bind(attempt.at)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    Some(Recorded { attempt: number, failing_since })
+                }
+            };
             tx.commit().await?;
-            failing_since.flatten()
+            recorded
         }))
     }
 

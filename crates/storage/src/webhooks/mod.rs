@@ -6,7 +6,7 @@ mod attempts;
 mod endpoints;
 mod fan_out;
 
-pub use attempts::{AttemptOutcome, NewAttempt, OutboxRecord, WebhookAttempt};
+pub use attempts::{AttemptOutcome, NewAttempt, OutboxRecord, Recorded, WebhookAttempt};
 pub use endpoints::{NewWebhook, SECRET_PREFIX, WebhookChange, WebhookEndpoint};
 pub use fan_out::{
     DELIVERY_JOB, DELIVERY_JOB_MAX_ATTEMPTS, DELIVERY_QUEUE, delivery_job, redelivery_job,

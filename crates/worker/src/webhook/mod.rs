@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use orderly_domain::webhook::retry_delay;
-use orderly_storage::{AttemptOutcome, Job, NewAttempt, NewJob, Store, WebhookEndpoint};
+use orderly_storage::{AttemptOutcome, Job, NewAttempt, NewJob, Recorded, Store, WebhookEndpoint};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -136,13 +136,6 @@ impl DeliverWebhook {
                 500 + u64::from(jitter_u32() % 2_000),
             )));
         };
-        let attempt = self
-            .store
-            .count_webhook_attempts(endpoint_id, event_id)
-            .await
-            .map_err(transient("counting attempts"))?
-            + 1;
-
         let started = Instant::now();
         let result = send::send(&self.client, &self.settings, &endpoint, &event).await;
         let latency_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
@@ -154,13 +147,12 @@ impl DeliverWebhook {
             error,
             failure,
         } = Verdict::of(result);
-        let failing_since = self
+        let recorded = self
             .store
             .record_webhook_attempt(&NewAttempt {
                 endpoint_id,
                 event_id,
                 event_type: event.kind.clone(),
-                attempt: i32::try_from(attempt).unwrap_or(i32::MAX),
                 outcome,
                 response_status: status.map(i32::from),
                 latency_ms,
@@ -170,6 +162,14 @@ impl DeliverWebhook {
             })
             .await
             .map_err(transient("recording the attempt"))?;
+        let Some(Recorded {
+            attempt,
+            failing_since,
+        }) = recorded
+        else {
+            tracing::info!(%endpoint_id, %event_id, "webhook endpoint deleted during delivery");
+            return Ok(());
+        };
         metrics::counter!("webhook_attempts_total", "outcome" => outcome.as_str()).increment(1);
         metrics::histogram!("webhook_attempt_duration_seconds").record(latency_ms as f64 / 1_000.0);
         let Some(failure) = failure else {
@@ -211,7 +211,7 @@ impl DeliverWebhook {
             .get("attempts_before")
             .and_then(|v| v.as_i64())
             .unwrap_or(0);
-        let failed = u32::try_from(attempt - attempts_before).unwrap_or(u32::MAX);
+        let failed = u32::try_from(i64::from(attempt) - attempts_before).unwrap_or(u32::MAX);
         match retry_delay(&self.settings.retry_schedule, failed, retry_after, jitter()) {
             Some(after) => Err(JobError::RetryAfter { error, after }),
             None => Err(JobError::Permanent(format!(
