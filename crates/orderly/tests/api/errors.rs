@@ -78,8 +78,7 @@ backend_tests! {
         let response = app.admin(Method::POST, "/v1/products")
             .json(&json!({"sku": "UNI-1", "name": name, "price": 1})).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::CREATED);
-        let read: Value = app.admin(Method::GET, "/v1/products/by-sku/UNI-1").send().await.unwrap()
-            .json().await.unwrap();
+        let read: Value = app.read("/v1/products/by-sku/UNI-1").await;
         assert_eq!(read["name"], name);
         let nul = app.admin(Method::POST, "/v1/products")
             .json(&json!({"sku": "UNI-2", "name": "nul\u{0}byte", "price": 1})).send().await.unwrap();

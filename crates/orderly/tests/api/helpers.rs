@@ -307,6 +307,17 @@ impl TestApp {
             .bearer_auth(&self.admin_key)
     }
 
+    /// `GET path` with the admin key, as JSON.
+    pub async fn read(&self, path: &str) -> Value {
+        self.admin(reqwest::Method::GET, path)
+            .send()
+            .await
+            .expect("request sent")
+            .json()
+            .await
+            .expect("a JSON body")
+    }
+
     /// A request with the storefront key.
     pub fn storefront(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         self.client

@@ -12,13 +12,7 @@ async fn receipt_jobs(app: &TestApp) -> i64 {
 }
 
 async fn job(app: &TestApp, id: i64) -> Value {
-    app.admin(Method::GET, &format!("/v1/jobs/{id}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    app.read(&format!("/v1/jobs/{id}")).await
 }
 
 /// Enqueues one job through the store, as any enqueuer would, and returns its id.
@@ -44,7 +38,7 @@ backend_tests! {
         app.create_product("RCPT", 100, 10).await;
         let placed: Value = app.place_order(json!([{"sku": "RCPT", "quantity": 1}])).await.json().await.unwrap();
         assert_eq!(receipt_jobs(&app).await, 1);
-        let jobs: Value = app.admin(Method::GET, "/v1/jobs?kind=send_receipt").send().await.unwrap().json().await.unwrap();
+        let jobs: Value = app.read("/v1/jobs?kind=send_receipt").await;
         let receipt = &jobs["data"][0];
         assert_eq!(receipt["args"]["order_id"], placed["id"]);
         assert_eq!(receipt["state"], "available");
@@ -81,11 +75,10 @@ backend_tests! {
     async fn the_operator_api_lists_filters_and_refuses_impossible_changes(app) {
         let first = enqueue(&app, "noop", json!({}), 3).await;
         let second = enqueue(&app, "noop", json!({"n": 2}), 3).await;
-        let page: Value = app.admin(Method::GET, "/v1/jobs?limit=1&kind=noop").send().await.unwrap().json().await.unwrap();
+        let page: Value = app.read("/v1/jobs?limit=1&kind=noop").await;
         assert_eq!(page["data"][0]["id"], second, "newest first");
         let cursor = page["next_cursor"].as_str().unwrap();
-        let next: Value = app.admin(Method::GET, &format!("/v1/jobs?limit=1&kind=noop&cursor={cursor}"))
-            .send().await.unwrap().json().await.unwrap();
+        let next: Value = app.read(&format!("/v1/jobs?limit=1&kind=noop&cursor={cursor}")).await;
         assert_eq!(next["data"][0]["id"], first);
         let retry = app.admin(Method::POST, &format!("/v1/jobs/{first}/retry")).send().await.unwrap();
         assert_eq!(problem(retry, StatusCode::CONFLICT).await["code"], "invalid_job_state");
@@ -148,7 +141,7 @@ mod with_worker {
             let text = message.body_text(0).unwrap();
             assert!(text.contains("25.00 EUR") && text.contains("EML"), "{text}");
             assert!(message.body_html(0).unwrap().contains("<table>"));
-            let job: Value = app.admin(Method::GET, "/v1/jobs?kind=send_receipt").send().await.unwrap().json().await.unwrap();
+            let job: Value = app.read("/v1/jobs?kind=send_receipt").await;
             assert_eq!(job["data"][0]["state"], "completed");
         }
 

@@ -199,15 +199,7 @@ async fn a_permanent_smtp_refusal_discards_the_receipt_job_with_the_reply_kept()
         "{error}"
     );
     let read: Value = app
-        .admin(
-            Method::GET,
-            &format!("/v1/orders/{}", order["id"].as_str().unwrap()),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .read(&format!("/v1/orders/{}", order["id"].as_str().unwrap()))
+        .await;
     assert!(read["receipt_sent_at"].is_null());
 }

@@ -10,14 +10,7 @@ use serde_json::{Value, json};
 use crate::helpers::{StatusCode, TestApp, backend_tests, problem};
 
 async fn stock(app: &TestApp, sku: &str) -> i64 {
-    let product: Value = app
-        .admin(Method::GET, &format!("/v1/products/by-sku/{sku}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let product: Value = app.read(&format!("/v1/products/by-sku/{sku}")).await;
     product["stock"].as_i64().unwrap()
 }
 
@@ -330,12 +323,12 @@ backend_tests! {
         for _ in 0..3 {
             app.place_order(json!([{"sku": "MINE", "quantity": 1}])).await;
         }
-        let by_email: Value = app.admin(Method::GET, "/v1/orders?email=bo@example.com").send().await.unwrap().json().await.unwrap();
+        let by_email: Value = app.read("/v1/orders?email=bo@example.com").await;
         assert_eq!(by_email["data"].as_array().unwrap().len(), 1);
         let mut seen = 0;
         let mut path = "/v1/orders?limit=2&status=pending".to_owned();
         loop {
-            let page: Value = app.admin(Method::GET, &path).send().await.unwrap().json().await.unwrap();
+            let page: Value = app.read(&path).await;
             seen += page["data"].as_array().unwrap().len();
             match page["next_cursor"].as_str() {
                 Some(cursor) => path = format!("/v1/orders?limit=2&status=pending&cursor={cursor}"),

@@ -53,7 +53,7 @@ backend_tests! {
             .unwrap();
         let body = problem(response, StatusCode::CONFLICT).await;
         assert_eq!(body["code"], "sku_taken");
-        let page: Value = app.admin(Method::GET, "/v1/products").send().await.unwrap().json().await.unwrap();
+        let page: Value = app.read("/v1/products").await;
         assert_eq!(page["data"].as_array().unwrap().len(), 1);
     }
 
@@ -91,14 +91,7 @@ backend_tests! {
             .unwrap();
         assert_eq!(off.status(), StatusCode::CREATED);
         for (filter, sku) in [("true", "ON-1"), ("false", "OFF-1")] {
-            let page: Value = app
-                .admin(Method::GET, &format!("/v1/products?active={filter}"))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let page: Value = app.read(&format!("/v1/products?active={filter}")).await;
             let skus: Vec<_> = page["data"].as_array().unwrap().iter().map(|p| p["sku"].clone()).collect();
             assert_eq!(skus, [sku]);
         }
@@ -121,7 +114,7 @@ backend_tests! {
         assert_eq!(updated["stock"], 0);
         assert_eq!(updated["name"], created["name"]);
         assert_ne!(updated["updated_at"], created["updated_at"]);
-        let read: Value = app.admin(Method::GET, &path).send().await.unwrap().json().await.unwrap();
+        let read: Value = app.read(&path).await;
         assert_eq!(read, updated);
     }
 
@@ -137,7 +130,7 @@ backend_tests! {
             let body = problem(response, StatusCode::PRECONDITION_FAILED).await;
             assert_eq!(body["code"], "precondition_failed");
         }
-        let read: Value = app.admin(Method::GET, &path).send().await.unwrap().json().await.unwrap();
+        let read: Value = app.read(&path).await;
         assert_eq!(read["stock"], 4);
     }
 

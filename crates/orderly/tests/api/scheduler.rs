@@ -54,29 +54,14 @@ async fn expiry(backend: Backend) {
         (order["status"] == "expired").then_some(())
     })
     .await;
-    let product: Value = app
-        .admin(Method::GET, "/v1/products/by-sku/EXP")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let product: Value = app.read("/v1/products/by-sku/EXP").await;
     assert_eq!(
         product["stock"], 8,
         "the expired order's 3 units came back; the paid order keeps its 2"
     );
     let paid_now: Value = app
-        .admin(
-            Method::GET,
-            &format!("/v1/orders/{}", paid["id"].as_str().unwrap()),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .read(&format!("/v1/orders/{}", paid["id"].as_str().unwrap()))
+        .await;
     assert_eq!(paid_now["status"], "paid");
     assert_eq!(
         app.scalar("SELECT COUNT(*) FROM events WHERE type = 'order.expired'")

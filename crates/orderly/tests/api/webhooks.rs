@@ -170,14 +170,17 @@ async fn order(app: &TestApp) -> String {
 
 /// The endpoint as `GET /v1/webhooks/{id}` shows it.
 async fn read_endpoint(app: &TestApp, id: &str) -> Value {
-    let path = format!("/v1/webhooks/{id}");
-    app.admin(Method::GET, &path)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    app.read(&format!("/v1/webhooks/{id}")).await
+}
+
+/// Waits until no delivery is queued or running: after that, receivers get nothing more.
+async fn deliveries_settled(app: &TestApp) {
+    let unfinished = "SELECT COUNT(*) FROM jobs WHERE kind = 'deliver_webhook' \
+                      AND state IN ('available', 'running')";
+    eventually(15, "every delivery finished", || async {
+        (app.scalar(unfinished).await == 0).then_some(())
+    })
+    .await;
 }
 
 /// Waits until the endpoint is disabled, and returns it.
@@ -194,14 +197,7 @@ async fn deliveries(app: &TestApp, endpoint: &Value) -> Vec<Value> {
         "/v1/webhooks/{}/deliveries",
         endpoint["id"].as_str().unwrap()
     );
-    let page: Value = app
-        .admin(Method::GET, &path)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page: Value = app.read(&path).await;
     page["data"].as_array().unwrap().clone()
 }
 
@@ -248,7 +244,7 @@ backend_tests! {
         let other = standardwebhooks::Webhook::new(secret_a).unwrap();
         assert!(other.verify(&got_b[0].body, &got_b[0].headers).is_err());
 
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        deliveries_settled(&app).await;
         assert_eq!(a.received().len(), 2, "nothing twice");
         assert_eq!(b.received().len(), 1);
         assert!(c.received().is_empty(), "no event of a type the endpoint did not subscribe to");
@@ -325,7 +321,7 @@ async fn gone_disables_the_endpoint_at_once_and_tells_the_operators() {
 
     // A disabled endpoint gets nothing more, and no retry was made.
     order(&app).await;
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    deliveries_settled(&app).await;
     assert_eq!(receiver.received().len(), 1);
     assert_eq!(deliveries(&app, &endpoint).await.len(), 1);
 
@@ -625,7 +621,7 @@ backend_tests! {
             .send().await.unwrap().json().await.unwrap();
         assert_eq!(disabled["enabled"], false);
         assert_eq!(disabled["disabled_reason"], "disabled by an operator");
-        let page: Value = app.admin(Method::GET, "/v1/webhooks").send().await.unwrap().json().await.unwrap();
+        let page: Value = app.read("/v1/webhooks").await;
         assert_eq!(page["data"].as_array().unwrap().len(), 1);
         assert!(page["data"][0].get("secret").is_none());
 
