@@ -32,9 +32,8 @@ pub use products::{ProductFilter, UpdateOutcome};
 pub use reports::{LowStock, ProductSales, SalesSummary};
 pub use sqlx::Error as SqlxError;
 pub use webhooks::{
-    AttemptOutcome, DELIVERY_JOB, DELIVERY_JOB_MAX_ATTEMPTS, DELIVERY_QUEUE, NewAttempt,
-    NewWebhook, OutboxRecord, Recorded, SECRET_PREFIX, WebhookAttempt, WebhookChange,
-    WebhookEndpoint, delivery_job, redelivery_job,
+    AttemptOutcome, DELIVERY_JOB, NewAttempt, NewWebhook, OutboxRecord, Recorded, SECRET_PREFIX,
+    WebhookAttempt, WebhookChange, WebhookEndpoint, redelivery_job,
 };
 
 /// Runs `$body` with `$pool` bound to whichever pool the store holds. The body is compiled once

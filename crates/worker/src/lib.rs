@@ -15,9 +15,7 @@ pub use chores::{ExpireOrders, Prune};
 pub use handler::{BoxFuture, JobError, JobHandler, Registry};
 pub use mail::{MailError, MailSettings, Mailer};
 pub use noop::Noop;
-pub use operators::{
-    NOTICE_JOB, NotifyOperators, SALES_SUMMARY_JOB, SalesSummaryReport, notice_job, summary_text,
-};
+pub use operators::{NOTICE_JOB, NotifyOperators, SALES_SUMMARY_JOB, SalesSummaryReport};
 pub use receipt::SendReceipt;
 pub use runner::{Worker, WorkerSettings};
 pub use webhook::{DeliverWebhook, WebhookSettings};

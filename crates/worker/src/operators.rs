@@ -136,7 +136,7 @@ impl JobHandler for SalesSummaryReport {
 }
 
 /// The summary as plain text.
-pub fn summary_text(summary: &SalesSummary, currency: &str) -> String {
+fn summary_text(summary: &SalesSummary, currency: &str) -> String {
     let when = |t: OffsetDateTime| t.format(&Rfc3339).unwrap_or_default();
     let mut text = format!(
         "Sales from {} to {}\n\n\

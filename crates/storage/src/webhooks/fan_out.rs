@@ -13,11 +13,11 @@ use crate::NewJob;
 pub const DELIVERY_JOB: &str = "deliver_webhook";
 /// The queue deliveries run on, apart from receipts so that a slow endpoint cannot hold up
 /// the mail.
-pub const DELIVERY_QUEUE: &str = "webhooks";
+const DELIVERY_QUEUE: &str = "webhooks";
 /// The job layer's cap on runs of one delivery: above the longest retry schedule (20 waits,
 /// so 21 attempts), which the delivery handler follows and ends itself; the margin covers runs
 /// lost to a worker that died. Runs put off because the endpoint was busy do not count.
-pub const DELIVERY_JOB_MAX_ATTEMPTS: i32 = 25;
+const DELIVERY_JOB_MAX_ATTEMPTS: i32 = 25;
 
 /// An event about to be written.
 #[derive(Debug, Clone, Copy)]
@@ -69,7 +69,7 @@ impl_outbox_sql!(sqlx::PgConnection, crate::jobs::postgres::insert_jobs);
 
 /// The job that delivers `event` to `endpoint`: one per pair, ever (a manual redelivery is a
 /// job of its own, see [`redelivery_job`]).
-pub fn delivery_job(event: Uuid, endpoint: Uuid, trace: Option<&str>) -> NewJob {
+fn delivery_job(event: Uuid, endpoint: Uuid, trace: Option<&str>) -> NewJob {
     NewJob {
         queue: DELIVERY_QUEUE.into(),
         unique_key: Some(format!("webhook:{event}:{endpoint}")),

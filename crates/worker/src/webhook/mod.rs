@@ -15,9 +15,6 @@ use orderly_storage::{AttemptOutcome, Job, NewAttempt, NewJob, Recorded, Store, 
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-pub use send::event_body;
-pub use signature::signature_header;
-
 use send::{Answer, SendError, http_client};
 use slots::EndpointSlots;
 
