@@ -90,7 +90,7 @@ impl Store {
             .bind(info.role.as_str())
             .bind(&info.prefix)
             .bind(hash(&secret))
-            .bind(info.created_at)
+            .bind(orderly_db::Timestamp::new(info.created_at))
             .execute(pool)
             .await
             .map(|_| ()))?;
@@ -129,7 +129,7 @@ impl Store {
         let done = with_pool!(self, pool => sqlx::query(
             "UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
             .bind(id)
-            .bind(orderly_domain::now())
+            .bind(orderly_db::Timestamp::new(orderly_domain::now()))
             .execute(pool)
             .await
             .map(|r| r.rows_affected()))?;

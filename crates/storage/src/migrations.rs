@@ -39,6 +39,11 @@ const SQLITE: &[Embedded] = &[
         "webhooks",
         include_str!("../migrations/sqlite/0006_webhooks.sql"),
     ),
+    (
+        7,
+        "one clock",
+        include_str!("../migrations/sqlite/0007_one_clock.sql"),
+    ),
 ];
 
 const POSTGRES: &[Embedded] = &[
@@ -97,4 +102,157 @@ pub(crate) fn sqlite() -> Migrator {
 
 pub(crate) fn postgres() -> Migrator {
     migrator(POSTGRES)
+}
+
+#[cfg(test)]
+mod tests {
+    use orderly_domain::OrderId;
+    use time::OffsetDateTime;
+    use time::macros::datetime;
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::{Backend, Store, StoreOptions};
+
+    /// Every time column on SQLite after the one-clock migration.
+    const TIME_COLUMNS: &[(&str, &str)] = &[
+        ("products", "archived_at"),
+        ("products", "created_at"),
+        ("products", "updated_at"),
+        ("api_keys", "created_at"),
+        ("api_keys", "revoked_at"),
+        ("orders", "created_at"),
+        ("orders", "updated_at"),
+        ("orders", "receipt_sent_at"),
+        ("events", "created_at"),
+        ("idempotency_keys", "created_at"),
+        ("idempotency_keys", "expires_at"),
+        ("webhook_endpoints", "previous_expires_at"),
+        ("webhook_endpoints", "disabled_at"),
+        ("webhook_endpoints", "failing_since"),
+        ("webhook_endpoints", "created_at"),
+        ("webhook_endpoints", "updated_at"),
+        ("webhook_attempts", "created_at"),
+        ("jobs", "run_at"),
+        ("jobs", "locked_until"),
+        ("jobs", "created_at"),
+        ("jobs", "finished_at"),
+        ("leases", "expires_at"),
+        ("schedule_ticks", "last_tick"),
+    ];
+
+    fn micros(t: OffsetDateTime) -> i64 {
+        (t.unix_timestamp_nanos() / 1_000) as i64
+    }
+
+    #[tokio::test]
+    async fn a_file_written_by_the_previous_schema_keeps_every_time_through_the_one_clock_migration()
+     {
+        let dir = std::env::temp_dir().join(format!("orderly-migrate-{}", Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = format!("sqlite://{}", dir.join("old.db").display());
+        let store = Store::connect(&url, &StoreOptions::default())
+            .await
+            .unwrap();
+        let Backend::Sqlite(pool) = &store.backend else {
+            unreachable!("a sqlite:// URL opens SQLite")
+        };
+        migrator(&SQLITE[..6]).run(pool).await.unwrap();
+
+        // Rows as the previous code wrote them: RFC 3339 text without trailing zeros in the
+        // fraction, and Unix microseconds in the queue and scheduler tables.
+        let order = Uuid::now_v7();
+        let event = Uuid::now_v7();
+        let (run_at, created, finished) = (
+            datetime!(2026-11-28 10:00:02.5 UTC),
+            datetime!(2026-11-28 10:00:01.123456 UTC),
+            datetime!(2026-11-28 10:00:03 UTC),
+        );
+        let old_rows = format!(
+            "INSERT INTO api_keys (id, name, role, prefix, secret_hash, created_at) \
+             VALUES (x'{key_hex}', 'k', 'admin', 'oly_', x'02', '2026-11-28T09:00:00Z'); \
+             INSERT INTO products (id, sku, name, price, currency, stock, created_at, updated_at) \
+             VALUES (x'{product_hex}', 'MUG', 'Mug', 100, 'EUR', 5, '2026-11-28T09:30:00.1Z', \
+             '2026-11-28T09:30:00.000001Z'); \
+             INSERT INTO orders (id, status, email, name, currency, total, created_by, \
+             created_at, updated_at, receipt_sent_at) \
+             VALUES (x'{order_hex}', 'pending', 'ana@example.com', 'Ana', 'EUR', 100, x'{key_hex}', \
+             '2026-11-28T10:00:01.123456Z', '2026-11-28T10:00:01.12345Z', '2026-11-28T10:00:04Z'); \
+             INSERT INTO events (id, type, subject_id, payload, created_at) \
+             VALUES (x'{event_hex}', 'order.created', x'{order_hex}', '{{}}', \
+             '2026-11-28T10:00:01.12Z'); \
+             INSERT INTO jobs (queue, kind, args, state, attempt, max_attempts, run_at, \
+             created_at, finished_at) \
+             VALUES ('default', 'send_receipt', '{{}}', 'completed', 1, 3, {run_us}, \
+             {created_us}, {finished_us}); \
+             INSERT INTO leases (name, holder, expires_at) VALUES ('scheduler', 'w', {lease_us}); \
+             INSERT INTO schedule_ticks (name, last_tick) VALUES ('prune', {finished_us});",
+            key_hex = Uuid::now_v7().simple(),
+            product_hex = Uuid::now_v7().simple(),
+            order_hex = order.simple(),
+            event_hex = event.simple(),
+            run_us = micros(run_at),
+            lease_us = micros(datetime!(2100-01-01 00:00:00.000001 UTC)),
+            created_us = micros(created),
+            finished_us = micros(finished),
+        );
+        sqlx::raw_sql(sqlx::AssertSqlSafe(old_rows))
+            .execute(pool)
+            .await
+            .unwrap();
+
+        store.migrate().await.unwrap();
+
+        let read = store
+            .order_by_id(OrderId::from_uuid(order))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(read.created_at, created);
+        assert_eq!(read.updated_at, datetime!(2026-11-28 10:00:01.12345 UTC));
+        let job = store.job(1).await.unwrap().unwrap();
+        assert_eq!(
+            (job.run_at, job.created_at, job.finished_at),
+            (run_at, created, Some(finished))
+        );
+        assert_eq!(
+            store.outbox_event(event).await.unwrap().unwrap().created_at,
+            datetime!(2026-11-28 10:00:01.12 UTC)
+        );
+        assert_eq!(store.last_tick("prune").await.unwrap(), Some(finished));
+        let product = store
+            .list_products(&crate::ProductFilter::default())
+            .await
+            .unwrap();
+        assert_eq!(product[0].created_at, datetime!(2026-11-28 09:30:00.1 UTC));
+        // The lease is held until it was.
+        let until = datetime!(2100-01-02 0:00 UTC);
+        assert!(
+            !store
+                .acquire_lease("scheduler", "other", until)
+                .await
+                .unwrap()
+        );
+        let expires: String = sqlx::query_scalar("SELECT expires_at FROM leases")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        assert_eq!(expires, "2100-01-01T00:00:00.000001Z");
+
+        // Every time, old and new, is in the one fixed form.
+        for (table, column) in TIME_COLUMNS {
+            let statement = format!(
+                "SELECT COUNT(*) FROM {table} WHERE {column} IS NOT NULL AND {column} NOT GLOB \
+                 '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9].\
+                 [0-9][0-9][0-9][0-9][0-9][0-9]Z'"
+            );
+            let odd: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(statement))
+                .fetch_one(pool)
+                .await
+                .unwrap();
+            assert_eq!(odd, 0, "{table}.{column}");
+        }
+        store.close().await;
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

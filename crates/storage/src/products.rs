@@ -120,7 +120,7 @@ impl Store {
             .bind(&product.currency)
             .bind(product.stock)
             .bind(product.active)
-            .bind(product.created_at)
+            .bind(orderly_db::Timestamp::new(product.created_at))
             .execute(pool)
             .await
             .map(|_| ()));
@@ -180,7 +180,7 @@ impl Store {
             .bind(patch.price.map(|p| p.minor_units()))
             .bind(patch.stock.map(|s| s.units()))
             .bind(patch.active)
-            .bind(orderly_domain::now())
+            .bind(orderly_db::Timestamp::new(orderly_domain::now()))
             .fetch_optional(pool)
             .await);
         match result {
@@ -201,7 +201,7 @@ impl Store {
     ) -> Result<UpdateOutcome, StoreError> {
         let row = with_pool!(self, pool => sqlx::query_as::<_, ProductRow>(ARCHIVE)
             .bind(id.as_uuid())
-            .bind(orderly_domain::now())
+            .bind(orderly_db::Timestamp::new(orderly_domain::now()))
             .bind(expected_version)
             .fetch_optional(pool)
             .await)?;

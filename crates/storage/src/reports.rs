@@ -1,10 +1,10 @@
 //! Figures for the operators' reports: the sales of a time window, its best sellers, and the
 //! products running low.
 
-use sqlx::AssertSqlSafe;
+use orderly_db::Timestamp;
 use time::OffsetDateTime;
 
-use crate::{Backend, Store, StoreError, with_pool};
+use crate::{Store, StoreError, with_pool};
 
 /// Sales of orders placed in `[from, to)`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +41,22 @@ pub struct LowStock {
     pub stock: i64,
 }
 
+/// Orders placed in `[$1, $2)`: all, paid (or fulfilled) and their revenue, pending, lost.
+const TOTALS: &str = "SELECT COUNT(*), \
+     CAST(COALESCE(SUM(CASE WHEN status IN ('paid', 'fulfilled') THEN 1 ELSE 0 END), 0) AS BIGINT), \
+     CAST(COALESCE(SUM(CASE WHEN status IN ('paid', 'fulfilled') THEN total ELSE 0 END), 0) AS BIGINT), \
+     CAST(COALESCE(SUM(CASE WHEN status = 'pending' THEN 1 ELSE 0 END), 0) AS BIGINT), \
+     CAST(COALESCE(SUM(CASE WHEN status IN ('cancelled', 'expired') THEN 1 ELSE 0 END), 0) AS BIGINT) \
+     FROM orders o WHERE o.created_at >= $1 AND o.created_at < $2";
+
+/// The `$3` products sold most in orders placed in `[$1, $2)` and not lost.
+const BEST_SELLERS: &str = "SELECT l.sku, l.name, CAST(SUM(l.quantity) AS BIGINT), \
+     CAST(SUM(l.line_total) AS BIGINT) \
+     FROM order_lines l JOIN orders o ON o.id = l.order_id \
+     WHERE o.created_at >= $1 AND o.created_at < $2 \
+     AND o.status IN ('pending', 'paid', 'fulfilled') \
+     GROUP BY l.sku, l.name ORDER BY 3 DESC, l.sku LIMIT $3";
+
 /// The most low-stock products a summary lists.
 const MAX_LOW_STOCK: i64 = 50;
 
@@ -52,36 +68,15 @@ impl Store {
         top: u32,
         low_stock: i64,
     ) -> Result<SalesSummary, StoreError> {
-        // Only these constant fragments are spliced into the statements below.
-        let in_window = match self.backend {
-            // Timestamps are RFC 3339 text on SQLite; julianday compares them as instants.
-            Backend::Sqlite(_) => {
-                "julianday(o.created_at) >= julianday($1) AND julianday(o.created_at) < julianday($2)"
-            }
-            Backend::Postgres(_) => "o.created_at >= $1 AND o.created_at < $2",
-        };
-        let totals = format!(
-            "SELECT COUNT(*), \
-             CAST(COALESCE(SUM(CASE WHEN status IN ('paid', 'fulfilled') THEN 1 ELSE 0 END), 0) AS BIGINT), \
-             CAST(COALESCE(SUM(CASE WHEN status IN ('paid', 'fulfilled') THEN total ELSE 0 END), 0) AS BIGINT), \
-             CAST(COALESCE(SUM(CASE WHEN status = 'pending' THEN 1 ELSE 0 END), 0) AS BIGINT), \
-             CAST(COALESCE(SUM(CASE WHEN status IN ('cancelled', 'expired') THEN 1 ELSE 0 END), 0) AS BIGINT) \
-             FROM orders o WHERE {in_window}"
-        );
-        let best = format!(
-            "SELECT l.sku, l.name, CAST(SUM(l.quantity) AS BIGINT), CAST(SUM(l.line_total) AS BIGINT) \
-             FROM order_lines l JOIN orders o ON o.id = l.order_id \
-             WHERE {in_window} AND o.status IN ('pending', 'paid', 'fulfilled') \
-             GROUP BY l.sku, l.name ORDER BY 3 DESC, l.sku LIMIT $3"
-        );
-        let (orders, paid, revenue, pending, lost): (i64, i64, i64, i64, i64) = with_pool!(self, pool => sqlx::query_as(AssertSqlSafe(totals))
-                .bind(from)
-                .bind(to)
+        let (from_at, to_at) = (Timestamp::new(from), Timestamp::new(to));
+        let (orders, paid, revenue, pending, lost): (i64, i64, i64, i64, i64) = with_pool!(self, pool => sqlx::query_as(TOTALS)
+                .bind(from_at)
+                .bind(to_at)
                 .fetch_one(pool)
                 .await)?;
-        let top_products: Vec<(String, String, i64, i64)> = with_pool!(self, pool => sqlx::query_as(AssertSqlSafe(best))
-                .bind(from)
-                .bind(to)
+        let top_products: Vec<(String, String, i64, i64)> = with_pool!(self, pool => sqlx::query_as(BEST_SELLERS)
+                .bind(from_at)
+                .bind(to_at)
                 .bind(i64::from(top))
                 .fetch_all(pool)
                 .await)?;

@@ -6,8 +6,9 @@ use orderly_domain::OrderId;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::jobs::sqlite::{from_micros, micros};
-use crate::{Backend, Store, StoreError};
+use orderly_db::Timestamp;
+
+use crate::{Store, StoreError, with_pool};
 
 /// Takes a free or expired lease, or renews one's own; returns the holder when it did.
 const TAKE_LEASE: &str = "INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $3) \
@@ -25,65 +26,36 @@ impl Store {
         holder: &str,
         until: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        let now = orderly_domain::now();
-        let held: Option<String> = match &self.backend {
-            Backend::Sqlite(pool) => {
-                sqlx::query_scalar(TAKE_LEASE)
-                    .bind(name)
-                    .bind(holder)
-                    .bind(micros(until))
-                    .bind(micros(now))
-                    .fetch_optional(pool)
-                    .await?
-            }
-            Backend::Postgres(pool) => {
-                sqlx::query_scalar(TAKE_LEASE)
-                    .bind(name)
-                    .bind(holder)
-                    .bind(until)
-                    .bind(now)
-                    .fetch_optional(pool)
-                    .await?
-            }
-        };
+        let now = Timestamp::new(orderly_domain::now());
+        let held: Option<String> = with_pool!(self, pool => sqlx::query_scalar(TAKE_LEASE)
+            .bind(name)
+            .bind(holder)
+            .bind(Timestamp::new(until))
+            .bind(now)
+            .fetch_optional(pool)
+            .await)?;
         Ok(held.as_deref() == Some(holder))
     }
 
     /// The last tick enqueued for schedule `name`.
     pub async fn last_tick(&self, name: &str) -> Result<Option<OffsetDateTime>, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(pool) => {
-                let tick: Option<i64> =
-                    sqlx::query_scalar("SELECT last_tick FROM schedule_ticks WHERE name = $1")
-                        .bind(name)
-                        .fetch_optional(pool)
-                        .await?;
-                tick.map(from_micros).transpose()
-            }
-            Backend::Postgres(pool) => Ok(sqlx::query_scalar(
-                "SELECT last_tick FROM schedule_ticks WHERE name = $1",
-            )
+        let tick: Option<Timestamp> = with_pool!(self, pool => sqlx::query_scalar(
+            "SELECT last_tick FROM schedule_ticks WHERE name = $1")
             .bind(name)
             .fetch_optional(pool)
-            .await?),
-        }
+            .await)?;
+        Ok(tick.map(Timestamp::get))
     }
 
     pub async fn set_last_tick(&self, name: &str, tick: OffsetDateTime) -> Result<(), StoreError> {
-        let sql = "INSERT INTO schedule_ticks (name, last_tick) VALUES ($1, $2) \
-                   ON CONFLICT (name) DO UPDATE SET last_tick = excluded.last_tick";
-        match &self.backend {
-            Backend::Sqlite(pool) => {
-                sqlx::query(sql)
-                    .bind(name)
-                    .bind(micros(tick))
-                    .execute(pool)
-                    .await?;
-            }
-            Backend::Postgres(pool) => {
-                sqlx::query(sql).bind(name).bind(tick).execute(pool).await?;
-            }
-        }
+        with_pool!(self, pool => sqlx::query(
+            "INSERT INTO schedule_ticks (name, last_tick) VALUES ($1, $2) \
+             ON CONFLICT (name) DO UPDATE SET last_tick = excluded.last_tick")
+            .bind(name)
+            .bind(Timestamp::new(tick))
+            .execute(pool)
+            .await
+            .map(|_| ()))?;
         Ok(())
     }
 
@@ -93,51 +65,25 @@ impl Store {
         cutoff: OffsetDateTime,
         limit: i64,
     ) -> Result<Vec<OrderId>, StoreError> {
-        let ids: Vec<Uuid> = match &self.backend {
-            // Timestamps are RFC 3339 text here; julianday compares them as instants.
-            Backend::Sqlite(pool) => {
-                sqlx::query_scalar(
-                    "SELECT id FROM orders WHERE status = 'pending' \
-                     AND julianday(created_at) < julianday($1) ORDER BY id LIMIT $2",
-                )
-                .bind(cutoff)
-                .bind(limit)
-                .fetch_all(pool)
-                .await?
-            }
-            Backend::Postgres(pool) => {
-                sqlx::query_scalar(
-                    "SELECT id FROM orders WHERE status = 'pending' AND created_at < $1 \
-                     ORDER BY id LIMIT $2",
-                )
-                .bind(cutoff)
-                .bind(limit)
-                .fetch_all(pool)
-                .await?
-            }
-        };
+        let ids: Vec<Uuid> = with_pool!(self, pool => sqlx::query_scalar(
+            "SELECT id FROM orders WHERE status = 'pending' AND created_at < $1 \
+             ORDER BY id LIMIT $2")
+            .bind(Timestamp::new(cutoff))
+            .bind(limit)
+            .fetch_all(pool)
+            .await)?;
         Ok(ids.into_iter().map(OrderId::from_uuid).collect())
     }
 
     /// Deletes idempotency records that have expired.
     pub async fn prune_idempotency_keys(&self) -> Result<u64, StoreError> {
-        let now = orderly_domain::now();
-        let done = match &self.backend {
-            Backend::Sqlite(pool) => sqlx::query(
-                "DELETE FROM idempotency_keys WHERE julianday(expires_at) < julianday($1)",
-            )
+        let now = Timestamp::new(orderly_domain::now());
+        let done = with_pool!(self, pool => sqlx::query(
+            "DELETE FROM idempotency_keys WHERE expires_at < $1")
             .bind(now)
             .execute(pool)
-            .await?
-            .rows_affected(),
-            Backend::Postgres(pool) => {
-                sqlx::query("DELETE FROM idempotency_keys WHERE expires_at < $1")
-                    .bind(now)
-                    .execute(pool)
-                    .await?
-                    .rows_affected()
-            }
-        };
+            .await
+            .map(|done| done.rows_affected()))?;
         Ok(done)
     }
 }

@@ -119,6 +119,7 @@ backend_tests! {
             let new = orderly_storage::NewApiKey { name: "soon revoked".into(), role: orderly_domain::Role::Admin };
             let (info, secret) = app.store.create_api_key(&new).await.unwrap();
             assert!(app.store.revoke_api_key(info.id).await.unwrap());
+            app.assert_times_in_one_form().await;
             secret
         };
         let forged = format!("{}x", &app.admin_key[..app.admin_key.len() - 1]);

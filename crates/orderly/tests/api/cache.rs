@@ -94,6 +94,7 @@ backend_tests! {
         assert_eq!(read(&app, &by_id).await.1["active"], false);
         let etag = app.storefront(Method::GET, &by_id).send().await.unwrap().headers()["etag"].clone();
         assert_eq!(etag, "\"5\"", "the cached ETag follows the version (create, patch, order, cancel, archive)");
+        app.assert_times_in_one_form().await;
     }
 
     async fn a_thousand_concurrent_cold_reads_make_one_database_query(app) {

@@ -357,6 +357,38 @@ impl TestApp {
         }
     }
 
+    /// Checks, on SQLite, that every time stored in any table is in the one fixed form
+    /// (`2026-12-02T06:29:36.000120Z`) whose text order is time order; a no-op on PostgreSQL.
+    /// Time columns are found by name (`…_at`, `…_since`, `last_tick`).
+    pub async fn assert_times_in_one_form(&self) {
+        if self.backend != Backend::Sqlite {
+            return;
+        }
+        let pool = sqlx::SqlitePool::connect(&self.database_url).await.unwrap();
+        let columns: Vec<(String, String)> = sqlx::query_as(
+            "SELECT m.name, p.name FROM sqlite_master m, pragma_table_info(m.name) p \
+             WHERE m.type = 'table' AND m.name NOT LIKE '\\_sqlx%' ESCAPE '\\' \
+             AND (p.name LIKE '%\\_at' ESCAPE '\\' OR p.name LIKE '%\\_since' ESCAPE '\\' \
+             OR p.name = 'last_tick')",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        assert!(columns.len() > 20, "time columns found: {columns:?}");
+        for (table, column) in columns {
+            let odd: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                "SELECT CAST({column} AS TEXT) FROM {table} WHERE {column} IS NOT NULL \
+                 AND {column} NOT GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T\
+                 [0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9][0-9][0-9][0-9]Z'"
+            )))
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+            assert!(odd.is_empty(), "{table}.{column} holds {odd:?}");
+        }
+        pool.close().await;
+    }
+
     /// Runs statements on a connection of their own, choosing the text by backend.
     pub async fn execute(&self, sqlite: &'static str, postgres: &'static str) {
         match self.backend {

@@ -72,6 +72,34 @@ backend_tests! {
         assert_eq!((running["state"].as_str(), running["locked_by"].as_str()), (Some("running"), Some("test-worker")));
     }
 
+    async fn a_discarded_job_keeps_the_run_at_it_was_due_at_on_either_path(app) {
+        let due = orderly_domain::now() - time::Duration::seconds(5);
+        let mut ids = Vec::new();
+        for _ in 0..2 {
+            let mut job = orderly_storage::NewJob::new("noop", json!({}), 1);
+            job.queue = "manual".into();
+            job.run_at = Some(due);
+            ids.extend(app.store.enqueue(&[job]).await.unwrap());
+        }
+        // One fails for good; the other's lease runs out with no attempts left.
+        let lease = orderly_domain::now() + time::Duration::seconds(30);
+        let first = app.store.fetch_jobs("manual", "test-worker", 1, lease).await.unwrap();
+        app.store.finish_jobs("test-worker", &[orderly_storage::Finished {
+            id: first[0].id,
+            attempt: first[0].attempt,
+            outcome: orderly_storage::Outcome::Discard { error: "bad arguments".into() },
+        }]).await.unwrap();
+        let expired = orderly_domain::now() - time::Duration::seconds(1);
+        app.store.fetch_jobs("manual", "test-worker", 1, expired).await.unwrap();
+        assert_eq!(app.store.rescue_expired_jobs().await.unwrap(), 1);
+        for id in ids {
+            let job = app.store.job(id).await.unwrap().unwrap();
+            assert_eq!(job.state, orderly_domain::job::JobState::Discarded);
+            assert_eq!(job.run_at, due, "job {id} keeps its run_at");
+            assert!(job.finished_at.unwrap() >= due);
+        }
+    }
+
     async fn the_operator_api_lists_filters_and_refuses_impossible_changes(app) {
         let first = enqueue(&app, "noop", json!({}), 3).await;
         let second = enqueue(&app, "noop", json!({"n": 2}), 3).await;

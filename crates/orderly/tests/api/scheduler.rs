@@ -178,19 +178,13 @@ async fn prune(backend: Backend) {
     .await;
     // Age one of each: an event past its retention, an expired idempotency record, a job
     // finished long ago.
-    app.execute(
-        "UPDATE events SET created_at = '2020-01-01T00:00:00Z' \
+    let aged = "UPDATE events SET created_at = '2020-01-01T00:00:00.000000Z' \
              WHERE id = (SELECT id FROM events ORDER BY id LIMIT 1); \
-         UPDATE idempotency_keys SET expires_at = '2020-01-01T00:00:00Z' \
+         UPDATE idempotency_keys SET expires_at = '2020-01-01T00:00:00.000000Z' \
              WHERE order_id = (SELECT order_id FROM idempotency_keys ORDER BY order_id LIMIT 1); \
-         UPDATE jobs SET finished_at = 1 WHERE id = (SELECT MIN(id) FROM jobs);",
-        "UPDATE events SET created_at = '2020-01-01' \
-             WHERE id = (SELECT id FROM events ORDER BY id LIMIT 1); \
-         UPDATE idempotency_keys SET expires_at = '2020-01-01' \
-             WHERE order_id = (SELECT order_id FROM idempotency_keys ORDER BY order_id LIMIT 1); \
-         UPDATE jobs SET finished_at = '2020-01-01' WHERE id = (SELECT MIN(id) FROM jobs);",
-    )
-    .await;
+         UPDATE jobs SET finished_at = '2020-01-01T00:00:00.000000Z' \
+             WHERE id = (SELECT MIN(id) FROM jobs);";
+    app.execute(aged, aged).await;
     app.store
         .enqueue(&[orderly_storage::NewJob::new("prune", json!({}), 3)])
         .await
@@ -210,6 +204,7 @@ async fn prune(backend: Backend) {
         1,
         "the receipt job finished long ago is gone, the recent one kept"
     );
+    app.assert_times_in_one_form().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -359,7 +359,7 @@ async fn an_endpoint_failing_for_five_days_is_disabled_and_the_operators_told() 
     assert_eq!(read["enabled"], true);
     // As if the first failure had been six days ago: the next failure disables it.
     app.execute(
-        "UPDATE webhook_endpoints SET failing_since = strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-6 days')",
+        "UPDATE webhook_endpoints SET failing_since = strftime('%Y-%m-%dT%H:%M:%S.000000Z', 'now', '-6 days')",
         "",
     ).await;
     let read = disabled(&app, id).await;
@@ -377,6 +377,7 @@ async fn an_endpoint_failing_for_five_days_is_disabled_and_the_operators_told() 
     );
     let notice = String::from_utf8(outbox_message(&app, "endpoint_disabled").await).unwrap();
     assert!(notice.contains("no successful delivery"), "{notice}");
+    app.assert_times_in_one_form().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -518,6 +519,7 @@ async fn rotation_signs_with_old_and_new_and_redelivery_resends_the_event() {
         .await
         .unwrap();
     problem(missing, StatusCode::NOT_FOUND).await;
+    app.assert_times_in_one_form().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,42 +7,7 @@
 //! again: execution is at least once. Inserts wake workers: PostgreSQL notifies listeners on
 //! commit (trigger `jobs_notify`); within one process [`Store::jobs_signal`] does.
 
-/// The columns every job query returns, as a literal so `concat!` can build the statements.
-macro_rules! columns {
-    () => {
-        "id, queue, kind, args, state, priority, attempt, max_attempts, run_at, locked_by, \
-         locked_until, unique_key, last_error, created_at, finished_at, trace_context"
-    };
-}
-
-/// The reads of single jobs and pages of jobs, the same on both backends but for the pool
-/// type and the row decoder (`job_from_row` of the module that invokes this).
-macro_rules! job_reads {
-    ($pool:ty) => {
-        pub(crate) async fn job(pool: &$pool, id: i64) -> Result<Option<Job>, StoreError> {
-            let row = sqlx::query(super::BY_ID)
-                .bind(id)
-                .fetch_optional(pool)
-                .await?;
-            row.as_ref().map(job_from_row).transpose()
-        }
-
-        pub(crate) async fn list(pool: &$pool, filter: &JobFilter) -> Result<Vec<Job>, StoreError> {
-            let rows = sqlx::query(super::LIST)
-                .bind(filter.before.unwrap_or(i64::MAX))
-                .bind(filter.state.map(JobState::as_str))
-                .bind(filter.kind.as_deref())
-                .bind(filter.queue.as_deref())
-                .bind(i64::from(filter.limit.get()))
-                .fetch_all(pool)
-                .await?;
-            jobs(rows)
-        }
-    };
-}
-
-pub(crate) mod postgres;
-pub(crate) mod sqlite;
+pub(crate) mod sql;
 
 use std::sync::Arc;
 
@@ -52,7 +17,10 @@ use serde_json::Value;
 use time::OffsetDateTime;
 use tokio::sync::Notify;
 
-use crate::{Backend, Store, StoreError};
+use orderly_db::{Timestamp, WritePool};
+
+use self::sql::JobRow;
+use crate::{Backend, Store, StoreError, with_pool};
 
 /// A job as stored.
 #[derive(Debug, Clone, PartialEq)]
@@ -210,14 +178,14 @@ impl Store {
         let ids = match &self.backend {
             Backend::Sqlite(pool) => {
                 // One transaction, so a batch costs one commit rather than one per job.
-                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-                let ids = sqlite::insert_jobs(&mut tx, jobs, now).await?;
+                let mut tx = pool.begin_write().await?;
+                let ids = sql::insert_jobs_sqlite(&mut tx, jobs, now).await?;
                 tx.commit().await?;
                 ids
             }
             Backend::Postgres(pool) => {
                 let mut conn = pool.acquire().await?;
-                postgres::insert_jobs(&mut conn, jobs, now).await?
+                sql::insert_jobs_postgres(&mut conn, jobs, now).await?
             }
         };
         if !ids.is_empty() {
@@ -238,25 +206,85 @@ impl Store {
         limit: i64,
         lease_until: OffsetDateTime,
     ) -> Result<Vec<Job>, StoreError> {
-        let now = orderly_domain::now();
-        match &self.backend {
-            Backend::Sqlite(pool) => {
-                sqlite::fetch(pool, queue, worker, limit, now, lease_until).await
-            }
-            Backend::Postgres(pool) => {
-                postgres::fetch(pool, queue, worker, limit, now, lease_until).await
-            }
-        }
+        let now = Timestamp::new(orderly_domain::now());
+        let statement = match self.backend {
+            Backend::Sqlite(_) => sql::FETCH_SQLITE,
+            Backend::Postgres(_) => sql::FETCH_POSTGRES,
+        };
+        let rows = with_pool!(self, pool => sqlx::query_as::<_, JobRow>(statement)
+            .bind(queue)
+            .bind(now)
+            .bind(limit)
+            .bind(worker)
+            .bind(Timestamp::new(lease_until))
+            .fetch_all(pool)
+            .await)?;
+        Ok(sql::jobs(rows))
     }
 
-    /// Records finished runs, completions in one statement.
+    /// Records finished runs in one transaction.
     #[tracing::instrument(name = "db", skip_all, fields(op = "finish_jobs"))]
     pub async fn finish_jobs(&self, worker: &str, finished: &[Finished]) -> Result<(), StoreError> {
         let now = orderly_domain::now();
-        match &self.backend {
-            Backend::Sqlite(pool) => sqlite::finish(pool, worker, finished, now).await,
-            Backend::Postgres(pool) => postgres::finish(pool, worker, finished, now).await,
+        // Records each run of `$runs` with its own statement inside `$tx`.
+        macro_rules! record_each {
+            ($tx:expr, $runs:expr) => {
+                for f in $runs {
+                    let (state, run_at, finished_at, error) = match &f.outcome {
+                        Outcome::Completed => ("completed", None, Some(now), None),
+                        Outcome::Retry { at, error } => ("available", Some(*at), None, Some(error)),
+                        Outcome::Discard { error } => ("discarded", None, Some(now), Some(error)),
+                        Outcome::Snooze { at } => {
+                            sqlx::query(sql::SNOOZE)
+                                .bind(f.id)
+                                .bind(f.attempt)
+                                .bind(Timestamp::new(*at))
+                                .bind(worker)
+                                .execute(&mut *$tx)
+                                .await?;
+                            continue;
+                        }
+                    };
+                    sqlx::query(sql::FINISH)
+                        .bind(f.id)
+                        .bind(f.attempt)
+                        .bind(state)
+                        .bind(run_at.map(Timestamp::new))
+                        .bind(finished_at.map(Timestamp::new))
+                        .bind(error)
+                        .bind(worker)
+                        .execute(&mut *$tx)
+                        .await?;
+                }
+            };
         }
+        match &self.backend {
+            // One writer holds the lock: one statement a run, one commit for all.
+            Backend::Sqlite(pool) => {
+                let mut tx = pool.begin_write().await?;
+                record_each!(tx, finished);
+                tx.commit().await?;
+            }
+            // Every completion in one statement, the rest one by one.
+            Backend::Postgres(pool) => {
+                let (done, failed): (Vec<&Finished>, Vec<&Finished>) = finished
+                    .iter()
+                    .partition(|f| f.outcome == Outcome::Completed);
+                let mut tx = pool.begin_write().await?;
+                if !done.is_empty() {
+                    sqlx::query(sql::COMPLETE_POSTGRES)
+                        .bind(done.iter().map(|f| f.id).collect::<Vec<_>>())
+                        .bind(done.iter().map(|f| f.attempt).collect::<Vec<_>>())
+                        .bind(now)
+                        .bind(worker)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                record_each!(tx, failed);
+                tx.commit().await?;
+            }
+        }
+        Ok(())
     }
 
     /// Extends the leases of the jobs `worker` is running.
@@ -266,34 +294,71 @@ impl Store {
         ids: &[i64],
         until: OffsetDateTime,
     ) -> Result<u64, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(pool) => sqlite::extend_leases(pool, worker, ids, until).await,
-            Backend::Postgres(pool) => postgres::extend_leases(pool, worker, ids, until).await,
-        }
+        self.update_held(sql::EXTEND_SQLITE, sql::EXTEND_POSTGRES, worker, ids, until)
+            .await
     }
 
     /// Gives back jobs `worker` took but will not run (it is shutting down): they become
     /// available at once and the attempt does not count.
     pub async fn release_jobs(&self, worker: &str, ids: &[i64]) -> Result<u64, StoreError> {
         let now = orderly_domain::now();
-        let released = match &self.backend {
-            Backend::Sqlite(pool) => sqlite::release(pool, worker, ids, now).await?,
-            Backend::Postgres(pool) => postgres::release(pool, worker, ids, now).await?,
-        };
+        let released = self
+            .update_held(sql::RELEASE_SQLITE, sql::RELEASE_POSTGRES, worker, ids, now)
+            .await?;
         if released > 0 {
             self.jobs_signal.wake();
         }
         Ok(released)
     }
 
+    /// Runs a statement over jobs `worker` holds, binding (ids, worker, time): on PostgreSQL
+    /// once with the id array, on SQLite once per id in one transaction.
+    async fn update_held(
+        &self,
+        sqlite: &'static str,
+        postgres: &'static str,
+        worker: &str,
+        ids: &[i64],
+        at: OffsetDateTime,
+    ) -> Result<u64, StoreError> {
+        let at = Timestamp::new(at);
+        let changed = match &self.backend {
+            Backend::Sqlite(pool) => {
+                let mut tx = pool.begin_write().await?;
+                let mut changed = 0;
+                for id in ids {
+                    changed += sqlx::query(sqlite)
+                        .bind(id)
+                        .bind(worker)
+                        .bind(at)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                }
+                tx.commit().await?;
+                changed
+            }
+            Backend::Postgres(pool) => sqlx::query(postgres)
+                .bind(ids)
+                .bind(worker)
+                .bind(at)
+                .execute(pool)
+                .await?
+                .rows_affected(),
+        };
+        Ok(changed)
+    }
+
     /// Returns running jobs whose lease has run out to the queue (or discards them when they
     /// have no attempts left). Returns how many were rescued.
     pub async fn rescue_expired_jobs(&self) -> Result<u64, StoreError> {
-        let now = orderly_domain::now();
-        let rescued = match &self.backend {
-            Backend::Sqlite(pool) => sqlite::rescue(pool, now).await?,
-            Backend::Postgres(pool) => postgres::rescue(pool, now).await?,
-        };
+        let now = Timestamp::new(orderly_domain::now());
+        let rescued = with_pool!(self, pool => sqlx::query(sql::RESCUE)
+            .bind(now)
+            .bind(sql::LEASE_EXPIRED)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected()))?;
         if rescued > 0 {
             self.jobs_signal.wake();
         }
@@ -302,37 +367,46 @@ impl Store {
 
     /// When the next available job of `queue` becomes due, if any.
     pub async fn next_job_due(&self, queue: &str) -> Result<Option<OffsetDateTime>, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(pool) => sqlite::next_due(pool, queue).await,
-            Backend::Postgres(pool) => postgres::next_due(pool, queue).await,
-        }
+        let next: Option<Timestamp> = with_pool!(self, pool => sqlx::query_scalar(sql::NEXT_DUE)
+            .bind(queue)
+            .fetch_one(pool)
+            .await)?;
+        Ok(next.map(Timestamp::get))
     }
 
     pub async fn job(&self, id: i64) -> Result<Option<Job>, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(pool) => sqlite::job(pool, id).await,
-            Backend::Postgres(pool) => postgres::job(pool, id).await,
-        }
+        let row = with_pool!(self, pool => sqlx::query_as::<_, JobRow>(sql::BY_ID)
+            .bind(id)
+            .fetch_optional(pool)
+            .await)?;
+        Ok(row.map(|JobRow(job)| job))
     }
 
     /// One page of jobs, newest first.
     pub async fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<Job>, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(pool) => sqlite::list(pool, filter).await,
-            Backend::Postgres(pool) => postgres::list(pool, filter).await,
-        }
+        let rows = with_pool!(self, pool => sqlx::query_as::<_, JobRow>(sql::LIST)
+            .bind(filter.before.unwrap_or(i64::MAX))
+            .bind(filter.state.map(JobState::as_str))
+            .bind(filter.kind.as_deref())
+            .bind(filter.queue.as_deref())
+            .bind(i64::from(filter.limit.get()))
+            .fetch_all(pool)
+            .await)?;
+        Ok(sql::jobs(rows))
     }
 
     /// Sends a discarded or cancelled job round again, with a fresh set of attempts.
     #[tracing::instrument(name = "db", skip_all, fields(op = "retry_job"))]
     pub async fn retry_job(&self, id: i64) -> Result<JobChange, StoreError> {
-        let now = orderly_domain::now();
-        let changed = match &self.backend {
-            Backend::Sqlite(pool) => sqlite::retry(pool, id, now).await?,
-            Backend::Postgres(pool) => postgres::retry(pool, id, now).await?,
-        };
+        let changed = self.change_job(sql::RETRY, id).await?;
         if changed.is_some() {
             self.jobs_signal.wake();
+            if let Backend::Postgres(pool) = &self.backend {
+                // Other processes' workers learn of the job as of an insert.
+                sqlx::query("SELECT pg_notify('orderly_jobs', '')")
+                    .execute(pool)
+                    .await?;
+            }
         }
         self.job_change(id, changed).await
     }
@@ -341,12 +415,23 @@ impl Store {
     /// outcome is not recorded.
     #[tracing::instrument(name = "db", skip_all, fields(op = "cancel_job"))]
     pub async fn cancel_job(&self, id: i64) -> Result<JobChange, StoreError> {
-        let now = orderly_domain::now();
-        let changed = match &self.backend {
-            Backend::Sqlite(pool) => sqlite::cancel(pool, id, now).await?,
-            Backend::Postgres(pool) => postgres::cancel(pool, id, now).await?,
-        };
+        let changed = self.change_job(sql::CANCEL, id).await?;
         self.job_change(id, changed).await
+    }
+
+    /// Runs an operator's change (`$1` the id, `$2` now) and returns the job it changed.
+    async fn change_job(
+        &self,
+        statement: &'static str,
+        id: i64,
+    ) -> Result<Option<Job>, StoreError> {
+        let now = Timestamp::new(orderly_domain::now());
+        let row = with_pool!(self, pool => sqlx::query_as::<_, JobRow>(statement)
+            .bind(id)
+            .bind(now)
+            .fetch_optional(pool)
+            .await)?;
+        Ok(row.map(|JobRow(job)| job))
     }
 
     /// The job as the change left it, or why there was no change.
@@ -362,27 +447,29 @@ impl Store {
 
     /// Deletes completed, discarded and cancelled jobs that finished before `before`.
     pub async fn prune_jobs(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(pool) => sqlite::prune(pool, before).await,
-            Backend::Postgres(pool) => postgres::prune(pool, before).await,
-        }
+        let done = with_pool!(self, pool => sqlx::query(sql::PRUNE)
+            .bind(Timestamp::new(before))
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected()))?;
+        Ok(done)
     }
 
     /// How long the oldest due, available job has been waiting (zero when none is due).
     pub async fn oldest_due_job_age(&self) -> Result<std::time::Duration, StoreError> {
         let now = orderly_domain::now();
-        let oldest = match &self.backend {
-            Backend::Sqlite(pool) => sqlite::oldest_due(pool, now).await?,
-            Backend::Postgres(pool) => postgres::oldest_due(pool, now).await?,
-        };
+        let oldest: Option<Timestamp> = with_pool!(self, pool => sqlx::query_scalar(sql::OLDEST_DUE)
+            .bind(Timestamp::new(now))
+            .fetch_one(pool)
+            .await)?;
         Ok(oldest
-            .map(|t| std::time::Duration::try_from(now - t).unwrap_or_default())
+            .map(|t| std::time::Duration::try_from(now - t.get()).unwrap_or_default())
             .unwrap_or_default())
     }
 
     /// How many jobs of `queue` have not finished (available or running).
     pub async fn count_unfinished_jobs(&self, queue: &str) -> Result<i64, StoreError> {
-        Ok(crate::with_pool!(self, pool => sqlx::query_scalar(
+        Ok(with_pool!(self, pool => sqlx::query_scalar(
             "SELECT COUNT(*) FROM jobs WHERE queue = $1 AND state IN ('available', 'running')")
             .bind(queue)
             .fetch_one(pool)
@@ -391,7 +478,7 @@ impl Store {
 
     /// How many jobs are in each state.
     pub async fn count_jobs_by_state(&self) -> Result<Vec<(JobState, i64)>, StoreError> {
-        let rows: Vec<(String, i64)> = crate::with_pool!(self, pool => sqlx::query_as(
+        let rows: Vec<(String, i64)> = with_pool!(self, pool => sqlx::query_as(
             "SELECT state, COUNT(*) FROM jobs GROUP BY state")
             .fetch_all(pool)
             .await)?;
@@ -400,44 +487,3 @@ impl Store {
             .collect()
     }
 }
-
-// Statements whose text both backends share; they differ only in how times are bound
-// (`timestamptz` on PostgreSQL, Unix microseconds on SQLite).
-pub(crate) const BY_ID: &str = concat!("SELECT ", columns!(), " FROM jobs WHERE id = $1");
-pub(crate) const LIST: &str = concat!(
-    "SELECT ",
-    columns!(),
-    " FROM jobs WHERE id < $1 AND ($2 IS NULL OR state = $2) AND ($3 IS NULL OR kind = $3) \
-     AND ($4 IS NULL OR queue = $4) ORDER BY id DESC LIMIT $5"
-);
-/// A snoozed job goes back to the queue with its attempt given back.
-pub(crate) const SNOOZE: &str = "UPDATE jobs SET state = 'available', attempt = attempt - 1, \
-                                 run_at = $3, locked_by = NULL, locked_until = NULL \
-                                 WHERE id = $1 AND attempt = $2 AND state = 'running' \
-                                 AND locked_by = $4";
-
-pub(crate) const RETRY: &str = concat!(
-    "UPDATE jobs SET state = 'available', attempt = 0, run_at = $2, finished_at = NULL, \
-     locked_by = NULL, locked_until = NULL WHERE id = $1 AND state IN ('discarded', 'cancelled') \
-     RETURNING ",
-    columns!()
-);
-pub(crate) const CANCEL: &str = concat!(
-    "UPDATE jobs SET state = 'cancelled', finished_at = $2, locked_by = NULL, \
-     locked_until = NULL WHERE id = $1 AND state IN ('available', 'running') RETURNING ",
-    columns!()
-);
-pub(crate) const RESCUE: &str = "UPDATE jobs SET \
-     state = CASE WHEN attempt >= max_attempts THEN 'discarded' ELSE 'available' END, \
-     finished_at = CASE WHEN attempt >= max_attempts THEN $1 END, \
-     run_at = $1, last_error = $2, locked_by = NULL, locked_until = NULL \
-     WHERE state = 'running' AND locked_until < $1";
-pub(crate) const PRUNE: &str = "DELETE FROM jobs \
-     WHERE state IN ('completed', 'discarded', 'cancelled') AND finished_at < $1";
-pub(crate) const NEXT_DUE: &str =
-    "SELECT MIN(run_at) FROM jobs WHERE state = 'available' AND queue = $1";
-pub(crate) const OLDEST_DUE: &str =
-    "SELECT MIN(run_at) FROM jobs WHERE state = 'available' AND run_at <= $1";
-
-/// The message kept on a job whose worker stopped holding it.
-pub(crate) const LEASE_EXPIRED: &str = "lease expired: the worker stopped without finishing";

@@ -22,7 +22,9 @@ use place::{BatchContext, judge_retry, place_batch};
 pub type RenderOrder = dyn Fn(&Order) -> String + Send + Sync;
 
 use crate::error::is_unique_violation;
-use crate::{Backend, Store, StoreError, with_pool};
+use orderly_db::WritePool;
+
+use crate::{Store, StoreError, with_pool};
 
 /// A request to place one order.
 #[derive(Debug, Clone)]
@@ -183,24 +185,13 @@ impl Store {
             render: settings.render,
             receipt_max_attempts: settings.receipt_max_attempts,
         };
-        let result = match &self.backend {
-            Backend::Sqlite(pool) => {
-                // IMMEDIATE takes the write lock up front: a deferred transaction that reads
-                // first would fail at its first write instead of waiting for the lock.
-                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-                match place_batch(&mut *tx, requests, &context).await {
-                    Ok(outcomes) => tx.commit().await.map(|()| outcomes),
-                    Err(e) => Err(e),
-                }
+        let result = with_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            match place_batch(&mut *tx, requests, &context).await {
+                Ok(outcomes) => tx.commit().await.map(|()| outcomes),
+                Err(e) => Err(e),
             }
-            Backend::Postgres(pool) => {
-                let mut tx = pool.begin().await?;
-                match place_batch(&mut *tx, requests, &context).await {
-                    Ok(outcomes) => tx.commit().await.map(|()| outcomes),
-                    Err(e) => Err(e),
-                }
-            }
-        };
+        });
         match result {
             Ok(outcomes) => {
                 let created = outcomes
@@ -260,20 +251,12 @@ impl Store {
         action: OrderAction,
     ) -> Result<(TransitionOutcome, Option<Order>), StoreError> {
         let now = orderly_domain::now();
-        let outcome = match &self.backend {
-            Backend::Sqlite(pool) => {
-                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-                let outcome = transition::transition(&mut *tx, id, action, now).await?;
-                tx.commit().await?;
-                outcome
-            }
-            Backend::Postgres(pool) => {
-                let mut tx = pool.begin().await?;
-                let outcome = transition::transition(&mut *tx, id, action, now).await?;
-                tx.commit().await?;
-                outcome
-            }
-        };
+        let outcome = with_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let outcome = transition::transition(&mut *tx, id, action, now).await?;
+            tx.commit().await?;
+            outcome
+        });
         let order = self.order_by_id(id).await?;
         Ok((outcome, order))
     }
@@ -322,7 +305,7 @@ impl Store {
         with_pool!(self, pool => sqlx::query(
             "UPDATE orders SET receipt_sent_at = $2 WHERE id = $1 AND receipt_sent_at IS NULL")
             .bind(id.as_uuid())
-            .bind(at)
+            .bind(orderly_db::Timestamp::new(at))
             .execute(pool)
             .await
             .map(|_| ()))?;

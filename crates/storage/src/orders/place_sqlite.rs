@@ -108,7 +108,7 @@ impl PlaceSql for SqliteConnection {
             )
             .bind(id.as_uuid())
             .bind(quantity)
-            .bind(at)
+            .bind(orderly_db::Timestamp::new(at))
             .execute(&mut *self)
             .await?;
         }
@@ -130,7 +130,7 @@ impl PlaceSql for SqliteConnection {
             .bind(&order.currency)
             .bind(order.total)
             .bind(order.created_by)
-            .bind(order.created_at)
+            .bind(orderly_db::Timestamp::new(order.created_at))
             .execute(&mut *self)
             .await?;
             for (i, line) in order.lines.iter().enumerate() {
@@ -163,7 +163,7 @@ impl PlaceSql for SqliteConnection {
             .bind(event.kind)
             .bind(event.subject_id)
             .bind(&event.payload)
-            .bind(event.at)
+            .bind(orderly_db::Timestamp::new(event.at))
             .execute(&mut *self)
             .await?;
         }
@@ -188,8 +188,8 @@ impl PlaceSql for SqliteConnection {
             .bind(order_id)
             .bind(record.response_status)
             .bind(&record.response_body)
-            .bind(created_at)
-            .bind(record.expires_at)
+            .bind(orderly_db::Timestamp::new(created_at))
+            .bind(orderly_db::Timestamp::new(record.expires_at))
             .execute(&mut *self)
             .await?;
         }

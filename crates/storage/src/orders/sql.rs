@@ -61,7 +61,7 @@ macro_rules! impl_transition_sql {
                 )
                 .bind(order)
                 .bind(to.as_str())
-                .bind(at)
+                .bind(orderly_db::Timestamp::new(at))
                 .bind(from[0].as_str())
                 .bind(from[1].as_str())
                 .execute(&mut *self)
@@ -101,7 +101,7 @@ macro_rules! impl_transition_sql {
                 )
                 .bind(product.as_uuid())
                 .bind(quantity)
-                .bind(at)
+                .bind(orderly_db::Timestamp::new(at))
                 .execute(&mut *self)
                 .await
                 .map(|_| ())
@@ -123,7 +123,7 @@ macro_rules! impl_transition_sql {
                 .bind(kind)
                 .bind(subject)
                 .bind(Json(payload))
-                .bind(at)
+                .bind(orderly_db::Timestamp::new(at))
                 .execute(&mut *self)
                 .await
                 .map(|_| ())

@@ -4,7 +4,9 @@
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::{Backend, Store, StoreError, with_pool};
+use orderly_db::{Timestamp, WritePool};
+
+use crate::{Store, StoreError, with_pool};
 
 /// An event from the outbox, as a delivery sends it.
 #[derive(Debug, Clone)]
@@ -166,13 +168,13 @@ impl Store {
     ) -> Result<Option<Recorded>, StoreError> {
         let succeeded = attempt.outcome == AttemptOutcome::Succeeded;
         Ok(with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let failing_since: Option<Option<OffsetDateTime>> = sqlx::query_scalar(
                 "UPDATE webhook_endpoints SET failing_since = CASE WHEN $2 THEN NULL \
                  ELSE COALESCE(failing_since, $3) END WHERE id = $1 RETURNING failing_since")
                 .bind(attempt.endpoint_id)
                 .bind(succeeded)
-                .bind(attempt.at)
+                .bind(orderly_db::Timestamp::new(attempt.at))
                 .fetch_optional(&mut *tx)
                 .await?;
             let recorded = match failing_since {
@@ -193,7 +195,7 @@ impl Store {
                         .bind(attempt.latency_ms)
                         .bind(attempt.response_excerpt.as_deref())
                         .bind(attempt.error.as_deref())
-                        .bind(attempt.at)
+                        .bind(orderly_db::Timestamp::new(attempt.at))
                         .fetch_one(&mut *tx)
                         .await?;
                     Some(Recorded { attempt: number, failing_since })
@@ -246,21 +248,12 @@ impl Store {
     /// Deletes events and delivery attempts older than `before`. The retention must outlast
     /// the retry schedule, so that no delivery still pending loses its event.
     pub async fn prune_events(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
-        // Timestamps are RFC 3339 text on SQLite; julianday compares them as instants.
-        let (attempts, events) = match self.backend {
-            Backend::Sqlite(_) => (
-                "DELETE FROM webhook_attempts WHERE julianday(created_at) < julianday($1)",
-                "DELETE FROM events WHERE julianday(created_at) < julianday($1)",
-            ),
-            Backend::Postgres(_) => (
-                "DELETE FROM webhook_attempts WHERE created_at < $1",
-                "DELETE FROM events WHERE created_at < $1",
-            ),
-        };
+        let attempts = "DELETE FROM webhook_attempts WHERE created_at < $1";
+        let events = "DELETE FROM events WHERE created_at < $1";
         let mut pruned = 0;
         for statement in [attempts, events] {
             pruned += with_pool!(self, pool => sqlx::query(statement)
-                .bind(before)
+                .bind(Timestamp::new(before))
                 .execute(pool)
                 .await
                 .map(|r| r.rows_affected()))?;

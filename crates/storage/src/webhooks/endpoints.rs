@@ -6,6 +6,8 @@ use base64::engine::general_purpose::STANDARD;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use orderly_db::WritePool;
+
 use crate::{Store, StoreError, with_pool};
 
 /// Every secret starts with this (the Standard Webhooks convention).
@@ -114,7 +116,7 @@ impl Store {
             updated_at: now,
         };
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             sqlx::query(
                 "INSERT INTO webhook_endpoints (id, url, description, secret, created_at, \
                  updated_at) VALUES ($1, $2, $3, $4, $5, $5)")
@@ -122,7 +124,7 @@ impl Store {
                 .bind(&endpoint.url)
                 .bind(&endpoint.description)
                 .bind(&endpoint.secret)
-                .bind(now)
+                .bind(orderly_db::Timestamp::new(now))
                 .execute(&mut *tx)
                 .await?;
             for event_type in &endpoint.event_types {
@@ -226,7 +228,7 @@ impl Store {
             None => (false, false),
         };
         let found = with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let found = sqlx::query(
                 "UPDATE webhook_endpoints SET url = COALESCE($2, url), \
                  description = COALESCE($3, description), updated_at = $4, \
@@ -239,7 +241,7 @@ impl Store {
                 .bind(id)
                 .bind(change.url.as_deref())
                 .bind(change.description.as_deref())
-                .bind(now)
+                .bind(orderly_db::Timestamp::new(now))
                 .bind(enable)
                 .bind(disable)
                 .execute(&mut *tx)
@@ -282,8 +284,8 @@ impl Store {
              secret = $2, updated_at = $4 WHERE id = $1")
             .bind(id)
             .bind(mint_secret()?)
-            .bind(now + grace)
-            .bind(now)
+            .bind(orderly_db::Timestamp::new(now + grace))
+            .bind(orderly_db::Timestamp::new(now))
             .execute(pool)
             .await
             .map(|r| r.rows_affected()))?
@@ -301,7 +303,7 @@ impl Store {
             "UPDATE webhook_endpoints SET disabled_at = $2, disabled_reason = $3, \
              updated_at = $2 WHERE id = $1 AND disabled_at IS NULL")
             .bind(id)
-            .bind(now)
+            .bind(orderly_db::Timestamp::new(now))
             .bind(reason)
             .execute(pool)
             .await

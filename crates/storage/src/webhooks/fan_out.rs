@@ -64,8 +64,8 @@ macro_rules! impl_outbox_sql {
     };
 }
 
-impl_outbox_sql!(sqlx::SqliteConnection, crate::jobs::sqlite::insert_jobs);
-impl_outbox_sql!(sqlx::PgConnection, crate::jobs::postgres::insert_jobs);
+impl_outbox_sql!(sqlx::SqliteConnection, crate::jobs::sql::insert_jobs_sqlite);
+impl_outbox_sql!(sqlx::PgConnection, crate::jobs::sql::insert_jobs_postgres);
 
 /// The job that delivers `event` to `endpoint`: one per pair, ever (a manual redelivery is a
 /// job of its own, see [`redelivery_job`]).

@@ -1,0 +1,230 @@
+//! The job queue's statements. Times are bound as [`Timestamp`], so most statements are one
+//! text for both backends; the rest differ only where the dialects do: PostgreSQL inserts and
+//! updates batches over `unnest` arrays and claims with `FOR UPDATE SKIP LOCKED`, SQLite (one
+//! writer at a time) claims with a plain `UPDATE … WHERE id IN (SELECT … LIMIT n)` and loops
+//! over rows inside one transaction.
+
+use orderly_db::Timestamp;
+use sqlx::{ColumnIndex, Decode, FromRow, PgConnection, Row, SqliteConnection, Type};
+use time::OffsetDateTime;
+
+use super::{Job, NewJob};
+
+/// The columns every job query returns, as a literal so `concat!` can build the statements.
+/// `args` and `priority` are cast so both backends hand back the same Rust types.
+macro_rules! columns {
+    () => {
+        "id, queue, kind, CAST(args AS TEXT) AS args, state, CAST(priority AS INTEGER) AS \
+         priority, attempt, max_attempts, run_at, locked_by, locked_until, unique_key, \
+         last_error, created_at, finished_at, trace_context"
+    };
+}
+
+pub(crate) const BY_ID: &str = concat!("SELECT ", columns!(), " FROM jobs WHERE id = $1");
+pub(crate) const LIST: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM jobs WHERE id < $1 AND ($2 IS NULL OR state = $2) AND ($3 IS NULL OR kind = $3) \
+     AND ($4 IS NULL OR queue = $4) ORDER BY id DESC LIMIT $5"
+);
+
+/// Claims a batch on SQLite; its single writer lock makes the claim atomic.
+pub(crate) const FETCH_SQLITE: &str = concat!(
+    "UPDATE jobs SET state = 'running', attempt = attempt + 1, locked_by = $4, \
+     locked_until = $5 WHERE id IN (SELECT id FROM jobs WHERE state = 'available' \
+     AND queue = $1 AND run_at <= $2 ORDER BY priority, run_at, id LIMIT $3) RETURNING ",
+    columns!()
+);
+/// Claims a batch on PostgreSQL: skips rows other workers hold, never waits for them.
+pub(crate) const FETCH_POSTGRES: &str = concat!(
+    "WITH next AS (SELECT id AS next_id FROM jobs WHERE state = 'available' AND queue = $1 \
+     AND run_at <= $2 ORDER BY priority, run_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) \
+     UPDATE jobs SET state = 'running', attempt = attempt + 1, locked_by = $4, \
+     locked_until = $5 FROM next WHERE id = next.next_id RETURNING ",
+    columns!()
+);
+
+/// Records one finished run. A discarded or completed job keeps its `run_at` (when the run
+/// was due) and gets `finished_at`; a retried one gets its next `run_at`.
+pub(crate) const FINISH: &str = "UPDATE jobs SET state = $3, run_at = COALESCE($4, run_at), \
+     finished_at = $5, last_error = COALESCE($6, last_error), locked_by = NULL, \
+     locked_until = NULL \
+     WHERE id = $1 AND attempt = $2 AND state = 'running' AND locked_by = $7";
+/// Records many completions at once on PostgreSQL.
+pub(crate) const COMPLETE_POSTGRES: &str = "UPDATE jobs AS j SET state = 'completed', \
+     finished_at = $3, locked_by = NULL, locked_until = NULL \
+     FROM unnest($1::bigint[], $2::int[]) AS f(id, attempt) \
+     WHERE j.id = f.id AND j.attempt = f.attempt AND j.state = 'running' AND j.locked_by = $4";
+/// A snoozed job goes back to the queue with its attempt given back.
+pub(crate) const SNOOZE: &str = "UPDATE jobs SET state = 'available', attempt = attempt - 1, \
+     run_at = $3, locked_by = NULL, locked_until = NULL \
+     WHERE id = $1 AND attempt = $2 AND state = 'running' AND locked_by = $4";
+
+pub(crate) const EXTEND_SQLITE: &str = "UPDATE jobs SET locked_until = $3 \
+     WHERE id = $1 AND locked_by = $2 AND state = 'running'";
+pub(crate) const EXTEND_POSTGRES: &str = "UPDATE jobs SET locked_until = $3 \
+     WHERE id = ANY($1) AND locked_by = $2 AND state = 'running'";
+pub(crate) const RELEASE_SQLITE: &str = "UPDATE jobs SET state = 'available', \
+     attempt = attempt - 1, run_at = $3, locked_by = NULL, locked_until = NULL \
+     WHERE id = $1 AND locked_by = $2 AND state = 'running'";
+pub(crate) const RELEASE_POSTGRES: &str = "UPDATE jobs SET state = 'available', \
+     attempt = attempt - 1, run_at = $3, locked_by = NULL, locked_until = NULL \
+     WHERE id = ANY($1) AND locked_by = $2 AND state = 'running'";
+
+pub(crate) const RETRY: &str = concat!(
+    "UPDATE jobs SET state = 'available', attempt = 0, run_at = $2, finished_at = NULL, \
+     locked_by = NULL, locked_until = NULL WHERE id = $1 AND state IN ('discarded', 'cancelled') \
+     RETURNING ",
+    columns!()
+);
+pub(crate) const CANCEL: &str = concat!(
+    "UPDATE jobs SET state = 'cancelled', finished_at = $2, locked_by = NULL, \
+     locked_until = NULL WHERE id = $1 AND state IN ('available', 'running') RETURNING ",
+    columns!()
+);
+/// Returns jobs whose lease ran out to the queue, or discards those with no attempts left
+/// (keeping their `run_at`, as [`FINISH`] does).
+pub(crate) const RESCUE: &str = "UPDATE jobs SET \
+     state = CASE WHEN attempt >= max_attempts THEN 'discarded' ELSE 'available' END, \
+     finished_at = CASE WHEN attempt >= max_attempts THEN $1 END, \
+     run_at = CASE WHEN attempt >= max_attempts THEN run_at ELSE $1 END, \
+     last_error = $2, locked_by = NULL, locked_until = NULL \
+     WHERE state = 'running' AND locked_until < $1";
+pub(crate) const PRUNE: &str = "DELETE FROM jobs \
+     WHERE state IN ('completed', 'discarded', 'cancelled') AND finished_at < $1";
+pub(crate) const NEXT_DUE: &str =
+    "SELECT MIN(run_at) FROM jobs WHERE state = 'available' AND queue = $1";
+pub(crate) const OLDEST_DUE: &str =
+    "SELECT MIN(run_at) FROM jobs WHERE state = 'available' AND run_at <= $1";
+
+/// The message kept on a job whose worker stopped holding it.
+pub(crate) const LEASE_EXPIRED: &str = "lease expired: the worker stopped without finishing";
+
+/// A job read from either backend.
+pub(crate) struct JobRow(pub Job);
+
+impl<'r, R> FromRow<'r, R> for JobRow
+where
+    R: Row,
+    &'static str: ColumnIndex<R>,
+    i64: Decode<'r, R::Database> + Type<R::Database>,
+    i32: Decode<'r, R::Database> + Type<R::Database>,
+    String: Decode<'r, R::Database> + Type<R::Database>,
+    Option<String>: Decode<'r, R::Database> + Type<R::Database>,
+    Timestamp: Decode<'r, R::Database> + Type<R::Database>,
+    Option<Timestamp>: Decode<'r, R::Database> + Type<R::Database>,
+{
+    fn from_row(row: &'r R) -> Result<Self, sqlx::Error> {
+        let corrupt = |column: &str, e: String| sqlx::Error::ColumnDecode {
+            index: column.to_owned(),
+            source: e.into(),
+        };
+        let args: String = row.try_get("args")?;
+        let state: String = row.try_get("state")?;
+        let time = |column: &'static str| -> Result<OffsetDateTime, sqlx::Error> {
+            row.try_get::<Timestamp, _>(column).map(Timestamp::get)
+        };
+        let optional_time = |column: &'static str| -> Result<Option<OffsetDateTime>, sqlx::Error> {
+            Ok(row
+                .try_get::<Option<Timestamp>, _>(column)?
+                .map(Timestamp::get))
+        };
+        Ok(Self(Job {
+            id: row.try_get("id")?,
+            queue: row.try_get("queue")?,
+            kind: row.try_get("kind")?,
+            args: serde_json::from_str(&args).map_err(|e| corrupt("args", e.to_string()))?,
+            state: state.parse().map_err(|e| corrupt("state", e))?,
+            priority: row.try_get("priority")?,
+            attempt: row.try_get("attempt")?,
+            max_attempts: row.try_get("max_attempts")?,
+            run_at: time("run_at")?,
+            locked_by: row.try_get("locked_by")?,
+            locked_until: optional_time("locked_until")?,
+            unique_key: row.try_get("unique_key")?,
+            last_error: row.try_get("last_error")?,
+            created_at: time("created_at")?,
+            finished_at: optional_time("finished_at")?,
+            trace_context: row.try_get("trace_context")?,
+        }))
+    }
+}
+
+pub(crate) fn jobs(rows: Vec<JobRow>) -> Vec<Job> {
+    rows.into_iter().map(|JobRow(job)| job).collect()
+}
+
+/// Inserts jobs inside the caller's transaction, one statement a job (SQLite runs them in
+/// the transaction's single commit).
+pub(crate) async fn insert_jobs_sqlite(
+    conn: &mut SqliteConnection,
+    new: &[NewJob],
+    now: OffsetDateTime,
+) -> Result<Vec<i64>, sqlx::Error> {
+    let mut ids = Vec::with_capacity(new.len());
+    for j in new {
+        let id: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO jobs (queue, kind, args, state, priority, max_attempts, run_at, \
+             unique_key, created_at, trace_context) \
+             VALUES ($1, $2, $3, 'available', $4, $5, $6, $7, $8, $9) \
+             ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL DO NOTHING RETURNING id",
+        )
+        .bind(&j.queue)
+        .bind(&j.kind)
+        .bind(j.args.to_string())
+        .bind(j.priority)
+        .bind(j.max_attempts)
+        .bind(Timestamp::new(j.run_at.unwrap_or(now)))
+        .bind(j.unique_key.as_deref())
+        .bind(Timestamp::new(now))
+        .bind(j.trace_context.as_deref())
+        .fetch_optional(&mut *conn)
+        .await?;
+        ids.extend(id);
+    }
+    Ok(ids)
+}
+
+/// Inserts jobs inside the caller's transaction in one statement over arrays.
+pub(crate) async fn insert_jobs_postgres(
+    conn: &mut PgConnection,
+    new: &[NewJob],
+    now: OffsetDateTime,
+) -> Result<Vec<i64>, sqlx::Error> {
+    if new.is_empty() {
+        return Ok(Vec::new());
+    }
+    sqlx::query_scalar(
+        "INSERT INTO jobs (queue, kind, args, state, priority, max_attempts, run_at, \
+         unique_key, created_at, trace_context) \
+         SELECT queue, kind, args::jsonb, 'available', priority, max_attempts, run_at, \
+         unique_key, $8, trace_context \
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::smallint[], $5::int[], \
+         $6::timestamptz[], $7::text[], $9::text[]) \
+         AS j(queue, kind, args, priority, max_attempts, run_at, unique_key, trace_context) \
+         ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL DO NOTHING RETURNING id",
+    )
+    .bind(new.iter().map(|j| j.queue.as_str()).collect::<Vec<_>>())
+    .bind(new.iter().map(|j| j.kind.as_str()).collect::<Vec<_>>())
+    .bind(new.iter().map(|j| j.args.to_string()).collect::<Vec<_>>())
+    .bind(new.iter().map(|j| j.priority as i16).collect::<Vec<_>>())
+    .bind(new.iter().map(|j| j.max_attempts).collect::<Vec<_>>())
+    .bind(
+        new.iter()
+            .map(|j| j.run_at.unwrap_or(now))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        new.iter()
+            .map(|j| j.unique_key.as_deref())
+            .collect::<Vec<_>>(),
+    )
+    .bind(now)
+    .bind(
+        new.iter()
+            .map(|j| j.trace_context.as_deref())
+            .collect::<Vec<_>>(),
+    )
+    .fetch_all(&mut *conn)
+    .await
+}
