@@ -35,7 +35,7 @@ impl JobHandler for ExpireOrders {
                     // An order paid meanwhile is no longer pending: the transition refuses it.
                     if let (TransitionOutcome::Done, _) = self
                         .store
-                        .transition_order(id, OrderAction::Expire)
+                        .transition_order(id, OrderAction::Expire, None)
                         .await
                         .map_err(transient)?
                     {

@@ -287,7 +287,12 @@ async fn transition(
     action: OrderAction,
 ) -> Result<Json<OrderResource>, ApiError> {
     let id = parse_order_id(id)?;
-    match state.store.transition_order(id, action).await? {
+    let trace = crate::tracing_context::current_traceparent();
+    match state
+        .store
+        .transition_order(id, action, trace.as_deref())
+        .await?
+    {
         (TransitionOutcome::Done, Some(order)) => {
             if order.status.releases_stock() {
                 crate::products::read::invalidate(

@@ -20,7 +20,7 @@ fn trace_id(line: &Value, span: &str) -> Option<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_receipt_job_continues_the_trace_of_the_order_request_and_spans_are_exported() {
+async fn jobs_continue_the_trace_of_the_request_that_queued_them_and_spans_are_exported() {
     // An OTLP/HTTP receiver that keeps what it is sent.
     let received: Arc<Mutex<Vec<Bytes>>> = Arc::default();
     let collector = {
@@ -43,11 +43,19 @@ async fn a_receipt_job_continues_the_trace_of_the_order_request_and_spans_are_ex
     let (_db, url) = TestDatabase::create(Backend::Sqlite).await.unwrap();
     let dir = std::env::temp_dir().join(format!("orderly-traces-{}", uuid::Uuid::new_v4()));
     let outbox = dir.join("outbox").display().to_string();
+    // A webhook receiver that accepts everything.
+    let hooks = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook_url = format!("http://{}/hook", hooks.local_addr().unwrap());
+    let receiver = axum::Router::new().route("/hook", axum::routing::post(|| async { "ok" }));
+    tokio::spawn(async move { axum::serve(hooks, receiver).await });
+    // Workers poll only once a minute: a job that starts sooner was woken by its commit.
     let run = RunProcess::start(
         &url,
         &[
             ("ORDERLY_OTLP_ENDPOINT", &endpoint),
             ("ORDERLY_MAIL_OUTBOX", &outbox),
+            ("ORDERLY_WEBHOOKS_ALLOW_PRIVATE", "true"),
+            ("ORDERLY_WORKER__POLL_INTERVAL_MS", "60000"),
         ],
     );
     let (key, base, lines) = (run.key.clone(), run.base.clone(), run.lines.clone());
@@ -89,6 +97,47 @@ async fn a_receipt_job_continues_the_trace_of_the_order_request_and_spans_are_ex
         job.as_deref(),
         Some(trace),
         "the job continues the request's trace"
+    );
+
+    // Paying the order queues a webhook delivery in the same transaction: it starts at once,
+    // and continues the trace of the request that paid.
+    let subscribed = client
+        .post(format!("{base}/v1/webhooks"))
+        .bearer_auth(&key)
+        .json(&json!({"url": hook_url, "event_types": ["order.paid"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(subscribed.status(), 201);
+    let order: Value = order.json().await.unwrap();
+    let paying = "5bf92f3577b34da6a3ce929d0e0e4737";
+    let paid = client
+        .post(format!(
+            "{base}/v1/orders/{}/pay",
+            order["id"].as_str().unwrap()
+        ))
+        .bearer_auth(&key)
+        .header("traceparent", format!("00-{paying}-00f067aa0ba902b7-01"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(paid.status(), 200);
+    let delivery = eventually(
+        10,
+        "the delivery job to start well before the next poll",
+        || async {
+            let lines = lines.lock().unwrap();
+            let job = lines.iter().find(|l| {
+                l["message"] == "job started" && l["spans"][0]["kind"] == "deliver_webhook"
+            })?;
+            Some(trace_id(job, "job"))
+        },
+    )
+    .await;
+    assert_eq!(
+        delivery.as_deref(),
+        Some(paying),
+        "the delivery continues the trace of the request that paid"
     );
 
     // Stopping flushes the exporter; the spans reach the receiver, carrying the trace id.

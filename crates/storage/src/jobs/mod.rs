@@ -127,6 +127,56 @@ pub enum JobChange {
     NotAllowed(Job),
 }
 
+/// Jobs a transaction inserted, and so what must happen once it commits: this process's
+/// workers woken, the jobs counted. Hand it to [`Store::after_commit`]; dropping it instead
+/// leaves local workers waiting for their next poll.
+#[derive(Debug, Default)]
+#[must_use = "pass it to Store::after_commit once the transaction has committed"]
+pub(crate) struct Enqueued {
+    inserted: usize,
+    /// Jobs asked for, by kind (a job whose unique key existed is counted too).
+    kinds: Vec<(String, u64)>,
+}
+
+impl Enqueued {
+    /// `jobs` were asked for and `inserted` of them were new.
+    pub(crate) fn new(jobs: &[NewJob], inserted: usize) -> Self {
+        let mut kinds: Vec<(String, u64)> = Vec::new();
+        for job in jobs {
+            match kinds.iter_mut().find(|(kind, _)| *kind == job.kind) {
+                Some((_, n)) => *n += 1,
+                None => kinds.push((job.kind.clone(), 1)),
+            }
+        }
+        Self { inserted, kinds }
+    }
+
+    /// Both sets of jobs, as one.
+    pub(crate) fn and(mut self, other: Enqueued) -> Self {
+        self.inserted += other.inserted;
+        for (kind, n) in other.kinds {
+            match self.kinds.iter_mut().find(|(k, _)| *k == kind) {
+                Some((_, m)) => *m += n,
+                None => self.kinds.push((kind, n)),
+            }
+        }
+        self
+    }
+}
+
+/// Inserts `jobs` inside the caller's open transaction.
+pub(crate) async fn enqueue_in<C: crate::webhooks::OutboxSql>(
+    conn: &mut C,
+    jobs: &[NewJob],
+    now: OffsetDateTime,
+) -> Result<Enqueued, sqlx::Error> {
+    if jobs.is_empty() {
+        return Ok(Enqueued::default());
+    }
+    let ids = conn.insert_jobs(jobs, now).await?;
+    Ok(Enqueued::new(jobs, ids.len()))
+}
+
 /// Wakes this process's workers after a commit that enqueued jobs.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct JobsSignal(Arc<Notify>);
@@ -170,6 +220,17 @@ impl Store {
         self.jobs_signal.0.clone()
     }
 
+    /// What must follow a commit that enqueued jobs: wake this process's workers (other
+    /// processes hear PostgreSQL's `NOTIFY`), count the jobs.
+    pub(crate) fn after_commit(&self, enqueued: Enqueued) {
+        if enqueued.inserted > 0 {
+            self.jobs_signal.wake();
+        }
+        for (kind, n) in enqueued.kinds {
+            metrics::counter!("jobs_enqueued_total", "kind" => kind).increment(n);
+        }
+    }
+
     /// Enqueues jobs in one transaction; returns the ids of the jobs inserted (a job whose
     /// unique key exists already is skipped).
     #[tracing::instrument(name = "db", skip_all, fields(op = "enqueue"))]
@@ -188,12 +249,7 @@ impl Store {
                 sql::insert_jobs_postgres(&mut conn, jobs, now).await?
             }
         };
-        if !ids.is_empty() {
-            self.jobs_signal.wake();
-        }
-        for job in jobs {
-            metrics::counter!("jobs_enqueued_total", "kind" => job.kind.clone()).increment(1);
-        }
+        self.after_commit(Enqueued::new(jobs, ids.len()));
         Ok(ids)
     }
 

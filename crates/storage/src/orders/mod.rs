@@ -193,16 +193,8 @@ impl Store {
             }
         });
         match result {
-            Ok(outcomes) => {
-                let created = outcomes
-                    .iter()
-                    .filter(|o| matches!(o, CreateOutcome::Created { .. }))
-                    .count();
-                if created > 0 {
-                    self.jobs_signal.wake();
-                    metrics::counter!("jobs_enqueued_total", "kind" => RECEIPT_JOB)
-                        .increment(created as u64);
-                }
+            Ok((outcomes, enqueued)) => {
+                self.after_commit(enqueued);
                 Ok(outcomes)
             }
             // Another process committed the same idempotency key between our lookup and our
@@ -243,20 +235,24 @@ impl Store {
         })
     }
 
-    /// Applies `action` to the order and returns it as it now stands.
+    /// Applies `action` to the order and returns it as it now stands. `trace` is the
+    /// `traceparent` of the request asking, carried by the webhook deliveries it queues.
     #[tracing::instrument(name = "db", skip_all, fields(op = "transition_order"))]
     pub async fn transition_order(
         &self,
         id: OrderId,
         action: OrderAction,
+        trace: Option<&str>,
     ) -> Result<(TransitionOutcome, Option<Order>), StoreError> {
         let now = orderly_domain::now();
         let outcome = with_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
-            let outcome = transition::transition(&mut *tx, id, action, now).await?;
+            let outcome = transition::transition(&mut *tx, id, action, trace, now).await?;
             tx.commit().await?;
             outcome
         });
+        let (outcome, enqueued) = outcome;
+        self.after_commit(enqueued);
         let order = self.order_by_id(id).await?;
         Ok((outcome, order))
     }

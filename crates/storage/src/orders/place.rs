@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{CreateOrder, CreateOutcome, RECEIPT_JOB, RenderOrder, StoredResponse};
-use crate::jobs::NewJob;
+use crate::jobs::{Enqueued, NewJob, enqueue_in};
 use crate::webhooks::{OutboxEvent, OutboxSql, queue_deliveries};
 
 /// What every order of a batch shares.
@@ -114,12 +114,13 @@ pub(crate) fn judge_retry(record: &IdempotencyRecord, request: &CreateOrder) -> 
 }
 
 /// Places `requests` inside the open transaction `conn`. Any error means the caller must roll
-/// the transaction back: nothing of the batch may be committed.
+/// the transaction back: nothing of the batch may be committed. After the commit, the jobs
+/// it enqueued go to [`crate::Store::after_commit`].
 pub(crate) async fn place_batch<C: PlaceSql>(
     conn: &mut C,
     requests: &[CreateOrder],
     context: &BatchContext<'_>,
-) -> Result<Vec<CreateOutcome>, sqlx::Error> {
+) -> Result<(Vec<CreateOutcome>, Enqueued), sqlx::Error> {
     let now = context.now;
     let mut ids = Vec::new();
     let mut skus = Vec::new();
@@ -203,7 +204,7 @@ pub(crate) async fn place_batch<C: PlaceSql>(
         conn.delete_idempotency_records(&expired).await?;
     }
     if created.is_empty() {
-        return Ok(outcomes);
+        return Ok((outcomes, Enqueued::default()));
     }
     conn.take_stock(&book.taken(), now).await?;
     let orders: Vec<&Order> = created.iter().map(|(_, order, _)| *order).collect();
@@ -250,7 +251,7 @@ pub(crate) async fn place_batch<C: PlaceSql>(
             )
         })
         .collect();
-    conn.insert_jobs(&receipts, now).await?;
+    let receipts = enqueue_in(conn, &receipts, now).await?;
     let outbox: Vec<OutboxEvent<'_>> = events
         .iter()
         .zip(&created)
@@ -260,6 +261,6 @@ pub(crate) async fn place_batch<C: PlaceSql>(
             trace: request.trace_context.as_deref(),
         })
         .collect();
-    queue_deliveries(conn, &outbox, now).await?;
-    Ok(outcomes)
+    let deliveries = queue_deliveries(conn, &outbox, now).await?;
+    Ok((outcomes, receipts.and(deliveries)))
 }

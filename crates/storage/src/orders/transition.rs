@@ -9,18 +9,21 @@ use uuid::Uuid;
 
 use super::TransitionOutcome;
 use super::sql::TransitionSql;
+use crate::jobs::Enqueued;
 use crate::webhooks::{OutboxEvent, queue_deliveries};
 
 /// Applies `action` inside an open transaction. On anything but `Done` nothing was written.
+/// `trace` is the `traceparent` of the request asking, continued by the event's deliveries.
 pub(crate) async fn transition<C: TransitionSql>(
     conn: &mut C,
     id: OrderId,
     action: OrderAction,
+    trace: Option<&str>,
     now: OffsetDateTime,
-) -> Result<TransitionOutcome, sqlx::Error> {
+) -> Result<(TransitionOutcome, Enqueued), sqlx::Error> {
     let sources = OrderStatus::sources(action);
     let Some(target) = sources.first().and_then(|s| s.apply(action).ok()) else {
-        return Ok(TransitionOutcome::NotFound);
+        return Ok((TransitionOutcome::NotFound, Enqueued::default()));
     };
     // At most two statuses lead anywhere by one action; pad to two for the fixed statement.
     let from = [sources[0], *sources.get(1).unwrap_or(&sources[0])];
@@ -28,14 +31,15 @@ pub(crate) async fn transition<C: TransitionSql>(
         .set_order_status(id.as_uuid(), target, from, now)
         .await?
     {
-        return Ok(match conn.order_status(id.as_uuid()).await? {
+        let outcome = match conn.order_status(id.as_uuid()).await? {
             None => TransitionOutcome::NotFound,
             Some(current) => TransitionOutcome::NotAllowed {
                 current: current
                     .parse()
                     .map_err(|e: String| sqlx::Error::Decode(e.into()))?,
             },
-        });
+        };
+        return Ok((outcome, Enqueued::default()));
     }
     if target.releases_stock() {
         // Lines come back in product order: the same lock order as reservations.
@@ -48,10 +52,10 @@ pub(crate) async fn transition<C: TransitionSql>(
     let event = OutboxEvent {
         id: Uuid::now_v7(),
         kind: &format!("order.{target}"),
-        trace: None,
+        trace,
     };
     conn.insert_event(event.id, event.kind, id.as_uuid(), &payload, now)
         .await?;
-    queue_deliveries(conn, &[event], now).await?;
-    Ok(TransitionOutcome::Done)
+    let deliveries = queue_deliveries(conn, &[event], now).await?;
+    Ok((TransitionOutcome::Done, deliveries))
 }

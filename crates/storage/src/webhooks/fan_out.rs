@@ -8,6 +8,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::NewJob;
+use crate::jobs::{Enqueued, enqueue_in};
 
 /// The job kind that delivers one event to one endpoint.
 pub const DELIVERY_JOB: &str = "deliver_webhook";
@@ -95,15 +96,15 @@ pub fn redelivery_job(event: Uuid, endpoint: Uuid, attempts_before: i64) -> NewJ
 }
 
 /// Queues one delivery job per event per enabled endpoint subscribed to its type, inside the
-/// caller's transaction. Returns how many were queued.
+/// caller's transaction.
 pub(crate) async fn queue_deliveries<C: OutboxSql>(
     conn: &mut C,
     events: &[OutboxEvent<'_>],
     now: OffsetDateTime,
-) -> Result<usize, sqlx::Error> {
+) -> Result<Enqueued, sqlx::Error> {
     let subscriptions = conn.subscriptions().await?;
     if subscriptions.is_empty() {
-        return Ok(0);
+        return Ok(Enqueued::default());
     }
     let jobs: Vec<NewJob> = events
         .iter()
@@ -114,11 +115,5 @@ pub(crate) async fn queue_deliveries<C: OutboxSql>(
                 .map(|(endpoint, _)| delivery_job(event.id, *endpoint, event.trace))
         })
         .collect();
-    if !jobs.is_empty() {
-        conn.insert_jobs(&jobs, now).await?;
-        // Counted when queued: should the transaction roll back, the count runs ahead.
-        metrics::counter!("jobs_enqueued_total", "kind" => DELIVERY_JOB)
-            .increment(jobs.len() as u64);
-    }
-    Ok(jobs.len())
+    enqueue_in(conn, &jobs, now).await
 }
