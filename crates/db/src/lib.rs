@@ -1,9 +1,13 @@
-//! The database plumbing that the queue and the storage share: [`Timestamp`], the one way
-//! every time is kept on both backends, and [`WritePool::begin_write`], the one way a write
-//! transaction is opened.
+//! The database plumbing that the queue and the storage share: [`Db`], the pool to SQLite or
+//! PostgreSQL; [`Timestamp`], the one way every time is kept on both backends; and
+//! [`WritePool::begin_write`], the one way a write transaction is opened.
 
+mod error;
+mod pool;
 mod timestamp;
 mod transaction;
 
+pub use error::{cause_chain, is_unavailable};
+pub use pool::{BackendKind, ConnectError, Db, DbOptions};
 pub use timestamp::Timestamp;
 pub use transaction::WritePool;

@@ -2,7 +2,6 @@
 //! them, and the rules they keep. Nothing here performs I/O or knows about HTTP or SQL.
 
 pub mod api_key;
-pub mod job;
 pub mod order;
 pub mod page;
 pub mod product;

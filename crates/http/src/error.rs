@@ -8,6 +8,7 @@ use std::error::Error as StdError;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use orderly_domain::ValidationErrors;
+use orderly_queue::QueueError;
 use orderly_storage::StoreError;
 pub use orderly_storage::cause_chain;
 use serde::Serialize;
@@ -169,10 +170,7 @@ impl From<StoreError> for ApiError {
                 code: "sku_taken",
                 detail: "a product with this sku already exists".into(),
             },
-            StoreError::Database(sqlx_error) if is_unavailable(&sqlx_error) => {
-                ApiError::Unavailable(Box::new(StoreError::Database(sqlx_error)))
-            }
-            StoreError::WriterStopped => ApiError::Unavailable(Box::new(error)),
+            e if e.is_unavailable() => ApiError::Unavailable(Box::new(e)),
             other => ApiError::internal(other),
         }
     }
@@ -180,19 +178,22 @@ impl From<StoreError> for ApiError {
 
 impl From<std::sync::Arc<StoreError>> for ApiError {
     fn from(error: std::sync::Arc<StoreError>) -> Self {
-        match &*error {
-            StoreError::Database(sqlx_error) if is_unavailable(sqlx_error) => {
-                ApiError::Unavailable(Box::new(error))
-            }
-            _ => ApiError::Internal(Box::new(error)),
+        if error.is_unavailable() {
+            ApiError::Unavailable(Box::new(error))
+        } else {
+            ApiError::Internal(Box::new(error))
         }
     }
 }
 
-/// Whether the database could not be reached at all (as opposed to a query failing).
-fn is_unavailable(error: &orderly_storage::SqlxError) -> bool {
-    use orderly_storage::SqlxError::*;
-    matches!(error, PoolTimedOut | PoolClosed | Io(_) | Tls(_))
+impl From<QueueError> for ApiError {
+    fn from(error: QueueError) -> Self {
+        if error.is_unavailable() {
+            ApiError::Unavailable(Box::new(error))
+        } else {
+            ApiError::internal(error)
+        }
+    }
 }
 
 impl IntoResponse for ApiError {

@@ -147,7 +147,7 @@ async fn cache_check(state: &AppState) -> Check {
 /// stop sending this process traffic), exported as `jobs_oldest_due_age_seconds` too.
 async fn queue_check(state: &AppState) -> Check {
     let started = std::time::Instant::now();
-    let (status, age, error) = match tokio_timeout(state.store.oldest_due_job_age()).await {
+    let (status, age, error) = match tokio_timeout(state.store.queue().oldest_due_job_age()).await {
         Ok(Ok(age)) => ("up", Some(age.as_secs_f64()), None),
         Ok(Err(e)) => ("down", None, Some(cause_chain(&e))),
         Err(_) => (

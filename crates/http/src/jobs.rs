@@ -4,8 +4,8 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use orderly_domain::ValidationErrors;
-use orderly_domain::job::JobState;
-use orderly_storage::{Job, JobChange, JobFilter};
+use orderly_queue::JobState;
+use orderly_queue::{Job, JobChange, JobFilter};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
@@ -137,6 +137,7 @@ async fn list_jobs(
     let limit = page_limit(limit, errors)?;
     let jobs = state
         .store
+        .queue()
         .list_jobs(&JobFilter {
             state: job_state,
             kind: query.kind,
@@ -173,6 +174,7 @@ async fn get_job(
 ) -> Result<Json<JobResource>, ApiError> {
     let job = state
         .store
+        .queue()
         .job(parse_id(&id)?)
         .await?
         .ok_or(ApiError::NotFound("job"))?;
@@ -209,7 +211,10 @@ async fn retry_job(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<JobResource>, ApiError> {
-    changed(state.store.retry_job(parse_id(&id)?).await?, "retry")
+    changed(
+        state.store.queue().retry_job(parse_id(&id)?).await?,
+        "retry",
+    )
 }
 
 /// Cancel a job that has not finished (admin). A running job's current run completes, but its
@@ -229,5 +234,8 @@ async fn cancel_job(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<JobResource>, ApiError> {
-    changed(state.store.cancel_job(parse_id(&id)?).await?, "cancel")
+    changed(
+        state.store.queue().cancel_job(parse_id(&id)?).await?,
+        "cancel",
+    )
 }

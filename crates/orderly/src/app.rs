@@ -8,12 +8,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use orderly_http::{AppState, HttpSettings};
-use orderly_storage::{
-    DELIVERY_JOB, OrderWriter, OrderWriterSettings, RECEIPT_JOB, Store, StoreError, StoreOptions,
-};
+use orderly_queue::kinds::{self, JobKind};
+use orderly_queue::{QueueError, Registry, Worker, WorkerSettings};
+use orderly_storage::{OrderWriter, OrderWriterSettings, Store, StoreError, StoreOptions};
 use orderly_worker::{
-    MailSettings, Mailer, NOTICE_JOB, Noop, NotifyOperators, Registry, SALES_SUMMARY_JOB,
-    SalesSummaryReport, SendReceipt, Worker, WorkerSettings,
+    MailSettings, Mailer, Noop, NotifyOperators, SalesSummaryReport, SendReceipt,
 };
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -38,7 +37,7 @@ pub enum AppError {
     #[error("cannot set up mail")]
     Mail(#[source] orderly_worker::MailError),
     #[error("the worker failed")]
-    Worker(#[source] StoreError),
+    Worker(#[source] QueueError),
     #[error("cannot set up the cache: {0}")]
     Cache(String),
     #[error("cannot set up webhook delivery: {0}")]
@@ -113,48 +112,33 @@ pub fn registry(store: &Store, config: &Config) -> Result<Registry, AppError> {
     let webhooks = orderly_worker::DeliverWebhook::new(store.clone(), config.webhook_settings())
         .map_err(AppError::Webhooks)?;
     Ok(Registry::new()
-        .register(
-            RECEIPT_JOB,
-            SendReceipt {
-                store: store.clone(),
-                mailer: mailer.clone(),
-            },
-        )
-        .register(DELIVERY_JOB, webhooks)
-        .register(
-            NOTICE_JOB,
-            NotifyOperators {
-                mailer: mailer.clone(),
-                operators: operators.clone(),
-            },
-        )
-        .register(
-            SALES_SUMMARY_JOB,
-            SalesSummaryReport {
-                store: store.clone(),
-                mailer,
-                operators,
-                currency: config.store.currency.clone(),
-                top_products: config.reports.top_products,
-                low_stock: config.reports.low_stock,
-            },
-        )
-        .register("noop", Noop)
-        .register(
-            "expire_orders",
-            orderly_worker::ExpireOrders {
-                store: store.clone(),
-                payment_timeout: Duration::from_secs(config.orders.payment_timeout_secs),
-            },
-        )
-        .register(
-            "prune",
-            orderly_worker::Prune {
-                store: store.clone(),
-                job_retention: Duration::from_secs(config.worker.retention_hours * 3_600),
-                event_retention: Duration::from_secs(config.webhooks.event_retention_days * 86_400),
-            },
-        ))
+        .register::<kinds::SendReceipt>(SendReceipt {
+            store: store.clone(),
+            mailer: mailer.clone(),
+        })
+        .register::<kinds::DeliverWebhook>(webhooks)
+        .register::<kinds::NotifyOperators>(NotifyOperators {
+            mailer: mailer.clone(),
+            operators: operators.clone(),
+        })
+        .register::<kinds::SalesSummary>(SalesSummaryReport {
+            store: store.clone(),
+            mailer,
+            operators,
+            currency: config.store.currency.clone(),
+            top_products: config.reports.top_products,
+            low_stock: config.reports.low_stock,
+        })
+        .register::<kinds::Noop>(Noop)
+        .register::<kinds::ExpireOrders>(orderly_worker::ExpireOrders {
+            store: store.clone(),
+            payment_timeout: Duration::from_secs(config.orders.payment_timeout_secs),
+        })
+        .register::<kinds::Prune>(orderly_worker::Prune {
+            store: store.clone(),
+            job_retention: Duration::from_secs(config.worker.retention_hours * 3_600),
+            event_retention: Duration::from_secs(config.webhooks.event_retention_days * 86_400),
+        }))
 }
 
 /// How the worker runs, from the configuration.
@@ -207,7 +191,7 @@ impl Application {
         let worker_id = settings.id.clone();
         let worker = if roles.worker {
             Some(Worker::new(
-                store.clone(),
+                store.queue().clone(),
                 registry(&store, config)?,
                 settings,
             ))
@@ -233,7 +217,7 @@ impl Application {
                     max_batch: config.orders.max_batch,
                     queue: config.orders.queue,
                     writers: config.orders.writers,
-                    receipt_max_attempts: config.worker.max_attempts_for(RECEIPT_JOB),
+                    receipt_max_attempts: config.worker.max_attempts_for(kinds::SendReceipt::NAME),
                 },
                 Arc::new(orderly_http::render_order),
             );

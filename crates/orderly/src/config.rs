@@ -134,8 +134,11 @@ pub struct WorkerConfig {
 
 impl WorkerConfig {
     /// Attempts a job of `kind` gets (5 unless configured).
+    /// Runs allowed to a job of `kind`: the configured limit, else the kind's own.
     pub fn max_attempts_for(&self, kind: &str) -> i32 {
-        self.max_attempts.get(kind).copied().unwrap_or(5)
+        self.max_attempts.get(kind).copied().unwrap_or_else(|| {
+            orderly_queue::kinds::KindInfo::named(kind).map_or(5, |k| k.max_attempts)
+        })
     }
 }
 

@@ -4,8 +4,8 @@
 /// driver's error, kept as the source so its cause chain reaches the logs.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("unsupported database URL: expected sqlite://PATH or postgres://…")]
-    UnsupportedUrl,
+    #[error(transparent)]
+    Connect(#[from] orderly_db::ConnectError),
     #[error("a product with this sku already exists")]
     SkuTaken,
     #[error("stored data could not be read: {0}")]
@@ -18,6 +18,8 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database query failed")]
     Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Queue(#[from] orderly_queue::QueueError),
 }
 
 /// Whether `error` is the database refusing a duplicate in a unique index.
@@ -25,14 +27,17 @@ pub(crate) fn is_unique_violation(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
-/// `error` and each of its sources, joined by `: `.
-pub fn cause_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut chain = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        chain.push_str(": ");
-        chain.push_str(&cause.to_string());
-        source = cause.source();
+impl StoreError {
+    /// Whether the database could not be reached, so that the caller may answer "try again"
+    /// rather than "failed" (see [`orderly_db::is_unavailable`]). A stopped order writer
+    /// counts: the process is shutting down.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Self::Database(e) => orderly_db::is_unavailable(e),
+            Self::Queue(e) => e.is_unavailable(),
+            Self::Connect(orderly_db::ConnectError::Database(e)) => orderly_db::is_unavailable(e),
+            Self::WriterStopped => true,
+            _ => false,
+        }
     }
-    chain
 }

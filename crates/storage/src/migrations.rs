@@ -112,7 +112,9 @@ mod tests {
     use uuid::Uuid;
 
     use super::*;
-    use crate::{Backend, Store, StoreOptions};
+    use orderly_db::Db;
+
+    use crate::{Store, StoreOptions};
 
     /// Every time column on SQLite after the one-clock migration.
     const TIME_COLUMNS: &[(&str, &str)] = &[
@@ -154,7 +156,7 @@ mod tests {
         let store = Store::connect(&url, &StoreOptions::default())
             .await
             .unwrap();
-        let Backend::Sqlite(pool) = &store.backend else {
+        let Db::Sqlite(pool) = &store.db else {
             unreachable!("a sqlite:// URL opens SQLite")
         };
         migrator(&SQLITE[..6]).run(pool).await.unwrap();
@@ -210,7 +212,7 @@ mod tests {
             .unwrap();
         assert_eq!(read.created_at, created);
         assert_eq!(read.updated_at, datetime!(2026-11-28 10:00:01.12345 UTC));
-        let job = store.job(1).await.unwrap().unwrap();
+        let job = store.queue().job(1).await.unwrap().unwrap();
         assert_eq!(
             (job.run_at, job.created_at, job.finished_at),
             (run_at, created, Some(finished))

@@ -171,7 +171,7 @@ async fn write_loop(
                 // commit fails). Each order then gets a transaction of its own, so one bad
                 // order fails alone; one that did commit is replayed by its idempotency key.
                 tracing::warn!(
-                    error = %crate::error::cause_chain(&error),
+                    error = %orderly_db::cause_chain(&error),
                     batch = requests.len(),
                     "order batch failed; retrying its orders one by one"
                 );
@@ -185,7 +185,7 @@ async fn write_loop(
             }
             Err(error) => {
                 for reply in replies {
-                    let _ = reply.send(Err(StoreError::BatchFailed(crate::error::cause_chain(
+                    let _ = reply.send(Err(StoreError::BatchFailed(orderly_db::cause_chain(
                         &error,
                     ))));
                 }

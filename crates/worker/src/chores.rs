@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use orderly_domain::OrderAction;
-use orderly_storage::{Job, Store, TransitionOutcome};
-
-use crate::handler::{BoxFuture, JobError, JobHandler};
+use orderly_queue::kinds::{self, TickArgs};
+use orderly_queue::{BoxFuture, Handler, Job, JobError};
+use orderly_storage::{Store, TransitionOutcome};
 
 /// `expire_orders`: pending orders older than the payment timeout become `expired`, their
 /// stock released and `order.expired` written, one transaction each.
@@ -16,8 +16,8 @@ pub struct ExpireOrders {
     pub payment_timeout: Duration,
 }
 
-impl JobHandler for ExpireOrders {
-    fn run<'a>(&'a self, _job: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
+impl Handler<kinds::ExpireOrders> for ExpireOrders {
+    fn run<'a>(&'a self, _: TickArgs, _job: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
         Box::pin(async move {
             let cutoff = orderly_domain::now() - self.payment_timeout;
             let transient = |e: orderly_storage::StoreError| JobError::Transient(e.to_string());
@@ -60,15 +60,16 @@ pub struct Prune {
     pub event_retention: Duration,
 }
 
-impl JobHandler for Prune {
-    fn run<'a>(&'a self, _job: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
+impl Handler<kinds::Prune> for Prune {
+    fn run<'a>(&'a self, _: TickArgs, _job: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
         Box::pin(async move {
             let transient = |e: orderly_storage::StoreError| JobError::Transient(e.to_string());
             let jobs = self
                 .store
+                .queue()
                 .prune_jobs(orderly_domain::now() - self.job_retention)
                 .await
-                .map_err(transient)?;
+                .map_err(|e| JobError::Transient(e.to_string()))?;
             let keys = self
                 .store
                 .prune_idempotency_keys()

@@ -31,7 +31,7 @@ pub enum MailError {
     Permanent(String),
 }
 
-impl From<MailError> for crate::JobError {
+impl From<MailError> for orderly_queue::JobError {
     fn from(error: MailError) -> Self {
         match error {
             MailError::Transient(m) => Self::Transient(m),

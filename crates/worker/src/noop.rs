@@ -3,26 +3,23 @@
 
 use std::time::Duration;
 
-use orderly_storage::Job;
+use orderly_queue::kinds::{self, NoopArgs};
+use orderly_queue::{BoxFuture, Handler, Job, JobError};
 
-use crate::handler::{BoxFuture, JobError, JobHandler};
-
-/// Arguments: `{"sleep_ms": 250}` sleeps first; `{"fail": "reason"}` fails (transiently) with
-/// that reason; `{"fail": "reason", "permanent": true}` fails permanently.
+/// Arguments ([`NoopArgs`]): `{"sleep_ms": 250}` sleeps first; `{"fail": "reason"}` fails
+/// (transiently) with that reason; `{"fail": "reason", "permanent": true}` fails permanently.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Noop;
 
-impl JobHandler for Noop {
-    fn run<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
+impl Handler<kinds::Noop> for Noop {
+    fn run<'a>(&'a self, args: NoopArgs, _job: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
         Box::pin(async move {
-            if let Some(ms) = job.args.get("sleep_ms").and_then(|v| v.as_u64()) {
+            if let Some(ms) = args.sleep_ms {
                 tokio::time::sleep(Duration::from_millis(ms.min(600_000))).await;
             }
-            match job.args.get("fail").and_then(|v| v.as_str()) {
-                Some(reason) if job.args.get("permanent") == Some(&true.into()) => {
-                    Err(JobError::Permanent(reason.to_owned()))
-                }
-                Some(reason) => Err(JobError::Transient(reason.to_owned())),
+            match args.fail {
+                Some(reason) if args.permanent => Err(JobError::Permanent(reason)),
+                Some(reason) => Err(JobError::Transient(reason)),
                 None => Ok(()),
             }
         })

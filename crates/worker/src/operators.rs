@@ -5,29 +5,24 @@
 use lettre::Message;
 use lettre::message::Mailbox;
 use lettre::message::header::ContentType;
-use orderly_storage::{Job, NewJob, SalesSummary, Store};
-use serde_json::json;
+use orderly_queue::kinds::{self, NoticeArgs, TickArgs};
+use orderly_queue::{BoxFuture, Handler, Job, JobError, NewJob};
+use orderly_storage::{SalesSummary, Store};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::handler::{BoxFuture, JobError, JobHandler};
 use crate::mail::Mailer;
 use crate::receipt::money;
-
-/// The job kind that mails a notice to the operators.
-pub const NOTICE_JOB: &str = "notify_operators";
 
 /// A notice for the operators; `key` makes it unique (queued twice, sent once) and names its
 /// `Message-ID`.
 pub fn notice_job(key: &str, subject: &str, text: &str) -> NewJob {
-    NewJob {
-        unique_key: Some(format!("notice:{key}")),
-        ..NewJob::new(
-            NOTICE_JOB,
-            json!({ "key": key, "subject": subject, "text": text }),
-            10,
-        )
-    }
+    NewJob::of::<kinds::NotifyOperators>(&NoticeArgs {
+        key: key.to_owned(),
+        subject: subject.to_owned(),
+        text: text.to_owned(),
+    })
+    .unique(format!("notice:{key}"))
 }
 
 /// Sends operator notices.
@@ -37,17 +32,17 @@ pub struct NotifyOperators {
     pub operators: Vec<Mailbox>,
 }
 
-impl JobHandler for NotifyOperators {
-    fn run<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
+impl Handler<kinds::NotifyOperators> for NotifyOperators {
+    fn run<'a>(&'a self, args: NoticeArgs, _job: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
         Box::pin(async move {
-            let field = |name: &str| {
-                job.args
-                    .get(name)
-                    .and_then(|v| v.as_str())
-                    .ok_or_else(|| JobError::Permanent(format!("args.{name} is missing")))
-            };
-            let (key, subject, text) = (field("key")?, field("subject")?, field("text")?);
-            send_to_operators(&self.mailer, &self.operators, key, subject, text).await
+            send_to_operators(
+                &self.mailer,
+                &self.operators,
+                &args.key,
+                &args.subject,
+                &args.text,
+            )
+            .await
         })
     }
 }
@@ -92,9 +87,6 @@ pub(crate) async fn send_to_operators(
     Ok(())
 }
 
-/// The job kind of the daily sales summary.
-pub const SALES_SUMMARY_JOB: &str = "sales_summary";
-
 /// `sales_summary`: the 24 hours before the schedule's tick (or before now, when queued by
 /// hand), mailed to the operators. The tick names the message, so a run repeated after a
 /// crash sends the same message again rather than a second one.
@@ -109,10 +101,10 @@ pub struct SalesSummaryReport {
     pub low_stock: i64,
 }
 
-impl JobHandler for SalesSummaryReport {
-    fn run<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
+impl Handler<kinds::SalesSummary> for SalesSummaryReport {
+    fn run<'a>(&'a self, args: TickArgs, _job: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
         Box::pin(async move {
-            let to = match job.args.get("tick").and_then(|t| t.as_str()) {
+            let to = match args.tick.as_deref() {
                 Some(tick) => OffsetDateTime::parse(tick, &Rfc3339)
                     .map_err(|e| JobError::Permanent(format!("args.tick {tick:?}: {e}")))?,
                 None => orderly_domain::now(),

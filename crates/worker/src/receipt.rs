@@ -7,9 +7,10 @@ use lettre::Message;
 use lettre::message::header::ContentType;
 use lettre::message::{Mailbox, MultiPart, SinglePart};
 use orderly_domain::{Order, OrderId};
-use orderly_storage::{Job, Store};
+use orderly_queue::kinds::{self, OrderArgs};
+use orderly_queue::{BoxFuture, Handler, Job, JobError};
+use orderly_storage::Store;
 
-use crate::handler::{BoxFuture, JobError, JobHandler};
 use crate::mail::Mailer;
 
 /// Sends an order's receipt and records when it went out.
@@ -19,17 +20,11 @@ pub struct SendReceipt {
     pub mailer: Mailer,
 }
 
-impl JobHandler for SendReceipt {
-    fn run<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
+impl Handler<kinds::SendReceipt> for SendReceipt {
+    fn run<'a>(&'a self, args: OrderArgs, _job: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
         Box::pin(async move {
-            let id: OrderId = job
-                .args
-                .get("order_id")
-                .and_then(|v| v.as_str())
-                .and_then(|s| s.parse().ok())
-                .ok_or_else(|| {
-                    JobError::Permanent("args.order_id is missing or not an id".into())
-                })?;
+            let id = OrderId::from_uuid(args.order_id);
+            tracing::Span::current().record("order_id", tracing::field::display(id));
             let order = self
                 .store
                 .order_by_id(id)

@@ -12,7 +12,8 @@ use std::time::Duration;
 use chrono::{DateTime, FixedOffset, TimeZone, Utc};
 use croner::Cron;
 use croner::parser::{CronParser, Seconds};
-use orderly_storage::{NewJob, Store, cause_chain};
+use orderly_queue::NewJob;
+use orderly_storage::{Store, cause_chain};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
@@ -220,14 +221,13 @@ async fn enqueue_due(
             let tick = tick.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
             let mut args = schedule.args.clone();
             args["tick"] = json!(tick);
-            NewJob {
-                unique_key: Some(format!("schedule:{}:{tick}", schedule.name)),
-                ..NewJob::new(schedule.job.clone(), args, schedule.max_attempts)
-            }
+            NewJob::named(&schedule.job, args)
+                .max_attempts(schedule.max_attempts)
+                .unique(format!("schedule:{}:{tick}", schedule.name))
         })
         .collect();
     if !jobs.is_empty() {
-        store.enqueue(&jobs).await?;
+        store.queue().enqueue(&jobs).await?;
     }
     store.set_last_tick(&schedule.name, to_time(latest)).await
 }

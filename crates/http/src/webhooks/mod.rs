@@ -374,6 +374,7 @@ async fn redeliver(
         .await?;
     let ids = state
         .store
+        .queue()
         .enqueue(&[redelivery_job(attempt.event_id, id, attempts_before)])
         .await?;
     let job_id = ids.first().copied().ok_or_else(|| {

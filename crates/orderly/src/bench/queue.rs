@@ -6,16 +6,14 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use orderly_storage::{Job, NewJob, Store, StoreOptions};
-use orderly_worker::{BoxFuture, JobError, JobHandler, Registry, Worker, WorkerSettings};
+use orderly_queue::kinds::{BenchProbe, ProbeArgs};
+use orderly_queue::{BoxFuture, Handler, Job, JobError, NewJob, Registry, Worker, WorkerSettings};
+use orderly_storage::{Store, StoreOptions};
 use serde::Serialize;
-use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::QueueBenchArgs;
 use crate::config::Config;
-
-const KIND: &str = "bench_noop";
 
 /// Counts runs, and for jobs that carry their enqueue time, how long they waited to start.
 #[derive(Debug)]
@@ -28,10 +26,10 @@ struct Probe {
 #[derive(Debug, Clone)]
 struct ProbeHandler(Arc<Probe>);
 
-impl JobHandler for ProbeHandler {
-    fn run<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
+impl Handler<BenchProbe> for ProbeHandler {
+    fn run<'a>(&'a self, args: ProbeArgs, _job: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
         Box::pin(async move {
-            if let Some(enqueued) = job.args.get("enqueued_us").and_then(|v| v.as_i64()) {
+            if let Some(enqueued) = args.enqueued_us {
                 let waited = now_us() - enqueued;
                 let _ = self
                     .0
@@ -75,15 +73,13 @@ pub async fn run(args: QueueBenchArgs, config: &Config) -> anyhow::Result<()> {
     .await?;
     store.migrate().await?;
     let queue = format!("bench-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-    let new_job = |args| NewJob {
-        queue: queue.clone(),
-        ..NewJob::new(KIND, args, 1)
-    };
+    let new_job =
+        |enqueued_us| NewJob::of::<BenchProbe>(&ProbeArgs { enqueued_us }).on_queue(&queue);
 
     let started = Instant::now();
     for chunk in (0..args.jobs).collect::<Vec<_>>().chunks(1_000) {
-        let batch: Vec<NewJob> = chunk.iter().map(|_| new_job(json!({}))).collect();
-        store.enqueue(&batch).await?;
+        let batch: Vec<NewJob> = chunk.iter().map(|_| new_job(None)).collect();
+        store.queue().enqueue(&batch).await?;
     }
     let enqueue_per_s = args.jobs as f64 / started.elapsed().as_secs_f64();
 
@@ -94,8 +90,8 @@ pub async fn run(args: QueueBenchArgs, config: &Config) -> anyhow::Result<()> {
     let mut settings = WorkerSettings::new(vec![(queue.clone(), args.concurrency)]);
     settings.local_queue = config.worker.local_queue;
     let worker = Worker::new(
-        store.clone(),
-        Registry::new().register(KIND, ProbeHandler(probe.clone())),
+        store.queue().clone(),
+        Registry::new().register::<BenchProbe>(ProbeHandler(probe.clone())),
         settings,
     );
     let stop = CancellationToken::new();
@@ -104,7 +100,7 @@ pub async fn run(args: QueueBenchArgs, config: &Config) -> anyhow::Result<()> {
     while probe.runs.load(Ordering::Relaxed) < args.jobs as u64 {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
-    while store.count_unfinished_jobs(&queue).await? > 0 {
+    while store.queue().count_unfinished_jobs(&queue).await? > 0 {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     let drain_per_s = args.jobs as f64 / drain_started.elapsed().as_secs_f64();
@@ -112,9 +108,7 @@ pub async fn run(args: QueueBenchArgs, config: &Config) -> anyhow::Result<()> {
     // The idle queue: one job at a time, each waiting to start before the next is enqueued.
     for _ in 0..args.latency_samples {
         let before = probe.runs.load(Ordering::Relaxed);
-        store
-            .enqueue(&[new_job(json!({ "enqueued_us": now_us() }))])
-            .await?;
+        store.queue().enqueue(&[new_job(Some(now_us()))]).await?;
         let deadline = Instant::now() + Duration::from_secs(10);
         while probe.runs.load(Ordering::Relaxed) == before && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_micros(200)).await;

@@ -2,7 +2,7 @@
 
 use anyhow::{Context, bail};
 use orderly_domain::PageLimit;
-use orderly_storage::{Job, JobChange, JobFilter};
+use orderly_queue::{Job, JobChange, JobFilter};
 
 use super::short_time;
 use crate::app;
@@ -37,7 +37,7 @@ pub async fn run(command: JobsCommand, config: &Config) -> anyhow::Result<()> {
                 "{:>8}  {:<10}  {:<14}  {:<10}  {:>7}  {:<20}  LAST ERROR",
                 "ID", "QUEUE", "KIND", "STATE", "ATTEMPT", "RUN AT"
             );
-            for job in store.list_jobs(&filter).await? {
+            for job in store.queue().list_jobs(&filter).await? {
                 println!(
                     "{:>8}  {:<10}  {:<14}  {:<10}  {:>3}/{:<3}  {:<20}  {}",
                     job.id,
@@ -51,12 +51,12 @@ pub async fn run(command: JobsCommand, config: &Config) -> anyhow::Result<()> {
                 );
             }
         }
-        JobsCommand::Show { id } => match store.job(id).await? {
+        JobsCommand::Show { id } => match store.queue().job(id).await? {
             Some(job) => print_job(&job),
             None => bail!("no job has id {id}"),
         },
-        JobsCommand::Retry { id } => report(store.retry_job(id).await?, id, "retry")?,
-        JobsCommand::Cancel { id } => report(store.cancel_job(id).await?, id, "cancel")?,
+        JobsCommand::Retry { id } => report(store.queue().retry_job(id).await?, id, "retry")?,
+        JobsCommand::Cancel { id } => report(store.queue().cancel_job(id).await?, id, "cancel")?,
     }
     store.close().await;
     Ok(())

@@ -19,7 +19,8 @@ async fn job(app: &TestApp, id: i64) -> Value {
 async fn enqueue(app: &TestApp, kind: &str, args: Value, max_attempts: i32) -> i64 {
     let ids = app
         .store
-        .enqueue(&[orderly_storage::NewJob::new(kind, args, max_attempts)])
+        .queue()
+        .enqueue(&[orderly_queue::NewJob::named(kind, args).max_attempts(max_attempts)])
         .await
         .unwrap();
     ids[0]
@@ -55,19 +56,19 @@ backend_tests! {
     async fn jobs_are_fetched_by_priority_then_age_and_leased_to_one_worker(app) {
         let mut ids = Vec::new();
         for priority in [9, 0, 5, 0] {
-            let mut job = orderly_storage::NewJob::new("noop", json!({}), 1);
+            let mut job = orderly_queue::NewJob::named("noop", json!({})).max_attempts(1);
             job.queue = "manual".into();
             job.priority = priority;
-            ids.extend(app.store.enqueue(&[job]).await.unwrap());
+            ids.extend(app.store.queue().enqueue(&[job]).await.unwrap());
         }
         let lease = orderly_domain::now() + time::Duration::seconds(30);
         let mut order = Vec::new();
         for _ in 0..4 {
-            let fetched = app.store.fetch_jobs("manual", "test-worker", 1, lease).await.unwrap();
+            let fetched = app.store.queue().fetch_jobs("manual", "test-worker", 1, lease).await.unwrap();
             order.push((fetched[0].id, fetched[0].priority));
         }
         assert_eq!(order, [(ids[1], 0), (ids[3], 0), (ids[2], 5), (ids[0], 9)]);
-        assert!(app.store.fetch_jobs("manual", "other-worker", 10, lease).await.unwrap().is_empty());
+        assert!(app.store.queue().fetch_jobs("manual", "other-worker", 10, lease).await.unwrap().is_empty());
         let running = job(&app, ids[0]).await;
         assert_eq!((running["state"].as_str(), running["locked_by"].as_str()), (Some("running"), Some("test-worker")));
     }
@@ -76,28 +77,56 @@ backend_tests! {
         let due = orderly_domain::now() - time::Duration::seconds(5);
         let mut ids = Vec::new();
         for _ in 0..2 {
-            let mut job = orderly_storage::NewJob::new("noop", json!({}), 1);
+            let mut job = orderly_queue::NewJob::named("noop", json!({})).max_attempts(1);
             job.queue = "manual".into();
             job.run_at = Some(due);
-            ids.extend(app.store.enqueue(&[job]).await.unwrap());
+            ids.extend(app.store.queue().enqueue(&[job]).await.unwrap());
         }
         // One fails for good; the other's lease runs out with no attempts left.
         let lease = orderly_domain::now() + time::Duration::seconds(30);
-        let first = app.store.fetch_jobs("manual", "test-worker", 1, lease).await.unwrap();
-        app.store.finish_jobs("test-worker", &[orderly_storage::Finished {
+        let first = app.store.queue().fetch_jobs("manual", "test-worker", 1, lease).await.unwrap();
+        app.store.queue().finish_jobs("test-worker", &[orderly_queue::Finished {
             id: first[0].id,
             attempt: first[0].attempt,
-            outcome: orderly_storage::Outcome::Discard { error: "bad arguments".into() },
+            outcome: orderly_queue::Outcome::Discard { error: "bad arguments".into() },
         }]).await.unwrap();
         let expired = orderly_domain::now() - time::Duration::seconds(1);
-        app.store.fetch_jobs("manual", "test-worker", 1, expired).await.unwrap();
-        assert_eq!(app.store.rescue_expired_jobs().await.unwrap(), 1);
+        app.store.queue().fetch_jobs("manual", "test-worker", 1, expired).await.unwrap();
+        assert_eq!(app.store.queue().rescue_expired_jobs().await.unwrap(), 1);
         for id in ids {
-            let job = app.store.job(id).await.unwrap().unwrap();
-            assert_eq!(job.state, orderly_domain::job::JobState::Discarded);
+            let job = app.store.queue().job(id).await.unwrap().unwrap();
+            assert_eq!(job.state, orderly_queue::JobState::Discarded);
             assert_eq!(job.run_at, due, "job {id} keeps its run_at");
             assert!(job.finished_at.unwrap() >= due);
         }
+    }
+
+    async fn a_worker_stepped_by_hand_runs_what_is_due_and_records_each_outcome(app) {
+        use orderly_queue::{Outcome, Registry, Worker, WorkerSettings, kinds};
+        let queue = app.store.queue();
+        let mut ids = Vec::new();
+        for args in [json!({}), json!({"fail": "later"}), json!({"fail": "never", "permanent": true})] {
+            let job = orderly_queue::NewJob::named("noop", args).on_queue("stepped").max_attempts(3);
+            ids.extend(queue.enqueue(&[job]).await.unwrap());
+        }
+        let worker = Worker::new(
+            queue.clone(),
+            Registry::new().register::<kinds::Noop>(orderly_worker::Noop),
+            WorkerSettings::new(vec![("stepped".into(), 1)]),
+        );
+        let ran = worker.run_due("stepped", 10).await.unwrap();
+        let outcomes: Vec<(i64, &str)> = ran.iter().map(|f| (f.id, match f.outcome {
+            Outcome::Completed => "completed",
+            Outcome::Retry { .. } => "retry",
+            Outcome::Discard { .. } => "discard",
+            Outcome::Snooze { .. } => "snooze",
+        })).collect();
+        assert_eq!(outcomes, [(ids[0], "completed"), (ids[1], "retry"), (ids[2], "discard")]);
+        for (id, state) in ids.iter().zip(["completed", "available", "discarded"]) {
+            assert_eq!(job(&app, *id).await["state"], state, "job {id}");
+        }
+        // The retry waits out its backoff: nothing is due now.
+        assert!(worker.run_due("stepped", 10).await.unwrap().is_empty());
     }
 
     async fn the_operator_api_lists_filters_and_refuses_impossible_changes(app) {
@@ -169,8 +198,9 @@ mod with_worker {
             let text = message.body_text(0).unwrap();
             assert!(text.contains("25.00 EUR") && text.contains("EML"), "{text}");
             assert!(message.body_html(0).unwrap().contains("<table>"));
-            let job: Value = app.read("/v1/jobs?kind=send_receipt").await;
-            assert_eq!(job["data"][0]["state"], "completed");
+            // The outcome is recorded in a batch just after the handler returns.
+            let id = app.read("/v1/jobs?kind=send_receipt").await["data"][0]["id"].as_i64().unwrap();
+            wait_for_state(&app, id, "completed", 5).await;
         }
 
         async fn a_job_that_always_fails_backs_off_is_discarded_and_can_be_sent_round_again(app) {
@@ -217,18 +247,18 @@ mod with_worker {
         }
 
         async fn a_unique_job_is_enqueued_once(app) {
-            let mut job = orderly_storage::NewJob::new("noop", json!({}), 1);
+            let mut job = orderly_queue::NewJob::named("noop", json!({})).max_attempts(1);
             job.unique_key = Some("tick:2026-11-28T03:00".into());
-            assert_eq!(app.store.enqueue(std::slice::from_ref(&job)).await.unwrap().len(), 1);
-            assert_eq!(app.store.enqueue(&[job.clone(), job]).await.unwrap().len(), 0);
+            assert_eq!(app.store.queue().enqueue(std::slice::from_ref(&job)).await.unwrap().len(), 1);
+            assert_eq!(app.store.queue().enqueue(&[job.clone(), job]).await.unwrap().len(), 0);
             assert_eq!(app.scalar("SELECT COUNT(*) FROM jobs WHERE unique_key IS NOT NULL").await, 1);
         }
 
         async fn a_delayed_job_does_not_run_before_its_time(app) {
             let later = orderly_domain::now() + time::Duration::milliseconds(800);
-            let mut delayed = orderly_storage::NewJob::new("noop", json!({}), 1);
+            let mut delayed = orderly_queue::NewJob::named("noop", json!({})).max_attempts(1);
             delayed.run_at = Some(later);
-            let id = app.store.enqueue(&[delayed]).await.unwrap()[0];
+            let id = app.store.queue().enqueue(&[delayed]).await.unwrap()[0];
             tokio::time::sleep(std::time::Duration::from_millis(300)).await;
             assert_eq!(job(&app, id).await["state"], "available", "not before run_at");
             let done = wait_for_state(&app, id, "completed", 10).await;

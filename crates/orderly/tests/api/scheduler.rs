@@ -121,11 +121,10 @@ async fn sales_summary(backend: Backend) {
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap();
     app.store
-        .enqueue(&[orderly_storage::NewJob::new(
-            "sales_summary",
-            json!({ "tick": tick }),
-            3,
-        )])
+        .queue()
+        .enqueue(&[
+            orderly_queue::NewJob::named("sales_summary", json!({ "tick": tick })).max_attempts(3),
+        ])
         .await
         .unwrap();
     let raw = outbox_message(&app, "sales-summary-").await;
@@ -186,7 +185,8 @@ async fn prune(backend: Backend) {
              WHERE id = (SELECT MIN(id) FROM jobs);";
     app.execute(aged, aged).await;
     app.store
-        .enqueue(&[orderly_storage::NewJob::new("prune", json!({}), 3)])
+        .queue()
+        .enqueue(&[orderly_queue::NewJob::named("prune", json!({})).max_attempts(3)])
         .await
         .unwrap();
     eventually(10, "the prune chore", || async {

@@ -5,8 +5,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use orderly_domain::job::JobState;
-use orderly_storage::{NewJob, Store, StoreOptions};
+use orderly_queue::JobState;
+use orderly_queue::NewJob;
+use orderly_storage::{Store, StoreOptions};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -98,6 +99,7 @@ async fn migrated(backend: Backend) -> Option<(TestDatabase, String, Store, Path
 
 async fn count(store: &Store, state: JobState) -> i64 {
     store
+        .queue()
         .count_jobs_by_state()
         .await
         .unwrap()
@@ -110,9 +112,9 @@ async fn enqueue_noops(store: &Store, n: usize, args: Value) {
     for chunk in (0..n).collect::<Vec<_>>().chunks(1_000) {
         let jobs: Vec<NewJob> = chunk
             .iter()
-            .map(|_| NewJob::new("noop", args.clone(), 3))
+            .map(|_| NewJob::named("noop", args.clone()).max_attempts(3))
             .collect();
-        store.enqueue(&jobs).await.unwrap();
+        store.queue().enqueue(&jobs).await.unwrap();
     }
 }
 
@@ -141,18 +143,18 @@ macro_rules! process_tests {
 process_tests! {
     async fn a_job_whose_worker_is_killed_runs_again_after_its_lease_and_completes(backend) {
         let Some((_db, url, store, dir)) = migrated(backend).await else { return };
-        let id = store.enqueue(&[NewJob::new("noop", json!({"sleep_ms": 3_000}), 3)]).await.unwrap()[0];
+        let id = store.queue().enqueue(&[NewJob::named("noop", json!({"sleep_ms": 3_000})).max_attempts(3)]).await.unwrap()[0];
         let lease = [("ORDERLY_WORKER__LEASE_SECS", "2")];
         let first = WorkerProcess::start(&url, &dir, "first", &lease);
         eventually(15, "the job to start", || async {
-            let job = store.job(id).await.unwrap().unwrap();
+            let job = store.queue().job(id).await.unwrap().unwrap();
             (job.state == JobState::Running).then_some(())
         }).await;
         first.signal("-KILL");
 
         let second = WorkerProcess::start(&url, &dir, "second", &lease);
         let done = eventually(30, "the job to complete", || async {
-            let job = store.job(id).await.unwrap().unwrap();
+            let job = store.queue().job(id).await.unwrap().unwrap();
             (job.state == JobState::Completed).then_some(job)
         }).await;
         assert_eq!(done.attempt, 2, "the killed attempt counts, the rescue ran it again");

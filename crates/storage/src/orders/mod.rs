@@ -85,9 +85,6 @@ pub struct OrderFilter {
     pub limit: PageLimit,
 }
 
-/// The kind of the job each placed order enqueues.
-pub const RECEIPT_JOB: &str = "send_receipt";
-
 /// Settings for placing orders.
 pub struct OrderSettings<'a> {
     pub idempotency_ttl: time::Duration,
@@ -194,7 +191,7 @@ impl Store {
         });
         match result {
             Ok((outcomes, enqueued)) => {
-                self.after_commit(enqueued);
+                self.queue.after_commit(enqueued);
                 Ok(outcomes)
             }
             // Another process committed the same idempotency key between our lookup and our
@@ -252,7 +249,7 @@ impl Store {
             outcome
         });
         let (outcome, enqueued) = outcome;
-        self.after_commit(enqueued);
+        self.queue.after_commit(enqueued);
         let order = self.order_by_id(id).await?;
         Ok((outcome, order))
     }

@@ -13,9 +13,10 @@ use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{CreateOrder, CreateOutcome, RECEIPT_JOB, RenderOrder, StoredResponse};
-use crate::jobs::{Enqueued, NewJob, enqueue_in};
+use super::{CreateOrder, CreateOutcome, RenderOrder, StoredResponse};
 use crate::webhooks::{OutboxEvent, OutboxSql, queue_deliveries};
+use orderly_queue::kinds::{OrderArgs, SendReceipt};
+use orderly_queue::{Enqueued, JobKind, NewJob, enqueue_in};
 
 /// What every order of a batch shares.
 pub(crate) struct BatchContext<'a> {
@@ -89,15 +90,12 @@ pub(crate) trait PlaceSql: OutboxSql {
 
 /// The job that sends an order's receipt; at most one per order.
 pub(crate) fn receipt_job(order: &Order, max_attempts: i32, trace: Option<&str>) -> NewJob {
-    NewJob {
-        unique_key: Some(format!("{RECEIPT_JOB}:{}", order.id)),
-        trace_context: trace.map(str::to_owned),
-        ..NewJob::new(
-            RECEIPT_JOB,
-            json!({ "order_id": order.id.to_string() }),
-            max_attempts,
-        )
-    }
+    NewJob::of::<SendReceipt>(&OrderArgs {
+        order_id: order.id.as_uuid(),
+    })
+    .max_attempts(max_attempts)
+    .unique(format!("{}:{}", SendReceipt::NAME, order.id))
+    .traced(trace)
 }
 
 /// The answer to a request whose key has a live record: the same request is replayed,

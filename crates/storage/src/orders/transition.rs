@@ -9,8 +9,8 @@ use uuid::Uuid;
 
 use super::TransitionOutcome;
 use super::sql::TransitionSql;
-use crate::jobs::Enqueued;
 use crate::webhooks::{OutboxEvent, queue_deliveries};
+use orderly_queue::Enqueued;
 
 /// Applies `action` inside an open transaction. On anything but `Done` nothing was written.
 /// `trace` is the `traceparent` of the request asking, continued by the event's deliveries.

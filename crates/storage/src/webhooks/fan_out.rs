@@ -3,22 +3,11 @@
 
 use std::future::Future;
 
-use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::NewJob;
-use crate::jobs::{Enqueued, enqueue_in};
-
-/// The job kind that delivers one event to one endpoint.
-pub const DELIVERY_JOB: &str = "deliver_webhook";
-/// The queue deliveries run on, apart from receipts so that a slow endpoint cannot hold up
-/// the mail.
-const DELIVERY_QUEUE: &str = "webhooks";
-/// The job layer's cap on runs of one delivery: above the longest retry schedule (20 waits,
-/// so 21 attempts), which the delivery handler follows and ends itself; the margin covers runs
-/// lost to a worker that died. Runs put off because the endpoint was busy do not count.
-const DELIVERY_JOB_MAX_ATTEMPTS: i32 = 25;
+use orderly_queue::kinds::{DeliverWebhook, DeliveryArgs};
+use orderly_queue::{Enqueued, InsertJobs, NewJob, enqueue_in};
 
 /// An event about to be written.
 #[derive(Debug, Clone, Copy)]
@@ -30,69 +19,52 @@ pub(crate) struct OutboxEvent<'a> {
 }
 
 /// The statements fan-out needs, on one connection inside an open transaction.
-pub(crate) trait OutboxSql: Send {
+pub(crate) trait OutboxSql: InsertJobs {
     /// Every `(endpoint, event type)` subscription of the endpoints that are enabled.
     fn subscriptions(
         &mut self,
     ) -> impl Future<Output = Result<Vec<(Uuid, String)>, sqlx::Error>> + Send;
-    fn insert_jobs(
-        &mut self,
-        jobs: &[NewJob],
-        now: OffsetDateTime,
-    ) -> impl Future<Output = Result<Vec<i64>, sqlx::Error>> + Send;
 }
 
 const SUBSCRIPTIONS: &str = "SELECT s.endpoint_id, s.event_type FROM webhook_subscriptions s \
                              JOIN webhook_endpoints w ON w.id = s.endpoint_id \
                              WHERE w.disabled_at IS NULL";
 
-/// Implements [`OutboxSql`] for a connection type whose job inserts live in `$jobs`.
+/// Implements [`OutboxSql`] for a connection type.
 macro_rules! impl_outbox_sql {
-    ($connection:ty, $jobs:path) => {
+    ($connection:ty) => {
         impl OutboxSql for $connection {
             async fn subscriptions(&mut self) -> Result<Vec<(Uuid, String)>, sqlx::Error> {
                 sqlx::query_as(SUBSCRIPTIONS).fetch_all(&mut *self).await
-            }
-
-            async fn insert_jobs(
-                &mut self,
-                jobs: &[NewJob],
-                now: OffsetDateTime,
-            ) -> Result<Vec<i64>, sqlx::Error> {
-                $jobs(self, jobs, now).await
             }
         }
     };
 }
 
-impl_outbox_sql!(sqlx::SqliteConnection, crate::jobs::sql::insert_jobs_sqlite);
-impl_outbox_sql!(sqlx::PgConnection, crate::jobs::sql::insert_jobs_postgres);
+impl_outbox_sql!(sqlx::SqliteConnection);
+impl_outbox_sql!(sqlx::PgConnection);
 
 /// The job that delivers `event` to `endpoint`: one per pair, ever (a manual redelivery is a
 /// job of its own, see [`redelivery_job`]).
 fn delivery_job(event: Uuid, endpoint: Uuid, trace: Option<&str>) -> NewJob {
-    NewJob {
-        queue: DELIVERY_QUEUE.into(),
-        unique_key: Some(format!("webhook:{event}:{endpoint}")),
-        trace_context: trace.map(str::to_owned),
-        ..NewJob::new(
-            DELIVERY_JOB,
-            json!({ "event_id": event.to_string(), "endpoint_id": endpoint.to_string() }),
-            DELIVERY_JOB_MAX_ATTEMPTS,
-        )
-    }
+    NewJob::of::<DeliverWebhook>(&DeliveryArgs {
+        event_id: event,
+        endpoint_id: endpoint,
+        attempts_before: 0,
+    })
+    .unique(format!("webhook:{event}:{endpoint}"))
+    .traced(trace)
 }
 
 /// A delivery sent again by hand: the same event to the same endpoint, with a fresh retry
 /// schedule. `attempts_before` is how many attempts the pair had when it was asked for: the
 /// schedule counts from there.
 pub fn redelivery_job(event: Uuid, endpoint: Uuid, attempts_before: i64) -> NewJob {
-    let mut job = NewJob {
-        unique_key: None,
-        ..delivery_job(event, endpoint, None)
-    };
-    job.args["attempts_before"] = json!(attempts_before);
-    job
+    NewJob::of::<DeliverWebhook>(&DeliveryArgs {
+        event_id: event,
+        endpoint_id: endpoint,
+        attempts_before,
+    })
 }
 
 /// Queues one delivery job per event per enabled endpoint subscribed to its type, inside the

@@ -8,5 +8,5 @@ mod fan_out;
 
 pub use attempts::{AttemptOutcome, NewAttempt, OutboxRecord, Recorded, WebhookAttempt};
 pub use endpoints::{NewWebhook, SECRET_PREFIX, WebhookChange, WebhookEndpoint};
-pub use fan_out::{DELIVERY_JOB, redelivery_job};
+pub use fan_out::redelivery_job;
 pub(crate) use fan_out::{OutboxEvent, OutboxSql, queue_deliveries};

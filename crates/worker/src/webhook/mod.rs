@@ -11,14 +11,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use orderly_domain::webhook::retry_delay;
-use orderly_storage::{AttemptOutcome, Job, NewAttempt, NewJob, Recorded, Store, WebhookEndpoint};
+use orderly_queue::kinds::{self, DeliveryArgs};
+use orderly_queue::{BoxFuture, Handler, Job, JobError, NewJob};
+use orderly_storage::{AttemptOutcome, NewAttempt, Recorded, Store, WebhookEndpoint};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use send::{Answer, SendError, http_client};
 use slots::EndpointSlots;
 
-use crate::handler::{BoxFuture, JobError, JobHandler};
 use crate::operators::notice_job;
 
 /// How deliveries behave.
@@ -81,28 +82,23 @@ impl DeliverWebhook {
     }
 }
 
-impl JobHandler for DeliverWebhook {
-    fn run<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
-        Box::pin(self.deliver(job))
+impl Handler<kinds::DeliverWebhook> for DeliverWebhook {
+    fn run<'a>(&'a self, args: DeliveryArgs, _job: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
+        Box::pin(self.deliver(args))
     }
 }
 
-fn arg(job: &Job, name: &str) -> Result<Uuid, JobError> {
-    job.args
-        .get(name)
-        .and_then(|v| v.as_str())
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| JobError::Permanent(format!("args.{name} is missing or not an id")))
-}
-
-fn transient(what: &str) -> impl FnOnce(orderly_storage::StoreError) -> JobError + '_ {
+fn transient<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> JobError + '_ {
     move |e| JobError::Transient(format!("{what}: {e}"))
 }
 
 impl DeliverWebhook {
-    async fn deliver(&self, job: &Job) -> Result<(), JobError> {
-        let event_id = arg(job, "event_id")?;
-        let endpoint_id = arg(job, "endpoint_id")?;
+    async fn deliver(&self, args: DeliveryArgs) -> Result<(), JobError> {
+        let DeliveryArgs {
+            event_id,
+            endpoint_id,
+            attempts_before,
+        } = args;
         let Some(endpoint) = self
             .store
             .webhook(endpoint_id)
@@ -203,11 +199,6 @@ impl DeliverWebhook {
             Failure::Blocked | Failure::Transport => None,
         };
         // A redelivery by hand starts the schedule afresh after the attempts before it.
-        let attempts_before = job
-            .args
-            .get("attempts_before")
-            .and_then(|v| v.as_i64())
-            .unwrap_or(0);
         let failed = u32::try_from(i64::from(attempt) - attempts_before).unwrap_or(u32::MAX);
         match retry_delay(&self.settings.retry_schedule, failed, retry_after, jitter()) {
             Some(after) => Err(JobError::RetryAfter { error, after }),
@@ -247,6 +238,7 @@ impl DeliverWebhook {
             ),
         );
         self.store
+            .queue()
             .enqueue(&[notice])
             .await
             .map_err(transient("queueing the operator notice"))?;

@@ -1,190 +1,21 @@
-//! The durable job queue, in the same database as the orders so that an order and its
-//! follow-up work commit together.
-//!
-//! A worker fetches available jobs (on PostgreSQL with `FOR UPDATE SKIP LOCKED`, so workers
-//! never wait on each other), holds each under a lease that its heartbeat extends, and reports
-//! outcomes in batches. A job whose lease runs out (its worker died) is rescued and runs
-//! again: execution is at least once. Inserts wake workers: PostgreSQL notifies listeners on
-//! commit (trigger `jobs_notify`); within one process [`Store::jobs_signal`] does.
-
-pub(crate) mod sql;
+//! [`Queue`]: the job table's reads and writes, and enqueueing inside a caller's transaction.
 
 use std::sync::Arc;
 
-use orderly_domain::PageLimit;
-use orderly_domain::job::JobState;
-use serde_json::Value;
+use orderly_db::{Db, Timestamp, WritePool, with_pool};
 use time::OffsetDateTime;
 use tokio::sync::Notify;
 
-use orderly_db::{Timestamp, WritePool};
+use crate::enqueue::Enqueued;
+use crate::sql::{self, JobRow};
+use crate::{Finished, Job, JobChange, JobFilter, JobState, NewJob, Outcome, QueueError};
 
-use self::sql::JobRow;
-use crate::{Backend, Store, StoreError, with_pool};
-
-/// A job as stored.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Job {
-    pub id: i64,
-    pub queue: String,
-    pub kind: String,
-    pub args: Value,
-    pub state: JobState,
-    /// 0 runs first, 9 last.
-    pub priority: i32,
-    /// Attempts started so far, this one included while running.
-    pub attempt: i32,
-    pub max_attempts: i32,
-    /// Not before this time.
-    pub run_at: OffsetDateTime,
-    pub locked_by: Option<String>,
-    pub locked_until: Option<OffsetDateTime>,
-    pub unique_key: Option<String>,
-    pub last_error: Option<String>,
-    pub created_at: OffsetDateTime,
-    pub finished_at: Option<OffsetDateTime>,
-    /// The W3C `traceparent` of the request that enqueued the job.
-    pub trace_context: Option<String>,
-}
-
-/// A job to enqueue.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NewJob {
-    pub queue: String,
-    pub kind: String,
-    pub args: Value,
-    pub priority: i32,
-    pub max_attempts: i32,
-    /// Run no earlier than this; now when `None`.
-    pub run_at: Option<OffsetDateTime>,
-    /// A second job with the same key is not enqueued.
-    pub unique_key: Option<String>,
-    /// The W3C `traceparent` of the enqueuing request, continued by the job's span.
-    pub trace_context: Option<String>,
-}
-
-impl NewJob {
-    /// A job of `kind` on the default queue, priority 5, up to `max_attempts` attempts.
-    pub fn new(kind: impl Into<String>, args: Value, max_attempts: i32) -> Self {
-        Self {
-            queue: "default".into(),
-            kind: kind.into(),
-            args,
-            priority: 5,
-            max_attempts,
-            run_at: None,
-            unique_key: None,
-            trace_context: None,
-        }
-    }
-}
-
-/// How one run of a job ended.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
-    Completed,
-    /// Failed; run again at `at`.
-    Retry {
-        at: OffsetDateTime,
-        error: String,
-    },
-    /// Failed for good.
-    Discard {
-        error: String,
-    },
-    /// Not run after all (the handler found it could not start yet): available again at
-    /// `at`, the attempt not counted.
-    Snooze {
-        at: OffsetDateTime,
-    },
-}
-
-/// A finished run, reported by the worker that held it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Finished {
-    pub id: i64,
-    /// The attempt that ran: a stale report (the job was rescued and re-run) changes nothing.
-    pub attempt: i32,
-    pub outcome: Outcome,
-}
-
-/// Which jobs a listing returns, newest first.
-#[derive(Debug, Clone, Default)]
-pub struct JobFilter {
-    pub state: Option<JobState>,
-    pub kind: Option<String>,
-    pub queue: Option<String>,
-    /// Jobs with ids below this (the previous page's last id).
-    pub before: Option<i64>,
-    pub limit: PageLimit,
-}
-
-/// How an operator's retry or cancel ended.
-#[derive(Debug, Clone, PartialEq)]
-pub enum JobChange {
-    Done(Job),
-    NotFound,
-    NotAllowed(Job),
-}
-
-/// Jobs a transaction inserted, and so what must happen once it commits: this process's
-/// workers woken, the jobs counted. Hand it to [`Store::after_commit`]; dropping it instead
-/// leaves local workers waiting for their next poll.
-#[derive(Debug, Default)]
-#[must_use = "pass it to Store::after_commit once the transaction has committed"]
-pub(crate) struct Enqueued {
-    inserted: usize,
-    /// Jobs asked for, by kind (a job whose unique key existed is counted too).
-    kinds: Vec<(String, u64)>,
-}
-
-impl Enqueued {
-    /// `jobs` were asked for and `inserted` of them were new.
-    pub(crate) fn new(jobs: &[NewJob], inserted: usize) -> Self {
-        let mut kinds: Vec<(String, u64)> = Vec::new();
-        for job in jobs {
-            match kinds.iter_mut().find(|(kind, _)| *kind == job.kind) {
-                Some((_, n)) => *n += 1,
-                None => kinds.push((job.kind.clone(), 1)),
-            }
-        }
-        Self { inserted, kinds }
-    }
-
-    /// Both sets of jobs, as one.
-    pub(crate) fn and(mut self, other: Enqueued) -> Self {
-        self.inserted += other.inserted;
-        for (kind, n) in other.kinds {
-            match self.kinds.iter_mut().find(|(k, _)| *k == kind) {
-                Some((_, m)) => *m += n,
-                None => self.kinds.push((kind, n)),
-            }
-        }
-        self
-    }
-}
-
-/// Inserts `jobs` inside the caller's open transaction.
-pub(crate) async fn enqueue_in<C: crate::webhooks::OutboxSql>(
-    conn: &mut C,
-    jobs: &[NewJob],
-    now: OffsetDateTime,
-) -> Result<Enqueued, sqlx::Error> {
-    if jobs.is_empty() {
-        return Ok(Enqueued::default());
-    }
-    let ids = conn.insert_jobs(jobs, now).await?;
-    Ok(Enqueued::new(jobs, ids.len()))
-}
-
-/// Wakes this process's workers after a commit that enqueued jobs.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct JobsSignal(Arc<Notify>);
-
-impl JobsSignal {
-    pub(crate) fn wake(&self) {
-        self.0.notify_waiters();
-    }
+/// The job queue in the service's database. Cheap to clone; clones share the pool and the
+/// wake-up signal of this process's workers.
+#[derive(Debug, Clone)]
+pub struct Queue {
+    db: Db,
+    wake: Arc<Notify>,
 }
 
 /// Notifications of jobs inserted by any process (PostgreSQL `LISTEN orderly_jobs`).
@@ -194,19 +25,27 @@ pub struct JobListener(sqlx::postgres::PgListener);
 impl JobListener {
     /// Waits for the next notification. After an error the listener reconnects by itself on
     /// the next call.
-    pub async fn recv(&mut self) -> Result<(), StoreError> {
+    pub async fn recv(&mut self) -> Result<(), QueueError> {
         self.0.recv().await?;
         Ok(())
     }
 }
 
-impl Store {
+impl Queue {
+    /// The queue in `db`.
+    pub fn new(db: Db) -> Self {
+        Self {
+            db,
+            wake: Arc::default(),
+        }
+    }
+
     /// A listener for job notifications from every process; `None` on SQLite, where only
-    /// this process's commits ([`Store::jobs_signal`]) can wake workers.
-    pub async fn listen_for_jobs(&self) -> Result<Option<JobListener>, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(_) => Ok(None),
-            Backend::Postgres(pool) => {
+    /// this process's commits ([`Queue::jobs_signal`]) can wake workers.
+    pub async fn listen_for_jobs(&self) -> Result<Option<JobListener>, QueueError> {
+        match &self.db {
+            Db::Sqlite(_) => Ok(None),
+            Db::Postgres(pool) => {
                 let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
                 listener.listen("orderly_jobs").await?;
                 Ok(Some(JobListener(listener)))
@@ -217,14 +56,14 @@ impl Store {
     /// Resolves when a commit in this process enqueued jobs (register before checking for
     /// work: `notified()` does not see wake-ups from before it was created).
     pub fn jobs_signal(&self) -> Arc<Notify> {
-        self.jobs_signal.0.clone()
+        self.wake.clone()
     }
 
     /// What must follow a commit that enqueued jobs: wake this process's workers (other
     /// processes hear PostgreSQL's `NOTIFY`), count the jobs.
-    pub(crate) fn after_commit(&self, enqueued: Enqueued) {
+    pub fn after_commit(&self, enqueued: Enqueued) {
         if enqueued.inserted > 0 {
-            self.jobs_signal.wake();
+            self.wake.notify_waiters();
         }
         for (kind, n) in enqueued.kinds {
             metrics::counter!("jobs_enqueued_total", "kind" => kind).increment(n);
@@ -234,17 +73,17 @@ impl Store {
     /// Enqueues jobs in one transaction; returns the ids of the jobs inserted (a job whose
     /// unique key exists already is skipped).
     #[tracing::instrument(name = "db", skip_all, fields(op = "enqueue"))]
-    pub async fn enqueue(&self, jobs: &[NewJob]) -> Result<Vec<i64>, StoreError> {
+    pub async fn enqueue(&self, jobs: &[NewJob]) -> Result<Vec<i64>, QueueError> {
         let now = orderly_domain::now();
-        let ids = match &self.backend {
-            Backend::Sqlite(pool) => {
+        let ids = match &self.db {
+            Db::Sqlite(pool) => {
                 // One transaction, so a batch costs one commit rather than one per job.
                 let mut tx = pool.begin_write().await?;
                 let ids = sql::insert_jobs_sqlite(&mut tx, jobs, now).await?;
                 tx.commit().await?;
                 ids
             }
-            Backend::Postgres(pool) => {
+            Db::Postgres(pool) => {
                 let mut conn = pool.acquire().await?;
                 sql::insert_jobs_postgres(&mut conn, jobs, now).await?
             }
@@ -261,13 +100,13 @@ impl Store {
         worker: &str,
         limit: i64,
         lease_until: OffsetDateTime,
-    ) -> Result<Vec<Job>, StoreError> {
+    ) -> Result<Vec<Job>, QueueError> {
         let now = Timestamp::new(orderly_domain::now());
-        let statement = match self.backend {
-            Backend::Sqlite(_) => sql::FETCH_SQLITE,
-            Backend::Postgres(_) => sql::FETCH_POSTGRES,
+        let statement = match self.db {
+            Db::Sqlite(_) => sql::FETCH_SQLITE,
+            Db::Postgres(_) => sql::FETCH_POSTGRES,
         };
-        let rows = with_pool!(self, pool => sqlx::query_as::<_, JobRow>(statement)
+        let rows = with_pool!(&self.db, pool => sqlx::query_as::<_, JobRow>(statement)
             .bind(queue)
             .bind(now)
             .bind(limit)
@@ -280,7 +119,7 @@ impl Store {
 
     /// Records finished runs in one transaction.
     #[tracing::instrument(name = "db", skip_all, fields(op = "finish_jobs"))]
-    pub async fn finish_jobs(&self, worker: &str, finished: &[Finished]) -> Result<(), StoreError> {
+    pub async fn finish_jobs(&self, worker: &str, finished: &[Finished]) -> Result<(), QueueError> {
         let now = orderly_domain::now();
         // Records each run of `$runs` with its own statement inside `$tx`.
         macro_rules! record_each {
@@ -314,15 +153,15 @@ impl Store {
                 }
             };
         }
-        match &self.backend {
+        match &self.db {
             // One writer holds the lock: one statement a run, one commit for all.
-            Backend::Sqlite(pool) => {
+            Db::Sqlite(pool) => {
                 let mut tx = pool.begin_write().await?;
                 record_each!(tx, finished);
                 tx.commit().await?;
             }
             // Every completion in one statement, the rest one by one.
-            Backend::Postgres(pool) => {
+            Db::Postgres(pool) => {
                 let (done, failed): (Vec<&Finished>, Vec<&Finished>) = finished
                     .iter()
                     .partition(|f| f.outcome == Outcome::Completed);
@@ -349,20 +188,20 @@ impl Store {
         worker: &str,
         ids: &[i64],
         until: OffsetDateTime,
-    ) -> Result<u64, StoreError> {
+    ) -> Result<u64, QueueError> {
         self.update_held(sql::EXTEND_SQLITE, sql::EXTEND_POSTGRES, worker, ids, until)
             .await
     }
 
     /// Gives back jobs `worker` took but will not run (it is shutting down): they become
     /// available at once and the attempt does not count.
-    pub async fn release_jobs(&self, worker: &str, ids: &[i64]) -> Result<u64, StoreError> {
+    pub async fn release_jobs(&self, worker: &str, ids: &[i64]) -> Result<u64, QueueError> {
         let now = orderly_domain::now();
         let released = self
             .update_held(sql::RELEASE_SQLITE, sql::RELEASE_POSTGRES, worker, ids, now)
             .await?;
         if released > 0 {
-            self.jobs_signal.wake();
+            self.wake.notify_waiters();
         }
         Ok(released)
     }
@@ -376,10 +215,10 @@ impl Store {
         worker: &str,
         ids: &[i64],
         at: OffsetDateTime,
-    ) -> Result<u64, StoreError> {
+    ) -> Result<u64, QueueError> {
         let at = Timestamp::new(at);
-        let changed = match &self.backend {
-            Backend::Sqlite(pool) => {
+        let changed = match &self.db {
+            Db::Sqlite(pool) => {
                 let mut tx = pool.begin_write().await?;
                 let mut changed = 0;
                 for id in ids {
@@ -394,7 +233,7 @@ impl Store {
                 tx.commit().await?;
                 changed
             }
-            Backend::Postgres(pool) => sqlx::query(postgres)
+            Db::Postgres(pool) => sqlx::query(postgres)
                 .bind(ids)
                 .bind(worker)
                 .bind(at)
@@ -407,31 +246,31 @@ impl Store {
 
     /// Returns running jobs whose lease has run out to the queue (or discards them when they
     /// have no attempts left). Returns how many were rescued.
-    pub async fn rescue_expired_jobs(&self) -> Result<u64, StoreError> {
+    pub async fn rescue_expired_jobs(&self) -> Result<u64, QueueError> {
         let now = Timestamp::new(orderly_domain::now());
-        let rescued = with_pool!(self, pool => sqlx::query(sql::RESCUE)
+        let rescued = with_pool!(&self.db, pool => sqlx::query(sql::RESCUE)
             .bind(now)
             .bind(sql::LEASE_EXPIRED)
             .execute(pool)
             .await
             .map(|done| done.rows_affected()))?;
         if rescued > 0 {
-            self.jobs_signal.wake();
+            self.wake.notify_waiters();
         }
         Ok(rescued)
     }
 
     /// When the next available job of `queue` becomes due, if any.
-    pub async fn next_job_due(&self, queue: &str) -> Result<Option<OffsetDateTime>, StoreError> {
-        let next: Option<Timestamp> = with_pool!(self, pool => sqlx::query_scalar(sql::NEXT_DUE)
+    pub async fn next_job_due(&self, queue: &str) -> Result<Option<OffsetDateTime>, QueueError> {
+        let next: Option<Timestamp> = with_pool!(&self.db, pool => sqlx::query_scalar(sql::NEXT_DUE)
             .bind(queue)
             .fetch_one(pool)
             .await)?;
         Ok(next.map(Timestamp::get))
     }
 
-    pub async fn job(&self, id: i64) -> Result<Option<Job>, StoreError> {
-        let row = with_pool!(self, pool => sqlx::query_as::<_, JobRow>(sql::BY_ID)
+    pub async fn job(&self, id: i64) -> Result<Option<Job>, QueueError> {
+        let row = with_pool!(&self.db, pool => sqlx::query_as::<_, JobRow>(sql::BY_ID)
             .bind(id)
             .fetch_optional(pool)
             .await)?;
@@ -439,8 +278,8 @@ impl Store {
     }
 
     /// One page of jobs, newest first.
-    pub async fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<Job>, StoreError> {
-        let rows = with_pool!(self, pool => sqlx::query_as::<_, JobRow>(sql::LIST)
+    pub async fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<Job>, QueueError> {
+        let rows = with_pool!(&self.db, pool => sqlx::query_as::<_, JobRow>(sql::LIST)
             .bind(filter.before.unwrap_or(i64::MAX))
             .bind(filter.state.map(JobState::as_str))
             .bind(filter.kind.as_deref())
@@ -453,11 +292,11 @@ impl Store {
 
     /// Sends a discarded or cancelled job round again, with a fresh set of attempts.
     #[tracing::instrument(name = "db", skip_all, fields(op = "retry_job"))]
-    pub async fn retry_job(&self, id: i64) -> Result<JobChange, StoreError> {
+    pub async fn retry_job(&self, id: i64) -> Result<JobChange, QueueError> {
         let changed = self.change_job(sql::RETRY, id).await?;
         if changed.is_some() {
-            self.jobs_signal.wake();
-            if let Backend::Postgres(pool) = &self.backend {
+            self.wake.notify_waiters();
+            if let Db::Postgres(pool) = &self.db {
                 // Other processes' workers learn of the job as of an insert.
                 sqlx::query("SELECT pg_notify('orderly_jobs', '')")
                     .execute(pool)
@@ -470,7 +309,7 @@ impl Store {
     /// Cancels an available or running job. A running job's worker finishes its run, but its
     /// outcome is not recorded.
     #[tracing::instrument(name = "db", skip_all, fields(op = "cancel_job"))]
-    pub async fn cancel_job(&self, id: i64) -> Result<JobChange, StoreError> {
+    pub async fn cancel_job(&self, id: i64) -> Result<JobChange, QueueError> {
         let changed = self.change_job(sql::CANCEL, id).await?;
         self.job_change(id, changed).await
     }
@@ -480,9 +319,9 @@ impl Store {
         &self,
         statement: &'static str,
         id: i64,
-    ) -> Result<Option<Job>, StoreError> {
+    ) -> Result<Option<Job>, QueueError> {
         let now = Timestamp::new(orderly_domain::now());
-        let row = with_pool!(self, pool => sqlx::query_as::<_, JobRow>(statement)
+        let row = with_pool!(&self.db, pool => sqlx::query_as::<_, JobRow>(statement)
             .bind(id)
             .bind(now)
             .fetch_optional(pool)
@@ -491,7 +330,7 @@ impl Store {
     }
 
     /// The job as the change left it, or why there was no change.
-    async fn job_change(&self, id: i64, changed: Option<Job>) -> Result<JobChange, StoreError> {
+    async fn job_change(&self, id: i64, changed: Option<Job>) -> Result<JobChange, QueueError> {
         if let Some(job) = changed {
             return Ok(JobChange::Done(job));
         }
@@ -502,8 +341,8 @@ impl Store {
     }
 
     /// Deletes completed, discarded and cancelled jobs that finished before `before`.
-    pub async fn prune_jobs(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
-        let done = with_pool!(self, pool => sqlx::query(sql::PRUNE)
+    pub async fn prune_jobs(&self, before: OffsetDateTime) -> Result<u64, QueueError> {
+        let done = with_pool!(&self.db, pool => sqlx::query(sql::PRUNE)
             .bind(Timestamp::new(before))
             .execute(pool)
             .await
@@ -512,9 +351,9 @@ impl Store {
     }
 
     /// How long the oldest due, available job has been waiting (zero when none is due).
-    pub async fn oldest_due_job_age(&self) -> Result<std::time::Duration, StoreError> {
+    pub async fn oldest_due_job_age(&self) -> Result<std::time::Duration, QueueError> {
         let now = orderly_domain::now();
-        let oldest: Option<Timestamp> = with_pool!(self, pool => sqlx::query_scalar(sql::OLDEST_DUE)
+        let oldest: Option<Timestamp> = with_pool!(&self.db, pool => sqlx::query_scalar(sql::OLDEST_DUE)
             .bind(Timestamp::new(now))
             .fetch_one(pool)
             .await)?;
@@ -524,8 +363,8 @@ impl Store {
     }
 
     /// How many jobs of `queue` have not finished (available or running).
-    pub async fn count_unfinished_jobs(&self, queue: &str) -> Result<i64, StoreError> {
-        Ok(with_pool!(self, pool => sqlx::query_scalar(
+    pub async fn count_unfinished_jobs(&self, queue: &str) -> Result<i64, QueueError> {
+        Ok(with_pool!(&self.db, pool => sqlx::query_scalar(
             "SELECT COUNT(*) FROM jobs WHERE queue = $1 AND state IN ('available', 'running')")
             .bind(queue)
             .fetch_one(pool)
@@ -533,13 +372,13 @@ impl Store {
     }
 
     /// How many jobs are in each state.
-    pub async fn count_jobs_by_state(&self) -> Result<Vec<(JobState, i64)>, StoreError> {
-        let rows: Vec<(String, i64)> = with_pool!(self, pool => sqlx::query_as(
+    pub async fn count_jobs_by_state(&self) -> Result<Vec<(JobState, i64)>, QueueError> {
+        let rows: Vec<(String, i64)> = with_pool!(&self.db, pool => sqlx::query_as(
             "SELECT state, COUNT(*) FROM jobs GROUP BY state")
             .fetch_all(pool)
             .await)?;
         rows.into_iter()
-            .map(|(state, n)| state.parse().map(|s| (s, n)).map_err(StoreError::Corrupt))
+            .map(|(state, n)| state.parse().map(|s| (s, n)).map_err(QueueError::from))
             .collect()
     }
 }

@@ -1,4 +1,4 @@
-//! Background jobs: their states, and the retry schedule a failing job follows.
+//! Where a job is in its life, and the retry schedule a failing job follows.
 
 use std::fmt;
 use std::str::FromStr;
@@ -61,14 +61,19 @@ impl fmt::Display for JobState {
     }
 }
 
+/// A state name that is none of [`JobState::ALL`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown job state {0:?}")]
+pub struct UnknownJobState(pub String);
+
 impl FromStr for JobState {
-    type Err = String;
+    type Err = UnknownJobState;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Self::ALL
             .into_iter()
             .find(|state| state.as_str() == s)
-            .ok_or_else(|| format!("unknown job state {s:?}"))
+            .ok_or_else(|| UnknownJobState(s.to_owned()))
     }
 }
 

@@ -8,7 +8,7 @@ use orderly_db::Timestamp;
 use sqlx::{ColumnIndex, Decode, FromRow, PgConnection, Row, SqliteConnection, Type};
 use time::OffsetDateTime;
 
-use super::{Job, NewJob};
+use crate::{Job, NewJob};
 
 /// The columns every job query returns, as a literal so `concat!` can build the statements.
 /// `args` and `priority` are cast so both backends hand back the same Rust types.
@@ -115,10 +115,11 @@ where
     Option<Timestamp>: Decode<'r, R::Database> + Type<R::Database>,
 {
     fn from_row(row: &'r R) -> Result<Self, sqlx::Error> {
-        let corrupt = |column: &str, e: String| sqlx::Error::ColumnDecode {
-            index: column.to_owned(),
-            source: e.into(),
-        };
+        let corrupt =
+            |column: &str, e: Box<dyn std::error::Error + Send + Sync>| sqlx::Error::ColumnDecode {
+                index: column.to_owned(),
+                source: e,
+            };
         let args: String = row.try_get("args")?;
         let state: String = row.try_get("state")?;
         let time = |column: &'static str| -> Result<OffsetDateTime, sqlx::Error> {
@@ -133,8 +134,10 @@ where
             id: row.try_get("id")?,
             queue: row.try_get("queue")?,
             kind: row.try_get("kind")?,
-            args: serde_json::from_str(&args).map_err(|e| corrupt("args", e.to_string()))?,
-            state: state.parse().map_err(|e| corrupt("state", e))?,
+            args: serde_json::from_str(&args).map_err(|e| corrupt("args", e.into()))?,
+            state: state
+                .parse()
+                .map_err(|e: crate::UnknownJobState| corrupt("state", e.into()))?,
             priority: row.try_get("priority")?,
             attempt: row.try_get("attempt")?,
             max_attempts: row.try_get("max_attempts")?,

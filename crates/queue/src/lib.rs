@@ -1,0 +1,36 @@
+//! orderly's durable job queue, in the same database as the orders so that an order and its
+//! follow-up work commit together.
+//!
+//! - [`job`]: what a job is ([`Job`], [`NewJob`]), how a run ends ([`Outcome`]), and
+//!   [`JobState`] with the retry [`backoff`].
+//! - [`kinds`]: every kind of job the service runs, each naming its queue, its argument type
+//!   and its attempt limit in one place.
+//! - [`Queue`]: enqueueing (alone, or [`enqueue_in`] a caller's transaction), fetching under
+//!   leases, recording outcomes, and the operator's reads and changes; its statements are in
+//!   `sql.rs`, one text for both backends where the dialects agree.
+//! - the runner ([`Worker`]) that works the queue with [`Registry`] handlers.
+//!
+//! A worker fetches available jobs (on PostgreSQL with `FOR UPDATE SKIP LOCKED`, so workers
+//! never wait on each other), holds each under a lease that its heartbeat extends, and reports
+//! outcomes in batches. A job whose lease runs out (its worker died) is rescued and runs
+//! again: execution is at least once. Inserts wake workers: PostgreSQL notifies listeners on
+//! commit (trigger `jobs_notify`); within one process [`Queue::after_commit`] does.
+
+mod enqueue;
+mod error;
+mod handler;
+pub mod job;
+pub mod kinds;
+mod queue;
+mod runner;
+mod sql;
+mod state;
+
+pub use enqueue::{Enqueued, InsertJobs, enqueue_in};
+pub use error::QueueError;
+pub use handler::{BoxFuture, Handler, JobError, Registry};
+pub use job::{Finished, Job, JobChange, JobFilter, NewJob, Outcome};
+pub use kinds::JobKind;
+pub use queue::{JobListener, Queue};
+pub use runner::{Worker, WorkerSettings, worker_id};
+pub use state::{JobState, UnknownJobState, backoff};

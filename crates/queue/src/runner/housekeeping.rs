@@ -1,0 +1,145 @@
+//! The worker's housekeeping beside the jobs: the completer that records outcomes in
+//! batches, the heartbeat that extends leases, the rescuer of jobs whose worker died (which
+//! also keeps the queue gauges), the pruner of finished jobs, and the forwarding of
+//! PostgreSQL notifications.
+
+use std::sync::{Arc, PoisonError};
+use std::time::Duration;
+
+use orderly_db::cause_chain;
+use tokio::sync::{Notify, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use super::{Running, WorkerSettings};
+use crate::{Finished, JobState, Queue};
+
+/// Records outcomes in batches; a job leaves the running set only once its outcome is stored,
+/// so its lease keeps being extended until then.
+pub(super) async fn complete(
+    queue: Queue,
+    worker: String,
+    running: Running,
+    mut finished: mpsc::Receiver<Finished>,
+) {
+    let mut batch = Vec::with_capacity(512);
+    while let Some(first) = finished.recv().await {
+        batch.push(first);
+        while batch.len() < 512 {
+            match finished.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        let mut delay = Duration::from_millis(100);
+        loop {
+            match queue.finish_jobs(&worker, &batch).await {
+                Ok(()) => break,
+                Err(e) => {
+                    tracing::warn!(error = %cause_chain(&e), batch = batch.len(), "recording job outcomes failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+        let mut held = running.lock().unwrap_or_else(PoisonError::into_inner);
+        for f in batch.drain(..) {
+            held.remove(&f.id);
+        }
+    }
+}
+
+pub(super) async fn heartbeat(
+    queue: Queue,
+    settings: Arc<WorkerSettings>,
+    running: Running,
+    stop: CancellationToken,
+) {
+    let mut every = tokio::time::interval(settings.lease / 3);
+    loop {
+        tokio::select! {
+            _ = every.tick() => {},
+            () = stop.cancelled() => return,
+        }
+        let ids: Vec<i64> = running
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .keys()
+            .copied()
+            .collect();
+        if ids.is_empty() {
+            continue;
+        }
+        let until = orderly_domain::now() + settings.lease;
+        if let Err(e) = queue.extend_leases(&settings.id, &ids, until).await {
+            tracing::warn!(error = %cause_chain(&e), "extending job leases failed");
+        }
+    }
+}
+
+pub(super) async fn rescue(queue: Queue, settings: Arc<WorkerSettings>, stop: CancellationToken) {
+    let mut every = tokio::time::interval(settings.lease / 2);
+    loop {
+        tokio::select! {
+            _ = every.tick() => {},
+            () = stop.cancelled() => return,
+        }
+        match queue.count_jobs_by_state().await {
+            Ok(counts) => {
+                for state in JobState::ALL {
+                    let n = counts
+                        .iter()
+                        .find(|(s, _)| *s == state)
+                        .map_or(0, |(_, n)| *n);
+                    metrics::gauge!("jobs", "state" => state.as_str()).set(n as f64);
+                }
+            }
+            Err(e) => tracing::warn!(error = %cause_chain(&e), "counting jobs failed"),
+        }
+        if let Ok(age) = queue.oldest_due_job_age().await {
+            metrics::gauge!("jobs_oldest_due_age_seconds").set(age.as_secs_f64());
+        }
+        metrics::gauge!("worker_heartbeat_timestamp_seconds")
+            .set(time::OffsetDateTime::now_utc().unix_timestamp() as f64);
+        match queue.rescue_expired_jobs().await {
+            Ok(0) => {}
+            Ok(rescued) => tracing::warn!(rescued, "rescued jobs whose lease expired"),
+            Err(e) => tracing::warn!(error = %cause_chain(&e), "rescuing expired jobs failed"),
+        }
+    }
+}
+
+pub(super) async fn prune(queue: Queue, settings: Arc<WorkerSettings>, stop: CancellationToken) {
+    let mut every = tokio::time::interval(Duration::from_secs(3_600));
+    loop {
+        tokio::select! {
+            _ = every.tick() => {},
+            () = stop.cancelled() => return,
+        }
+        let before = orderly_domain::now() - settings.retention;
+        match queue.prune_jobs(before).await {
+            Ok(0) => {}
+            Ok(pruned) => tracing::info!(pruned, "pruned finished jobs"),
+            Err(e) => tracing::warn!(error = %cause_chain(&e), "pruning jobs failed"),
+        }
+    }
+}
+
+pub(super) async fn forward_notifications(
+    mut listener: crate::JobListener,
+    wake: Arc<Notify>,
+    stop: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            received = listener.recv() => match received {
+                Ok(()) => wake.notify_waiters(),
+                Err(e) => {
+                    tracing::warn!(error = %cause_chain(&e), "job notifications interrupted; polling until they resume");
+                    wake.notify_waiters();
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            },
+            () = stop.cancelled() => return,
+        }
+    }
+}

@@ -1,0 +1,232 @@
+//! The worker: per-queue fetch loops bounded by a semaphore, a heartbeat that extends the
+//! leases of running jobs, a rescuer for jobs whose worker died, a completer that records
+//! outcomes in batches, and a pruner for old finished jobs.
+//!
+//! Wake-ups, not busy polling: a fetch that finds nothing waits for a commit in this process
+//! ([`Queue::jobs_signal`]), a PostgreSQL `NOTIFY` from any process, the next job's `run_at`, or
+//! at most `poll_interval` as a fallback.
+//!
+//! Shutdown: fetching stops; running jobs get `shutdown_grace` to finish; the rest are
+//! stopped and released (available again at once, the attempt not counted); outcomes are
+//! flushed before `run` returns.
+//!
+//! [`Worker::run_due`] is the same work as one synchronous step, for tests and tools: run
+//! what is due now, record it, report it.
+
+mod execute;
+mod fetch;
+mod housekeeping;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use tokio::sync::{Notify, Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+
+use self::fetch::Fetcher;
+use self::housekeeping::{complete, forward_notifications, heartbeat, prune, rescue};
+use crate::handler::Registry;
+use crate::{Finished, Queue, QueueError};
+
+/// How a worker runs.
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    /// Names this worker in `locked_by` and in logs.
+    pub id: String,
+    /// Queues to work and how many jobs of each to run at once.
+    pub queues: Vec<(String, usize)>,
+    /// Jobs a worker may hold per queue, running or fetched and waiting to run (at least the
+    /// queue's concurrency). Fetching ahead saves round trips when the queue is busy; the
+    /// jobs it holds are leased and invisible to other workers until run.
+    pub local_queue: usize,
+    /// How long a job is held without a heartbeat before another worker may take it.
+    pub lease: Duration,
+    /// Longest wait between fetches when nothing wakes the worker.
+    pub poll_interval: Duration,
+    /// How long running jobs get to finish after shutdown begins.
+    pub shutdown_grace: Duration,
+    /// Longest a single run may take; a run past it fails (and is retried).
+    pub job_timeout: Duration,
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+    /// Finished jobs older than this are deleted.
+    pub retention: Duration,
+}
+
+/// Jobs this worker holds: id → attempt. Bounded by the queues' concurrency.
+type Running = Arc<Mutex<HashMap<i64, i32>>>;
+
+/// A worker process's job runner.
+#[derive(Debug)]
+pub struct Worker {
+    queue: Queue,
+    registry: Registry,
+    settings: WorkerSettings,
+}
+
+/// A unique-enough worker id: host, process and a random suffix.
+pub fn worker_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "worker".into());
+    let suffix = &uuid::Uuid::new_v4().simple().to_string()[..6];
+    format!("{host}-{}-{suffix}", std::process::id())
+}
+
+impl WorkerSettings {
+    /// Defaults for `queues`, with a fresh worker id.
+    pub fn new(queues: Vec<(String, usize)>) -> Self {
+        Self {
+            id: worker_id(),
+            queues,
+            local_queue: 500,
+            lease: Duration::from_secs(30),
+            poll_interval: Duration::from_secs(1),
+            shutdown_grace: Duration::from_secs(10),
+            job_timeout: Duration::from_secs(300),
+            backoff_base: Duration::from_secs(5),
+            backoff_max: Duration::from_secs(3_600),
+            retention: Duration::from_secs(7 * 86_400),
+        }
+    }
+}
+
+impl Worker {
+    pub fn new(queue: Queue, registry: Registry, settings: WorkerSettings) -> Self {
+        Self {
+            queue,
+            registry,
+            settings,
+        }
+    }
+
+    /// Works until `shutdown` is cancelled, then stops as described in the module docs.
+    pub async fn run(self, shutdown: CancellationToken) -> Result<(), QueueError> {
+        let settings = Arc::new(self.settings);
+        tracing::info!(worker = %settings.id, queues = ?settings.queues, "worker started");
+        let running: Running = Arc::default();
+        let remote_wake = Arc::new(Notify::new());
+        let background = CancellationToken::new();
+        let hard_stop = CancellationToken::new();
+        let jobs = TaskTracker::new();
+        let (finished_tx, finished_rx) = mpsc::channel::<Finished>(4_096);
+
+        let completer = tokio::spawn(complete(
+            self.queue.clone(),
+            settings.id.clone(),
+            running.clone(),
+            finished_rx,
+        ));
+        let mut helpers = vec![
+            tokio::spawn(heartbeat(
+                self.queue.clone(),
+                settings.clone(),
+                running.clone(),
+                background.clone(),
+            )),
+            tokio::spawn(rescue(
+                self.queue.clone(),
+                settings.clone(),
+                background.clone(),
+            )),
+            tokio::spawn(prune(
+                self.queue.clone(),
+                settings.clone(),
+                background.clone(),
+            )),
+        ];
+        if let Some(listener) = self.queue.listen_for_jobs().await? {
+            helpers.push(tokio::spawn(forward_notifications(
+                listener,
+                remote_wake.clone(),
+                background.clone(),
+            )));
+        }
+
+        let mut fetchers = Vec::new();
+        for (queue, concurrency) in settings.queues.clone() {
+            let held = settings.local_queue.max(concurrency).max(1);
+            let fetcher = Fetcher {
+                queue: self.queue.clone(),
+                registry: self.registry.clone(),
+                settings: settings.clone(),
+                held_jobs: running.clone(),
+                remote_wake: remote_wake.clone(),
+                finished: finished_tx.clone(),
+                jobs: jobs.clone(),
+                hard_stop: hard_stop.clone(),
+                name: queue,
+                held: Arc::new(Semaphore::new(held)),
+                running: Arc::new(Semaphore::new(concurrency.max(1))),
+                refetch_at: (held / 2).max(1) as u32,
+            };
+            fetchers.push(tokio::spawn(fetcher.run(shutdown.clone())));
+        }
+        drop(finished_tx);
+
+        shutdown.cancelled().await;
+        for fetcher in fetchers {
+            let _ = fetcher.await;
+        }
+        jobs.close();
+        let in_flight = jobs.len();
+        if in_flight > 0 {
+            tracing::info!(worker = %settings.id, in_flight, "stopping: waiting for running jobs");
+        }
+        if tokio::time::timeout(settings.shutdown_grace, jobs.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(worker = %settings.id, "grace period over: stopping the jobs still running");
+            hard_stop.cancel();
+            jobs.wait().await;
+        }
+        let _ = completer.await;
+        let unfinished: Vec<i64> = running
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .keys()
+            .copied()
+            .collect();
+        if !unfinished.is_empty() {
+            let released = self.queue.release_jobs(&settings.id, &unfinished).await?;
+            tracing::info!(worker = %settings.id, released, "released unfinished jobs");
+        }
+        background.cancel();
+        for helper in helpers {
+            let _ = helper.await;
+        }
+        tracing::info!(worker = %settings.id, "worker stopped");
+        Ok(())
+    }
+
+    /// Runs up to `limit` jobs of `queue` that are due now, one after another, records how
+    /// each ended and returns that: one step of the work `run` does continuously.
+    pub async fn run_due(&self, queue: &str, limit: i64) -> Result<Vec<Finished>, QueueError> {
+        let lease_until = orderly_domain::now() + self.settings.lease;
+        let jobs = self
+            .queue
+            .fetch_jobs(queue, &self.settings.id, limit, lease_until)
+            .await?;
+        let never = CancellationToken::new();
+        let mut finished = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            let span = execute::job_span(&job);
+            let outcome = execute::run(&job, &self.registry, &self.settings, &never)
+                .instrument(span)
+                .await;
+            if let Some(outcome) = outcome {
+                finished.push(Finished {
+                    id: job.id,
+                    attempt: job.attempt,
+                    outcome,
+                });
+            }
+        }
+        self.queue.finish_jobs(&self.settings.id, &finished).await?;
+        Ok(finished)
+    }
+}
