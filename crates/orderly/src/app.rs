@@ -9,8 +9,10 @@ use std::time::Duration;
 
 use orderly_http::{AppState, HttpSettings};
 use orderly_queue::kinds::{self, JobKind};
-use orderly_queue::{QueueError, Registry, Worker, WorkerSettings};
-use orderly_storage::{OrderWriter, OrderWriterSettings, Store, StoreError, StoreOptions};
+use orderly_queue::{Liveness, Registry, Worker, WorkerSettings};
+use orderly_storage::{
+    OrderWriter, OrderWriterSettings, Store, StoreError, StoreOptions, WriteLoop,
+};
 use orderly_worker::{
     MailSettings, Mailer, Noop, NotifyOperators, SalesSummaryReport, SendReceipt,
 };
@@ -18,6 +20,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use crate::supervise::Supervisor;
 
 /// Why the service could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -36,8 +39,8 @@ pub enum AppError {
     Serve(#[source] std::io::Error),
     #[error("cannot set up mail")]
     Mail(#[source] orderly_worker::MailError),
-    #[error("the worker failed")]
-    Worker(#[source] QueueError),
+    #[error("a task stopped")]
+    Tasks(#[source] crate::supervise::TasksFailed),
     #[error("cannot set up the cache: {0}")]
     Cache(String),
     #[error("cannot set up webhook delivery: {0}")]
@@ -169,8 +172,12 @@ pub struct Application {
     ops_listener: Option<TcpListener>,
     store: Store,
     state: Option<AppState>,
+    /// The order writer's loops, run under supervision by `serve`.
+    write_loops: Vec<WriteLoop>,
     worker: Option<Worker>,
     grace: Duration,
+    /// How long shutdown may take in all before what still runs is stopped.
+    shutdown_deadline: Duration,
 }
 
 impl Application {
@@ -203,12 +210,12 @@ impl Application {
         } else {
             Vec::new()
         };
-        let (listener, state) = if roles.api {
+        let (listener, state, write_loops) = if roles.api {
             let addr = config.http.listen;
             let listener = TcpListener::bind(addr)
                 .await
                 .map_err(|source| AppError::Bind { addr, source })?;
-            let orders = OrderWriter::start(
+            let (orders, loops) = OrderWriter::new(
                 store.clone(),
                 OrderWriterSettings {
                     idempotency_ttl: time::Duration::seconds(
@@ -238,9 +245,9 @@ impl Application {
                     ),
                 }),
             });
-            (Some(listener), Some(state))
+            (Some(listener), Some(state), loops)
         } else {
-            (None, None)
+            (None, None, Vec::new())
         };
         let ops_listener = if roles.worker && !roles.api {
             let addr = config.worker.metrics_listen;
@@ -259,8 +266,14 @@ impl Application {
             ops_listener,
             store,
             state,
+            write_loops,
             worker,
             grace: Duration::from_secs(config.http.shutdown_grace_secs),
+            // Room for HTTP to drain, then for the worker's jobs and its flush.
+            shutdown_deadline: Duration::from_secs(
+                config.http.shutdown_grace_secs + config.worker.shutdown_grace_secs,
+            ) + orderly_queue::FLUSH_DEADLINE * 2
+                + Duration::from_secs(5),
         })
     }
 
@@ -283,63 +296,94 @@ impl Application {
         self.state.as_ref().and_then(|s| s.cache.as_ref())
     }
 
-    /// Runs until `shutdown` is cancelled, then drains and closes the database pool.
+    /// Runs until `shutdown` is cancelled, then drains and closes the database pool. Every
+    /// part runs as a supervised task ([`crate::supervise`]): one that stops early stops the
+    /// process, and the error names it.
     pub async fn serve(self, shutdown: CancellationToken) -> Result<(), AppError> {
+        let mut tasks = Supervisor::new();
         if let Some(listener) = self.ops_listener {
-            let render = crate::metrics::install();
-            let router = axum::Router::new()
-                .route(
-                    "/healthz",
-                    axum::routing::get(|| async { "{\"status\":\"ok\"}" }),
-                )
-                .route(
-                    "/metrics",
-                    axum::routing::get(move || {
-                        let render = render.clone();
-                        async move { (render.0)() }
-                    }),
-                );
-            let stop = shutdown.clone();
-            if let Ok(addr) = listener.local_addr() {
-                tracing::info!(%addr, "serving worker health and metrics");
-            }
-            tokio::spawn(async move {
-                let _ = axum::serve(listener, router)
-                    .with_graceful_shutdown(stop.cancelled_owned())
-                    .await;
+            let liveness = self.worker.as_ref().map(Worker::liveness);
+            tasks.spawn(
+                "worker health server",
+                serve_ops(listener, liveness, shutdown.clone()),
+            );
+        }
+        if !self.schedules.is_empty() {
+            let scheduler = orderly_worker::scheduler::run(
+                self.store.clone(),
+                self.schedules,
+                self.scheduler_id,
+                shutdown.clone(),
+            );
+            tasks.spawn("scheduler", async move {
+                scheduler.await;
+                Ok(())
             });
         }
-        let scheduler = tokio::spawn(orderly_worker::scheduler::run(
-            self.store.clone(),
-            self.schedules,
-            self.scheduler_id,
-            shutdown.clone(),
-        ));
-        let worker = self.worker.map(|worker| {
-            let shutdown = shutdown.clone();
-            tokio::spawn(async move { worker.run(shutdown).await })
-        });
-        let http = match (self.listener, self.state) {
-            (Some(listener), Some(state)) => {
-                serve_http(listener, state, self.grace, shutdown.clone()).await
-            }
-            _ => {
-                shutdown.cancelled().await;
-                Ok(())
-            }
-        };
-        if let Some(worker) = worker {
-            match worker.await {
-                Ok(result) => result.map_err(AppError::Worker)?,
-                Err(e) => tracing::error!(error = %e, "the worker task panicked"),
-            }
+        if let Some(worker) = self.worker {
+            let stop = shutdown.clone();
+            tasks.spawn("worker", async move { Ok(worker.run(stop).await?) });
         }
-        let _ = scheduler.await;
-        http?;
+        for (n, write_loop) in self.write_loops.into_iter().enumerate() {
+            tasks.spawn(&format!("order writer {n}"), async move {
+                write_loop.run().await;
+                Ok(())
+            });
+        }
+        if let (Some(listener), Some(state)) = (self.listener, self.state) {
+            let (grace, stop) = (self.grace, shutdown.clone());
+            tasks.spawn("http", async move {
+                Ok(serve_http(listener, state, grace, stop).await?)
+            });
+        }
+        let result = tasks.run(shutdown, self.shutdown_deadline).await;
         self.store.close().await;
+        result.map_err(AppError::Tasks)?;
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// `/healthz` and `/metrics` of a worker-only process. `/healthz` is `503` once the worker's
+/// heartbeat has not run for a lease: a supervisor should restart the process.
+async fn serve_ops(
+    listener: TcpListener,
+    liveness: Option<Liveness>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    use axum::http::StatusCode;
+    let render = crate::metrics::install();
+    let health = move || {
+        let liveness = liveness.clone();
+        async move {
+            match liveness {
+                Some(worker) if !worker.is_alive() => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!(
+                        "{{\"status\":\"down\",\"worker\":\"no heartbeat for {} s\"}}",
+                        worker.since_last_beat().as_secs()
+                    ),
+                ),
+                _ => (StatusCode::OK, "{\"status\":\"ok\"}".to_owned()),
+            }
+        }
+    };
+    let router = axum::Router::new()
+        .route("/healthz", axum::routing::get(health))
+        .route(
+            "/metrics",
+            axum::routing::get(move || {
+                let render = render.clone();
+                async move { (render.0)() }
+            }),
+        );
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "serving worker health and metrics");
+    }
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await?;
+    Ok(())
 }
 
 async fn serve_http(

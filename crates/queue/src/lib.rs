@@ -32,5 +32,5 @@ pub use handler::{BoxFuture, Handler, JobError, Registry};
 pub use job::{Finished, Job, JobChange, JobFilter, NewJob, Outcome};
 pub use kinds::JobKind;
 pub use queue::{JobListener, Queue};
-pub use runner::{Worker, WorkerSettings, worker_id};
+pub use runner::{FLUSH_DEADLINE, Liveness, Worker, WorkerError, WorkerSettings, worker_id};
 pub use state::{JobState, UnknownJobState, backoff};

@@ -20,7 +20,7 @@ use orderly_queue::Queue;
 
 pub use api_keys::{ApiKeyInfo, Caller, NewApiKey, key_digest};
 pub use error::StoreError;
-pub use order_writer::{OrderWriter, OrderWriterSettings};
+pub use order_writer::{OrderWriter, OrderWriterSettings, WriteLoop};
 pub use orderly_db::cause_chain;
 pub use orders::{
     CreateOrder, CreateOutcome, LineProblem, OrderFilter, OrderRejection, OrderSettings,

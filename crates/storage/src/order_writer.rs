@@ -81,27 +81,52 @@ impl Drop for InFlightGuard<'_> {
     }
 }
 
+/// One of the writer's loops, for the caller to run ([`WriteLoop::run`]) and watch.
+pub struct WriteLoop(std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>);
+
+impl WriteLoop {
+    /// Writes orders until every clone of the writer is dropped.
+    pub async fn run(self) {
+        self.0.await
+    }
+}
+
+impl std::fmt::Debug for WriteLoop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WriteLoop")
+    }
+}
+
 impl OrderWriter {
-    /// Starts the writer tasks on the current runtime.
-    pub fn start(store: Store, settings: OrderWriterSettings, render: Arc<RenderOrder>) -> Self {
+    /// The writer, and the write loops the caller must run (and watch: orders fail with
+    /// [`StoreError::WriterStopped`] once none runs). A loop ends when every clone of the
+    /// writer is dropped.
+    pub fn new(
+        store: Store,
+        settings: OrderWriterSettings,
+        render: Arc<RenderOrder>,
+    ) -> (Self, Vec<WriteLoop>) {
         let (sender, receiver) = mpsc::channel(settings.queue.max(1));
         let receiver = Arc::new(tokio::sync::Mutex::new(receiver));
         let writers = match store.kind() {
             BackendKind::Sqlite => 1,
             BackendKind::Postgres => settings.writers.max(1),
         };
-        for _ in 0..writers {
-            tokio::spawn(write_loop(
-                store.clone(),
-                receiver.clone(),
-                settings.clone(),
-                render.clone(),
-            ));
-        }
-        Self {
+        let loops = (0..writers)
+            .map(|_| {
+                WriteLoop(Box::pin(write_loop(
+                    store.clone(),
+                    receiver.clone(),
+                    settings.clone(),
+                    render.clone(),
+                )))
+            })
+            .collect();
+        let writer = Self {
             sender,
             in_flight: Arc::new(Mutex::new(HashSet::new())),
-        }
+        };
+        (writer, loops)
     }
 
     /// Places one order and waits for its commit. A second request with the same key while

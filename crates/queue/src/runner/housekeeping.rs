@@ -10,19 +10,29 @@ use orderly_db::cause_chain;
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
-use super::{Running, WorkerSettings};
+use super::{Liveness, Running, WorkerSettings};
 use crate::{Finished, JobState, Queue};
 
 /// Records outcomes in batches; a job leaves the running set only once its outcome is stored,
-/// so its lease keeps being extended until then.
+/// so its lease keeps being extended until then. Retries a failed write until it succeeds or
+/// `abandon` is cancelled (the shutdown deadline, say with the database gone): the outcomes
+/// not recorded then are lost, but not the jobs, whose leases run out so that they run again.
 pub(super) async fn complete(
     queue: Queue,
     worker: String,
     running: Running,
     mut finished: mpsc::Receiver<Finished>,
+    abandon: CancellationToken,
 ) {
     let mut batch = Vec::with_capacity(512);
-    while let Some(first) = finished.recv().await {
+    loop {
+        let first = tokio::select! {
+            first = finished.recv() => match first {
+                Some(first) => first,
+                None => return,
+            },
+            () = abandon.cancelled() => return abandoned(0, &mut finished),
+        };
         batch.push(first);
         while batch.len() < 512 {
             match finished.try_recv() {
@@ -36,7 +46,10 @@ pub(super) async fn complete(
                 Ok(()) => break,
                 Err(e) => {
                     tracing::warn!(error = %cause_chain(&e), batch = batch.len(), "recording job outcomes failed; retrying");
-                    tokio::time::sleep(delay).await;
+                    tokio::select! {
+                        () = tokio::time::sleep(delay) => {},
+                        () = abandon.cancelled() => return abandoned(batch.len(), &mut finished),
+                    }
                     delay = (delay * 2).min(Duration::from_secs(5));
                 }
             }
@@ -48,10 +61,27 @@ pub(super) async fn complete(
     }
 }
 
+/// Logs the outcomes given up on: `pending` taken, and whatever is still in the channel.
+fn abandoned(pending: usize, finished: &mut mpsc::Receiver<Finished>) {
+    let mut lost = pending;
+    while finished.try_recv().is_ok() {
+        lost += 1;
+    }
+    if lost > 0 {
+        tracing::warn!(
+            lost,
+            "shutdown deadline: job outcomes not recorded; those jobs run again once their \
+             leases expire"
+        );
+    }
+}
+
+/// Extends the leases of the jobs this worker holds, and beats `liveness` each round.
 pub(super) async fn heartbeat(
     queue: Queue,
     settings: Arc<WorkerSettings>,
     running: Running,
+    liveness: Liveness,
     stop: CancellationToken,
 ) {
     let mut every = tokio::time::interval(settings.lease / 3);
@@ -60,6 +90,7 @@ pub(super) async fn heartbeat(
             _ = every.tick() => {},
             () = stop.cancelled() => return,
         }
+        liveness.beat();
         let ids: Vec<i64> = running
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

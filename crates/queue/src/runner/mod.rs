@@ -16,6 +16,7 @@
 mod execute;
 mod fetch;
 mod housekeeping;
+mod tasks;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -28,6 +29,8 @@ use tracing::Instrument;
 
 use self::fetch::Fetcher;
 use self::housekeeping::{complete, forward_notifications, heartbeat, prune, rescue};
+pub use self::tasks::Liveness;
+use self::tasks::Named;
 use crate::handler::Registry;
 use crate::{Finished, Queue, QueueError};
 
@@ -59,12 +62,33 @@ pub struct WorkerSettings {
 /// Jobs this worker holds: id → attempt. Bounded by the queues' concurrency.
 type Running = Arc<Mutex<HashMap<i64, i32>>>;
 
+/// How long, after the running jobs are done or stopped, the worker may spend recording their
+/// outcomes and releasing what it still holds. Past it (the database is gone, say) it stops
+/// anyway: what it held is leased, and runs again when the leases run out.
+pub const FLUSH_DEADLINE: Duration = Duration::from_secs(5);
+
+/// Why a worker stopped other than by being asked to.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error("cannot listen for job notifications")]
+    Listen(#[source] QueueError),
+    #[error("the worker's {0} task ended unexpectedly")]
+    TaskEnded(String),
+    #[error("the worker's {task} task panicked")]
+    TaskPanicked {
+        task: String,
+        #[source]
+        source: tokio::task::JoinError,
+    },
+}
+
 /// A worker process's job runner.
 #[derive(Debug)]
 pub struct Worker {
     queue: Queue,
     registry: Registry,
     settings: WorkerSettings,
+    liveness: Liveness,
 }
 
 /// A unique-enough worker id: host, process and a random suffix.
@@ -94,59 +118,83 @@ impl WorkerSettings {
     }
 }
 
+/// The failure that a task's end before shutdown is.
+fn unexpected(ended: Result<Option<String>, WorkerError>) -> WorkerError {
+    match ended {
+        Ok(name) => WorkerError::TaskEnded(name.unwrap_or_default()),
+        Err(e) => e,
+    }
+}
+
 impl Worker {
     pub fn new(queue: Queue, registry: Registry, settings: WorkerSettings) -> Self {
         Self {
             queue,
             registry,
+            liveness: Liveness::new(settings.lease),
             settings,
         }
     }
 
-    /// Works until `shutdown` is cancelled, then stops as described in the module docs.
-    pub async fn run(self, shutdown: CancellationToken) -> Result<(), QueueError> {
+    /// Whether this worker is alive, for health checks.
+    pub fn liveness(&self) -> Liveness {
+        self.liveness.clone()
+    }
+
+    /// Works until `shutdown` is cancelled, then stops as described in the module docs. Each
+    /// of its tasks is tracked: one that ends or panics before `shutdown` stops the worker,
+    /// which returns the error.
+    pub async fn run(self, shutdown: CancellationToken) -> Result<(), WorkerError> {
         let settings = Arc::new(self.settings);
         tracing::info!(worker = %settings.id, queues = ?settings.queues, "worker started");
         let running: Running = Arc::default();
         let remote_wake = Arc::new(Notify::new());
+        let stop_fetching = shutdown.child_token();
         let background = CancellationToken::new();
         let hard_stop = CancellationToken::new();
+        let abandon = CancellationToken::new();
         let jobs = TaskTracker::new();
         let (finished_tx, finished_rx) = mpsc::channel::<Finished>(4_096);
 
-        let completer = tokio::spawn(complete(
+        let mut completer = tokio::spawn(complete(
             self.queue.clone(),
             settings.id.clone(),
             running.clone(),
             finished_rx,
+            abandon.clone(),
         ));
-        let mut helpers = vec![
-            tokio::spawn(heartbeat(
+        let mut helpers = Named::default();
+        helpers.spawn(
+            "heartbeat".into(),
+            heartbeat(
                 self.queue.clone(),
                 settings.clone(),
                 running.clone(),
+                self.liveness.clone(),
                 background.clone(),
-            )),
-            tokio::spawn(rescue(
-                self.queue.clone(),
-                settings.clone(),
-                background.clone(),
-            )),
-            tokio::spawn(prune(
-                self.queue.clone(),
-                settings.clone(),
-                background.clone(),
-            )),
-        ];
-        if let Some(listener) = self.queue.listen_for_jobs().await? {
-            helpers.push(tokio::spawn(forward_notifications(
-                listener,
-                remote_wake.clone(),
-                background.clone(),
-            )));
+            ),
+        );
+        helpers.spawn(
+            "rescue".into(),
+            rescue(self.queue.clone(), settings.clone(), background.clone()),
+        );
+        helpers.spawn(
+            "prune".into(),
+            prune(self.queue.clone(), settings.clone(), background.clone()),
+        );
+        if let Some(listener) = self
+            .queue
+            .listen_for_jobs()
+            .await
+            .map_err(WorkerError::Listen)?
+        {
+            helpers.spawn(
+                "notifications".into(),
+                forward_notifications(listener, remote_wake.clone(), background.clone()),
+            );
         }
 
-        let mut fetchers = Vec::new();
+        let mut fetchers = Named::default();
         for (queue, concurrency) in settings.queues.clone() {
             let held = settings.local_queue.max(concurrency).max(1);
             let fetcher = Fetcher {
@@ -158,19 +206,33 @@ impl Worker {
                 finished: finished_tx.clone(),
                 jobs: jobs.clone(),
                 hard_stop: hard_stop.clone(),
-                name: queue,
+                name: queue.clone(),
                 held: Arc::new(Semaphore::new(held)),
                 running: Arc::new(Semaphore::new(concurrency.max(1))),
                 refetch_at: (held / 2).max(1) as u32,
             };
-            fetchers.push(tokio::spawn(fetcher.run(shutdown.clone())));
+            fetchers.spawn(
+                format!("fetcher of queue {queue}"),
+                fetcher.run(stop_fetching.clone()),
+            );
         }
         drop(finished_tx);
 
-        shutdown.cancelled().await;
-        for fetcher in fetchers {
-            let _ = fetcher.await;
+        // Until asked to stop, every task runs; one that ends is a failure.
+        // (A fetcher also ends when shutdown begins: that end is no failure.)
+        let failure = tokio::select! {
+            biased;
+            () = shutdown.cancelled() => None,
+            ended = fetchers.next(), if !fetchers.is_empty() => {
+                (!shutdown.is_cancelled()).then(|| unexpected(ended))
+            }
+            ended = helpers.next(), if !helpers.is_empty() => Some(unexpected(ended)),
+        };
+        if let Some(e) = &failure {
+            tracing::error!(worker = %settings.id, error = %e, "stopping the worker");
         }
+        stop_fetching.cancel();
+        let fetchers_done = fetchers.finish(settings.shutdown_grace).await;
         jobs.close();
         let in_flight = jobs.len();
         if in_flight > 0 {
@@ -184,7 +246,13 @@ impl Worker {
             hard_stop.cancel();
             jobs.wait().await;
         }
-        let _ = completer.await;
+        if tokio::time::timeout(FLUSH_DEADLINE, &mut completer)
+            .await
+            .is_err()
+        {
+            abandon.cancel();
+            let _ = completer.await;
+        }
         let unfinished: Vec<i64> = running
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -192,15 +260,35 @@ impl Worker {
             .copied()
             .collect();
         if !unfinished.is_empty() {
-            let released = self.queue.release_jobs(&settings.id, &unfinished).await?;
-            tracing::info!(worker = %settings.id, released, "released unfinished jobs");
+            match tokio::time::timeout(
+                FLUSH_DEADLINE,
+                self.queue.release_jobs(&settings.id, &unfinished),
+            )
+            .await
+            {
+                Ok(Ok(released)) => {
+                    tracing::info!(worker = %settings.id, released, "released unfinished jobs")
+                }
+                Ok(Err(e)) => tracing::warn!(
+                    worker = %settings.id,
+                    error = %orderly_db::cause_chain(&e),
+                    held = unfinished.len(),
+                    "releasing unfinished jobs failed; they run again when their leases expire"
+                ),
+                Err(_) => tracing::warn!(
+                    worker = %settings.id,
+                    held = unfinished.len(),
+                    "releasing unfinished jobs timed out; they run again when their leases expire"
+                ),
+            }
         }
         background.cancel();
-        for helper in helpers {
-            let _ = helper.await;
-        }
+        let helpers_done = helpers.finish(FLUSH_DEADLINE).await;
         tracing::info!(worker = %settings.id, "worker stopped");
-        Ok(())
+        match failure {
+            Some(e) => Err(e),
+            None => fetchers_done.and(helpers_done),
+        }
     }
 
     /// Runs up to `limit` jobs of `queue` that are due now, one after another, records how
