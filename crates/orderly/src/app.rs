@@ -88,11 +88,11 @@ pub fn product_cache(config: &Config) -> Result<Option<orderly_cache::ProductCac
     }
     let redis_url = c.redis_url.expose();
     orderly_cache::ProductCache::new(orderly_cache::CacheSettings {
-        ttl: Duration::from_secs(c.ttl_secs),
-        negative_ttl: Duration::from_secs(c.negative_ttl_secs),
+        ttl: c.ttl,
+        negative_ttl: c.negative_ttl,
         max_entries: c.max_entries,
         redis_url: (!redis_url.is_empty()).then(|| redis_url.to_owned()),
-        redis_timeout: Duration::from_millis(c.redis_timeout_ms),
+        redis_timeout: c.redis_timeout,
         redis_namespace: c.redis_namespace.clone(),
     })
     .map(Some)
@@ -105,13 +105,11 @@ pub fn registry(store: &Store, config: &Config) -> Result<Registry, AppError> {
     let mailer = Mailer::new(&MailSettings {
         smtp_url: (!smtp_url.is_empty()).then(|| smtp_url.to_owned()),
         outbox: config.mail.outbox.clone(),
-        from: config.mail_from(),
-        timeout: Duration::from_secs(config.mail.timeout_secs),
+        from: config.mail.from.clone(),
+        timeout: config.mail.timeout,
     })
     .map_err(AppError::Mail)?;
-    let operators = config
-        .mail_operators()
-        .unwrap_or_else(|_| unreachable!("validated at load"));
+    let operators = config.mail.operators.0.clone();
     let webhooks = orderly_worker::DeliverWebhook::new(store.clone(), config.webhook_settings())
         .map_err(AppError::Webhooks)?;
     Ok(Registry::new()
@@ -128,19 +126,19 @@ pub fn registry(store: &Store, config: &Config) -> Result<Registry, AppError> {
             store: store.clone(),
             mailer,
             operators,
-            currency: config.store.currency.clone(),
+            currency: config.store.currency.to_string(),
             top_products: config.reports.top_products,
             low_stock: config.reports.low_stock,
         })
         .register::<kinds::Noop>(Noop)
         .register::<kinds::ExpireOrders>(orderly_worker::ExpireOrders {
             store: store.clone(),
-            payment_timeout: Duration::from_secs(config.orders.payment_timeout_secs),
+            payment_timeout: config.orders.payment_timeout,
         })
         .register::<kinds::Prune>(orderly_worker::Prune {
             store: store.clone(),
-            job_retention: Duration::from_secs(config.worker.retention_hours * 3_600),
-            event_retention: Duration::from_secs(config.webhooks.event_retention_days * 86_400),
+            job_retention: config.worker.retention,
+            event_retention: config.webhooks.event_retention,
         }))
 }
 
@@ -149,13 +147,13 @@ pub fn worker_settings(config: &Config) -> WorkerSettings {
     let w = &config.worker;
     WorkerSettings {
         local_queue: w.local_queue,
-        lease: Duration::from_secs(w.lease_secs),
-        poll_interval: Duration::from_millis(w.poll_interval_ms),
-        shutdown_grace: Duration::from_secs(w.shutdown_grace_secs),
-        job_timeout: Duration::from_secs(w.job_timeout_secs),
-        backoff_base: Duration::from_millis(w.backoff_base_ms),
-        backoff_max: Duration::from_secs(w.backoff_max_secs),
-        retention: Duration::from_secs(w.retention_hours * 3_600),
+        lease: w.lease,
+        poll_interval: w.poll_interval,
+        shutdown_grace: w.shutdown_grace,
+        job_timeout: w.job_timeout,
+        backoff_base: w.backoff_base,
+        backoff_max: w.backoff_max,
+        retention: w.retention,
         ..WorkerSettings::new(w.queues.iter().map(|(q, c)| (q.clone(), *c)).collect())
     }
 }
@@ -206,7 +204,7 @@ impl Application {
             None
         };
         let schedules = if roles.worker && config.worker.scheduler {
-            config.schedules().unwrap_or_default()
+            config.schedules()
         } else {
             Vec::new()
         };
@@ -218,9 +216,8 @@ impl Application {
             let (orders, loops) = OrderWriter::new(
                 store.clone(),
                 OrderWriterSettings {
-                    idempotency_ttl: time::Duration::seconds(
-                        config.orders.idempotency_ttl_secs as i64,
-                    ),
+                    idempotency_ttl: time::Duration::try_from(config.orders.idempotency_ttl)
+                        .unwrap_or(time::Duration::DAY),
                     max_batch: config.orders.max_batch,
                     queue: config.orders.queue,
                     writers: config.orders.writers,
@@ -231,18 +228,14 @@ impl Application {
             let state = AppState::new(orderly_http::Shared {
                 store: store.clone(),
                 orders,
-                keys: orderly_http::auth::KeyCache::new(Duration::from_secs(
-                    config.http.auth_cache_secs,
-                )),
+                keys: orderly_http::auth::KeyCache::new(config.http.auth_cache),
                 cache: product_cache(config)?,
                 metrics: Some(crate::metrics::install()),
                 settings: Arc::new(HttpSettings {
                     currency: config.currency(),
                     body_limit: config.http.body_limit_bytes,
                     webhooks_allow_private: config.webhooks.allow_private,
-                    webhook_rotation_grace: Duration::from_secs(
-                        config.webhooks.rotation_grace_hours * 3_600,
-                    ),
+                    webhook_rotation_grace: config.webhooks.rotation_grace,
                 }),
             });
             (Some(listener), Some(state), loops)
@@ -268,11 +261,11 @@ impl Application {
             state,
             write_loops,
             worker,
-            grace: Duration::from_secs(config.http.shutdown_grace_secs),
+            grace: config.http.shutdown_grace,
             // Room for HTTP to drain, then for the worker's jobs and its flush.
-            shutdown_deadline: Duration::from_secs(
-                config.http.shutdown_grace_secs + config.worker.shutdown_grace_secs,
-            ) + orderly_queue::FLUSH_DEADLINE * 2
+            shutdown_deadline: config.http.shutdown_grace
+                + config.worker.shutdown_grace
+                + orderly_queue::FLUSH_DEADLINE * 2
                 + Duration::from_secs(5),
         })
     }

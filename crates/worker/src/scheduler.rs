@@ -32,6 +32,56 @@ pub enum Missed {
     RunOnce,
 }
 
+impl std::str::FromStr for Missed {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "skip" => Ok(Self::Skip),
+            "run_once" => Ok(Self::RunOnce),
+            other => Err(format!("{other:?}: expected skip or run_once")),
+        }
+    }
+}
+
+impl std::fmt::Display for Missed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Skip => "skip",
+            Self::RunOnce => "run_once",
+        })
+    }
+}
+
+/// A cron expression, parsed: five fields, or six with seconds first.
+#[derive(Debug, Clone)]
+pub struct CronPattern {
+    text: String,
+    cron: Cron,
+}
+
+impl std::str::FromStr for CronPattern {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let cron = CronParser::builder()
+            .seconds(Seconds::Optional)
+            .build()
+            .parse(text)
+            .map_err(|e| format!("{text:?}: {e}"))?;
+        Ok(Self {
+            text: text.to_owned(),
+            cron,
+        })
+    }
+}
+
+impl std::fmt::Display for CronPattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
 /// The zone a schedule's fields are read in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Zone {
@@ -40,6 +90,24 @@ pub enum Zone {
     /// An IANA zone (`Europe/Lisbon`), daylight saving included: `0 7 * * *` fires at 07:00
     /// local time all year round.
     Named(chrono_tz::Tz),
+}
+
+impl std::str::FromStr for Zone {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        Self::parse(name)
+    }
+}
+
+impl std::fmt::Display for Zone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Fixed(offset) if offset.local_minus_utc() == 0 => f.write_str("UTC"),
+            Self::Fixed(offset) => write!(f, "{offset}"),
+            Self::Named(zone) => f.write_str(zone.name()),
+        }
+    }
 }
 
 impl Zone {
@@ -86,26 +154,34 @@ impl Schedule {
         timezone: &str,
         max_attempts: i32,
     ) -> Result<Self, String> {
-        let cron = CronParser::builder()
-            .seconds(Seconds::Optional)
-            .build()
-            .parse(cron)
-            .map_err(|e| format!("cron {cron:?}: {e}"))?;
-        let missed = match missed {
-            "skip" => Missed::Skip,
-            "run_once" => Missed::RunOnce,
-            other => return Err(format!("missed {other:?}: expected skip or run_once")),
-        };
-        let timezone = Zone::parse(timezone)?;
-        Ok(Self {
+        Ok(Self::new(
+            name,
+            cron.parse().map_err(|e| format!("cron {e}"))?,
+            job,
+            missed.parse().map_err(|e| format!("missed {e}"))?,
+            Zone::parse(timezone)?,
+            max_attempts,
+        ))
+    }
+
+    /// A schedule of parsed parts.
+    pub fn new(
+        name: &str,
+        cron: CronPattern,
+        job: &str,
+        missed: Missed,
+        timezone: Zone,
+        max_attempts: i32,
+    ) -> Self {
+        Self {
             name: name.to_owned(),
-            cron,
+            cron: cron.cron,
             job: job.to_owned(),
             args: json!({}),
             missed,
             timezone,
             max_attempts,
-        })
+        }
     }
 
     /// The ticks after `after` up to and including `now`, at most `CATCH_UP + 1` of them.

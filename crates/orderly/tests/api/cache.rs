@@ -116,8 +116,8 @@ async fn entries_expire_after_their_ttl() {
     let app = TestApp::spawn_with(
         Backend::Sqlite,
         &[
-            ("ORDERLY_CACHE__TTL_SECS", "1"),
-            ("ORDERLY_CACHE__NEGATIVE_TTL_SECS", "1"),
+            ("ORDERLY_CACHE__TTL", "1s"),
+            ("ORDERLY_CACHE__NEGATIVE_TTL", "1s"),
         ],
     )
     .await
@@ -275,7 +275,7 @@ async fn reads_never_fail_while_redis_goes_away_and_hits_resume_when_it_returns(
             Backend::Sqlite,
             &[
                 ("ORDERLY_REDIS_URL", &url),
-                ("ORDERLY_CACHE__REDIS_TIMEOUT_MS", "50"),
+                ("ORDERLY_CACHE__REDIS_TIMEOUT", "50ms"),
             ],
         )
         .await

@@ -84,6 +84,25 @@ fn a_bad_setting_stops_the_start_with_a_message_naming_it() {
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("http.listen"), "{stderr}");
+    // A bad duration or time zone stops `run` itself, before it opens anything.
+    for (variable, value, key) in [
+        ("ORDERLY_WORKER__LEASE", "soon", "worker.lease"),
+        (
+            "ORDERLY_SCHEDULES__PRUNE__TIMEZONE",
+            "Mars/Olympus",
+            "schedules.prune.timezone",
+        ),
+        ("ORDERLY_WORKER__LEASE_SECS", "30", "worker.lease"),
+    ] {
+        let output = orderly("sqlite://unused.db")
+            .env(variable, value)
+            .args(["run"])
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{variable}={value}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(key) && stderr.contains(value), "{stderr}");
+    }
 }
 
 #[test]

@@ -195,10 +195,7 @@ pub fn test_config(database_url: &str, extra: &[(&str, &str)]) -> Config {
     let mut env = vec![
         ("ORDERLY_DATABASE_URL".to_owned(), database_url.to_owned()),
         ("ORDERLY_LISTEN".to_owned(), "127.0.0.1:0".to_owned()),
-        (
-            "ORDERLY_HTTP__SHUTDOWN_GRACE_SECS".to_owned(),
-            "2".to_owned(),
-        ),
+        ("ORDERLY_HTTP__SHUTDOWN_GRACE".to_owned(), "2s".to_owned()),
         (
             "ORDERLY_DATABASE__MAX_CONNECTIONS".to_owned(),
             "4".to_owned(),
@@ -223,11 +220,11 @@ impl TestApp {
     /// outbox unless `extra` says otherwise.
     pub async fn spawn_with_worker(backend: Backend, extra: &[(&str, &str)]) -> Option<Self> {
         let mut settings = vec![
-            ("ORDERLY_WORKER__POLL_INTERVAL_MS", "100"),
-            ("ORDERLY_WORKER__BACKOFF_BASE_MS", "100"),
-            ("ORDERLY_WORKER__BACKOFF_MAX_SECS", "1"),
-            ("ORDERLY_WORKER__LEASE_SECS", "2"),
-            ("ORDERLY_WORKER__SHUTDOWN_GRACE_SECS", "2"),
+            ("ORDERLY_WORKER__POLL_INTERVAL", "100ms"),
+            ("ORDERLY_WORKER__BACKOFF_BASE", "100ms"),
+            ("ORDERLY_WORKER__BACKOFF_MAX", "1s"),
+            ("ORDERLY_WORKER__LEASE", "2s"),
+            ("ORDERLY_WORKER__SHUTDOWN_GRACE", "2s"),
             // Scheduled chores would add jobs the tests do not expect.
             ("ORDERLY_WORKER__SCHEDULER", "false"),
         ];

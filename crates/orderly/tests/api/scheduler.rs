@@ -11,7 +11,7 @@ async fn expiry(backend: Backend) {
         backend,
         &[
             ("ORDERLY_WORKER__SCHEDULER", "true"),
-            ("ORDERLY_ORDERS__PAYMENT_TIMEOUT_SECS", "1"),
+            ("ORDERLY_ORDERS__PAYMENT_TIMEOUT", "1s"),
             ("ORDERLY_SCHEDULES__EXPIRE_ORDERS__CRON", "* * * * * *"),
         ],
     )

@@ -55,7 +55,7 @@ async fn jobs_continue_the_trace_of_the_request_that_queued_them_and_spans_are_e
             ("ORDERLY_OTLP_ENDPOINT", &endpoint),
             ("ORDERLY_MAIL_OUTBOX", &outbox),
             ("ORDERLY_WEBHOOKS_ALLOW_PRIVATE", "true"),
-            ("ORDERLY_WORKER__POLL_INTERVAL_MS", "60000"),
+            ("ORDERLY_WORKER__POLL_INTERVAL", "60000ms"),
         ],
     );
     let (key, base, lines) = (run.key.clone(), run.base.clone(), run.lines.clone());

@@ -412,7 +412,7 @@ async fn deliveries_to_one_endpoint_are_bounded_and_slow_answers_time_out() {
         "1s",
         &[
             ("ORDERLY_WEBHOOKS__PER_ENDPOINT_CONCURRENCY", "2"),
-            ("ORDERLY_WEBHOOKS__TIMEOUT_SECS", "1"),
+            ("ORDERLY_WEBHOOKS__TIMEOUT", "1s"),
         ],
     )
     .await

@@ -35,7 +35,7 @@ impl WorkerProcess {
             .env("ORDERLY_LOG_FORMAT", "json")
             .env("RUST_LOG", "info")
             .env("ORDERLY_MAIL_OUTBOX", dir.join("outbox"))
-            .env("ORDERLY_WORKER__POLL_INTERVAL_MS", "100")
+            .env("ORDERLY_WORKER__POLL_INTERVAL", "100ms")
             .env("ORDERLY_DATABASE__MIGRATE_ON_START", "false")
             .env("ORDERLY_WORKER__METRICS_LISTEN", "127.0.0.1:0")
             .env("ORDERLY_WORKER__SCHEDULER", "false")
@@ -144,7 +144,7 @@ process_tests! {
     async fn a_job_whose_worker_is_killed_runs_again_after_its_lease_and_completes(backend) {
         let Some((_db, url, store, dir)) = migrated(backend).await else { return };
         let id = store.queue().enqueue(&[NewJob::named("noop", json!({"sleep_ms": 3_000})).max_attempts(3)]).await.unwrap()[0];
-        let lease = [("ORDERLY_WORKER__LEASE_SECS", "2")];
+        let lease = [("ORDERLY_WORKER__LEASE", "2s")];
         let first = WorkerProcess::start(&url, &dir, "first", &lease);
         eventually(15, "the job to start", || async {
             let job = store.queue().job(id).await.unwrap().unwrap();
@@ -380,7 +380,7 @@ async fn a_worker_only_process_whose_worker_stops_beating_fails_healthz() {
         &dir,
         "hung",
         &[
-            ("ORDERLY_WORKER__LEASE_SECS", "2"),
+            ("ORDERLY_WORKER__LEASE", "2s"),
             ("ORDERLY_FAIL_TASK", "worker:hang"),
         ],
     );
@@ -433,8 +433,8 @@ async fn shutdown_with_the_database_gone_ends_within_its_deadline_and_the_jobs_r
     };
     enqueue_noops(&store, 5, json!({"sleep_ms": 1_500})).await;
     let settings = [
-        ("ORDERLY_WORKER__LEASE_SECS", "2"),
-        ("ORDERLY_WORKER__SHUTDOWN_GRACE_SECS", "1"),
+        ("ORDERLY_WORKER__LEASE", "2s"),
+        ("ORDERLY_WORKER__SHUTDOWN_GRACE", "1s"),
     ];
     let mut worker = WorkerProcess::start(&url, &dir, "cut-off", &settings);
     eventually(15, "the jobs to start", || async {
