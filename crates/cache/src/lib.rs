@@ -192,12 +192,21 @@ impl std::fmt::Debug for ProductCache {
     }
 }
 
+/// Why the cache could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    #[error("bad Redis URL")]
+    BadUrl(#[source] redis::RedisError),
+    #[error("cannot set up the Redis connection")]
+    Setup(#[source] redis::RedisError),
+}
+
 /// How long after an invalidation it is repeated, to catch a racing load's write-back.
 const SECOND_INVALIDATION: Duration = Duration::from_millis(100);
 
 impl ProductCache {
     /// Builds the cache; with a Redis URL, connects lazily and listens for invalidations.
-    pub fn new(settings: CacheSettings) -> Result<Self, String> {
+    pub fn new(settings: CacheSettings) -> Result<Self, CacheError> {
         let redis = settings
             .redis_url
             .as_deref()

@@ -2,6 +2,7 @@
 //! second after a failure (so a dead Redis costs one timeout per second, not one per read),
 //! and the pub/sub listener that drops local entries other processes invalidated.
 
+use crate::CacheError;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -33,15 +34,15 @@ pub(crate) struct RedisTier {
 }
 
 impl RedisTier {
-    pub(crate) fn new(url: &str, timeout: Duration, namespace: &str) -> Result<Self, String> {
-        let client = redis::Client::open(url).map_err(|e| format!("bad Redis URL: {e}"))?;
+    pub(crate) fn new(url: &str, timeout: Duration, namespace: &str) -> Result<Self, CacheError> {
+        let client = redis::Client::open(url).map_err(CacheError::BadUrl)?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(timeout.max(Duration::from_millis(100))))
             .set_response_timeout(Some(timeout))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(500));
         let connection = ConnectionManager::new_lazy_with_config(client.clone(), config)
-            .map_err(|e| format!("cannot set up Redis: {e}"))?;
+            .map_err(CacheError::Setup)?;
         Ok(Self {
             client,
             namespace: namespace.to_owned(),

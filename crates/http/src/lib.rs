@@ -26,6 +26,7 @@ use axum::routing::get;
 use orderly_domain::Currency;
 use orderly_storage::{OrderWriter, Store};
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnFailure, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 use utoipa::OpenApi;
@@ -168,6 +169,12 @@ pub fn router(state: AppState) -> Router {
             )
             .on_failure(DefaultOnFailure::new().level(Level::ERROR)),
     )
-    .layer(axum::middleware::from_fn(middleware::request_id))
+    .layer(axum::middleware::from_fn(middleware::record_metrics))
+    .layer(PropagateRequestIdLayer::new(middleware::X_REQUEST_ID))
+    .layer(SetRequestIdLayer::new(
+        middleware::X_REQUEST_ID,
+        middleware::CheapRequestId,
+    ))
+    .layer(axum::middleware::from_fn(middleware::drop_odd_request_id))
     .with_state(state)
 }

@@ -1,5 +1,7 @@
-//! Cross-cutting request handling: request ids, the request span and its log line, and turning
-//! a panic into a logged 500 problem instead of a dropped connection.
+//! Cross-cutting request handling: request ids (tower-http's `SetRequestId` and
+//! `PropagateRequestId`, with our own cheap ids and a check on the client's), the request
+//! metrics, the request span and its log line, and turning a panic into a logged 500 problem
+//! instead of a dropped connection.
 
 use std::any::Any;
 use std::sync::OnceLock;
@@ -7,9 +9,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request};
-use axum::http::{HeaderName, HeaderValue, Response};
+use axum::http::{HeaderName, HeaderValue, Request as HttpRequest, Response};
 use axum::middleware::Next;
 use axum::response::IntoResponse;
+use tower_http::request_id::{MakeRequestId, RequestId};
 use tracing::Span;
 use uuid::Uuid;
 
@@ -17,17 +20,21 @@ use crate::error::ApiError;
 
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Takes the client's `X-Request-Id` when it is a sane token (1–128 visible ASCII characters,
-/// so it cannot forge log lines), or makes one; puts it on the request for the span and echoes
-/// it on the response.
-pub async fn request_id(mut request: Request, next: Next) -> impl IntoResponse {
-    let id = request
+/// Drops a client's `X-Request-Id` unless it is a sane token (1–128 visible ASCII characters,
+/// so it cannot forge log lines); `SetRequestId` then makes a fresh one.
+pub async fn drop_odd_request_id(mut request: Request, next: Next) -> impl IntoResponse {
+    if request
         .headers()
         .get(&X_REQUEST_ID)
-        .filter(|v| is_sane_request_id(v.as_bytes()))
-        .cloned()
-        .unwrap_or_else(new_request_id);
-    request.headers_mut().insert(X_REQUEST_ID, id.clone());
+        .is_some_and(|v| !is_sane_request_id(v.as_bytes()))
+    {
+        request.headers_mut().remove(&X_REQUEST_ID);
+    }
+    next.run(request).await
+}
+
+/// Counts and times every request by method, route template and status.
+pub async fn record_metrics(request: Request, next: Next) -> impl IntoResponse {
     let method = request.method().as_str().to_owned();
     let route = request
         .extensions()
@@ -37,15 +44,24 @@ pub async fn request_id(mut request: Request, next: Next) -> impl IntoResponse {
     let started = std::time::Instant::now();
     let in_flight = metrics::gauge!("http_requests_in_flight");
     in_flight.increment(1.0);
-    let mut response = next.run(request).await;
+    let response = next.run(request).await;
     in_flight.decrement(1.0);
     let status = response.status().as_u16().to_string();
     let labels = [("method", method), ("route", route), ("status", status)];
     metrics::counter!("http_requests_total", &labels).increment(1);
     metrics::histogram!("http_request_duration_seconds", &labels)
         .record(started.elapsed().as_secs_f64());
-    response.headers_mut().insert(X_REQUEST_ID, id);
     response
+}
+
+/// Makes request ids for tower-http's `SetRequestIdLayer` (see [`new_request_id`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CheapRequestId;
+
+impl MakeRequestId for CheapRequestId {
+    fn make_request_id<B>(&mut self, _request: &HttpRequest<B>) -> Option<RequestId> {
+        Some(RequestId::new(new_request_id()))
+    }
 }
 
 /// A fresh request id: 8 hex digits chosen at random per process, then a counter. Unique

@@ -41,10 +41,10 @@ pub enum AppError {
     Mail(#[source] orderly_worker::MailError),
     #[error("a task stopped")]
     Tasks(#[source] crate::supervise::TasksFailed),
-    #[error("cannot set up the cache: {0}")]
-    Cache(String),
-    #[error("cannot set up webhook delivery: {0}")]
-    Webhooks(String),
+    #[error("cannot set up the cache")]
+    Cache(#[source] orderly_cache::CacheError),
+    #[error("cannot set up webhook delivery")]
+    Webhooks(#[source] orderly_worker::webhook::ClientError),
 }
 
 /// Which parts of the service a process runs.

@@ -1,5 +1,5 @@
 //! The process's Prometheus metrics: the global recorder, histogram buckets, `build_info`, and
-//! process memory and CPU read from `/proc` at scrape time. Every part of orderly records with
+//! process memory, CPU and files sampled at scrape time (metrics-process). Every part of orderly records with
 //! the `metrics` macros; this module decides how they are exported.
 
 use std::sync::{Arc, OnceLock};
@@ -128,38 +128,20 @@ fn describe() {
         "orderly_build_info",
         "Always 1; the labels name the version and git revision"
     );
-    describe_gauge!(
-        "process_resident_memory_bytes",
-        Unit::Bytes,
-        "Resident memory of the process"
-    );
-    describe_gauge!(
-        "process_cpu_seconds",
-        Unit::Seconds,
-        "CPU time the process has used"
-    );
+    process_collector();
 }
 
-/// Resident memory and CPU time of this process, from `/proc/self` (Linux).
+/// The process collector: resident memory, CPU time, threads and open files.
+fn process_collector() -> &'static metrics_process::Collector {
+    static COLLECTOR: OnceLock<metrics_process::Collector> = OnceLock::new();
+    COLLECTOR.get_or_init(|| {
+        let collector = metrics_process::Collector::default();
+        collector.describe();
+        collector
+    })
+}
+
+/// Samples the process figures, at scrape time.
 fn record_process() {
-    let page = 4_096.0;
-    if let Ok(statm) = std::fs::read_to_string("/proc/self/statm")
-        && let Some(resident) = statm
-            .split_whitespace()
-            .nth(1)
-            .and_then(|v| v.parse::<f64>().ok())
-    {
-        metrics::gauge!("process_resident_memory_bytes").set(resident * page);
-    }
-    if let Ok(stat) = std::fs::read_to_string("/proc/self/stat")
-        && let Some(after_name) = stat.rsplit_once(')').map(|(_, rest)| rest)
-    {
-        // Fields after the name start at 3 (state); utime and stime are 14 and 15.
-        let fields: Vec<&str> = after_name.split_whitespace().collect();
-        let ticks = |i: usize| fields.get(i - 3).and_then(|v| v.parse::<f64>().ok());
-        if let (Some(user), Some(system)) = (ticks(14), ticks(15)) {
-            // Linux reports CPU time in clock ticks of 1/100 s.
-            metrics::gauge!("process_cpu_seconds").set((user + system) / 100.0);
-        }
-    }
+    process_collector().collect();
 }

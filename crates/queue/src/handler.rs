@@ -30,6 +30,19 @@ pub enum JobError {
     Snooze(Duration),
 }
 
+impl JobError {
+    /// A failure worth retrying, while doing `what`: the message carries the whole cause
+    /// chain of `error`, so the job's `last_error` says why (not just "query failed").
+    pub fn transient(what: &str, error: &(dyn std::error::Error + 'static)) -> Self {
+        Self::Transient(format!("{what}: {}", orderly_db::cause_chain(error)))
+    }
+
+    /// A failure that will not go away, while doing `what`, with the cause chain of `error`.
+    pub fn permanent(what: &str, error: &(dyn std::error::Error + 'static)) -> Self {
+        Self::Permanent(format!("{what}: {}", orderly_db::cause_chain(error)))
+    }
+}
+
 /// Runs jobs of kind `K`, given their parsed arguments. Handlers must be idempotent where the
 /// outside world allows, since a job may run more than once (a worker can die after the work
 /// but before reporting it).

@@ -57,14 +57,12 @@ pub fn key_digest(presented: &str) -> Option<[u8; 32]> {
 
 fn mint_secret() -> Result<String, StoreError> {
     let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes)
-        .map_err(|e| StoreError::Corrupt(format!("no randomness for a new key: {e}")))?;
+    getrandom::fill(&mut bytes).map_err(StoreError::NoRandomness)?;
     Ok(format!("{KEY_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes)))
 }
 
 fn parse_role(role: &str) -> Result<Role, StoreError> {
-    role.parse()
-        .map_err(|e| StoreError::Corrupt(format!("api_keys.role: {e}")))
+    role.parse().map_err(StoreError::UnknownRole)
 }
 
 impl Store {

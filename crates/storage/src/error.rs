@@ -8,12 +8,14 @@ pub enum StoreError {
     Connect(#[from] orderly_db::ConnectError),
     #[error("a product with this sku already exists")]
     SkuTaken,
-    #[error("stored data could not be read: {0}")]
-    Corrupt(String),
+    #[error("no randomness for a new secret")]
+    NoRandomness(#[source] getrandom::Error),
+    #[error("a stored API key could not be read")]
+    UnknownRole(#[source] orderly_domain::api_key::UnknownRole),
     #[error("the order writer has stopped")]
     WriterStopped,
-    #[error("the order batch failed: {0}")]
-    BatchFailed(String),
+    #[error("the order batch failed")]
+    BatchFailed(#[source] std::sync::Arc<StoreError>),
     #[error("applying database migrations failed")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database query failed")]
@@ -37,6 +39,7 @@ impl StoreError {
             Self::Queue(e) => e.is_unavailable(),
             Self::Connect(orderly_db::ConnectError::Database(e)) => orderly_db::is_unavailable(e),
             Self::WriterStopped => true,
+            Self::BatchFailed(e) => e.is_unavailable(),
             _ => false,
         }
     }

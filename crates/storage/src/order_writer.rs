@@ -209,10 +209,9 @@ async fn write_loop(
                 }
             }
             Err(error) => {
+                let error = Arc::new(error);
                 for reply in replies {
-                    let _ = reply.send(Err(StoreError::BatchFailed(orderly_db::cause_chain(
-                        &error,
-                    ))));
+                    let _ = reply.send(Err(StoreError::BatchFailed(error.clone())));
                 }
             }
         }

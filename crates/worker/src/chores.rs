@@ -20,7 +20,8 @@ impl Handler<kinds::ExpireOrders> for ExpireOrders {
     fn run<'a>(&'a self, _: TickArgs, _job: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
         Box::pin(async move {
             let cutoff = orderly_domain::now() - self.payment_timeout;
-            let transient = |e: orderly_storage::StoreError| JobError::Transient(e.to_string());
+            let transient =
+                |e: orderly_storage::StoreError| JobError::transient("expiring orders", &e);
             let mut expired = 0;
             loop {
                 let batch = self
@@ -63,13 +64,13 @@ pub struct Prune {
 impl Handler<kinds::Prune> for Prune {
     fn run<'a>(&'a self, _: TickArgs, _job: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
         Box::pin(async move {
-            let transient = |e: orderly_storage::StoreError| JobError::Transient(e.to_string());
+            let transient = |e: orderly_storage::StoreError| JobError::transient("pruning", &e);
             let jobs = self
                 .store
                 .queue()
                 .prune_jobs(orderly_domain::now() - self.job_retention)
                 .await
-                .map_err(|e| JobError::Transient(e.to_string()))?;
+                .map_err(|e| JobError::transient("pruning jobs", &e))?;
             let keys = self
                 .store
                 .prune_idempotency_keys()

@@ -71,7 +71,7 @@ pub(crate) async fn send_to_operators(
     let message = builder
         .header(ContentType::TEXT_PLAIN)
         .body(text.to_owned())
-        .map_err(|e| JobError::Permanent(format!("building the message: {e}")))?;
+        .map_err(|e| JobError::permanent("building the message", &e))?;
     let file_name: String = key
         .chars()
         .map(|c| {
@@ -114,7 +114,7 @@ impl Handler<kinds::SalesSummary> for SalesSummaryReport {
                 .store
                 .sales_summary(from, to, self.top_products, self.low_stock)
                 .await
-                .map_err(|e| JobError::Transient(format!("reading the figures: {e}")))?;
+                .map_err(|e| JobError::transient("reading the figures", &e))?;
             let key = format!("sales-summary-{}", to.unix_timestamp());
             let subject = format!(
                 "Sales summary: {} orders, {} revenue",

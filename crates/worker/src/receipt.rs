@@ -29,14 +29,14 @@ impl Handler<kinds::SendReceipt> for SendReceipt {
                 .store
                 .order_by_id(id)
                 .await
-                .map_err(|e| JobError::Transient(format!("loading the order: {e}")))?
+                .map_err(|e| JobError::transient("loading the order", &e))?
                 .ok_or_else(|| JobError::Permanent(format!("order {id} does not exist")))?;
             let message = receipt(&order, self.mailer.from())?;
             self.mailer.send(&message, &format!("receipt-{id}")).await?;
             self.store
                 .mark_receipt_sent(id, orderly_domain::now())
                 .await
-                .map_err(|e| JobError::Transient(format!("recording the receipt: {e}")))?;
+                .map_err(|e| JobError::transient("recording the receipt", &e))?;
             tracing::info!(order_id = %id, "receipt sent");
             Ok(())
         })
@@ -130,7 +130,7 @@ pub fn receipt(order: &Order, from: &Mailbox) -> Result<Message, JobError> {
                         .body(html),
                 ),
         )
-        .map_err(|e| JobError::Permanent(format!("building the receipt: {e}")))
+        .map_err(|e| JobError::permanent("building the receipt", &e))
 }
 
 #[cfg(test)]

@@ -180,6 +180,23 @@ mod with_worker {
     }
 
     worker_tests! {
+        async fn a_job_failing_on_the_database_keeps_the_whole_cause_in_its_last_error(app) {
+            // The receipt cannot load its order: the table has gone (as in a botched migration).
+            app.execute(
+                "ALTER TABLE orders RENAME TO orders_elsewhere;",
+                "ALTER TABLE orders RENAME TO orders_elsewhere;",
+            ).await;
+            let args = json!({"order_id": uuid::Uuid::now_v7().to_string()});
+            let id = enqueue(&app, "send_receipt", args, 1).await;
+            let discarded = wait_for_state(&app, id, "discarded", 10).await;
+            let error = discarded["last_error"].as_str().unwrap();
+            assert!(error.starts_with("loading the order: database query failed: "), "{error}");
+            assert!(
+                error.contains("no such table: orders") || error.contains("relation \"orders\" does not exist"),
+                "the driver's own words are kept: {error}"
+            );
+        }
+
         async fn the_receipt_lands_in_the_outbox_as_a_parseable_message(app) {
             app.create_product("EML", 1250, 10).await;
             let order: Value = app.place_order(json!([{"sku": "EML", "quantity": 2}])).await.json().await.unwrap();

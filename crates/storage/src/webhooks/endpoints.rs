@@ -13,8 +13,8 @@ use crate::{Store, StoreError, with_pool};
 /// Every secret starts with this (the Standard Webhooks convention).
 pub const SECRET_PREFIX: &str = "whsec_";
 
-/// An endpoint as stored, secrets included.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An endpoint as stored, secrets included (`Debug` leaves them out).
+#[derive(Clone, PartialEq, Eq)]
 pub struct WebhookEndpoint {
     pub id: Uuid,
     pub url: String,
@@ -31,6 +31,25 @@ pub struct WebhookEndpoint {
     pub failing_since: Option<OffsetDateTime>,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
+}
+
+impl std::fmt::Debug for WebhookEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookEndpoint")
+            .field("id", &self.id)
+            .field("url", &self.url)
+            .field("event_types", &self.event_types)
+            .field("secret", &"whsec_***")
+            .field(
+                "previous_secret",
+                &self.previous_secret.as_ref().map(|_| "whsec_***"),
+            )
+            .field("previous_expires_at", &self.previous_expires_at)
+            .field("disabled_at", &self.disabled_at)
+            .field("disabled_reason", &self.disabled_reason)
+            .field("failing_since", &self.failing_since)
+            .finish_non_exhaustive()
+    }
 }
 
 impl WebhookEndpoint {
@@ -69,8 +88,7 @@ pub struct WebhookChange {
 /// A fresh secret: `whsec_` and the base64 of 32 random bytes.
 fn mint_secret() -> Result<String, StoreError> {
     let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes)
-        .map_err(|e| StoreError::Corrupt(format!("no randomness for a webhook secret: {e}")))?;
+    getrandom::fill(&mut bytes).map_err(StoreError::NoRandomness)?;
     Ok(format!("{SECRET_PREFIX}{}", STANDARD.encode(bytes)))
 }
 
@@ -321,5 +339,35 @@ impl Store {
             .await
             .map(|r| r.rows_affected()))?;
         Ok(done == 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_shows_no_signing_secret() {
+        let at = orderly_domain::now();
+        let endpoint = WebhookEndpoint {
+            id: Uuid::nil(),
+            url: "https://shop.example/hooks".into(),
+            description: String::new(),
+            event_types: vec!["order.paid".into()],
+            secret: "whsec_c2VjcmV0LXNpZ25pbmcta2V5".into(),
+            previous_secret: Some("whsec_b2xkLXNpZ25pbmcta2V5".into()),
+            previous_expires_at: Some(at),
+            disabled_at: None,
+            disabled_reason: None,
+            failing_since: None,
+            created_at: at,
+            updated_at: at,
+        };
+        let printed = format!("{endpoint:?}");
+        assert!(printed.contains("shop.example"), "{printed}");
+        assert!(
+            !printed.contains("c2VjcmV0") && !printed.contains("b2xk"),
+            "{printed}"
+        );
     }
 }

@@ -17,6 +17,7 @@ use orderly_storage::{AttemptOutcome, NewAttempt, Recorded, Store, WebhookEndpoi
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+pub use send::ClientError;
 use send::{Answer, SendError, http_client};
 use slots::EndpointSlots;
 
@@ -72,7 +73,7 @@ pub struct DeliverWebhook {
 }
 
 impl DeliverWebhook {
-    pub fn new(store: Store, settings: WebhookSettings) -> Result<Self, String> {
+    pub fn new(store: Store, settings: WebhookSettings) -> Result<Self, ClientError> {
         Ok(Self {
             store,
             client: http_client(&settings)?,
@@ -88,8 +89,8 @@ impl Handler<kinds::DeliverWebhook> for DeliverWebhook {
     }
 }
 
-fn transient<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> JobError + '_ {
-    move |e| JobError::Transient(format!("{what}: {e}"))
+fn transient<E: std::error::Error + 'static>(what: &str) -> impl FnOnce(E) -> JobError + '_ {
+    move |e| JobError::transient(what, &e)
 }
 
 impl DeliverWebhook {

@@ -14,15 +14,24 @@ use super::WebhookSettings;
 use super::guard::{self, GuardedResolver};
 use super::signature::signature_header;
 
+/// Why the webhook HTTP client could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot set up TLS for webhooks")]
+    Tls(#[source] rustls::Error),
+    #[error("cannot build the webhook HTTP client")]
+    Build(#[source] reqwest::Error),
+}
+
 /// The client deliveries share: rustls with the webpki roots, no redirects (a redirect to an
 /// internal address would slip past the guard), no proxy, and the guarded resolver.
-pub(super) fn http_client(settings: &WebhookSettings) -> Result<reqwest::Client, String> {
+pub(super) fn http_client(settings: &WebhookSettings) -> Result<reqwest::Client, ClientError> {
     let roots = rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
     .with_safe_default_protocol_versions()
-    .map_err(|e| format!("TLS setup: {e}"))?
+    .map_err(ClientError::Tls)?
     .with_root_certificates(roots)
     .with_no_client_auth();
     let mut builder = reqwest::Client::builder()
@@ -35,9 +44,7 @@ pub(super) fn http_client(settings: &WebhookSettings) -> Result<reqwest::Client,
     if !settings.allow_private {
         builder = builder.dns_resolver(GuardedResolver);
     }
-    builder
-        .build()
-        .map_err(|e| format!("building the HTTP client: {e}"))
+    builder.build().map_err(ClientError::Build)
 }
 
 /// One POST, within the time limit, reading at most the excerpt's worth of the answer.
