@@ -159,8 +159,10 @@ impl Expiry<Key, Entry> for TierExpiry {
 }
 
 struct Inner {
-    /// Stops the invalidation listener when the cache goes away.
-    _listener: Option<tokio_util::sync::DropGuard>,
+    /// Stops the invalidation listener when the cache goes away, or at [`ProductCache::close`].
+    stop: tokio_util::sync::DropGuard,
+    /// The cache's own tasks (the listener, repeated invalidations), awaited by `close`.
+    tasks: tokio_util::task::TaskTracker,
     local: moka::future::Cache<Key, Entry>,
     redis: Option<RedisTier>,
     settings: CacheSettings,
@@ -226,19 +228,33 @@ impl ProductCache {
                 missing: settings.negative_ttl.min(local_ttl),
             })
             .build();
-        let listener = redis.as_ref().map(|redis| {
-            let stop = tokio_util::sync::CancellationToken::new();
-            redis.listen(local.clone(), stop.clone());
-            stop.drop_guard()
-        });
+        let stop = tokio_util::sync::CancellationToken::new();
+        let tasks = tokio_util::task::TaskTracker::new();
+        if let Some(redis) = &redis {
+            redis.listen(local.clone(), stop.clone(), &tasks);
+        }
         Ok(Self(Arc::new(Inner {
-            _listener: listener,
+            stop: stop.drop_guard(),
+            tasks,
             local,
             redis,
             settings,
             stats: Stats::default(),
             writes: std::array::from_fn(|_| AtomicU64::new(0)),
         })))
+    }
+
+    /// Stops listening for invalidations and waits for the cache's own tasks (a repeated
+    /// invalidation lasts 100 ms), at most `deadline`.
+    pub async fn close(&self, deadline: Duration) {
+        self.0.stop.token().cancel();
+        self.0.tasks.close();
+        if tokio::time::timeout(deadline, self.0.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("cache tasks still running at shutdown");
+        }
     }
 
     pub fn stats(&self) -> &Stats {
@@ -339,7 +355,7 @@ impl ProductCache {
         self.invalidate_now(keys).await;
         let again = self.clone();
         let keys = keys.to_vec();
-        tokio::spawn(async move {
+        self.0.tasks.spawn(async move {
             tokio::time::sleep(SECOND_INVALIDATION).await;
             again.invalidate_now(&keys).await;
         });

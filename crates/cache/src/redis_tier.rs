@@ -150,10 +150,11 @@ impl RedisTier {
         &self,
         local: moka::future::Cache<Key, Entry>,
         stop: tokio_util::sync::CancellationToken,
+        tasks: &tokio_util::task::TaskTracker,
     ) {
         let client = self.client.clone();
         let (namespace, channel) = (self.namespace.clone(), self.channel.clone());
-        tokio::spawn(async move {
+        tasks.spawn(async move {
             stop.run_until_cancelled(async move {
                 Self::listen_forever(client, local, &namespace, &channel).await;
             })

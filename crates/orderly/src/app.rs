@@ -323,6 +323,7 @@ impl Application {
                 Ok(())
             });
         }
+        let cache = self.state.as_ref().and_then(|s| s.cache.clone());
         if let (Some(listener), Some(state)) = (self.listener, self.state) {
             let (grace, stop) = (self.grace, shutdown.clone());
             tasks.spawn("http", async move {
@@ -330,6 +331,9 @@ impl Application {
             });
         }
         let result = tasks.run(shutdown, self.shutdown_deadline).await;
+        if let Some(cache) = cache {
+            cache.close(Duration::from_secs(1)).await;
+        }
         self.store.close().await;
         result.map_err(AppError::Tasks)?;
         tracing::info!("stopped");
