@@ -22,18 +22,6 @@ const MAX_URL_LEN: usize = 2_048;
 /// Longest accepted description, in characters.
 const MAX_DESCRIPTION_CHARS: usize = 500;
 
-/// The default delays before each retry of a failed delivery (Standard Webhooks' schedule):
-/// 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h, then the delivery is given up.
-pub const RETRY_SCHEDULE: [Duration; 7] = [
-    Duration::from_secs(5),
-    Duration::from_secs(5 * 60),
-    Duration::from_secs(30 * 60),
-    Duration::from_secs(2 * 3_600),
-    Duration::from_secs(5 * 3_600),
-    Duration::from_secs(10 * 3_600),
-    Duration::from_secs(10 * 3_600),
-];
-
 /// The longest wait a receiver's `Retry-After` can ask for.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3_600);
 
@@ -193,6 +181,17 @@ fn forbidden_v6(ip: Ipv6Addr) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Standard Webhooks' schedule, as `config.default.toml` has it.
+    const RETRY_SCHEDULE: [Duration; 7] = [
+        Duration::from_secs(5),
+        Duration::from_secs(5 * 60),
+        Duration::from_secs(30 * 60),
+        Duration::from_secs(2 * 3_600),
+        Duration::from_secs(5 * 3_600),
+        Duration::from_secs(10 * 3_600),
+        Duration::from_secs(10 * 3_600),
+    ];
 
     #[test]
     fn internal_addresses_are_refused_and_public_ones_allowed() {

@@ -146,6 +146,8 @@ pub fn registry(store: &Store, config: &Config) -> Result<Registry, AppError> {
 pub fn worker_settings(config: &Config) -> WorkerSettings {
     let w = &config.worker;
     WorkerSettings {
+        id: orderly_queue::worker_id(),
+        queues: w.queues.iter().map(|(q, c)| (q.clone(), *c)).collect(),
         local_queue: w.local_queue,
         lease: w.lease,
         poll_interval: w.poll_interval,
@@ -154,7 +156,6 @@ pub fn worker_settings(config: &Config) -> WorkerSettings {
         backoff_base: w.backoff_base,
         backoff_max: w.backoff_max,
         retention: w.retention,
-        ..WorkerSettings::new(w.queues.iter().map(|(q, c)| (q.clone(), *c)).collect())
     }
 }
 

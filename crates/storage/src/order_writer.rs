@@ -30,18 +30,6 @@ pub struct OrderWriterSettings {
     pub receipt_max_attempts: i32,
 }
 
-impl Default for OrderWriterSettings {
-    fn default() -> Self {
-        Self {
-            idempotency_ttl: time::Duration::hours(24),
-            max_batch: 64,
-            queue: 1_024,
-            writers: 2,
-            receipt_max_attempts: 10,
-        }
-    }
-}
-
 type Reply = oneshot::Sender<Result<CreateOutcome, StoreError>>;
 type InFlight = Mutex<HashSet<(Uuid, String)>>;
 

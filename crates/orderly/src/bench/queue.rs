@@ -87,8 +87,10 @@ pub async fn run(args: QueueBenchArgs, config: &Config) -> anyhow::Result<()> {
         runs: AtomicU64::new(0),
         waits: Mutex::new(Histogram::new_with_bounds(1, 60_000_000, 3)?),
     });
-    let mut settings = WorkerSettings::new(vec![(queue.clone(), args.concurrency)]);
-    settings.local_queue = config.worker.local_queue;
+    let settings = WorkerSettings {
+        queues: vec![(queue.clone(), args.concurrency)],
+        ..crate::app::worker_settings(config)
+    };
     let worker = Worker::new(
         store.queue().clone(),
         Registry::new().register::<BenchProbe>(ProbeHandler(probe.clone())),

@@ -112,7 +112,10 @@ backend_tests! {
         let worker = Worker::new(
             queue.clone(),
             Registry::new().register::<kinds::Noop>(orderly_worker::Noop),
-            WorkerSettings::new(vec![("stepped".into(), 1)]),
+            WorkerSettings {
+                queues: vec![("stepped".into(), 1)],
+                ..orderly::app::worker_settings(&orderly::config::Config::load_from(None, []).unwrap())
+            },
         );
         let ran = worker.run_due("stepped", 10).await.unwrap();
         let outcomes: Vec<(i64, &str)> = ran.iter().map(|f| (f.id, match f.outcome {

@@ -208,9 +208,16 @@ mod tests {
 
     fn settings() -> WorkerSettings {
         WorkerSettings {
+            id: "test".into(),
+            queues: vec![("default".into(), 1)],
+            local_queue: 10,
+            lease: Duration::from_secs(30),
+            poll_interval: Duration::from_secs(1),
+            shutdown_grace: Duration::from_secs(1),
+            job_timeout: Duration::from_secs(60),
             backoff_base: Duration::from_secs(2),
             backoff_max: Duration::from_secs(60),
-            ..WorkerSettings::new(vec![("default".into(), 1)])
+            retention: Duration::from_secs(86_400),
         }
     }
 

@@ -100,24 +100,6 @@ pub fn worker_id() -> String {
     format!("{host}-{}-{suffix}", std::process::id())
 }
 
-impl WorkerSettings {
-    /// Defaults for `queues`, with a fresh worker id.
-    pub fn new(queues: Vec<(String, usize)>) -> Self {
-        Self {
-            id: worker_id(),
-            queues,
-            local_queue: 500,
-            lease: Duration::from_secs(30),
-            poll_interval: Duration::from_secs(1),
-            shutdown_grace: Duration::from_secs(10),
-            job_timeout: Duration::from_secs(300),
-            backoff_base: Duration::from_secs(5),
-            backoff_max: Duration::from_secs(3_600),
-            retention: Duration::from_secs(7 * 86_400),
-        }
-    }
-}
-
 /// The failure that a task's end before shutdown is.
 fn unexpected(ended: Result<Option<String>, WorkerError>) -> WorkerError {
     match ended {

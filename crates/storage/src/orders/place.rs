@@ -113,7 +113,7 @@ pub(crate) fn judge_retry(record: &IdempotencyRecord, request: &CreateOrder) -> 
 
 /// Places `requests` inside the open transaction `conn`. Any error means the caller must roll
 /// the transaction back: nothing of the batch may be committed. After the commit, the jobs
-/// it enqueued go to [`crate::Store::after_commit`].
+/// it enqueued go to [`orderly_queue::Queue::after_commit`].
 pub(crate) async fn place_batch<C: PlaceSql>(
     conn: &mut C,
     requests: &[CreateOrder],

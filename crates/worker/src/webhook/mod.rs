@@ -40,19 +40,6 @@ pub struct WebhookSettings {
     pub response_excerpt_bytes: usize,
 }
 
-impl Default for WebhookSettings {
-    fn default() -> Self {
-        Self {
-            allow_private: false,
-            timeout: Duration::from_secs(15),
-            retry_schedule: orderly_domain::webhook::RETRY_SCHEDULE.to_vec(),
-            per_endpoint_concurrency: 4,
-            disable_after: Duration::from_secs(5 * 86_400),
-            response_excerpt_bytes: 2_048,
-        }
-    }
-}
-
 /// Why an attempt did not succeed, as far as the next step is concerned.
 enum Failure {
     Status {

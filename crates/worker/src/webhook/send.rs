@@ -206,7 +206,11 @@ mod tests {
         for allow_private in [false, true] {
             let settings = WebhookSettings {
                 allow_private,
-                ..WebhookSettings::default()
+                timeout: Duration::from_secs(15),
+                retry_schedule: vec![Duration::from_secs(5)],
+                per_endpoint_concurrency: 4,
+                disable_after: Duration::from_secs(86_400),
+                response_excerpt_bytes: 2_048,
             };
             assert!(http_client(&settings).is_ok());
         }
