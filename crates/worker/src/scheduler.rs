@@ -144,26 +144,6 @@ pub struct Schedule {
 }
 
 impl Schedule {
-    /// Parses a schedule: `cron` has five fields or six (seconds first); `timezone` is `UTC`, a
-    /// fixed offset such as `+02:00` or an IANA name; `missed` is `skip` or `run_once`.
-    pub fn parse(
-        name: &str,
-        cron: &str,
-        job: &str,
-        missed: &str,
-        timezone: &str,
-        max_attempts: i32,
-    ) -> Result<Self, String> {
-        Ok(Self::new(
-            name,
-            cron.parse().map_err(|e| format!("cron {e}"))?,
-            job,
-            missed.parse().map_err(|e| format!("missed {e}"))?,
-            Zone::parse(timezone)?,
-            max_attempts,
-        ))
-    }
-
     /// A schedule of parsed parts.
     pub fn new(
         name: &str,
@@ -310,11 +290,33 @@ async fn enqueue_due(
 
 #[cfg(test)]
 mod tests {
+    use orderly_queue::JobKind;
+    use orderly_queue::kinds::Noop;
+
     use super::*;
+
+    /// A schedule from its written parts, as configuration gives them.
+    fn parse(
+        name: &str,
+        cron: &str,
+        job: &str,
+        missed: &str,
+        timezone: &str,
+        max_attempts: i32,
+    ) -> Result<Schedule, String> {
+        Ok(Schedule::new(
+            name,
+            cron.parse()?,
+            job,
+            missed.parse()?,
+            Zone::parse(timezone)?,
+            max_attempts,
+        ))
+    }
 
     #[test]
     fn due_ticks_are_the_ones_between_the_last_and_now() {
-        let s = Schedule::parse("t", "*/10 * * * * *", "noop", "skip", "UTC", 1).unwrap();
+        let s = parse("t", "*/10 * * * * *", Noop::NAME, "skip", "UTC", 1).unwrap();
         let last = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
         let now = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 35).unwrap();
         let due: Vec<u32> = s
@@ -327,7 +329,7 @@ mod tests {
 
     #[test]
     fn five_field_patterns_and_offsets_parse_and_bad_ones_do_not() {
-        let s = Schedule::parse("daily", "0 7 * * *", "noop", "run_once", "+02:00", 1).unwrap();
+        let s = parse("daily", "0 7 * * *", Noop::NAME, "run_once", "+02:00", 1).unwrap();
         let last = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
         let now = Utc.with_ymd_and_hms(2026, 1, 1, 6, 0, 0).unwrap();
         // 07:00 at +02:00 is 05:00 UTC.
@@ -335,20 +337,27 @@ mod tests {
             s.due(last, now),
             [Utc.with_ymd_and_hms(2026, 1, 1, 5, 0, 0).unwrap()]
         );
-        assert!(Schedule::parse("x", "not cron", "noop", "skip", "UTC", 1).is_err());
-        assert!(Schedule::parse("x", "* * * * *", "noop", "sometimes", "UTC", 1).is_err());
-        assert!(Schedule::parse("x", "* * * * *", "noop", "skip", "Mars/Olympus", 1).is_err());
-        assert!(Schedule::parse("x", "* * * * *", "noop", "skip", "+25:00", 1).is_err());
+        assert!(parse("x", "not cron", Noop::NAME, "skip", "UTC", 1).is_err());
+        assert!(parse("x", "* * * * *", Noop::NAME, "sometimes", "UTC", 1).is_err());
+        assert!(parse("x", "* * * * *", Noop::NAME, "skip", "Mars/Olympus", 1).is_err());
+        assert!(parse("x", "* * * * *", Noop::NAME, "skip", "+25:00", 1).is_err());
     }
 
     #[test]
     fn named_zones_follow_daylight_saving() {
-        let s = Schedule::parse("d", "0 7 * * *", "noop", "skip", "Europe/Lisbon", 1).unwrap();
+        let s = parse("d", "0 7 * * *", Noop::NAME, "skip", "Europe/Lisbon", 1).unwrap();
         let day = |m, d, h| Utc.with_ymd_and_hms(2026, m, d, h, 0, 0).unwrap();
         // 07:00 in Lisbon is 07:00 UTC in winter and 06:00 UTC in summer.
         assert_eq!(s.due(day(1, 15, 0), day(1, 15, 12)), [day(1, 15, 7)]);
         assert_eq!(s.due(day(7, 15, 0), day(7, 15, 12)), [day(7, 15, 6)]);
-        let ny = Schedule::parse("d", "30 9 * * 1-5", "noop", "skip", "America/New_York", 1);
+        let ny = parse(
+            "d",
+            "30 9 * * 1-5",
+            Noop::NAME,
+            "skip",
+            "America/New_York",
+            1,
+        );
         assert_eq!(
             ny.unwrap().timezone,
             Zone::parse("America/New_York").unwrap()

@@ -211,7 +211,7 @@ impl Worker {
             ended = helpers.next(), if !helpers.is_empty() => Some(unexpected(ended)),
         };
         if let Some(e) = &failure {
-            tracing::error!(worker = %settings.id, error = %e, "stopping the worker");
+            tracing::error!(worker = %settings.id, error = %orderly_db::cause_chain(e), "stopping the worker");
         }
         stop_fetching.cancel();
         let fetchers_done = fetchers.finish(settings.shutdown_grace).await;
