@@ -1,4 +1,5 @@
-//! [`Queue`]: the job table's reads and writes, and enqueueing inside a caller's transaction.
+//! [`Queue`]: the job table's reads and writes: enqueueing, fetching under leases, recording
+//! outcomes, the operator's reads and changes.
 
 use std::sync::Arc;
 

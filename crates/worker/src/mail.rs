@@ -21,21 +21,37 @@ pub struct MailSettings {
 }
 
 /// Why a message was not delivered.
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum MailError {
-    /// Try again later: a 4xx reply, a timeout, a refused connection.
-    #[error("temporary mail failure: {0}")]
-    Transient(String),
-    /// Will not succeed as it is: a 5xx reply (kept here), an unusable address.
-    #[error("permanent mail failure: {0}")]
-    Permanent(String),
+    #[error("bad SMTP URL")]
+    BadUrl(#[source] lettre::transport::smtp::Error),
+    /// Will not succeed as it is: a 5xx reply.
+    #[error("the SMTP server refused the message")]
+    Refused(#[source] lettre::transport::smtp::Error),
+    /// Worth trying again: a 4xx reply, a timeout, a refused connection.
+    #[error("the SMTP exchange failed")]
+    Smtp(#[source] lettre::transport::smtp::Error),
+    #[error("cannot write to the outbox {}", .dir.display())]
+    Outbox {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl MailError {
+    /// Whether sending again will fail the same way.
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, Self::BadUrl(_) | Self::Refused(_))
+    }
 }
 
 impl From<MailError> for orderly_queue::JobError {
     fn from(error: MailError) -> Self {
-        match error {
-            MailError::Transient(m) => Self::Transient(m),
-            MailError::Permanent(m) => Self::Permanent(m),
+        if error.is_permanent() {
+            Self::permanent("sending mail", &error)
+        } else {
+            Self::transient("sending mail", &error)
         }
     }
 }
@@ -67,7 +83,7 @@ impl Mailer {
         match &settings.smtp_url {
             Some(url) => {
                 let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
-                    .map_err(|e| MailError::Permanent(format!("bad SMTP URL: {e}")))?
+                    .map_err(MailError::BadUrl)?
                     .timeout(Some(settings.timeout))
                     .build();
                 Ok(Mailer::Smtp {
@@ -99,14 +115,15 @@ impl Mailer {
                 .map(|_| ())
                 .map_err(|e| {
                     if e.is_permanent() {
-                        MailError::Permanent(e.to_string())
+                        MailError::Refused(e)
                     } else {
-                        MailError::Transient(e.to_string())
+                        MailError::Smtp(e)
                     }
                 }),
             Mailer::Outbox { dir, .. } => {
-                let io = |e: std::io::Error| {
-                    MailError::Transient(format!("outbox {}: {e}", dir.display()))
+                let io = |source: std::io::Error| MailError::Outbox {
+                    dir: dir.clone(),
+                    source,
                 };
                 tokio::fs::create_dir_all(dir).await.map_err(io)?;
                 let temporary = dir.join(format!(".{name}.eml.tmp"));

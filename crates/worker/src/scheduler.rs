@@ -111,12 +111,15 @@ impl std::fmt::Display for Zone {
 }
 
 impl Zone {
+    /// Coordinated Universal Time.
+    pub fn utc() -> Self {
+        Self::Fixed(chrono::Offset::fix(&Utc))
+    }
+
     /// `UTC`, an offset such as `+02:00`, or an IANA name such as `America/New_York`.
     pub fn parse(name: &str) -> Result<Self, String> {
         match name {
-            "UTC" | "Z" => Ok(Self::Fixed(
-                FixedOffset::east_opt(0).unwrap_or_else(|| unreachable!("a zero offset is valid")),
-            )),
+            "UTC" | "Z" => Ok(Self::utc()),
             _ if name.starts_with(['+', '-']) => name
                 .parse::<FixedOffset>()
                 .map(Self::Fixed)

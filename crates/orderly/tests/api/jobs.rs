@@ -1,6 +1,7 @@
 //! The job queue and receipts: the transactional guarantee, delivery by outbox and by real
 //! SMTP, retries to discard and back, and the operator's API.
 
+use orderly_queue::{JobKind, kinds};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -56,7 +57,7 @@ backend_tests! {
     async fn jobs_are_fetched_by_priority_then_age_and_leased_to_one_worker(app) {
         let mut ids = Vec::new();
         for priority in [9, 0, 5, 0] {
-            let mut job = orderly_queue::NewJob::named("noop", json!({})).max_attempts(1);
+            let mut job = orderly_queue::NewJob::named(kinds::Noop::NAME, json!({})).max_attempts(1);
             job.queue = "manual".into();
             job.priority = priority;
             ids.extend(app.store.queue().enqueue(&[job]).await.unwrap());
@@ -77,7 +78,7 @@ backend_tests! {
         let due = orderly_domain::now() - time::Duration::seconds(5);
         let mut ids = Vec::new();
         for _ in 0..2 {
-            let mut job = orderly_queue::NewJob::named("noop", json!({})).max_attempts(1);
+            let mut job = orderly_queue::NewJob::named(kinds::Noop::NAME, json!({})).max_attempts(1);
             job.queue = "manual".into();
             job.run_at = Some(due);
             ids.extend(app.store.queue().enqueue(&[job]).await.unwrap());
@@ -102,11 +103,11 @@ backend_tests! {
     }
 
     async fn a_worker_stepped_by_hand_runs_what_is_due_and_records_each_outcome(app) {
-        use orderly_queue::{Outcome, Registry, Worker, WorkerSettings, kinds};
+        use orderly_queue::{Outcome, Registry, Worker, WorkerSettings};
         let queue = app.store.queue();
         let mut ids = Vec::new();
         for args in [json!({}), json!({"fail": "later"}), json!({"fail": "never", "permanent": true})] {
-            let job = orderly_queue::NewJob::named("noop", args).on_queue("stepped").max_attempts(3);
+            let job = orderly_queue::NewJob::named(kinds::Noop::NAME, args).on_queue("stepped").max_attempts(3);
             ids.extend(queue.enqueue(&[job]).await.unwrap());
         }
         let worker = Worker::new(
@@ -133,8 +134,8 @@ backend_tests! {
     }
 
     async fn the_operator_api_lists_filters_and_refuses_impossible_changes(app) {
-        let first = enqueue(&app, "noop", json!({}), 3).await;
-        let second = enqueue(&app, "noop", json!({"n": 2}), 3).await;
+        let first = enqueue(&app, kinds::Noop::NAME, json!({}), 3).await;
+        let second = enqueue(&app, kinds::Noop::NAME, json!({"n": 2}), 3).await;
         let page: Value = app.read("/v1/jobs?limit=1&kind=noop").await;
         assert_eq!(page["data"][0]["id"], second, "newest first");
         let cursor = page["next_cursor"].as_str().unwrap();
@@ -190,7 +191,7 @@ mod with_worker {
                 "ALTER TABLE orders RENAME TO orders_elsewhere;",
             ).await;
             let args = json!({"order_id": uuid::Uuid::now_v7().to_string()});
-            let id = enqueue(&app, "send_receipt", args, 1).await;
+            let id = enqueue(&app, kinds::SendReceipt::NAME, args, 1).await;
             let discarded = wait_for_state(&app, id, "discarded", 10).await;
             let error = discarded["last_error"].as_str().unwrap();
             assert!(error.starts_with("loading the order: database query failed: "), "{error}");
@@ -225,7 +226,7 @@ mod with_worker {
 
         async fn a_job_that_always_fails_backs_off_is_discarded_and_can_be_sent_round_again(app) {
             let started = std::time::Instant::now();
-            let id = enqueue(&app, "noop", json!({"fail": "the printer is on fire"}), 3).await;
+            let id = enqueue(&app, kinds::Noop::NAME, json!({"fail": "the printer is on fire"}), 3).await;
             let discarded = wait_for_state(&app, id, "discarded", 15).await;
             let elapsed = started.elapsed();
             assert_eq!(discarded["attempt"], 3);
@@ -258,7 +259,7 @@ mod with_worker {
         }
 
         async fn a_permanent_failure_is_discarded_at_once(app) {
-            let id = enqueue(&app, "noop", json!({"fail": "bad input", "permanent": true}), 5).await;
+            let id = enqueue(&app, kinds::Noop::NAME, json!({"fail": "bad input", "permanent": true}), 5).await;
             let job = wait_for_state(&app, id, "discarded", 10).await;
             assert_eq!(job["attempt"], 1);
             let unknown = enqueue(&app, "no_such_kind", json!({}), 5).await;
@@ -267,7 +268,7 @@ mod with_worker {
         }
 
         async fn a_unique_job_is_enqueued_once(app) {
-            let mut job = orderly_queue::NewJob::named("noop", json!({})).max_attempts(1);
+            let mut job = orderly_queue::NewJob::named(kinds::Noop::NAME, json!({})).max_attempts(1);
             job.unique_key = Some("tick:2026-11-28T03:00".into());
             assert_eq!(app.store.queue().enqueue(std::slice::from_ref(&job)).await.unwrap().len(), 1);
             assert_eq!(app.store.queue().enqueue(&[job.clone(), job]).await.unwrap().len(), 0);
@@ -276,7 +277,7 @@ mod with_worker {
 
         async fn a_delayed_job_does_not_run_before_its_time(app) {
             let later = orderly_domain::now() + time::Duration::milliseconds(800);
-            let mut delayed = orderly_queue::NewJob::named("noop", json!({})).max_attempts(1);
+            let mut delayed = orderly_queue::NewJob::named(kinds::Noop::NAME, json!({})).max_attempts(1);
             delayed.run_at = Some(later);
             let id = app.store.queue().enqueue(&[delayed]).await.unwrap()[0];
             tokio::time::sleep(std::time::Duration::from_millis(300)).await;

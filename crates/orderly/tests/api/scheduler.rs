@@ -1,6 +1,7 @@
 //! The scheduler: one tick, one job, whatever the number of workers; and the order-expiry
 //! chore it runs.
 
+use orderly_queue::{JobKind, kinds};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -122,9 +123,11 @@ async fn sales_summary(backend: Backend) {
         .unwrap();
     app.store
         .queue()
-        .enqueue(&[
-            orderly_queue::NewJob::named("sales_summary", json!({ "tick": tick })).max_attempts(3),
-        ])
+        .enqueue(&[orderly_queue::NewJob::named(
+            kinds::SalesSummary::NAME,
+            json!({ "tick": tick }),
+        )
+        .max_attempts(3)])
         .await
         .unwrap();
     let raw = outbox_message(&app, "sales-summary-").await;
@@ -186,7 +189,7 @@ async fn prune(backend: Backend) {
     app.execute(aged, aged).await;
     app.store
         .queue()
-        .enqueue(&[orderly_queue::NewJob::named("prune", json!({})).max_attempts(3)])
+        .enqueue(&[orderly_queue::NewJob::named(kinds::Prune::NAME, json!({})).max_attempts(3)])
         .await
         .unwrap();
     eventually(10, "the prune chore", || async {

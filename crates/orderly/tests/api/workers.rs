@@ -5,8 +5,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use orderly_queue::JobState;
-use orderly_queue::NewJob;
+use orderly_queue::{JobKind, JobState, NewJob, kinds};
 use orderly_storage::{Store, StoreOptions};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -112,7 +111,7 @@ async fn enqueue_noops(store: &Store, n: usize, args: Value) {
     for chunk in (0..n).collect::<Vec<_>>().chunks(1_000) {
         let jobs: Vec<NewJob> = chunk
             .iter()
-            .map(|_| NewJob::named("noop", args.clone()).max_attempts(3))
+            .map(|_| NewJob::named(kinds::Noop::NAME, args.clone()).max_attempts(3))
             .collect();
         store.queue().enqueue(&jobs).await.unwrap();
     }
@@ -143,7 +142,7 @@ macro_rules! process_tests {
 process_tests! {
     async fn a_job_whose_worker_is_killed_runs_again_after_its_lease_and_completes(backend) {
         let Some((_db, url, store, dir)) = migrated(backend).await else { return };
-        let id = store.queue().enqueue(&[NewJob::named("noop", json!({"sleep_ms": 3_000})).max_attempts(3)]).await.unwrap()[0];
+        let id = store.queue().enqueue(&[NewJob::named(kinds::Noop::NAME, json!({"sleep_ms": 3_000})).max_attempts(3)]).await.unwrap()[0];
         let lease = [("ORDERLY_WORKER__LEASE", "2s")];
         let first = WorkerProcess::start(&url, &dir, "first", &lease);
         eventually(15, "the job to start", || async {
