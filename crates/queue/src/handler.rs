@@ -62,7 +62,8 @@ struct Typed<K, H> {
 
 impl<K: JobKind, H: Handler<K>> AnyHandler for Typed<K, H> {
     fn run<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
-        match serde_json::from_value::<K::Args>(job.args.clone()) {
+        // Read from the stored value in place: no copy of the JSON per run.
+        match <K::Args as serde::Deserialize>::deserialize(&job.args) {
             Ok(args) => self.handler.run(args, job),
             Err(e) => Box::pin(std::future::ready(Err(JobError::Permanent(format!(
                 "the arguments are not those of a {} job: {e}",

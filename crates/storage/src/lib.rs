@@ -28,7 +28,6 @@ pub use orders::{
 };
 pub use products::{ProductFilter, UpdateOutcome};
 pub use reports::{LowStock, ProductSales, SalesSummary};
-pub use sqlx::Error as SqlxError;
 pub use webhooks::{
     AttemptOutcome, NewAttempt, NewWebhook, OutboxRecord, Recorded, SECRET_PREFIX, WebhookAttempt,
     WebhookChange, WebhookEndpoint, redelivery_job,

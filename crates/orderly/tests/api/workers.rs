@@ -170,10 +170,7 @@ process_tests! {
             (count(&store, JobState::Completed).await >= 50).then_some(())
         }).await;
         // A worker-only process serves its own health and metrics.
-        let addr = eventually(10, "the worker's metrics address", || async {
-            worker.log_lines().into_iter().find(|l| l["message"] == "serving worker health and metrics")
-                .and_then(|l| l["addr"].as_str().map(str::to_owned))
-        }).await;
+        let addr = ops_address(&worker).await;
         let health = crate::helpers::http_client().get(format!("http://{addr}/healthz")).send().await.unwrap();
         assert_eq!(health.status(), 200);
         let metrics = crate::helpers::http_client().get(format!("http://{addr}/metrics")).send().await.unwrap().text().await.unwrap();
