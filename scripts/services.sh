@@ -46,3 +46,17 @@ if ! command -v promtool >/dev/null 2>&1; then
     || { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends prometheus >/dev/null; }
 fi
 promtool --version | head -n1
+
+# HAProxy, the load balancer in front of the cluster's API processes, socat to talk to its
+# runtime API, curl and jq for scripts/cluster.sh (Debian's packages; the script starts its
+# own HAProxy on loopback, never the system service).
+cluster_tools=(haproxy socat curl jq)
+missing=()
+for tool in "${cluster_tools[@]}"; do command -v "$tool" >/dev/null 2>&1 || missing+=("$tool"); done
+if [[ ${#missing[@]} -gt 0 ]]; then
+  echo "installing ${missing[*]} (for the cluster tests)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null 2>&1 \
+    || { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null; }
+fi
+haproxy -v | head -n1

@@ -1,7 +1,9 @@
-//! `/healthz` (the process is alive) and `/readyz` (its dependencies answer), for load
-//! balancers and orchestrators. Neither needs a key.
+//! `/healthz` (the process is alive) and `/readyz` (its dependencies answer, and it is not
+//! draining), for load balancers and orchestrators. Neither needs a key.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::Json;
@@ -24,6 +26,24 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(readyz))
 }
 
+/// Whether this process is draining for shutdown. Once [`Drain::begin`] is called, `/readyz`
+/// answers `503` so load balancers stop sending new requests, while requests that still arrive
+/// are served, each answered with `Connection: close` so keep-alive clients reconnect to
+/// another process.
+#[derive(Debug, Clone, Default)]
+pub struct Drain(Arc<AtomicBool>);
+
+impl Drain {
+    /// Marks the process as draining; there is no way back.
+    pub fn begin(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
 /// Liveness.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Health {
@@ -42,7 +62,8 @@ async fn healthz() -> Json<Health> {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Readiness {
     /// `ready` when every dependency is up; `degraded` when only optional ones (the cache)
-    /// are down, still serving; `unavailable` when a required one (the database) is down.
+    /// are down, still serving; `unavailable` when a required one (the database) is down;
+    /// `draining` when the process is shutting down (send it no new requests).
     status: &'static str,
     /// One entry per dependency, by name (`database`, …).
     checks: BTreeMap<&'static str, Check>,
@@ -65,14 +86,25 @@ pub struct Check {
     oldest_due_job_age_secs: Option<f64>,
 }
 
-/// Ready to serve: the database answers. `503` when it does not. A cache that is down makes
-/// the service `degraded`, not unavailable: reads then go to the database.
+/// Ready to serve: the database answers and the process is not draining. `503` when either
+/// fails. A cache that is down makes the service `degraded`, not unavailable: reads then go to
+/// the database.
 #[utoipa::path(get, path = "/readyz", tag = "health",
     responses(
         (status = 200, description = "Ready", body = Readiness),
-        (status = 503, description = "A required dependency is down", body = Readiness),
+        (status = 503, description = "A required dependency is down, or the process is draining", body = Readiness),
     ))]
 async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
+    if state.drain.is_draining() {
+        // Answered at once, without asking the dependencies: a draining process is out.
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(Readiness {
+                status: "draining",
+                checks: BTreeMap::new(),
+            }),
+        );
+    }
     let started = std::time::Instant::now();
     let database = match tokio_timeout(state.store.ping()).await {
         Ok(Ok(_)) => None,

@@ -34,6 +34,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_scalar::{Scalar, Servable};
 
 pub use error::{ApiError, PROBLEM_JSON, Problem};
+pub use health::Drain;
 pub use orders::render as render_order;
 
 /// Settings the HTTP layer needs from the configuration.
@@ -91,6 +92,8 @@ pub struct Shared {
     /// Renders `/metrics`; `None` serves no metrics.
     pub metrics: Option<MetricsRenderer>,
     pub settings: Arc<HttpSettings>,
+    /// Set when shutdown begins: `/readyz` turns `503` while requests are still served.
+    pub drain: Drain,
 }
 
 /// The OpenAPI document for every route.
@@ -170,6 +173,10 @@ pub fn router(state: AppState) -> Router {
             .on_failure(DefaultOnFailure::new().level(Level::ERROR)),
     )
     .layer(axum::middleware::from_fn(middleware::record_metrics))
+    .layer(axum::middleware::from_fn_with_state(
+        state.drain.clone(),
+        middleware::close_when_draining,
+    ))
     .layer(PropagateRequestIdLayer::new(middleware::X_REQUEST_ID))
     .layer(SetRequestIdLayer::new(
         middleware::X_REQUEST_ID,

@@ -1,6 +1,6 @@
 //! Cross-cutting request handling: request ids (tower-http's `SetRequestId` and
 //! `PropagateRequestId`, with our own cheap ids and a check on the client's), the request
-//! metrics, the request span and its log line, and turning a panic into a logged 500 problem
+//! metrics, the request span and its log line, `Connection: close` while draining, and turning a panic into a logged 500 problem
 //! instead of a dropped connection.
 
 use std::any::Any;
@@ -8,8 +8,8 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::body::Body;
-use axum::extract::{MatchedPath, Request};
-use axum::http::{HeaderName, HeaderValue, Request as HttpRequest, Response};
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderName, HeaderValue, Request as HttpRequest, Response, header};
 use axum::middleware::Next;
 use axum::response::IntoResponse;
 use tower_http::request_id::{MakeRequestId, RequestId};
@@ -17,6 +17,7 @@ use tracing::Span;
 use uuid::Uuid;
 
 use crate::error::ApiError;
+use crate::health::Drain;
 
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -31,6 +32,23 @@ pub async fn drop_odd_request_id(mut request: Request, next: Next) -> impl IntoR
         request.headers_mut().remove(&X_REQUEST_ID);
     }
     next.run(request).await
+}
+
+/// While the process drains, answers every request with `Connection: close`, so a client on
+/// a kept-alive connection opens its next one through the load balancer to a process that
+/// is staying.
+pub async fn close_when_draining(
+    State(drain): State<Drain>,
+    request: Request,
+    next: Next,
+) -> impl IntoResponse {
+    let mut response = next.run(request).await;
+    if drain.is_draining() {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
 }
 
 /// Counts and times every request by method, route template and status.

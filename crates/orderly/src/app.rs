@@ -174,6 +174,9 @@ pub struct Application {
     /// The order writer's loops, run under supervision by `serve`.
     write_loops: Vec<WriteLoop>,
     worker: Option<Worker>,
+    /// How long HTTP keeps serving, out of the balancer's rotation, after shutdown begins.
+    drain: Duration,
+    /// Then, how long in-flight requests get.
     grace: Duration,
     /// How long shutdown may take in all before what still runs is stopped.
     shutdown_deadline: Duration,
@@ -238,6 +241,7 @@ impl Application {
                     webhooks_allow_private: config.webhooks.allow_private,
                     webhook_rotation_grace: config.webhooks.rotation_grace,
                 }),
+                drain: orderly_http::Drain::default(),
             });
             (Some(listener), Some(state), loops)
         } else {
@@ -262,9 +266,15 @@ impl Application {
             state,
             write_loops,
             worker,
+            drain: if roles.api {
+                config.http.drain
+            } else {
+                Duration::ZERO
+            },
             grace: config.http.shutdown_grace,
             // Room for HTTP to drain, then for the worker's jobs and its flush.
-            shutdown_deadline: config.http.shutdown_grace
+            shutdown_deadline: config.http.drain
+                + config.http.shutdown_grace
                 + config.worker.shutdown_grace
                 + orderly_queue::FLUSH_DEADLINE * 2
                 + Duration::from_secs(5),
@@ -326,9 +336,13 @@ impl Application {
         }
         let cache = self.state.as_ref().and_then(|s| s.cache.clone());
         if let (Some(listener), Some(state)) = (self.listener, self.state) {
-            let (grace, stop) = (self.grace, shutdown.clone());
+            let stopping = Stopping {
+                drain: self.drain,
+                grace: self.grace,
+                shutdown: shutdown.clone(),
+            };
             tasks.spawn("http", async move {
-                Ok(serve_http(listener, state, grace, stop).await?)
+                Ok(serve_http(listener, state, stopping).await?)
             });
         }
         let result = tasks.run(shutdown, self.shutdown_deadline).await;
@@ -384,28 +398,47 @@ async fn serve_ops(
     Ok(())
 }
 
+/// How the HTTP server stops: when `shutdown` is cancelled it drains for `drain` (serving,
+/// out of rotation), then stops accepting and gives in-flight requests `grace`.
+struct Stopping {
+    drain: Duration,
+    grace: Duration,
+    shutdown: CancellationToken,
+}
+
 async fn serve_http(
     listener: TcpListener,
     state: AppState,
-    grace: Duration,
-    shutdown: CancellationToken,
+    stopping: Stopping,
 ) -> Result<(), AppError> {
     let addr = listener.local_addr().map_err(AppError::Serve)?;
     tracing::info!(%addr, backend = state.store.kind().as_str(), "serving HTTP");
+    let drain = state.drain.clone();
     let router = orderly_http::router(state);
-    let server =
-        axum::serve(listener, router).with_graceful_shutdown(shutdown.clone().cancelled_owned());
-    let deadline = async {
-        shutdown.cancelled().await;
+    let stop_accepting = CancellationToken::new();
+    let server = axum::serve(listener, router)
+        .with_graceful_shutdown(stop_accepting.clone().cancelled_owned());
+    let stop = async {
+        stopping.shutdown.cancelled().await;
+        drain.begin();
+        if !stopping.drain.is_zero() {
+            tracing::info!(
+                drain_ms = stopping.drain.as_millis() as u64,
+                "shutting down: /readyz answers 503; still serving while load balancers take \
+                 this process out"
+            );
+            tokio::time::sleep(stopping.drain).await;
+        }
         tracing::info!(
-            grace_secs = grace.as_secs(),
-            "shutting down: draining requests"
+            grace_ms = stopping.grace.as_millis() as u64,
+            "no longer accepting connections; finishing in-flight requests"
         );
-        tokio::time::sleep(grace).await;
+        stop_accepting.cancel();
+        tokio::time::sleep(stopping.grace).await;
     };
     tokio::select! {
         result = server => result.map_err(AppError::Serve)?,
-        () = deadline => tracing::warn!("drain deadline passed; dropping open connections"),
+        () = stop => tracing::warn!("shutdown grace passed; dropping open connections"),
     }
     Ok(())
 }

@@ -152,6 +152,21 @@ pub struct OrdersBenchArgs {
     /// Lines per order.
     #[arg(long, default_value_t = 1)]
     pub lines: usize,
+    /// Retry as a careful client does: on a connection error, a timeout, `502`, `503` or
+    /// `409 idempotency_key_in_flight`, send the same order again with the same
+    /// Idempotency-Key, until `--retry-for` has passed. Without it, every failure counts.
+    #[arg(long)]
+    pub retry: bool,
+    /// With `--retry`, how long one order may keep being retried before it counts as failed.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub retry_for: std::time::Duration,
+    /// How long one attempt may take before it counts as timed out.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub timeout: std::time::Duration,
+    /// Append one line per acknowledged order (`<idempotency key> <order id>`) to this file,
+    /// for checking afterwards that each of them is stored.
+    #[arg(long, value_name = "PATH")]
+    pub record: Option<PathBuf>,
     /// Print one JSON object instead of a sentence.
     #[arg(long)]
     pub json: bool,

@@ -32,14 +32,15 @@ pub async fn run(command: BenchCommand, config: &Config) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string(&report)?);
     } else {
         println!(
-            "{}: {:.0} orders/s over {:.1} s, p50 {:.2} ms, p99 {:.2} ms, {} ok, {} errors",
+            "{}: {:.0} orders/s over {:.1} s, p50 {:.2} ms, p99 {:.2} ms, {} ok, {} errors, {} retries",
             report.name,
             report.orders_per_s,
             report.seconds,
             report.p50_ms,
             report.p99_ms,
             report.ok,
-            report.errors
+            report.errors,
+            report.retries
         );
     }
     Ok(())
@@ -52,7 +53,10 @@ pub struct Report {
     pub concurrency: usize,
     pub seconds: f64,
     pub ok: u64,
+    /// Orders that finally failed (after every retry, with `--retry`).
     pub errors: u64,
+    /// Requests sent again with the same Idempotency-Key (`--retry`).
+    pub retries: u64,
     pub orders_per_s: f64,
     pub p50_ms: f64,
     pub p99_ms: f64,
@@ -65,6 +69,7 @@ pub struct Tally {
     latencies: Histogram<u64>,
     ok: u64,
     errors: u64,
+    retries: u64,
 }
 
 impl Default for Tally {
@@ -74,6 +79,7 @@ impl Default for Tally {
                 .expect("constant histogram bounds are valid"),
             ok: 0,
             errors: 0,
+            retries: 0,
         }
     }
 }
@@ -92,10 +98,16 @@ impl Tally {
         }
     }
 
+    /// Counts one request sent again.
+    pub fn retried(&mut self) {
+        self.retries += 1;
+    }
+
     pub fn merge(&mut self, other: &Tally) {
         let _ = self.latencies.add(&other.latencies);
         self.ok += other.ok;
         self.errors += other.errors;
+        self.retries += other.retries;
     }
 
     pub fn report(&self, name: &'static str, concurrency: usize, elapsed: Duration) -> Report {
@@ -107,6 +119,7 @@ impl Tally {
             seconds,
             ok: self.ok,
             errors: self.errors,
+            retries: self.retries,
             orders_per_s: self.ok as f64 / seconds,
             p50_ms: ms(0.50),
             p99_ms: ms(0.99),

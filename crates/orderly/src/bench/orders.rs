@@ -1,33 +1,70 @@
 //! `orderly bench orders`: places real orders over HTTP, each with a fresh idempotency key,
-//! from `concurrency` clients for `duration` seconds.
+//! from `concurrency` clients for `duration` seconds. With `--retry` each client follows the
+//! retry rule the README gives clients: a connection error, a timeout, `502`, `503` or
+//! `409 idempotency_key_in_flight` sends the same order again with the same key.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use reqwest::StatusCode;
 use serde_json::json;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::mpsc;
 
 use super::{Report, Tally, XorShift};
 use crate::cli::OrdersBenchArgs;
 
+/// Acknowledged orders waiting to be written to `--record`; a full channel makes clients wait
+/// for the file, which is the bound.
+const RECORD_BACKLOG: usize = 4096;
+
+/// The pause before the first retry; it doubles up to [`MAX_BACKOFF`], or follows the
+/// server's `Retry-After` when that is shorter than a second.
+const FIRST_BACKOFF: Duration = Duration::from_millis(50);
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
+
 pub async fn run(args: OrdersBenchArgs) -> anyhow::Result<Report> {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(args.concurrency)
-        .timeout(Duration::from_secs(30))
+        .timeout(args.timeout)
         .build()?;
     let base = args.url.trim_end_matches('/').to_owned();
     let skus = create_products(&client, &base, &args.key, args.products).await?;
     eprintln!(
-        "placing orders of {} line(s) over {} products from {} clients for {} s",
-        args.lines, args.products, args.concurrency, args.duration
+        "placing orders of {} line(s) over {} products from {} clients for {} s{}",
+        args.lines,
+        args.products,
+        args.concurrency,
+        args.duration,
+        if args.retry {
+            ", retrying with the same key"
+        } else {
+            ""
+        }
     );
+    let (record, recorder) = match &args.record {
+        Some(path) => {
+            let (sender, receiver) = mpsc::channel(RECORD_BACKLOG);
+            (
+                Some(sender),
+                Some(tokio::spawn(write_record(path.clone(), receiver))),
+            )
+        }
+        None => (None, None),
+    };
+    let client = Client {
+        http: client,
+        orders_url: format!("{base}/v1/orders"),
+        key: args.key.clone(),
+        retry_for: args.retry.then_some(args.retry_for),
+    };
     let skus = Arc::new(skus);
     let started = Instant::now();
     let deadline = started + Duration::from_secs(args.duration);
     let mut workers = Vec::new();
     for worker in 0..args.concurrency {
-        let (client, base, key, skus) =
-            (client.clone(), base.clone(), args.key.clone(), skus.clone());
+        let (client, skus, record) = (client.clone(), skus.clone(), record.clone());
         let lines = args.lines;
         workers.push(tokio::spawn(async move {
             let mut rng = XorShift::new(worker as u64 + 1);
@@ -41,28 +78,133 @@ pub async fn run(args: OrdersBenchArgs) -> anyhow::Result<Report> {
                     "customer": {"email": "bench@example.com", "name": "Bench"},
                     "lines": order_lines,
                 });
+                let key = uuid::Uuid::new_v4().to_string();
                 let sent = Instant::now();
-                let result = client
-                    .post(format!("{base}/v1/orders"))
-                    .bearer_auth(&key)
-                    .header("idempotency-key", uuid::Uuid::new_v4().to_string())
-                    .json(&body)
-                    .send()
-                    .await;
-                let ok = matches!(&result, Ok(r) if r.status() == reqwest::StatusCode::CREATED);
-                if let Ok(response) = result {
-                    let _ = response.bytes().await;
+                let placed = client.place(&key, &body, &mut tally).await;
+                tally.record(placed.is_some(), sent.elapsed());
+                if let (Some(id), Some(record)) = (placed, &record) {
+                    let _ = record.send(format!("{key} {id}\n")).await;
                 }
-                tally.record(ok, sent.elapsed());
             }
             tally
         }));
     }
+    drop(record);
     let mut total = Tally::default();
     for worker in workers {
         total.merge(&worker.await?);
     }
-    Ok(total.report("orderly over HTTP", args.concurrency, started.elapsed()))
+    let elapsed = started.elapsed();
+    if let Some(recorder) = recorder {
+        recorder.await??;
+    }
+    Ok(total.report("orderly over HTTP", args.concurrency, elapsed))
+}
+
+/// One client's way of placing an order.
+#[derive(Clone)]
+struct Client {
+    http: reqwest::Client,
+    orders_url: String,
+    key: String,
+    /// With `--retry`: how long one order may be retried.
+    retry_for: Option<Duration>,
+}
+
+/// What one attempt came to.
+enum Attempt {
+    Placed(String),
+    /// Worth sending again with the same key; the server may say how long to wait.
+    Retry(Option<Duration>),
+    Failed,
+}
+
+impl Client {
+    /// Places one order under `key`; its id once acknowledged, `None` when it finally failed.
+    async fn place(
+        &self,
+        key: &str,
+        body: &serde_json::Value,
+        tally: &mut Tally,
+    ) -> Option<String> {
+        let started = Instant::now();
+        let mut backoff = FIRST_BACKOFF;
+        loop {
+            let wait = match self.attempt(key, body).await {
+                Attempt::Placed(id) => return Some(id),
+                Attempt::Failed => return None,
+                Attempt::Retry(after) => after.unwrap_or(backoff),
+            };
+            let retry_for = self.retry_for?;
+            if started.elapsed() + wait > retry_for {
+                return None;
+            }
+            tally.retried();
+            tokio::time::sleep(wait).await;
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+
+    async fn attempt(&self, key: &str, body: &serde_json::Value) -> Attempt {
+        let response = match self
+            .http
+            .post(&self.orders_url)
+            .bearer_auth(&self.key)
+            .header("idempotency-key", key)
+            .json(body)
+            .send()
+            .await
+        {
+            Ok(response) => response,
+            // Refused, reset, or timed out: the order may or may not have been placed, which
+            // is what the key is for.
+            Err(_) => return Attempt::Retry(None),
+        };
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+            .map(|s| Duration::from_secs(s).min(MAX_BACKOFF));
+        let Ok(bytes) = response.bytes().await else {
+            return Attempt::Retry(None);
+        };
+        match status {
+            StatusCode::CREATED => serde_json::from_slice::<serde_json::Value>(&bytes)
+                .ok()
+                .and_then(|v| v["id"].as_str().map(str::to_owned))
+                .map_or(Attempt::Failed, Attempt::Placed),
+            StatusCode::BAD_GATEWAY
+            | StatusCode::SERVICE_UNAVAILABLE
+            | StatusCode::GATEWAY_TIMEOUT => Attempt::Retry(retry_after),
+            StatusCode::CONFLICT if is_in_flight(&bytes) => Attempt::Retry(retry_after),
+            _ => Attempt::Failed,
+        }
+    }
+}
+
+/// Whether a `409` says the same key is still being processed (rather than short stock).
+fn is_in_flight(body: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .is_ok_and(|v| v["code"] == "idempotency_key_in_flight")
+}
+
+async fn write_record(
+    path: std::path::PathBuf,
+    mut lines: mpsc::Receiver<String>,
+) -> anyhow::Result<()> {
+    let file = tokio::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .await
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    let mut file = tokio::io::BufWriter::new(file);
+    while let Some(line) = lines.recv().await {
+        file.write_all(line.as_bytes()).await?;
+    }
+    file.flush().await?;
+    Ok(())
 }
 
 /// Creates `count` products with stock enough for any run, and returns their skus.

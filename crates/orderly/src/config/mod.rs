@@ -60,7 +60,11 @@ pub struct HttpConfig {
     pub listen: SocketAddr,
     /// Largest request body accepted, in bytes.
     pub body_limit_bytes: usize,
-    /// How long in-flight requests get to finish after shutdown begins.
+    /// After SIGTERM, how long the process keeps serving with `/readyz` at `503`, so load
+    /// balancers take it out before it stops accepting.
+    #[serde(with = "humantime_serde")]
+    pub drain: Duration,
+    /// How long in-flight requests get to finish once the process stops accepting.
     #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
     /// How long a verified API key is trusted without a database lookup (0s: never).

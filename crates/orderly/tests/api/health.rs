@@ -3,7 +3,7 @@
 use reqwest::Method;
 use serde_json::Value;
 
-use crate::helpers::{StatusCode, backend_tests};
+use crate::helpers::{Backend, RunProcess, StatusCode, TestDatabase, backend_tests};
 
 backend_tests! {
     async fn healthz_is_ok_and_readyz_lists_the_database(app) {
@@ -85,4 +85,90 @@ backend_tests! {
         app.stop().await.expect("a clean stop");
         assert!(client.get(format!("{address}/healthz")).send().await.is_err());
     }
+}
+
+/// A rolling deploy's SIGTERM: `/readyz` turns `503` at once while requests are still
+/// served (with `Connection: close`) for the whole drain, then new connections are refused,
+/// a request already in flight still completes, and the process exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_out_of_rotation_then_finishes_in_flight_requests_and_exits_0() {
+    use std::time::{Duration, Instant};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let (_db, url) = TestDatabase::create(Backend::Sqlite).await.unwrap();
+    let drain = Duration::from_millis(1500);
+    let run = RunProcess::start(&url, &[("ORDERLY_HTTP__DRAIN", "1500ms")]);
+    let client = crate::helpers::http_client();
+    let created = client
+        .post(format!("{}/v1/products", run.base))
+        .bearer_auth(&run.key)
+        .json(&serde_json::json!({"sku": "DRAIN-1", "name": "Drain", "price": 100, "stock": 10}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+
+    // An order whose body is half sent when the signal comes: in flight across the drain.
+    let body = r#"{"customer":{"email":"a@example.com","name":"A"},"lines":[{"sku":"DRAIN-1","quantity":1}]}"#;
+    let (head, tail) = body.split_at(body.len() / 2);
+    let host = run.base.trim_start_matches("http://").to_owned();
+    let mut in_flight = tokio::net::TcpStream::connect(&host).await.unwrap();
+    let request = format!(
+        "POST /v1/orders HTTP/1.1\r\nhost: {host}\r\nauthorization: Bearer {}\r\n\
+         idempotency-key: drain-1\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\n\r\n{head}",
+        run.key,
+        body.len()
+    );
+    in_flight.write_all(request.as_bytes()).await.unwrap();
+
+    run.terminate();
+    let signalled = Instant::now();
+    let ready = crate::helpers::eventually(2, "/readyz to turn 503", || {
+        let client = client.clone();
+        let url = format!("{}/readyz", run.base);
+        async move {
+            let response = client.get(url).send().await.ok()?;
+            (response.status() == StatusCode::SERVICE_UNAVAILABLE)
+                .then_some(response.json::<Value>().await.ok()?)
+        }
+    })
+    .await;
+    assert!(
+        signalled.elapsed() < Duration::from_millis(500),
+        "readiness went at once"
+    );
+    assert_eq!(ready["status"], "draining");
+
+    // Still serving through the drain, on fresh connections, each told to close.
+    tokio::time::sleep(drain / 2).await;
+    let served = client
+        .get(format!("{}/v1/products", run.base))
+        .bearer_auth(&run.key)
+        .send()
+        .await
+        .expect("served while draining");
+    assert!(
+        signalled.elapsed() < drain,
+        "the request came within the drain"
+    );
+    assert_eq!(served.status(), StatusCode::OK);
+    assert_eq!(served.headers()["connection"], "close");
+
+    // After the drain, no new connections.
+    tokio::time::sleep(drain - drain / 2 + Duration::from_millis(500)).await;
+    assert!(
+        tokio::net::TcpStream::connect(&host).await.is_err(),
+        "the listener is closed after the drain"
+    );
+
+    // The request in flight all along completes.
+    in_flight.write_all(tail.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    in_flight.read_to_string(&mut response).await.unwrap();
+    assert!(
+        response.starts_with("HTTP/1.1 201"),
+        "the in-flight order was placed: {response}"
+    );
+    assert!(run.exited().await.success(), "exit 0 after draining");
 }

@@ -196,6 +196,8 @@ pub fn test_config(database_url: &str, extra: &[(&str, &str)]) -> Config {
         ("ORDERLY_DATABASE_URL".to_owned(), database_url.to_owned()),
         ("ORDERLY_LISTEN".to_owned(), "127.0.0.1:0".to_owned()),
         ("ORDERLY_HTTP__SHUTDOWN_GRACE".to_owned(), "2s".to_owned()),
+        // No load balancer to wait for; the drain test sets its own.
+        ("ORDERLY_HTTP__DRAIN".to_owned(), "0s".to_owned()),
         (
             "ORDERLY_DATABASE__MAX_CONNECTIONS".to_owned(),
             "4".to_owned(),
@@ -530,6 +532,7 @@ impl RunProcess {
             .env("ORDERLY_LISTEN", "127.0.0.1:0")
             .env("ORDERLY_LOG_FORMAT", "json")
             .env("ORDERLY_WORKER__SCHEDULER", "false")
+            .env("ORDERLY_HTTP__DRAIN", "0s")
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped());
         for (k, v) in env {
@@ -579,10 +582,20 @@ impl RunProcess {
     }
 
     /// Sends SIGTERM and waits for the process to exit.
-    pub async fn stop(mut self) -> std::process::ExitStatus {
+    pub async fn stop(self) -> std::process::ExitStatus {
+        self.terminate();
+        self.exited().await
+    }
+
+    /// Sends SIGTERM.
+    pub fn terminate(&self) {
         let _ = std::process::Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
+    }
+
+    /// Waits (at most 20 s) for the process to exit.
+    pub async fn exited(mut self) -> std::process::ExitStatus {
         eventually(20, "orderly run to exit", || {
             let status = self.child.try_wait().expect("waitable");
             async move { status }

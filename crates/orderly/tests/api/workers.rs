@@ -1,5 +1,5 @@
-//! Worker processes as operators run them: killed mid-job, stopped mid-burst, and two at once
-//! on one PostgreSQL database.
+//! Worker processes as operators run them: killed mid-job, stopped mid-burst, and three at
+//! once on one PostgreSQL database.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -220,21 +220,25 @@ fn runs(lines: &[Value], runs: &mut HashMap<i64, Vec<(String, OffsetDateTime, Of
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_workers_on_postgres_run_ten_thousand_jobs_each_exactly_once() {
+async fn three_workers_on_postgres_run_twenty_thousand_jobs_each_exactly_once() {
     let Some((_db, url, store, dir)) = migrated(Backend::Postgres).await else {
         return;
     };
-    enqueue_noops(&store, 10_000, json!({})).await;
-    let a = WorkerProcess::start(&url, &dir, "a", &[]);
-    let b = WorkerProcess::start(&url, &dir, "b", &[]);
-    eventually(120, "10,000 jobs to complete", || async {
-        (count(&store, JobState::Completed).await == 10_000).then_some(())
+    const JOBS: usize = 20_000;
+    enqueue_noops(&store, JOBS, json!({})).await;
+    let workers: Vec<_> = ["a", "b", "c"]
+        .into_iter()
+        .map(|name| WorkerProcess::start(&url, &dir, name, &[]))
+        .collect();
+    eventually(180, "20,000 jobs to complete", || async {
+        (count(&store, JobState::Completed).await == JOBS as i64).then_some(())
     })
     .await;
     let mut all = HashMap::new();
-    runs(&a.stop().await, &mut all);
-    runs(&b.stop().await, &mut all);
-    assert_eq!(all.len(), 10_000, "every job ran");
+    for worker in workers {
+        runs(&worker.stop().await, &mut all);
+    }
+    assert_eq!(all.len(), JOBS, "every job ran");
     let mut by_worker: HashMap<String, usize> = HashMap::new();
     for (id, mut executions) in all {
         executions.sort_by_key(|e| e.1);
@@ -252,7 +256,7 @@ async fn two_workers_on_postgres_run_ten_thousand_jobs_each_exactly_once() {
         );
         *by_worker.entry(executions[0].0.clone()).or_default() += 1;
     }
-    assert_eq!(by_worker.len(), 2, "both workers took part: {by_worker:?}");
+    assert_eq!(by_worker.len(), 3, "every worker took part: {by_worker:?}");
     let _ = std::fs::remove_dir_all(dir);
 }
 

@@ -1,0 +1,170 @@
+#!/usr/bin/env bash
+# Cluster tests: real `orderly api` and `orderly worker` processes behind a real HAProxy
+# (scripts/cluster.sh), on the machine's PostgreSQL and Redis, under load from
+# `orderly bench orders --retry`. Each scenario checks afterwards, in the database and in the
+# SMTP sink's maildir, that no acknowledged order is missing, none is doubled, stock adds up
+# and every receipt arrived.
+#
+#   ORDERLY_BIN=target/debug/orderly tests/cluster.sh [rolling|kill]...   (default: both)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+: "${ORDERLY_BIN:?set ORDERLY_BIN to the orderly binary under test}"
+export ORDERLY_BIN
+
+pg=${ORDERLY_CLUSTER_PG:-postgres://postgres@127.0.0.1:5432}
+export ORDERLY_CLUSTER_PG=$pg
+export ORDERLY_CLUSTER_DB="orderly_cluster_test_$$"
+export ORDERLY_CLUSTER_DIR=${ORDERLY_CLUSTER_TEST_DIR:-$(mktemp -d)}/cluster
+# A short lease so that a killed worker's jobs are rescued within seconds.
+export ORDERLY_WORKER__LEASE=3s
+export ORDERLY_WORKER__POLL_INTERVAL=200ms
+export ORDERLY_LB_PORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+dir=$ORDERLY_CLUSTER_DIR
+cluster() { "$root/scripts/cluster.sh" "$@"; }
+sql() { psql -qAtX "$pg/$ORDERLY_CLUSTER_DB" -c "$1"; }
+trap 'cluster down >/dev/null 2>&1 || true' EXIT
+
+failures=0
+check() { # description, actual, expected
+  if [[ $2 == "$3" ]]; then
+    printf '  ok    %s (%s)\n' "$1" "$2"
+  else
+    printf '  FAIL  %s: got %s, expected %s\n' "$1" "$2" "$3"
+    failures=$((failures + 1))
+  fi
+}
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+
+# Places orders through the balancer with the retry rule, 16 clients, for $1 seconds.
+start_load() {
+  ORDERLY_BENCH_KEY=$(cat "$dir/admin.key") "$ORDERLY_BIN" bench orders \
+    --url "$(cat "$dir/url")" --concurrency 16 --duration "$1" --products 20 \
+    --retry --retry-for 20s --timeout 5s --record "$dir/acknowledged.txt" --json \
+    >"$dir/bench.json" 2>"$dir/bench.err" &
+  load_pid=$!
+}
+
+finish_load() {
+  wait "$load_pid" || { echo "the load generator failed:"; cat "$dir/bench.err"; exit 1; }
+  echo "  load: $(cat "$dir/bench.json")"
+  check "orders that finally failed" "$(jq .errors "$dir/bench.json")" 0
+}
+
+# Waits until no receipt job is waiting or running (at most 120 s).
+wait_for_receipts() {
+  local deadline=$(( $(date +%s) + 120 ))
+  while [[ $(sql "SELECT count(*) FROM jobs WHERE kind = 'send_receipt' AND state IN ('available', 'running')") != 0 ]]; do
+    (( $(date +%s) < deadline )) || { echo "  receipts still pending after 120 s"; break; }
+    sleep 1
+  done
+}
+
+# The invariants every scenario must keep.
+check_orders() {
+  sql "CREATE TABLE acknowledged (key text, id text)"
+  psql -qAtX "$pg/$ORDERLY_CLUSTER_DB" \
+    -c "\\copy acknowledged FROM '$dir/acknowledged.txt' WITH (FORMAT text, DELIMITER ' ')"
+  local acknowledged orders
+  acknowledged=$(sql "SELECT count(*) FROM acknowledged")
+  orders=$(sql "SELECT count(*) FROM orders")
+  echo "  $acknowledged orders acknowledged, $orders stored"
+  check "acknowledged orders missing" \
+    "$(sql "SELECT count(*) FROM acknowledged a LEFT JOIN orders o ON o.id = a.id::uuid WHERE o.id IS NULL")" 0
+  check "acknowledged keys answered with two different orders" \
+    "$(sql "SELECT count(*) - count(DISTINCT key) FROM acknowledged")" 0
+  check "keys whose stored order is not the acknowledged one" \
+    "$(sql "SELECT count(*) FROM acknowledged a LEFT JOIN idempotency_keys k ON k.key = a.key WHERE k.order_id IS DISTINCT FROM a.id::uuid")" 0
+  check "orders without exactly one Idempotency-Key" \
+    "$(sql "SELECT count(*) FROM orders o WHERE (SELECT count(*) FROM idempotency_keys k WHERE k.order_id = o.id) <> 1")" 0
+  check "orders stored = orders acknowledged" "$orders" "$acknowledged"
+  check "stock + ordered quantity = starting stock" \
+    "$(sql "SELECT (SELECT sum(stock) FROM products) + (SELECT coalesce(sum(quantity), 0) FROM order_lines) = (SELECT count(*) * 1000000000 FROM products)")" t
+}
+
+# Receipts by Message-ID in the SMTP sink's maildir. $1: whether a duplicate is allowed (a
+# worker killed between sending and recording the send sends again, with the same Message-ID).
+check_receipts() {
+  wait_for_receipts
+  local ids="$dir/receipt-ids.txt"
+  find "$dir/mail/new" "$dir/mail/cur" -type f -exec grep -h -i -m1 '^Message-ID:' {} + 2>/dev/null \
+    | sed -E 's/^[^<]*<receipt-([0-9a-f-]+)@.*$/\1/I' | sort >"$ids" || true
+  sql "SELECT id FROM orders ORDER BY id" >"$dir/order-ids.txt"
+  check "orders without a receipt" "$(comm -23 "$dir/order-ids.txt" <(sort -u "$ids") | wc -l)" 0
+  check "receipts for no order" "$(comm -13 "$dir/order-ids.txt" <(sort -u "$ids") | wc -l)" 0
+  local duplicates; duplicates=$(uniq -d "$ids" | wc -l)
+  if [[ $1 == exactly-once ]]; then
+    check "receipts sent twice" "$duplicates" 0
+  else
+    echo "  receipts sent twice (same Message-ID, deduplicated by the receiver): $duplicates"
+  fi
+  check "receipt jobs not completed" \
+    "$(sql "SELECT count(*) FROM jobs WHERE kind = 'send_receipt' AND state <> 'completed'")" 0
+}
+
+rolling() {
+  echo "== rolling restart under load: every API and worker restarted in turn"
+  cluster up >/dev/null
+  start_load 30
+  sleep 3
+  local started; started=$(now_ms)
+  cluster roll
+  echo "  roll took $(( $(now_ms) - started )) ms"
+  kill -0 "$load_pid" 2>/dev/null && check "roll finished while the load ran" yes yes \
+    || check "roll finished while the load ran" no yes
+  finish_load
+  check_orders
+  check_receipts exactly-once
+  cluster down >/dev/null
+}
+
+kill_under_load() {
+  echo "== a process killed under load: SIGKILL one API, then one worker"
+  cluster up >/dev/null
+  start_load 20
+  sleep 4
+  local server; server=$(cat "$dir/api-2.server")
+  kill -KILL "$(cat "$dir/api-2.pid")"
+  local killed; killed=$(now_ms)
+  local sock="$dir/haproxy.sock"
+  until [[ $(echo "show stat" | socat - "UNIX-CONNECT:$sock" | awk -F, -v s="$server" '$1 == "orderly_api" && $2 == s { print $18 }') == DOWN ]]; do
+    (( $(now_ms) - killed < 10000 )) || break
+    sleep 0.05
+  done
+  local routed_around=$(( $(now_ms) - killed ))
+  echo "  HAProxy took api-2 out ${routed_around} ms after SIGKILL"
+  check "taken out within 2 s" "$(( routed_around <= 2000 ))" 1
+
+  sleep 3
+  local worker_pid; worker_pid=$(cat "$dir/worker-1.pid")
+  local held; held=$(sql "SELECT string_agg(id::text, ',') FROM jobs WHERE state = 'running' AND locked_by LIKE '%-$worker_pid-%'")
+  kill -KILL "$worker_pid"
+  local held_count=0
+  [[ -n $held ]] && held_count=$(tr ',' '\n' <<<"$held" | wc -l)
+  echo "  worker-1 held $held_count running jobs when killed"
+  check "the killed worker held jobs" "$(( held_count > 0 ))" 1
+  finish_load
+  echo "  retried requests: $(jq .retries "$dir/bench.json")"
+  check_orders
+  check_receipts at-least-once
+  if [[ -n $held ]]; then
+    check "the killed worker's jobs completed" \
+      "$(sql "SELECT count(*) FROM jobs WHERE id IN ($held) AND state <> 'completed'")" 0
+    echo "  of them rescued and run again: $(sql "SELECT count(*) FROM jobs WHERE id IN ($held) AND attempt > 1")"
+  fi
+  cluster down >/dev/null
+}
+
+scenarios=("$@")
+[[ ${#scenarios[@]} -gt 0 ]] || scenarios=(rolling kill)
+for scenario in "${scenarios[@]}"; do
+  case $scenario in
+    rolling) rolling ;;
+    kill) kill_under_load ;;
+    *) echo "unknown scenario $scenario"; exit 2 ;;
+  esac
+done
+if (( failures > 0 )); then
+  echo "cluster tests: $failures check(s) failed; logs in $dir"
+  exit 1
+fi
+echo "cluster tests: all checks passed"
