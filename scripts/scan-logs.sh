@@ -12,13 +12,14 @@ echo '{"message":"planted","key":"oly_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA
 grep -Eq "$pattern" "$planted" || { echo "scan-logs: the pattern misses a planted key" >&2; exit 1; }
 rm -f "$planted"
 
+# Every *.log below DIR: the test binaries' own, worker processes', and the cluster's.
 files=$(find "$dir" -type f -name '*.log' | wc -l)
-lines=$(cat "$dir"/*.log 2>/dev/null | wc -l)
+lines=$(find "$dir" -type f -name '*.log' -exec cat {} + 2>/dev/null | wc -l)
 if [ "$files" -eq 0 ] || [ "$lines" -eq 0 ]; then
   echo "scan-logs: no log lines in $dir: nothing was scanned" >&2
   exit 1
 fi
-if grep -EHn "$pattern" "$dir"/*.log | head -n 20; then
+if find "$dir" -type f -name '*.log' -exec grep -EHn "$pattern" {} + | head -n 20 | grep .; then
   echo "scan-logs: secrets found in log lines (above)" >&2
   exit 1
 fi
