@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# Horizontal scaling, measured: orders/s and cached reads/s through HAProxy with 1, 2, 4 and 6
+# `orderly api` processes, and job drain with 1, 2 and 4 `orderly worker` processes. Each
+# orderly process gets a fixed slice of CPU (a cgroup v1 CPU quota, default a quarter of a
+# core), so that adding processes adds capacity on a 2-core machine; everything else
+# (PostgreSQL, HAProxy, wrk, Redis) runs unlimited, and its CPU time is measured to show
+# what stops the growth.
+#
+#   bench/scale.sh [seconds=10] [quota_cores=0.25]
+#
+# Orders: the shared yardstick (wrk -t2 -c32 with bench/yardstick/order.lua, storefront key,
+# 200 products). Reads: wrk -t2 -c64 on GET /v1/products/{id} (cached; Redis is the shared
+# tier). Jobs: 20,000 no-op jobs inserted at once, timed until all are completed.
+# Needs root (cgroups), PostgreSQL and Redis; installs wrk, HAProxy and socat when missing.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+seconds=${1:-10}
+quota=${2:-0.25}
+jobs=${SCALE_JOBS:-20000}
+pg=${ORDERLY_BENCH_POSTGRES:-postgres://postgres@127.0.0.1:5432}
+cgroup=/sys/fs/cgroup/cpu/orderly-scale
+[[ -w /sys/fs/cgroup/cpu ]] || { echo "needs root and cgroup v1's cpu controller at /sys/fs/cgroup/cpu" >&2; exit 1; }
+command -v wrk >/dev/null || apt-get install -y -q wrk >/dev/null
+bash scripts/services.sh >/dev/null
+
+cargo build --release --quiet -p orderly
+export ORDERLY_BIN="${CARGO_TARGET_DIR:-target}/release/orderly"
+work=$(mktemp -d)
+export ORDERLY_CLUSTER_DIR="$work/cluster" ORDERLY_CLUSTER_DB=orderly_scale
+export ORDERLY_LB_PORT=18800
+# Request logging off: the figures are of the work, not of writing log lines to files.
+export RUST_LOG=warn
+cleanup() { scripts/cluster.sh down >/dev/null 2>&1 || true; rmdir "$cgroup"/* "$cgroup" 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+sql() { psql -qAtX "$pg/$ORDERLY_CLUSTER_DB" -c "$1"; }
+ticks=$(getconf CLK_TCK)
+
+# Puts each running orderly process of the cluster in a CPU group of its own with the quota.
+limit_cpu() {
+  mkdir -p "$cgroup"
+  rmdir "$cgroup"/* 2>/dev/null || true  # the groups of an earlier run, now empty
+  local period=100000 us
+  us=$(python3 -c "print(int($quota * 100000))")
+  for pidfile in "$ORDERLY_CLUSTER_DIR"/api-*.pid "$ORDERLY_CLUSTER_DIR"/worker-*.pid; do
+    [[ -f $pidfile ]] || continue
+    local name group; name=$(basename "$pidfile" .pid); group="$cgroup/$name"
+    mkdir -p "$group"
+    echo "$period" >"$group/cpu.cfs_period_us"
+    echo "$us" >"$group/cpu.cfs_quota_us"
+    echo "$(cat "$pidfile")" >"$group/cgroup.procs"
+  done
+}
+
+# CPU seconds used so far by the processes named $1 (comm), summed over their threads.
+cpu_of() {
+  local total=0
+  for pid in $(pgrep -x "$1" || true); do
+    local t; t=$(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0)
+    total=$((total + t))
+  done
+  python3 -c "print($total / $ticks)"
+}
+# Idle and total CPU ticks of the machine.
+machine() { awk '/^cpu / {print $5 + $6, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}' /proc/stat; }
+# Sum of the cgroups' throttled time, in seconds.
+throttled() {
+  local total=0
+  for f in "$cgroup"/*/cpu.stat; do
+    [[ -f $f ]] && total=$((total + $(awk '/^throttled_time/ {print $2}' "$f")))
+  done
+  python3 -c "print($total / 1e9)"
+}
+wal() { sql "SELECT wal_bytes, wal_sync FROM pg_stat_wal"; }
+
+# Runs wrk ($@) while sampling where the CPU went; prints one JSON line.
+measure() {
+  local label=$1 count_sql=$2; shift 2
+  local before_pg before_ha before_orderly before_wal before_machine before_count before_throttle
+  before_pg=$(cpu_of postgres) before_ha=$(cpu_of haproxy) before_orderly=$(cpu_of orderly)
+  before_wal=$(wal) before_machine=$(machine) before_throttle=$(throttled)
+  before_count=$(sql "$count_sql")
+  wrk -t2 --latency -d"${seconds}s" "$@" >"$work/wrk.out" 2>&1
+  local after_pg after_ha after_orderly after_wal after_machine after_count after_throttle
+  after_pg=$(cpu_of postgres) after_ha=$(cpu_of haproxy) after_orderly=$(cpu_of orderly)
+  after_wal=$(wal) after_machine=$(machine) after_throttle=$(throttled)
+  after_count=$(sql "$count_sql")
+  local non2xx; non2xx=$(awk '/Non-2xx/ {print $5}' "$work/wrk.out")
+  python3 - "$label" "$work/wrk.out" "${non2xx:-0}" "$seconds" \
+    "$before_pg $after_pg" "$before_ha $after_ha" "$before_orderly $after_orderly" \
+    "${before_wal//|/ } ${after_wal//|/ }" "$before_machine $after_machine" \
+    "$before_count $after_count" "$before_throttle $after_throttle" <<'PY'
+import json, re, sys
+label, out, non2xx, seconds = sys.argv[1], open(sys.argv[2]).read(), int(sys.argv[3]), float(sys.argv[4])
+pair = lambda i: [float(x) for x in sys.argv[i].split()]
+pg, ha, orderly, walv, mach, count, thr = (pair(i) for i in range(5, 12))
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+p99 = re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1)
+idle = (mach[2] - mach[0]) / (mach[3] - mach[1])
+print(json.dumps({
+    "run": label, "requests_per_s": rps, "p99": p99, "non_2xx": non2xx,
+    "rows_per_s": round((count[1] - count[0]) / seconds, 1),
+    "cpu_cores": {"orderly": round((orderly[1] - orderly[0]) / seconds, 2),
+                  "postgres": round((pg[1] - pg[0]) / seconds, 2),
+                  "haproxy": round((ha[1] - ha[0]) / seconds, 2),
+                  "machine_idle_share": round(idle, 2)},
+    "orderly_throttled_s": round(thr[1] - thr[0], 2),
+    "wal_bytes_per_s": round((walv[2] - walv[0]) / seconds),
+    "wal_syncs_per_s": round((walv[3] - walv[1]) / seconds, 1),
+}))
+PY
+}
+
+run_apis() {
+  local n=$1
+  scripts/cluster.sh up --api "$n" --workers 0 >/dev/null
+  limit_cpu
+  local url; url=$(cat "$ORDERLY_CLUSTER_DIR/url")
+  local admin storefront
+  admin=$(cat "$ORDERLY_CLUSTER_DIR/admin.key")
+  storefront=$(ORDERLY_DATABASE_URL="$pg/$ORDERLY_CLUSTER_DB" "$ORDERLY_BIN" keys create --role storefront --name scale 2>/dev/null)
+  local ids=()
+  for i in $(seq 1 200); do
+    ids+=("$(curl -sf "$url/v1/products" -H "Authorization: Bearer $admin" -H 'Content-Type: application/json' \
+      -d "{\"sku\": \"SCALE-$i\", \"name\": \"Scale $i\", \"price\": 1250, \"stock\": 1000000000}" | jq -r .id)")
+  done
+  local products; products=$(IFS=,; echo "${ids[*]}")
+  ORDERLY_KEY=$storefront ORDERLY_PRODUCTS=$products \
+    measure "orders, $n API" "SELECT count(*) FROM orders" -c32 -s bench/yardstick/order.lua "$url"
+  # Warm every process's cache tier, then read.
+  for _ in $(seq 1 $((n * 4))); do curl -sf -o /dev/null "$url/v1/products/${ids[0]}" -H "Authorization: Bearer $storefront"; done
+  measure "cached reads, $n API" "SELECT 0" -c64 -H "Authorization: Bearer $storefront" "$url/v1/products/${ids[0]}"
+  scripts/cluster.sh down >/dev/null
+}
+
+run_workers() {
+  local m=$1
+  scripts/cluster.sh up --api 0 --workers "$m" >/dev/null
+  limit_cpu
+  local before_pg; before_pg=$(cpu_of postgres)
+  local started; started=$(date +%s%N)
+  sql "INSERT INTO jobs (kind, args, state, max_attempts, run_at, created_at)
+       SELECT 'noop', '{}', 'available', 3, now(), now() FROM generate_series(1, $jobs)"
+  until [[ $(sql "SELECT count(*) FROM jobs WHERE state <> 'completed'") == 0 ]]; do sleep 0.05; done
+  local elapsed; elapsed=$(( ($(date +%s%N) - started) / 1000000 ))
+  local after_pg; after_pg=$(cpu_of postgres)
+  python3 -c "import json; s = $elapsed / 1000; print(json.dumps({'run': 'jobs, $m workers', 'jobs_per_s': round($jobs / s), 'seconds': s, 'cpu_cores': {'postgres': round(($after_pg - $before_pg) / s, 2)}, 'orderly_throttled_s': $(throttled)}))"
+  scripts/cluster.sh down >/dev/null
+}
+
+echo "# $(date -u +%FT%TZ), $(nproc) cores, ${quota} core per orderly process, ${seconds}s per run, $(git rev-parse --short HEAD)"
+for n in 1 2 4 6; do run_apis "$n"; done
+for m in 1 2 4; do run_workers "$m"; done
