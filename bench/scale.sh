@@ -71,7 +71,11 @@ throttled() {
   done
   python3 -c "print($total / 1e9)"
 }
-wal() { sql "SELECT wal_bytes, wal_sync FROM pg_stat_wal"; }
+# WAL bytes, WAL syncs, commits and rows written so far.
+wal() {
+  sql "SELECT w.wal_bytes, w.wal_sync, d.xact_commit, d.tup_inserted + d.tup_updated + d.tup_deleted
+       FROM pg_stat_wal w, pg_stat_database d WHERE d.datname = current_database()"
+}
 
 # Runs wrk ($@) while sampling where the CPU went; prints one JSON line.
 measure() {
@@ -105,8 +109,10 @@ print(json.dumps({
                   "haproxy": round((ha[1] - ha[0]) / seconds, 2),
                   "machine_idle_share": round(idle, 2)},
     "orderly_throttled_s": round(thr[1] - thr[0], 2),
-    "wal_bytes_per_s": round((walv[2] - walv[0]) / seconds),
-    "wal_syncs_per_s": round((walv[3] - walv[1]) / seconds, 1),
+    "wal_bytes_per_s": round((walv[4] - walv[0]) / seconds),
+    "wal_syncs_per_s": round((walv[5] - walv[1]) / seconds, 1),
+    "commits_per_s": round((walv[6] - walv[2]) / seconds, 1),
+    "rows_written_per_s": round((walv[7] - walv[3]) / seconds, 1),
 }))
 PY
 }
