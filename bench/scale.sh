@@ -7,6 +7,7 @@
 # what stops the growth.
 #
 #   bench/scale.sh [seconds=10] [quota_cores=0.25]
+#   SCALE_ONLY=api|jobs picks one half; SCALE_JOBS sets the jobs per drain (default 20,000).
 #
 # Orders: the shared yardstick (wrk -t2 -c32 with bench/yardstick/order.lua, storefront key,
 # 200 products). Reads: wrk -t2 -c64 on GET /v1/products/{id} (cached; Redis is the shared
@@ -155,5 +156,6 @@ run_workers() {
 }
 
 echo "# $(date -u +%FT%TZ), $(nproc) cores, ${quota} core per orderly process, ${seconds}s per run, $(git rev-parse --short HEAD)"
-for n in 1 2 4 6; do run_apis "$n"; done
-for m in 1 2 4; do run_workers "$m"; done
+part=${SCALE_ONLY:-all}  # all, api or jobs
+if [[ $part != jobs ]]; then for n in 1 2 4 6; do run_apis "$n"; done; fi
+if [[ $part != api ]]; then for m in 1 2 4; do run_workers "$m"; done; fi
