@@ -71,8 +71,8 @@ binary() {
   echo "${CARGO_TARGET_DIR:-$root/target}/release/orderly"
 }
 
-# The environment every orderly process of the cluster gets (its own settings first, so that
-# the caller's ORDERLY_* variables, inherited, win over nothing they set explicitly here).
+# The settings every orderly process of the cluster gets on top of the caller's environment
+# (so any other ORDERLY_* variable the caller exports reaches every process too).
 process_env() {
   echo "ORDERLY_DATABASE_URL=$database_url"
   echo "ORDERLY_SMTP_URL=smtp://127.0.0.1:$(cat "$dir/smtp.port")"

@@ -109,8 +109,8 @@ rolling() {
   local started; started=$(now_ms)
   cluster roll
   echo "  roll took $(( $(now_ms) - started )) ms"
-  kill -0 "$load_pid" 2>/dev/null && check "roll finished while the load ran" yes yes \
-    || check "roll finished while the load ran" no yes
+  check "roll finished while the load ran" \
+    "$(kill -0 "$load_pid" 2>/dev/null && echo yes || echo no)" yes
   finish_load
   check_orders
   check_receipts exactly-once

@@ -1,7 +1,7 @@
 //! Cross-cutting request handling: request ids (tower-http's `SetRequestId` and
 //! `PropagateRequestId`, with our own cheap ids and a check on the client's), the request
-//! metrics, the request span and its log line, `Connection: close` while draining, and turning a panic into a logged 500 problem
-//! instead of a dropped connection.
+//! metrics, the request span and its log line, `Connection: close` while draining, and
+//! turning a panic into a logged 500 problem instead of a dropped connection.
 
 use std::any::Any;
 use std::sync::OnceLock;

@@ -19,8 +19,8 @@ use crate::cli::OrdersBenchArgs;
 /// for the file, which is the bound.
 const RECORD_BACKLOG: usize = 4096;
 
-/// The pause before the first retry; it doubles up to [`MAX_BACKOFF`], or follows the
-/// server's `Retry-After` when that is shorter than a second.
+/// The pause before the first retry; it doubles up to [`MAX_BACKOFF`]. A server's
+/// `Retry-After` replaces it, capped at [`MAX_BACKOFF`] too.
 const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
