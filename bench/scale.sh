@@ -7,7 +7,8 @@
 # what stops the growth.
 #
 #   bench/scale.sh [seconds=10] [quota_cores=0.25]
-#   SCALE_ONLY=api|jobs picks one half; SCALE_JOBS sets the jobs per drain (default 20,000).
+#   SCALE_ONLY=api|jobs|receipts|statements picks one part; SCALE_JOBS sets the jobs per drain
+#   (default 20,000).
 #
 # Orders: the shared yardstick (wrk -t2 -c32 with bench/yardstick/order.lua, storefront key,
 # 200 products). Reads: wrk -t2 -c64 on GET /v1/products/{id} (cached; Redis is the shared
@@ -118,25 +119,87 @@ print(json.dumps({
 PY
 }
 
-run_apis() {
-  local n=$1
-  scripts/cluster.sh up --api "$n" --workers 0 >/dev/null
-  limit_cpu
-  local url; url=$(cat "$ORDERLY_CLUSTER_DIR/url")
-  local admin storefront
-  admin=$(cat "$ORDERLY_CLUSTER_DIR/admin.key")
+# Creates a storefront key and 200 products in the running cluster; sets url, storefront, ids
+# and products (the ids joined by commas, as the yardstick wants them).
+seed() {
+  url=$(cat "$ORDERLY_CLUSTER_DIR/url")
+  local admin; admin=$(cat "$ORDERLY_CLUSTER_DIR/admin.key")
   storefront=$(ORDERLY_DATABASE_URL="$pg/$ORDERLY_CLUSTER_DB" "$ORDERLY_BIN" keys create --role storefront --name scale 2>/dev/null)
-  local ids=()
+  ids=()
   for i in $(seq 1 200); do
     ids+=("$(curl -sf "$url/v1/products" -H "Authorization: Bearer $admin" -H 'Content-Type: application/json' \
       -d "{\"sku\": \"SCALE-$i\", \"name\": \"Scale $i\", \"price\": 1250, \"stock\": 1000000000}" | jq -r .id)")
   done
-  local products; products=$(IFS=,; echo "${ids[*]}")
+  products=$(IFS=,; echo "${ids[*]}")
+}
+
+run_apis() {
+  local n=$1
+  scripts/cluster.sh up --api "$n" --workers 0 >/dev/null
+  limit_cpu
+  seed
   ORDERLY_KEY=$storefront ORDERLY_PRODUCTS=$products \
     measure "orders, $n API" "SELECT count(*) FROM orders" -c32 -s bench/yardstick/order.lua "$url"
   # Warm every process's cache tier, then read.
   for _ in $(seq 1 $((n * 4))); do curl -sf -o /dev/null "$url/v1/products/${ids[0]}" -H "Authorization: Bearer $storefront"; done
   measure "cached reads, $n API" "SELECT 0" -c64 -H "Authorization: Bearer $storefront" "$url/v1/products/${ids[0]}"
+  scripts/cluster.sh down >/dev/null
+}
+
+# CPU seconds used so far by the process whose pid file is $1.
+cpu_of_pid() { awk -v t="$ticks" '{print ($14 + $15) / t}' "/proc/$(cat "$1")/stat"; }
+receipts_waiting() { sql "SELECT count(*) FROM jobs WHERE kind = 'send_receipt' AND state <> 'completed'"; }
+
+# Receipts in the cluster: 2 APIs and 1 worker (each with the quota) while orders arrive, the
+# receipts sent over SMTP to a sink that drops them (the maildir sink fsyncs each message and
+# would be the limit). Reports the worker's CPU per receipt, how far the receipts kept up
+# during the run, and how long the backlog took to drain after it.
+run_receipts() {
+  ORDERLY_CLUSTER_MAIL=discard scripts/cluster.sh up --api 2 --workers 1 >/dev/null
+  limit_cpu
+  seed
+  local worker="$ORDERLY_CLUSTER_DIR/worker-1.pid" sink="$ORDERLY_CLUSTER_DIR/smtp.pid"
+  local before_worker before_pg before_sink started
+  before_worker=$(cpu_of_pid "$worker") before_pg=$(cpu_of postgres) before_sink=$(cpu_of_pid "$sink")
+  started=$(date +%s%N)
+  ORDERLY_KEY=$storefront ORDERLY_PRODUCTS=$products \
+    wrk -t2 -c32 -d"${seconds}s" -s bench/yardstick/order.lua "$url" >"$work/wrk.out" 2>&1
+  local ordered sent_in_run
+  ordered=$(sql "SELECT count(*) FROM orders")
+  sent_in_run=$(sql "SELECT count(*) FROM orders WHERE receipt_sent_at IS NOT NULL")
+  until [[ $(receipts_waiting) == 0 ]]; do sleep 0.05; done
+  local elapsed after_worker after_pg after_sink sent
+  elapsed=$(( ($(date +%s%N) - started) / 1000000 ))
+  after_worker=$(cpu_of_pid "$worker") after_pg=$(cpu_of postgres) after_sink=$(cpu_of_pid "$sink")
+  sent=$(sql "SELECT count(*) FROM orders WHERE receipt_sent_at IS NOT NULL")
+  python3 -c "
+import json
+s, run, worker = $elapsed / 1000, $seconds, $after_worker - $before_worker
+print(json.dumps({'run': 'receipts, 2 API + 1 worker', 'orders': $ordered, 'orders_per_s': round($ordered / run),
+  'receipts_sent_during_run': $sent_in_run, 'backlog_drained_after_s': round(s - run, 2), 'receipts_sent': $sent,
+  'worker_cpu_ms_per_receipt': round(worker * 1000 / $ordered, 3), 'worker_cpu_cores': round(worker / s, 2),
+  'postgres_cpu_cores': round(($after_pg - $before_pg) / s, 2), 'smtp_sink_cpu_cores': round(($after_sink - $before_sink) / s, 2),
+  'orderly_throttled_s': $(throttled)}))"
+  scripts/cluster.sh down >/dev/null
+}
+
+# Statements per order and per receipt, counted from each process's own log of its SQL
+# (sqlx::query at debug; no quota, and the logging costs CPU, so this run's rates are not
+# figures): 1 API and 1 worker, the yardstick for 5 s, then every receipt sent.
+run_statements() {
+  RUST_LOG=warn,sqlx::query=debug scripts/cluster.sh up --api 1 --workers 1 >/dev/null
+  seed
+  sleep 1
+  local api="$ORDERLY_CLUSTER_DIR/api-1.log" worker="$ORDERLY_CLUSTER_DIR/worker-1.log" from_api from_worker
+  from_api=$(($(wc -l <"$api") + 1)) from_worker=$(($(wc -l <"$worker") + 1))
+  ORDERLY_KEY=$storefront ORDERLY_PRODUCTS=$products \
+    wrk -t2 -c32 -d5s -s bench/yardstick/order.lua "$url" >"$work/wrk.out" 2>&1
+  until [[ $(receipts_waiting) == 0 ]]; do sleep 0.05; done
+  local orders; orders=$(sql "SELECT count(*) FROM orders")
+  statements() { tail -n +"$2" "$1" | jq -r 'select(.target == "sqlx::query") | .summary' | sort | uniq -c | sort -rn; }
+  echo "# statements while $orders orders were placed and their receipts sent (count, statement)"
+  echo "## orderly api"; statements "$api" "$from_api"
+  echo "## orderly worker"; statements "$worker" "$from_worker"
   scripts/cluster.sh down >/dev/null
 }
 
@@ -156,6 +219,8 @@ run_workers() {
 }
 
 echo "# $(date -u +%FT%TZ), $(nproc) cores, ${quota} core per orderly process, ${seconds}s per run, $(git rev-parse --short HEAD)"
-part=${SCALE_ONLY:-all}  # all, api or jobs
-if [[ $part != jobs ]]; then for n in 1 2 4 6; do run_apis "$n"; done; fi
-if [[ $part != api ]]; then for m in 1 2 4; do run_workers "$m"; done; fi
+part=${SCALE_ONLY:-all}  # all, api, jobs, receipts or statements
+case $part in all | api) for n in 1 2 4 6; do run_apis "$n"; done ;; esac
+case $part in all | jobs) for m in 1 2 4; do run_workers "$m"; done ;; esac
+case $part in all | receipts) run_receipts ;; esac
+case $part in all | statements) run_statements ;; esac

@@ -16,6 +16,9 @@
 #   ORDERLY_CLUSTER_DB    database name (default orderly_cluster)
 #   ORDERLY_CLUSTER_REDIS Redis for the shared cache (default redis://127.0.0.1:6379; empty: none)
 #   ORDERLY_LB_PORT       the load balancer's port (default 8800)
+#   ORDERLY_CLUSTER_MAIL  maildir (default: each message a file in the mail folder, written
+#                         with an fsync each, so a few hundred a second) or discard (accepted
+#                         and dropped, for benchmarks)
 #   Any ORDERLY_* setting is passed to every process (e.g. ORDERLY_WORKER__LEASE=3s).
 #
 # Each API slot has two ports and two HAProxy servers (apiNa, apiNb); one is in use and the
@@ -31,6 +34,7 @@ pg=${ORDERLY_CLUSTER_PG:-postgres://postgres@127.0.0.1:5432}
 db=${ORDERLY_CLUSTER_DB:-orderly_cluster}
 redis=${ORDERLY_CLUSTER_REDIS-redis://127.0.0.1:6379}
 lb_port=${ORDERLY_LB_PORT:-8800}
+mail=${ORDERLY_CLUSTER_MAIL:-maildir}
 database_url="$pg/$db"
 
 say() { printf 'cluster: %s\n' "$*" >&2; }
@@ -164,8 +168,14 @@ up() {
     >"$dir/admin.key" 2>>"$dir/migrate.log"
 
   free_port >"$dir/smtp.port"
+  local handler
+  case $mail in
+    maildir) handler=(aiosmtpd.handlers.Mailbox "$dir/mail") ;;
+    discard) handler=(aiosmtpd.handlers.Sink) ;;
+    *) die "ORDERLY_CLUSTER_MAIL is maildir or discard, not $mail" ;;
+  esac
   /usr/bin/python3 -m aiosmtpd -n -l "127.0.0.1:$(cat "$dir/smtp.port")" \
-    -c aiosmtpd.handlers.Mailbox "$dir/mail" >>"$dir/smtp.log" 2>&1 </dev/null &
+    -c "${handler[@]}" >>"$dir/smtp.log" 2>&1 </dev/null &
   echo $! >"$dir/smtp.pid"
 
   write_haproxy_config "$apis"
