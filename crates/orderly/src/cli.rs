@@ -40,6 +40,14 @@ pub enum Command {
     Jobs(JobsCommand),
     /// Print the effective configuration as TOML, secrets masked.
     Config,
+    /// Exit 0 when the orderly process beside this one (same configuration) answers
+    /// `/healthz`: on the API's address, else on a worker's metrics address. For container
+    /// health checks.
+    Healthcheck {
+        /// How long to wait for the answer.
+        #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
+    },
     /// Built-in load generators that print comparable figures.
     #[command(subcommand)]
     Bench(BenchCommand),

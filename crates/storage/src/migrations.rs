@@ -1,4 +1,12 @@
 //! The schema migrations, embedded in the binary so that `orderly migrate` needs no files.
+//!
+//! The rolling-upgrade rule: on PostgreSQL, where processes of the previous version keep
+//! running while the new one's migrations apply, every migration only expands the schema (new
+//! tables, nullable or defaulted columns, indexes), so the previous version's statements still
+//! work against it. Removing or changing what that version uses (a "contract" step) waits for
+//! the release after the one that stopped using it, and its file starts with
+//! `-- contract: <why it is safe>`. A test below holds every PostgreSQL migration to this.
+//! SQLite is one process, upgraded in place, so its migrations may rebuild tables.
 
 use std::borrow::Cow;
 
@@ -256,5 +264,69 @@ mod tests {
         }
         store.close().await;
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// What in one migration could break the previous version's statements, unless the file
+    /// says it is a contract step.
+    fn breaks_previous_version(sql: &str) -> Vec<String> {
+        if sql.trim_start().starts_with("-- contract:") {
+            return Vec::new();
+        }
+        let code: String = sql
+            .lines()
+            .map(|line| line.split("--").next().unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut found = Vec::new();
+        for statement in code.split(';') {
+            let words = statement.split_whitespace().collect::<Vec<_>>().join(" ");
+            let upper = words.to_uppercase();
+            let has = |phrase: &str| upper.contains(phrase);
+            let breaking = has("DROP TABLE")
+                || has("DROP COLUMN")
+                || has("RENAME")
+                || has("TRUNCATE")
+                || (has("ALTER COLUMN") && (has(" TYPE ") || has("SET NOT NULL")))
+                || (has("ADD COLUMN") && has("NOT NULL") && !has("DEFAULT"));
+            if breaking {
+                found.push(words);
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn every_postgres_migration_leaves_the_previous_version_working() {
+        for &(version, description, sql) in POSTGRES {
+            let found = breaks_previous_version(sql);
+            assert!(
+                found.is_empty(),
+                "migration {version} ({description}) would break the processes of the previous \
+                 version still running during a rollout: {found:?}. Expand now and contract in a \
+                 later release (see this module's documentation)."
+            );
+        }
+    }
+
+    #[test]
+    fn the_expand_only_check_finds_what_breaks_old_code() {
+        for breaking in [
+            "ALTER TABLE orders DROP COLUMN email;",
+            "ALTER TABLE orders RENAME COLUMN email TO mail;",
+            "alter table orders alter column total type numeric;",
+            "ALTER TABLE orders ALTER COLUMN note SET NOT NULL;",
+            "ALTER TABLE orders ADD COLUMN note text NOT NULL;",
+            "DROP TABLE events;",
+        ] {
+            assert_eq!(breaks_previous_version(breaking).len(), 1, "{breaking}");
+        }
+        for fine in [
+            "ALTER TABLE orders ADD COLUMN note text; -- DROP COLUMN in a comment",
+            "ALTER TABLE orders ADD COLUMN note text NOT NULL DEFAULT '';",
+            "CREATE INDEX orders_email ON orders (email); DROP INDEX jobs_old;",
+            "-- contract: 0.3 stopped reading note\nALTER TABLE orders DROP COLUMN note;",
+        ] {
+            assert!(breaks_previous_version(fine).is_empty(), "{fine}");
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! What each subcommand does, once arguments and configuration are parsed.
 
+mod healthcheck;
 mod jobs;
 mod keys;
 
@@ -23,6 +24,7 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Migrate => migrate(&config).await,
         Command::Keys(command) => keys::run(command, &config).await,
         Command::Bench(command) => crate::bench::run(command, &config).await,
+        Command::Healthcheck { timeout } => healthcheck::run(&config, timeout).await,
         Command::Config => {
             print!("{}", config.to_redacted_toml());
             Ok(())

@@ -169,3 +169,42 @@ async fn allowing_private_webhook_targets_is_announced_with_a_warning_at_start()
         .unwrap_or_else(|| panic!("no warning in {lines:?}"));
     assert_eq!(warning["level"], "WARN");
 }
+
+#[tokio::test]
+async fn healthcheck_exits_0_while_the_process_beside_it_answers_and_1_when_nothing_listens() {
+    let (_db, url) = TestDatabase::create(Backend::Sqlite).await.unwrap();
+    let run = RunProcess::start(&url, &[]);
+    let listen = run.base.trim_start_matches("http://").to_owned();
+    let healthcheck = |api: &str, worker: &str| {
+        orderly(&url)
+            .args(["healthcheck", "--timeout", "2s"])
+            .env("ORDERLY_LISTEN", api)
+            .env("ORDERLY_WORKER__METRICS_LISTEN", worker)
+            .output()
+            .unwrap()
+    };
+    let closed = || {
+        let socket = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        socket.local_addr().unwrap().to_string()
+    };
+
+    let output = healthcheck(&listen, &closed());
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // A worker-only process: nothing on the API's address, /healthz on the metrics address.
+    let output = healthcheck(&closed(), &listen);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(run.stop().await.success());
+
+    let output = healthcheck(&listen, &closed());
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("nothing listens at http://"), "{stderr}");
+}
