@@ -24,16 +24,8 @@ cluster() { "$root/scripts/cluster.sh" "$@"; }
 sql() { psql -qAtX "$pg/$ORDERLY_CLUSTER_DB" -c "$1"; }
 trap 'cluster down >/dev/null 2>&1 || true' EXIT
 
-failures=0
-check() { # description, actual, expected
-  if [[ $2 == "$3" ]]; then
-    printf '  ok    %s (%s)\n' "$1" "$2"
-  else
-    printf '  FAIL  %s: got %s, expected %s\n' "$1" "$2" "$3"
-    failures=$((failures + 1))
-  fi
-}
-now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+# shellcheck source=checks.sh
+source "$root/tests/checks.sh"
 
 # Places orders through the balancer with the retry rule, 16 clients, for $1 seconds.
 start_load() {

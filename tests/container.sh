@@ -23,15 +23,8 @@ work=$(mktemp -d)
 name="orderly-test-$$"
 grace=30
 
-failures=0
-check() { # description, actual, expected
-  if [[ $2 == "$3" ]]; then
-    printf '  ok    %s (%s)\n' "$1" "$2"
-  else
-    printf '  FAIL  %s: got %s, expected %s\n' "$1" "$2" "$3"
-    failures=$((failures + 1))
-  fi
-}
+# shellcheck source=checks.sh
+source "$root/tests/checks.sh"
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_until() { # seconds, command...
   local deadline=$(( $(date +%s) + $1 )); shift
@@ -40,7 +33,6 @@ wait_until() { # seconds, command...
     sleep 0.2
   done
 }
-now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 # The uid, as the host sees it, of the main process of container $1.
 host_uid() { awk '/^Uid:/ {print $2}' "/proc/$(podman inspect --format '{{.State.Pid}}' "$1")/status"; }
 # Sends SIGTERM (podman stop, with the grace period), then checks exit status and time.
