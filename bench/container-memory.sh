@@ -23,7 +23,7 @@ free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("12
 api_port=$(free_port) worker_port=$(free_port) smtp_port=$(free_port)
 work=$(mktemp -d)
 cleanup() {
-  podman rm -f orderly-memory-api orderly-memory-worker >/dev/null 2>&1 || true
+  podman rm -f -v orderly-memory-api orderly-memory-worker >/dev/null 2>&1 || true
   [[ -f $work/smtp.pid ]] && kill "$(cat "$work/smtp.pid")" 2>/dev/null || true
   psql -qAtX "$pg/postgres" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
   rm -rf "$work"

@@ -45,7 +45,7 @@ stop_and_check() { # container, what
   echo "        (took $took ms)"
 }
 cleanup() {
-  podman rm -f "$name-run" "$name-api" "$name-worker" >/dev/null 2>&1 || true
+  podman rm -f -v "$name-run" "$name-api" "$name-worker" >/dev/null 2>&1 || true
   podman volume rm -f "$name-data" >/dev/null 2>&1 || true
   [[ -f $work/smtp.pid ]] && kill "$(cat "$work/smtp.pid")" 2>/dev/null || true
   psql -qAtX "$pg/postgres" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
