@@ -12,8 +12,8 @@ bin=$(scripts/deploy-tools.sh)
 # shellcheck source=podman-env.sh
 source scripts/podman-env.sh
 
-echo "hadolint Containerfile"
-"$bin/hadolint" Containerfile
+echo "hadolint Containerfile tests/compose/stand-ins.Containerfile"
+"$bin/hadolint" Containerfile tests/compose/stand-ins.Containerfile
 
 echo "Kubernetes manifests against $kubernetes_version"
 manifests=()
