@@ -11,7 +11,7 @@
 #   scripts/ha-cluster.sh down        # stop it all and delete its data
 #
 #   ORDERLY_HA_DIR      its folder: data, logs, pids (default /tmp/orderly-ha)
-#   ORDERLY_HA_RW_PORT  the read-write port (default 55400); the read-only one is the next
+#   ORDERLY_HA_RW_PORT  the read-write port (default 25400, below the ephemeral range; the read-only one is the next, the nodes use the 30 after)
 #
 # Patroni, etcd and HAProxy are Debian's packages (installed when missing); Patroni runs as
 # the postgres OS user with Debian's /usr/bin/python3. The settings that matter are explained
@@ -19,7 +19,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 dir=${ORDERLY_HA_DIR:-/tmp/orderly-ha}
-rw_port=${ORDERLY_HA_RW_PORT:-55400}
+rw_port=${ORDERLY_HA_RW_PORT:-25400}
 ro_port=$((rw_port + 1))
 etcd_port=$((rw_port + 10)) etcd_peer_port=$((rw_port + 11))
 nodes=(node1 node2 node3)
@@ -122,6 +122,8 @@ up() {
   rm -rf "$dir"
   mkdir -p "$dir"
   chmod 755 "$dir"
+  setpriv --reuid=postgres --regid=postgres --init-groups test -x "$dir" \
+    || die "the postgres user cannot reach $dir: make its parent folders searchable (chmod o+x)"
   start_etcd
   start_patroni node1
   wait_until 60 primary || die "no primary after 60 s; see $dir/node1.log"

@@ -6,6 +6,10 @@
 # and every receipt arrived.
 #
 #   ORDERLY_BIN=target/debug/orderly tests/cluster.sh [rolling|kill]...   (default: both)
+#
+# The database-failover scenarios (switchover, postmaster-kill, node-kill) need
+# ORDERLY_CLUSTER_PG to be the read-write port of scripts/ha-cluster.sh; tests/failover.sh
+# starts that cluster and runs them.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 : "${ORDERLY_BIN:?set ORDERLY_BIN to the orderly binary under test}"
@@ -146,12 +150,51 @@ kill_under_load() {
   cluster down >/dev/null
 }
 
+# Answers whose status passes $1 (a jq test on the status) in the API logs, counted from the
+# line offsets in "$dir/log-offsets".
+answered() {
+  local total=0 log offset
+  while read -r log offset; do
+    total=$(( total + $(tail -n +"$((offset + 1))" "$log" | jq -r "select(.status != null) | .status | select($1)" 2>/dev/null | wc -l) ))
+  done <"$dir/log-offsets"
+  echo "$total"
+}
+
+# Under load, the PostgreSQL primary is lost ($1: switchover, failover or kill-node, as
+# scripts/ha-cluster.sh names them): no acknowledged order lost or doubled, no 5xx but 503,
+# and the write gap (the longest time between two orders committed) reported.
+database_failover() {
+  local action=$1
+  [[ -n ${ORDERLY_HA:-} ]] || { echo "the failover scenarios need ORDERLY_HA=1 and the HA cluster (tests/failover.sh)"; exit 2; }
+  echo "== the database primary lost under load: $action"
+  cluster up --api 2 --workers 2 >/dev/null
+  for log in "$dir"/api-*.log; do echo "$log $(wc -l <"$log")"; done >"$dir/log-offsets"
+  start_load 25
+  sleep 5
+  local started; started=$(now_ms)
+  "$root/scripts/ha-cluster.sh" "$action"
+  echo "  writable primary again $(( $(now_ms) - started )) ms after the $action began"
+  finish_load
+  echo "  retried requests: $(jq .retries "$dir/bench.json")"
+  check "5xx answers other than 503" "$(answered '. >= 500 and . != 503')" 0
+  echo "  503 answers: $(answered '. == 503')"
+  echo "  write gap: $(sql "SELECT round(extract(epoch FROM max(gap)) * 1000) FROM (SELECT created_at - lag(created_at) OVER (ORDER BY created_at) AS gap FROM orders) g") ms"
+  check "/readyz ready on every API after it" "$(
+    ok=0; for port in "$dir"/api*a.port; do curl -fs -o /dev/null --max-time 2 "http://127.0.0.1:$(cat "$port")/readyz" && ok=$((ok + 1)); done; echo $ok)" 2
+  check_orders
+  check_receipts at-least-once
+  cluster down >/dev/null
+}
+
 scenarios=("$@")
 [[ ${#scenarios[@]} -gt 0 ]] || scenarios=(rolling kill)
 for scenario in "${scenarios[@]}"; do
   case $scenario in
     rolling) rolling ;;
     kill) kill_under_load ;;
+    switchover | postmaster-kill | node-kill)
+      action=${scenario/postmaster-kill/failover}
+      database_failover "${action/node-kill/kill-node}" ;;
     *) echo "unknown scenario $scenario"; exit 2 ;;
   esac
 done

@@ -13,10 +13,41 @@ pub fn cause_chain(error: &(dyn std::error::Error + 'static)) -> String {
     chain
 }
 
-/// Whether the database could not be reached at all (no connection to be had, or the
-/// connection broke), as opposed to a query that failed: the first is worth a `503` and a
-/// retry, the second is not.
+/// Whether the database could not be reached at all (no connection to be had, the connection
+/// broke, or the server cannot serve it now), as opposed to a query that failed: the first is
+/// worth a `503` and a retry, the second is not.
 pub fn is_unavailable(error: &sqlx::Error) -> bool {
     use sqlx::Error::*;
-    matches!(error, PoolTimedOut | PoolClosed | Io(_) | Tls(_))
+    match error {
+        PoolTimedOut | PoolClosed | Io(_) | Tls(_) => true,
+        Database(e) => e.code().is_some_and(|code| is_unavailable_state(&code)),
+        _ => false,
+    }
+}
+
+/// PostgreSQL's SQLSTATEs for "this server cannot serve you now": a connection exception
+/// (class 08), the server shutting down or crashed (57P01 admin shutdown, which is also what
+/// a backend reports when its postmaster dies; 57P02 crash shutdown; 57P03 cannot connect
+/// now: starting or in recovery), and a write refused by a read-only server (25006: the
+/// primary was demoted in a failover). SQLite's codes are plain numbers and match none.
+fn is_unavailable_state(code: &str) -> bool {
+    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "25006")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_unavailable_state;
+
+    #[test]
+    fn failover_states_are_unavailable_and_query_errors_are_not() {
+        for code in [
+            "08006", "08003", "08001", "57P01", "57P02", "57P03", "25006",
+        ] {
+            assert!(is_unavailable_state(code), "{code}");
+        }
+        // unique violation, serialization failure, syntax error, SQLite's busy and locked
+        for code in ["23505", "40001", "42601", "5", "517"] {
+            assert!(!is_unavailable_state(code), "{code}");
+        }
+    }
 }
