@@ -1,5 +1,5 @@
-# Sourced by the shell test suites (tests/cluster.sh, tests/container.sh): one way to state a
-# check and count the failures.
+# Sourced by the shell test suites (tests/cluster.sh, container.sh, compose.sh): one way to state a
+# check and count the failures, and small waits.
 # shellcheck shell=bash
 
 failures=0
@@ -12,3 +12,12 @@ check() { # description, actual, expected
   fi
 }
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+# Waits up to $1 seconds for the command after it to succeed.
+wait_until() {
+  local deadline=$(( $(date +%s) + $1 )); shift
+  until "$@" >/dev/null 2>&1; do
+    (( $(date +%s) < deadline )) || return 1
+    sleep 0.2
+  done
+}
+free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }

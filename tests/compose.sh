@@ -20,15 +20,9 @@ source scripts/podman-env.sh
 # shellcheck source=checks.sh
 source tests/checks.sh
 project=orderly-smoke
+work=$(mktemp -d)
 tools=$(scripts/deploy-tools.sh)
 compose() { "$tools/podman-compose" -p "$project" -f deploy/compose.yaml -f tests/compose/stand-ins.yaml "$@"; }
-wait_until() { # seconds, command...
-  local deadline=$(( $(date +%s) + $1 )); shift
-  until "$@" >/dev/null 2>&1; do
-    (( $(date +%s) < deadline )) || return 1
-    sleep 0.5
-  done
-}
 container() { echo "${project}_$1_1"; }
 
 for port in 8080 9090; do
@@ -43,6 +37,7 @@ if [[ ! -f deploy/compose.env ]]; then cp deploy/compose.env.example deploy/comp
 cleanup() {
   compose down -v >/dev/null 2>&1 || true
   [[ $made_env == yes ]] && rm -f deploy/compose.env
+  rm -rf "$work"
 }
 trap cleanup EXIT
 compose down -v >/dev/null 2>&1 || true
@@ -74,11 +69,32 @@ check "/readyz through HAProxy" "$(curl -s -o /dev/null -w '%{http_code}' "$url/
 # The README's command for the first admin key.
 key=$(compose run --rm migrate keys create --role admin --name smoke 2>/dev/null | tr -d '\r' | grep '^oly_' || true)
 check "a key from 'podman-compose run --rm migrate keys create'" "$([[ $key == oly_* ]] && echo yes || echo no)" yes
-curl -sf "$url/v1/products" -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
-  -d '{"sku": "MUG", "name": "Mug", "price": 1250, "stock": 10}' >/dev/null || true
-order=$(curl -sf "$url/v1/orders" -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
-  -H 'Idempotency-Key: smoke-1' \
-  -d '{"customer": {"email": "ana@example.com", "name": "Ana"}, "lines": [{"sku": "MUG", "quantity": 1}]}' | jq -r .id || true)
+# As the README's retry rule says: on 503, the same request with the same Idempotency-Key, for
+# up to a minute. Here the first writes after start are answered 503 for 5-20 s: each new
+# database connection of the API processes takes seconds on this podman's container network,
+# so their pools time out ("pool timed out while waiting for an open connection") until they
+# have connections; the attempts and those answers are printed.
+attempts=0 order="" give_up=$(( $(date +%s) + 60 ))
+while (( $(date +%s) < give_up )); do
+  attempts=$((attempts + 1))
+  curl -s "$url/v1/products" -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
+    -d '{"sku": "MUG", "name": "Mug", "price": 1250, "stock": 10}' >"$work/product.json"
+  curl -s "$url/v1/orders" -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
+    -H 'Idempotency-Key: smoke-1' \
+    -d '{"customer": {"email": "ana@example.com", "name": "Ana"}, "lines": [{"sku": "MUG", "quantity": 1}]}' >"$work/order.json"
+  order=$(jq -r '.id // empty' "$work/order.json" 2>/dev/null || true)
+  [[ -z $order ]] || break
+  sleep 0.5
+done
+echo "  order placed after $attempts attempt(s)"
+if (( attempts > 1 )); then
+  podman logs "$(container api-1)" 2>&1 | jq -r 'select(.message == "dependency unavailable") | .error' 2>/dev/null \
+    | sort | uniq -c | sed 's/^/  api-1 answered 503: /' | head -3
+fi
+if [[ -z $order ]]; then
+  echo "  product: $(cat "$work/product.json")"; echo "  order: $(cat "$work/order.json")"
+  for s in api-1 api-2; do podman logs "$(container "$s")" 2>&1 | grep -v '"level":"INFO"' | grep -v readiness | tail -3; done
+fi
 check "an order through HAProxy" "$([[ $order =~ ^[0-9a-f-]{36}$ ]] && echo yes || echo "no ($order)")" yes
 receipt_arrived() { podman exec "$(container mail)" sh -c "grep -rlq 'receipt-$order@' /mail/new"; }
 check "its receipt in the mail container" "$(wait_until 30 receipt_arrived && echo yes || echo no)" yes

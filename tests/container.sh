@@ -25,14 +25,6 @@ grace=30
 
 # shellcheck source=checks.sh
 source "$root/tests/checks.sh"
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_until() { # seconds, command...
-  local deadline=$(( $(date +%s) + $1 )); shift
-  until "$@" >/dev/null 2>&1; do
-    (( $(date +%s) < deadline )) || return 1
-    sleep 0.2
-  done
-}
 # The uid, as the host sees it, of the main process of container $1.
 host_uid() { awk '/^Uid:/ {print $2}' "/proc/$(podman inspect --format '{{.State.Pid}}' "$1")/status"; }
 # Sends SIGTERM (podman stop, with the grace period), then checks exit status and time.
