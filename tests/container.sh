@@ -79,7 +79,9 @@ else
 fi
 check "the image's HEALTHCHECK" "$(podman healthcheck run "$name-run" >/dev/null 2>&1 && echo healthy || echo unhealthy)" healthy
 check "the process runs as uid 10001, not root" "$(host_uid "$name-run")" 10001
-key=$(podman logs "$name-run" 2>&1 | grep -o 'oly_[A-Za-z0-9_-]*' | tail -n1)
+# The key is printed alone on an indented line (the log line before it names only its prefix,
+# and the two streams may come out of `podman logs` in either order).
+key=$(podman logs "$name-run" 2>&1 | sed -nE 's/^[[:space:]]+(oly_[A-Za-z0-9_-]+)[[:space:]]*$/\1/p' | tail -n1)
 order=$(place_order "$url" "$key")
 check "an order placed" "$([[ $order =~ ^[0-9a-f-]{36}$ ]] && echo yes || echo "no ($order)")" yes
 receipt_in_volume() { podman exec "$name-run" test -s "/data/outbox/receipt-$order.eml"; }
