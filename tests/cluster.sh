@@ -192,9 +192,9 @@ for scenario in "${scenarios[@]}"; do
   case $scenario in
     rolling) rolling ;;
     kill) kill_under_load ;;
-    switchover | postmaster-kill | node-kill)
-      action=${scenario/postmaster-kill/failover}
-      database_failover "${action/node-kill/kill-node}" ;;
+    switchover) database_failover switchover ;;
+    postmaster-kill) database_failover failover ;;
+    node-kill) database_failover kill-node ;;
     *) echo "unknown scenario $scenario"; exit 2 ;;
   esac
 done
