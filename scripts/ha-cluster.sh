@@ -8,6 +8,8 @@
 #   scripts/ha-cluster.sh switchover  # planned: the primary hands over to a replica
 #   scripts/ha-cluster.sh failover    # unplanned: SIGKILL the primary's postmaster
 #   scripts/ha-cluster.sh kill-node   # unplanned: SIGKILL the primary's Patroni and postmaster
+#   scripts/ha-cluster.sh freeze-sync # SIGSTOP the synchronous standby's WAL receiver: commits wait
+#   scripts/ha-cluster.sh thaw-sync   # SIGCONT it: the waiting commits complete
 #   scripts/ha-cluster.sh down        # stop it all and delete its data
 #
 #   ORDERLY_HA_DIR      its folder: data, logs, pids (default /tmp/orderly-ha)
@@ -179,7 +181,29 @@ kill_primary() { # postmaster | node
   if [[ $1 == node ]]; then start_patroni "$leader"; fi
 }
 
+# The synchronous standby's WAL receiver stopped (SIGSTOP): it keeps its connection but
+# confirms nothing, so every commit on the primary waits for it, as when the standby or the
+# network to it stalls. Patroni sees no change until wal_sender_timeout (60 s).
+freeze_sync() {
+  settle
+  local standby postmaster receiver
+  standby=$(sync_standby)
+  postmaster=$(head -n1 "$dir/$standby/data/postmaster.pid")
+  receiver=$(pgrep -P "$postmaster" -f 'walreceiver') || die "no WAL receiver under $standby's postmaster"
+  kill -STOP "$receiver"
+  echo "$receiver" >"$dir/frozen.pid"
+  say "froze the WAL receiver of $standby (pid $receiver): commits now wait"
+}
+
+thaw_sync() {
+  [[ -f $dir/frozen.pid ]] || die "nothing is frozen"
+  kill -CONT "$(cat "$dir/frozen.pid")"
+  rm -f "$dir/frozen.pid"
+  say "thawed the WAL receiver"
+}
+
 down() {
+  [[ -f $dir/frozen.pid ]] && kill -CONT "$(cat "$dir/frozen.pid")" 2>/dev/null || true
   [[ -f $dir/haproxy.pid ]] && kill "$(cat "$dir/haproxy.pid")" 2>/dev/null || true
   for node in "${nodes[@]}"; do
     [[ -f $dir/$node.pid ]] && kill -TERM "$(cat "$dir/$node.pid")" 2>/dev/null || true
@@ -199,6 +223,8 @@ case ${1:-} in
   switchover) switchover ;;
   failover) kill_primary postmaster ;;
   kill-node) kill_primary node ;;
+  freeze-sync) freeze_sync ;;
+  thaw-sync) thaw_sync ;;
   down) down ;;
-  *) die "usage: $0 up|status|switchover|failover|kill-node|down" ;;
+  *) die "usage: $0 up|status|switchover|failover|kill-node|freeze-sync|thaw-sync|down" ;;
 esac

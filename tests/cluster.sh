@@ -55,7 +55,8 @@ wait_for_receipts() {
   done
 }
 
-# The invariants every scenario must keep.
+# The invariants every scenario must keep. Leaves the counts of acknowledged orders missing
+# and of keys answered twice in $missing and $doubled.
 check_orders() {
   sql "CREATE TABLE acknowledged (key text, id text)"
   psql -qAtX "$pg/$ORDERLY_CLUSTER_DB" \
@@ -64,10 +65,10 @@ check_orders() {
   acknowledged=$(sql "SELECT count(*) FROM acknowledged")
   orders=$(sql "SELECT count(*) FROM orders")
   echo "  $acknowledged orders acknowledged, $orders stored"
-  check "acknowledged orders missing" \
-    "$(sql "SELECT count(*) FROM acknowledged a LEFT JOIN orders o ON o.id = a.id::uuid WHERE o.id IS NULL")" 0
-  check "acknowledged keys answered with two different orders" \
-    "$(sql "SELECT count(*) - count(DISTINCT key) FROM acknowledged")" 0
+  missing=$(sql "SELECT count(*) FROM acknowledged a LEFT JOIN orders o ON o.id = a.id::uuid WHERE o.id IS NULL")
+  doubled=$(sql "SELECT count(*) - count(DISTINCT key) FROM acknowledged")
+  check "acknowledged orders missing" "$missing" 0
+  check "acknowledged keys answered with two different orders" "$doubled" 0
   check "keys whose stored order is not the acknowledged one" \
     "$(sql "SELECT count(*) FROM acknowledged a LEFT JOIN idempotency_keys k ON k.key = a.key WHERE k.order_id IS DISTINCT FROM a.id::uuid")" 0
   check "orders without exactly one Idempotency-Key" \
@@ -160,29 +161,129 @@ answered() {
   echo "$total"
 }
 
+# Asks api-1's /readyz every 100 ms, writing "<ms> <status>" lines to $1, until killed.
+poll_readiness() {
+  local url; url="http://127.0.0.1:$(cat "$dir/api-1.port")/readyz"
+  while :; do
+    echo "$(now_ms) $(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$url")"
+    sleep 0.1
+  done >"$1"
+}
+
+# From poll_readiness's lines and the time the failure began ($2): when /readyz first was not
+# 200, and when it was 200 again for good, in ms after the failure began ("0 0" if it stayed
+# ready; "-1" when it never was ready again).
+readiness_after() {
+  awk -v t0="$2" '
+    $1 >= t0 && $2 != 200 { if (!first) first = $1; last_bad = $1; ready = 0 }
+    $1 >= t0 && $2 == 200 && last_bad && !ready { ready = $1 }
+    END {
+      if (!first) { print 0, 0; exit }
+      print first - t0, (ready ? ready - t0 : -1)
+    }' "$1"
+}
+
+# Lines matching $2 in the logs $1 (a glob) from the offsets in "$dir/log-offsets".
+logged_since() {
+  local total=0 log offset
+  while read -r log offset; do
+    [[ $log == $1 ]] || continue
+    total=$(( total + $(tail -n +"$((offset + 1))" "$log" | grep -c "$2" || true) ))
+  done <"$dir/log-offsets"
+  echo "$total"
+}
+
 # Under load, the PostgreSQL primary is lost ($1: switchover, failover or kill-node, as
 # scripts/ha-cluster.sh names them): no acknowledged order lost or doubled, no 5xx but 503,
-# and the write gap (the longest time between two orders committed) reported.
+# every process reconnected by itself, and the write gap (the longest time between two
+# orders committed) and the time until /readyz was ready again reported.
 database_failover() {
   local action=$1
   [[ -n ${ORDERLY_HA:-} ]] || { echo "the failover scenarios need ORDERLY_HA=1 and the HA cluster (tests/failover.sh)"; exit 2; }
   echo "== the database primary lost under load: $action"
   cluster up --api 2 --workers 2 >/dev/null
-  for log in "$dir"/api-*.log; do echo "$log $(wc -l <"$log")"; done >"$dir/log-offsets"
+  for log in "$dir"/api-*.log "$dir"/worker-*.log; do echo "$log $(wc -l <"$log")"; done >"$dir/log-offsets"
   start_load 25
+  poll_readiness "$dir/readiness.txt" &
+  local poller=$!
   sleep 5
   local started; started=$(now_ms)
   "$root/scripts/ha-cluster.sh" "$action"
-  echo "  writable primary again $(( $(now_ms) - started )) ms after the $action began"
+  local primary_ms=$(( $(now_ms) - started ))
+  echo "  writable primary again $primary_ms ms after the $action began"
   finish_load
+  kill "$poller"
+  local other_5xx answered_503 gap readiness
+  other_5xx=$(answered '. >= 500 and . != 503') answered_503=$(answered '. == 503')
+  gap=$(sql "SELECT round(extract(epoch FROM max(gap)) * 1000) FROM (SELECT created_at - lag(created_at) OVER (ORDER BY created_at) AS gap FROM orders) g")
+  read -r -a readiness <<<"$(readiness_after "$dir/readiness.txt" "$started")"
   echo "  retried requests: $(jq .retries "$dir/bench.json")"
-  check "5xx answers other than 503" "$(answered '. >= 500 and . != 503')" 0
-  echo "  503 answers: $(answered '. == 503')"
-  echo "  write gap: $(sql "SELECT round(extract(epoch FROM max(gap)) * 1000) FROM (SELECT created_at - lag(created_at) OVER (ORDER BY created_at) AS gap FROM orders) g") ms"
+  check "5xx answers other than 503" "$other_5xx" 0
+  echo "  503 answers: $answered_503"
+  echo "  write gap: $gap ms"
+  echo "  api-1 /readyz: not ready from ${readiness[0]} ms, ready again ${readiness[1]} ms after the $action began"
   check "/readyz ready on every API after it" "$(
     ok=0; for port in "$dir"/api*a.port; do curl -fs -o /dev/null --max-time 2 "http://127.0.0.1:$(cat "$port")/readyz" && ok=$((ok + 1)); done; echo $ok)" 2
+  check "workers whose job notifications resumed by themselves" \
+    "$(for log in "$dir"/worker-*.log; do grep -q 'job notifications resumed' "$log" && echo "$log"; done | wc -l)" 2
+  echo "  scheduler lease checks failed: $(logged_since "$dir/worker-*.log" 'scheduler lease check failed'), lease taken again: $(logged_since "$dir/worker-*.log" 'now runs the scheduler')"
   check_orders
   check_receipts at-least-once
+  if [[ -n ${ORDERLY_FAILOVER_FIGURES:-} ]]; then
+    jq -nc --arg kind "$action" --argjson gap "$gap" --argjson primary "$primary_ms" \
+      --argjson answered_503 "$answered_503" --argjson other_5xx "$other_5xx" \
+      --argjson unready_from "${readiness[0]}" --argjson ready "${readiness[1]}" \
+      --argjson missing "$missing" --argjson doubled "$doubled" --slurpfile load "$dir/bench.json" \
+      '{kind: $kind, write_gap_ms: $gap, primary_ms: $primary, answered_503: $answered_503,
+        other_5xx: $other_5xx, retries: $load[0].retries, failed: $load[0].errors,
+        acknowledged: $load[0].ok, missing: $missing, doubled: $doubled,
+        unready_from_ms: $unready_from, ready_ms: $ready}' >>"$ORDERLY_FAILOVER_FIGURES"
+  fi
+  cluster down >/dev/null
+}
+
+# The connection lost while COMMIT waits for the synchronous standby: the order is committed
+# on the primary, but orderly cannot know it. It must answer 503 commit_outcome_unknown (not
+# 201, not 500), and the client's retry with the same Idempotency-Key must return that order,
+# placing no second one.
+commit_outcome_unknown() {
+  [[ -n ${ORDERLY_HA:-} ]] || { echo "this scenario needs ORDERLY_HA=1 and the HA cluster (tests/failover.sh)"; exit 2; }
+  echo "== the connection lost while COMMIT waits for the synchronous standby"
+  cluster up --api 1 --workers 1 >/dev/null
+  local url admin key
+  url=$(cat "$dir/url") admin=$(cat "$dir/admin.key") key=$(cat /proc/sys/kernel/random/uuid)
+  curl -fs -o /dev/null -H "authorization: Bearer $admin" -H 'content-type: application/json' \
+    -d '{"sku": "KETTLE", "name": "Kettle", "price": 2500, "stock": 10}' "$url/v1/products"
+  order() {
+    curl -s -o "$dir/order-$1.json" -D "$dir/order-$1.headers" -w '%{http_code}' --max-time 30 \
+      -H "authorization: Bearer $admin" -H 'content-type: application/json' -H "idempotency-key: $key" \
+      -d '{"customer": {"email": "ana@example.com", "name": "Ana Lima"}, "lines": [{"sku": "KETTLE", "quantity": 2}]}' \
+      "$url/v1/orders"
+  }
+  # The API's sessions (application_name) whose COMMIT waits for the synchronous standby.
+  api_commits_waiting() {
+    [[ -n $(sql "SELECT pid FROM pg_stat_activity WHERE wait_event = 'SyncRep'
+                 AND application_name = 'orderly api' AND datname = current_database()") ]]
+  }
+  "$root/scripts/ha-cluster.sh" freeze-sync
+  order first >"$dir/order-first.status" &
+  local client=$! waiting=no
+  wait_until 10 api_commits_waiting && waiting=yes
+  check "the order's COMMIT waits for the synchronous standby" "$waiting" yes
+  sql "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE wait_event = 'SyncRep'
+       AND application_name = 'orderly api' AND datname = current_database()" >/dev/null
+  wait "$client" || true
+  check "the client's answer" "$(cat "$dir/order-first.status") $(jq -r .code "$dir/order-first.json" 2>/dev/null)" "503 commit_outcome_unknown"
+  check "Retry-After on it" "$(grep -ci '^retry-after:' "$dir/order-first.headers")" 1
+  check "orders the primary holds for the key (committed before the connection was cut)" \
+    "$(sql "SELECT count(*) FROM idempotency_keys WHERE key = '$key'")" 1
+  "$root/scripts/ha-cluster.sh" thaw-sync
+  check "the retry with the same key" "$(order retry)" 201
+  check "the retry returns the committed order" "$(jq -r .id "$dir/order-retry.json")" \
+    "$(sql "SELECT order_id FROM idempotency_keys WHERE key = '$key'")"
+  check "orders placed" "$(sql "SELECT count(*) FROM orders")" 1
+  check "stock left" "$(sql "SELECT stock FROM products WHERE sku = 'KETTLE'")" 8
+  check_receipts exactly-once
   cluster down >/dev/null
 }
 
@@ -195,6 +296,7 @@ for scenario in "${scenarios[@]}"; do
     switchover) database_failover switchover ;;
     postmaster-kill) database_failover failover ;;
     node-kill) database_failover kill-node ;;
+    commit-unknown) commit_outcome_unknown ;;
     *) echo "unknown scenario $scenario"; exit 2 ;;
   esac
 done

@@ -10,4 +10,4 @@ mod transaction;
 pub use error::{cause_chain, is_unavailable};
 pub use pool::{BackendKind, ConnectError, Db, DbOptions};
 pub use timestamp::Timestamp;
-pub use transaction::WritePool;
+pub use transaction::{WriteConnection, WritePool};

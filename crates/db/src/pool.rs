@@ -3,9 +3,13 @@
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
+
+/// How long a PostgreSQL connection may take to answer [`check_primary`] before it is
+/// dropped as dead (a half-open connection to a lost node answers never).
+const PRIMARY_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Runs `$body` with `$pool` bound to whichever pool `$db` (a [`Db`]) holds. The body is
 /// compiled once per backend, so it may use any SQL and types that both drivers accept.
@@ -24,8 +28,12 @@ macro_rules! with_pool {
 pub struct DbOptions {
     /// Most connections the pool opens.
     pub max_connections: u32,
-    /// How long a caller waits for a free connection before the call fails.
+    /// How long a caller waits for a connection before the call fails. It bounds opening a
+    /// new connection too (TCP connect, TLS, authentication, [`check_primary`]).
     pub acquire_timeout: Duration,
+    /// What PostgreSQL shows as the sessions' `application_name` (in `pg_stat_activity`),
+    /// unless the URL names one.
+    pub application_name: &'static str,
 }
 
 impl Default for DbOptions {
@@ -33,6 +41,7 @@ impl Default for DbOptions {
         Self {
             max_connections: 8,
             acquire_timeout: Duration::from_secs(5),
+            application_name: "orderly",
         }
     }
 }
@@ -83,6 +92,20 @@ impl Db {
     /// Opens a pool for `url` (`sqlite://path` or `postgres://…`). SQLite files are created
     /// when missing and run in WAL mode with `synchronous = FULL`, so a committed write
     /// survives a power cut, with foreign keys on and a busy timeout for concurrent writers.
+    ///
+    /// On PostgreSQL the pool serves only connections to a writable primary: every new
+    /// connection and every idle one handed out is checked with [`check_primary`] (in place
+    /// of sqlx's own ping, so it costs no extra round trip). A connection that fails the check
+    /// is dropped and another tried until `acquire_timeout`. sqlx has neither multi-host URLs
+    /// nor `target_session_attrs`, and sets no TCP keepalive (sqlx issue 3540): this check,
+    /// the acquire deadline and the order writer's transaction deadline are what keep a caller
+    /// off a dead, half-open or demoted server.
+    ///
+    /// Every session runs with `statement_timeout = 0`, whatever the server, database or role
+    /// says: a statement timeout that fires while `COMMIT` waits for the synchronous standby
+    /// makes PostgreSQL report success for a commit that is not replicated yet. (Nor is a
+    /// commit cancelled from here any other way: sqlx never sends a cancel request, so a
+    /// dropped future only stops waiting for the answer.)
     pub async fn connect(url: &str, options: &DbOptions) -> Result<Self, ConnectError> {
         Ok(match BackendKind::from_url(url)? {
             BackendKind::Sqlite => {
@@ -101,11 +124,20 @@ impl Db {
                 Self::Sqlite(pool)
             }
             BackendKind::Postgres => {
-                let connect =
-                    PgConnectOptions::from_str(url).map_err(|_| ConnectError::UnsupportedUrl)?;
+                let mut connect = PgConnectOptions::from_str(url)
+                    .map_err(|_| ConnectError::UnsupportedUrl)?
+                    .options([("statement_timeout", "0")]);
+                if connect.get_application_name().is_none() {
+                    connect = connect.application_name(options.application_name);
+                }
                 let pool = PgPoolOptions::new()
                     .max_connections(options.max_connections)
                     .acquire_timeout(options.acquire_timeout)
+                    .test_before_acquire(false)
+                    .after_connect(|conn, _| Box::pin(check_primary(conn)))
+                    .before_acquire(|conn, _| {
+                        Box::pin(async move { check_primary(conn).await.map(|()| true) })
+                    })
                     .connect_with(connect)
                     .await?;
                 Self::Postgres(pool)
@@ -136,4 +168,27 @@ impl Db {
     pub async fn close(&self) {
         with_pool!(self, pool => pool.close().await)
     }
+}
+
+/// Whether `conn` leads to a writable primary that answers within [`PRIMARY_CHECK_TIMEOUT`].
+/// A server in recovery is a standby, or a primary demoted by a failover: writes there fail
+/// with `25006`. The error is an I/O error, so callers see "database unavailable".
+async fn check_primary(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    let in_recovery = tokio::time::timeout(
+        PRIMARY_CHECK_TIMEOUT,
+        sqlx::query_scalar::<_, bool>("SELECT pg_is_in_recovery()").fetch_one(&mut *conn),
+    )
+    .await
+    .map_err(|_| {
+        std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("the database did not answer within {PRIMARY_CHECK_TIMEOUT:?}"),
+        )
+    })??;
+    if in_recovery {
+        return Err(sqlx::Error::Io(std::io::Error::other(
+            "the database server is in recovery (a standby, or a demoted primary): not writable",
+        )));
+    }
+    Ok(())
 }

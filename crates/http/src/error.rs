@@ -16,6 +16,9 @@ use utoipa::ToSchema;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
+/// `Retry-After` on every `503`, in seconds.
+const RETRY_AFTER_SECS: &str = "1";
+
 /// An RFC 9457 problem document.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Problem {
@@ -77,6 +80,9 @@ pub enum ApiError {
     Unprocessable { code: &'static str, detail: String },
     /// 503: a dependency is down; the client may retry.
     Unavailable(Box<dyn StdError + Send + Sync>),
+    /// 503: the database failed while an order's commit ran, so whether it was placed is
+    /// unknown; the client retries with the same `Idempotency-Key` to learn it.
+    CommitOutcomeUnknown(Box<dyn StdError + Send + Sync>),
     /// 500: a fault of ours.
     Internal(Box<dyn StdError + Send + Sync>),
 }
@@ -154,6 +160,14 @@ impl ApiError {
                 "unavailable",
                 "a dependency is unavailable; retry shortly".into(),
             ),
+            CommitOutcomeUnknown(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "commit_outcome_unknown",
+                "the database failed while this order was being committed, so it may or may not \
+                 have been placed; retry with the same Idempotency-Key: the retry returns the \
+                 order if it was placed, or places it once"
+                    .into(),
+            ),
             Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal_error",
@@ -170,6 +184,7 @@ impl From<StoreError> for ApiError {
                 code: "sku_taken",
                 detail: "a product with this sku already exists".into(),
             },
+            e if e.is_commit_outcome_unknown() => ApiError::CommitOutcomeUnknown(Box::new(e)),
             e if e.is_unavailable() => ApiError::Unavailable(Box::new(e)),
             other => ApiError::internal(other),
         }
@@ -178,7 +193,9 @@ impl From<StoreError> for ApiError {
 
 impl From<std::sync::Arc<StoreError>> for ApiError {
     fn from(error: std::sync::Arc<StoreError>) -> Self {
-        if error.is_unavailable() {
+        if error.is_commit_outcome_unknown() {
+            ApiError::CommitOutcomeUnknown(Box::new(error))
+        } else if error.is_unavailable() {
             ApiError::Unavailable(Box::new(error))
         } else {
             ApiError::Internal(Box::new(error))
@@ -217,8 +234,8 @@ impl IntoResponse for ApiError {
             ApiError::Internal(error) => {
                 tracing::error!(error = %cause_chain(error.as_ref()), "request failed")
             }
-            ApiError::Unavailable(error) => {
-                tracing::warn!(error = %cause_chain(error.as_ref()), "dependency unavailable")
+            ApiError::Unavailable(error) | ApiError::CommitOutcomeUnknown(error) => {
+                tracing::warn!(error = %cause_chain(error.as_ref()), code, "dependency unavailable")
             }
             _ => {}
         }
@@ -235,6 +252,13 @@ impl IntoResponse for ApiError {
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         if matches!(self, ApiError::Unauthenticated) {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            // A failover or restart is over in seconds; clients back off from here.
+            headers.insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_static(RETRY_AFTER_SECS),
+            );
         }
         response
     }

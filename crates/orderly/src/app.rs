@@ -69,11 +69,13 @@ impl Roles {
     };
 }
 
-/// Opens the store the configuration names.
-pub async fn open_store(config: &Config) -> Result<Store, AppError> {
+/// Opens the store the configuration names, for the process `name` (what PostgreSQL shows
+/// as its sessions' `application_name`: `orderly api`, `orderly worker`, …).
+pub async fn open_store(config: &Config, name: &'static str) -> Result<Store, AppError> {
     let options = StoreOptions {
         max_connections: config.database.max_connections,
-        ..StoreOptions::default()
+        acquire_timeout: config.database.acquire_timeout,
+        application_name: name,
     };
     Store::connect(config.database.url.expose(), &options)
         .await
@@ -192,7 +194,12 @@ impl Application {
             );
         }
         crate::install_crypto_provider();
-        let store = open_store(config).await?;
+        let name = match (roles.api, roles.worker) {
+            (true, true) => "orderly run",
+            (true, false) => "orderly api",
+            _ => "orderly worker",
+        };
+        let store = open_store(config, name).await?;
         if config.database.migrate_on_start {
             store.migrate().await.map_err(AppError::Migrate)?;
         }
@@ -226,6 +233,7 @@ impl Application {
                     queue: config.orders.queue,
                     writers: config.orders.writers,
                     receipt_max_attempts: config.worker.max_attempts_for(kinds::SendReceipt::NAME),
+                    write_timeout: config.database.write_timeout,
                 },
                 Arc::new(orderly_http::render_order),
             );

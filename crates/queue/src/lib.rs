@@ -31,6 +31,6 @@ pub use error::QueueError;
 pub use handler::{BoxFuture, Handler, JobError, Registry};
 pub use job::{Finished, Job, JobChange, JobFilter, NewJob, Outcome};
 pub use kinds::JobKind;
-pub use queue::{JobListener, Queue};
+pub use queue::{Heard, JobListener, Queue};
 pub use runner::{FLUSH_DEADLINE, Liveness, Worker, WorkerError, WorkerSettings, worker_id};
 pub use state::{JobState, UnknownJobState, backoff};

@@ -23,12 +23,24 @@ pub struct Queue {
 #[derive(Debug)]
 pub struct JobListener(sqlx::postgres::PgListener);
 
+/// What a [`JobListener`] heard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Heard {
+    /// A job was inserted.
+    Job,
+    /// The connection was lost and is listening again on a new one: notifications sent in
+    /// between were missed, so look for work once.
+    Reconnected,
+}
+
 impl JobListener {
-    /// Waits for the next notification. After an error the listener reconnects by itself on
-    /// the next call.
-    pub async fn recv(&mut self) -> Result<(), QueueError> {
-        self.0.recv().await?;
-        Ok(())
+    /// Waits for the next notification, or for the connection to be lost and made again.
+    /// After an error (the database cannot be reached) the next call tries again.
+    pub async fn recv(&mut self) -> Result<Heard, QueueError> {
+        Ok(match self.0.try_recv().await? {
+            Some(_) => Heard::Job,
+            None => Heard::Reconnected,
+        })
     }
 }
 

@@ -16,6 +16,13 @@ pub enum StoreError {
     WriterStopped,
     #[error("the order batch failed")]
     BatchFailed(#[source] std::sync::Arc<StoreError>),
+    /// The connection failed, or the deadline passed, while `COMMIT` ran: the orders may or
+    /// may not be committed. Never to be reported as success; a retry with the same
+    /// idempotency key settles it.
+    #[error("the commit's outcome is unknown")]
+    CommitOutcomeUnknown(#[source] sqlx::Error),
+    #[error("the order transaction took longer than {0:?}; nothing was committed")]
+    WriteTimedOut(std::time::Duration),
     #[error("applying database migrations failed")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database query failed")]
@@ -38,8 +45,18 @@ impl StoreError {
             Self::Database(e) => orderly_db::is_unavailable(e),
             Self::Queue(e) => e.is_unavailable(),
             Self::Connect(orderly_db::ConnectError::Database(e)) => orderly_db::is_unavailable(e),
-            Self::WriterStopped => true,
+            Self::WriterStopped | Self::CommitOutcomeUnknown(_) | Self::WriteTimedOut(_) => true,
             Self::BatchFailed(e) => e.is_unavailable(),
+            _ => false,
+        }
+    }
+
+    /// Whether a commit's outcome is unknown ([`StoreError::CommitOutcomeUnknown`]), here or
+    /// as the cause of a failed batch.
+    pub fn is_commit_outcome_unknown(&self) -> bool {
+        match self {
+            Self::CommitOutcomeUnknown(_) => true,
+            Self::BatchFailed(e) => e.is_commit_outcome_unknown(),
             _ => false,
         }
     }

@@ -28,6 +28,8 @@ pub struct OrderWriterSettings {
     pub writers: usize,
     /// Attempts each order's receipt job gets.
     pub receipt_max_attempts: i32,
+    /// Longest one batch's transaction may take (see [`Store::create_orders`]).
+    pub write_timeout: std::time::Duration,
 }
 
 type Reply = oneshot::Sender<Result<CreateOutcome, StoreError>>;
@@ -152,6 +154,7 @@ async fn write_loop(
         idempotency_ttl: settings.idempotency_ttl,
         render: render.as_ref(),
         receipt_max_attempts: settings.receipt_max_attempts,
+        write_timeout: settings.write_timeout,
     };
     loop {
         let mut requests = Vec::with_capacity(settings.max_batch);
@@ -179,10 +182,13 @@ async fn write_loop(
                     let _ = reply.send(Ok(outcome));
                 }
             }
-            Err(error) if requests.len() > 1 => {
+            Err(error) if requests.len() > 1 && !error.is_unavailable() => {
                 // A batch fails whole when any of its orders meets an unexpected error (or the
                 // commit fails). Each order then gets a transaction of its own, so one bad
                 // order fails alone; one that did commit is replayed by its idempotency key.
+                // Not when the database is unavailable (or the commit's outcome unknown):
+                // retrying each order against a database that is away would hold this writer
+                // for one acquire timeout per order; the clients' retries do it instead.
                 tracing::warn!(
                     error = %orderly_db::cause_chain(&error),
                     batch = requests.len(),
@@ -197,6 +203,14 @@ async fn write_loop(
                 }
             }
             Err(error) => {
+                if error.is_commit_outcome_unknown() {
+                    tracing::warn!(
+                        error = %orderly_db::cause_chain(&error),
+                        batch = requests.len(),
+                        "the connection failed during COMMIT: these orders may or may not exist; \
+                         answered 503 so that clients retry with the same Idempotency-Key"
+                    );
+                }
                 let error = Arc::new(error);
                 for reply in replies {
                     let _ = reply.send(Err(StoreError::BatchFailed(error.clone())));

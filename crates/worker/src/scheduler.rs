@@ -235,7 +235,10 @@ pub async fn run(
                 continue;
             }
             Err(e) => {
+                // Not leading until the lease is renewed: another worker may take it over
+                // once it expires, and this one resumes only by winning it again.
                 tracing::warn!(error = %cause_chain(&e), "scheduler lease check failed");
+                leading = false;
                 continue;
             }
         }

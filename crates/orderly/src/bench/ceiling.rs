@@ -70,6 +70,7 @@ pub async fn run(args: CeilingArgs, config: &Config) -> anyhow::Result<Report> {
                 idempotency_ttl: time::Duration::hours(24),
                 render: &orderly_http::render_order,
                 receipt_max_attempts: 10,
+                write_timeout: Duration::from_secs(30),
             };
             let mut rng = XorShift::new(worker as u64 + 1);
             let mut tally = Tally::default();

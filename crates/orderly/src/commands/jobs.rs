@@ -10,7 +10,7 @@ use crate::cli::JobsCommand;
 use crate::config::Config;
 
 pub async fn run(command: JobsCommand, config: &Config) -> anyhow::Result<()> {
-    let store = app::open_store(config).await?;
+    let store = app::open_store(config, "orderly jobs").await?;
     store
         .migrate()
         .await

@@ -10,7 +10,7 @@ use crate::cli::KeysCommand;
 use crate::config::Config;
 
 pub async fn run(command: KeysCommand, config: &Config) -> anyhow::Result<()> {
-    let store = app::open_store(config).await?;
+    let store = app::open_store(config, "orderly keys").await?;
     store
         .migrate()
         .await

@@ -43,7 +43,7 @@ async fn serve(config: Config, roles: Roles) -> anyhow::Result<()> {
 }
 
 async fn migrate(config: &Config) -> anyhow::Result<()> {
-    let store = app::open_store(config).await?;
+    let store = app::open_store(config, "orderly migrate").await?;
     store
         .migrate()
         .await

@@ -79,6 +79,13 @@ pub struct DatabaseConfig {
     pub url: SecretUrl,
     /// Most connections in the pool.
     pub max_connections: u32,
+    /// Longest a caller waits for a connection, opening one included.
+    #[serde(with = "humantime_serde")]
+    pub acquire_timeout: Duration,
+    /// Longest an order batch's transaction may take, from taking a connection to the answer
+    /// to its `COMMIT`.
+    #[serde(with = "humantime_serde")]
+    pub write_timeout: Duration,
     /// Whether `run` and `api` apply pending migrations at start.
     pub migrate_on_start: bool,
 }
@@ -348,6 +355,18 @@ impl Config {
             "database.max_connections",
             d.max_connections,
             "must be at least 1",
+        )?;
+        check(
+            (Duration::from_millis(100)..=Duration::from_secs(60)).contains(&d.acquire_timeout),
+            "database.acquire_timeout",
+            written(d.acquire_timeout),
+            "must be between 100ms and 1m",
+        )?;
+        check(
+            (Duration::from_secs(1)..=Duration::from_secs(600)).contains(&d.write_timeout),
+            "database.write_timeout",
+            written(d.write_timeout),
+            "must be between 1s and 10m",
         )?;
         let h = &self.http;
         check(

@@ -119,6 +119,7 @@ backend_tests! {
         app.store.close().await;
         let response = app.client.get(app.url("/v1/products"))
             .bearer_auth(&app.admin_key).send().await.unwrap();
+        assert_eq!(response.headers()["retry-after"], "1");
         let body = problem(response, StatusCode::SERVICE_UNAVAILABLE).await;
         assert_eq!(body["code"], "unavailable");
         let text = body.to_string().to_lowercase();

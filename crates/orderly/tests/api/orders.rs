@@ -340,3 +340,63 @@ backend_tests! {
         problem(bad, StatusCode::BAD_REQUEST).await;
     }
 }
+
+/// The connection dies while `COMMIT` runs, as when the primary fails over under it: a
+/// deferred constraint trigger terminates its own backend at commit time (`FATAL 57P01`, a
+/// fault injected in the database, not in the code). orderly cannot know whether the order
+/// exists: it must answer `503 commit_outcome_unknown` with `Retry-After`, never `201` nor
+/// `500`, and leave the key free, so that the client's retry with the same key places the
+/// order exactly once. (Here the commit did not happen; `tests/failover.sh`'s
+/// `commit-unknown` scenario has one that did, on a real synchronous standby.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_lost_during_commit_is_a_503_and_the_retry_places_the_order_once() {
+    let Some(app) = TestApp::spawn(crate::helpers::Backend::Postgres).await else {
+        return;
+    };
+    app.create_product("KETTLE", 2500, 10).await;
+    app.execute(
+        "",
+        "CREATE FUNCTION die_at_commit() RETURNS trigger LANGUAGE plpgsql AS \
+         $$ BEGIN PERFORM pg_terminate_backend(pg_backend_pid()); RETURN NULL; END $$; \
+         CREATE CONSTRAINT TRIGGER die_at_commit AFTER INSERT ON orders \
+         DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION die_at_commit();",
+    )
+    .await;
+    let body = order_body(json!([{"sku": "KETTLE", "quantity": 2}]));
+    let place = || {
+        app.storefront(Method::POST, "/v1/orders")
+            .header("idempotency-key", "kettle-once")
+            .json(&body)
+            .send()
+    };
+
+    let cut = place().await.unwrap();
+    assert_eq!(cut.headers()["retry-after"], "1");
+    let problem = problem(cut, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert_eq!(problem["code"], "commit_outcome_unknown", "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("same Idempotency-Key")
+    );
+    assert_eq!(
+        counts(&app).await,
+        (0, 0, 0, 0),
+        "the cut commit did not happen"
+    );
+
+    app.execute("", "DROP TRIGGER die_at_commit ON orders")
+        .await;
+    let placed = place().await.unwrap();
+    assert_eq!(
+        placed.status(),
+        StatusCode::CREATED,
+        "the key was not left in flight"
+    );
+    let order: Value = placed.json().await.unwrap();
+    let replayed: Value = place().await.unwrap().json().await.unwrap();
+    assert_eq!(replayed["id"], order["id"]);
+    assert_eq!(counts(&app).await, (1, 1, 1, 1));
+    assert_eq!(stock(&app, "KETTLE").await, 8);
+}

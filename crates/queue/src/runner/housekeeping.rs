@@ -11,7 +11,7 @@ use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use super::{Liveness, Running, WorkerSettings};
-use crate::{Finished, JobState, Queue};
+use crate::{Finished, Heard, JobState, Queue};
 
 /// Records outcomes in batches; a job leaves the running set only once its outcome is stored,
 /// so its lease keeps being extended until then. Retries a failed write until it succeeds or
@@ -160,12 +160,23 @@ pub(super) async fn forward_notifications(
     wake: Arc<Notify>,
     stop: CancellationToken,
 ) {
+    // Failed attempts to listen again since the connection was lost; logged once when it
+    // breaks and once when it is back, not every second in between.
+    let mut failed = 0u32;
     loop {
         tokio::select! {
-            received = listener.recv() => match received {
-                Ok(()) => wake.notify_waiters(),
+            heard = listener.recv() => match heard {
+                Ok(Heard::Job) => wake.notify_waiters(),
+                Ok(Heard::Reconnected) => {
+                    tracing::info!(failed_attempts = failed, "job notifications resumed on a new connection; looking for jobs announced meanwhile");
+                    failed = 0;
+                    wake.notify_waiters();
+                }
                 Err(e) => {
-                    tracing::warn!(error = %cause_chain(&e), "job notifications interrupted; polling until they resume");
+                    if failed == 0 {
+                        tracing::warn!(error = %cause_chain(&e), "job notifications interrupted; polling until they resume");
+                    }
+                    failed += 1;
                     wake.notify_waiters();
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }

@@ -22,7 +22,7 @@ use place::{BatchContext, judge_retry, place_batch};
 pub type RenderOrder = dyn Fn(&Order) -> String + Send + Sync;
 
 use crate::error::is_unique_violation;
-use orderly_db::WritePool;
+use orderly_db::{WriteConnection, WritePool};
 
 use crate::{Store, StoreError, with_pool};
 
@@ -91,12 +91,16 @@ pub struct OrderSettings<'a> {
     pub render: &'a RenderOrder,
     /// Attempts the receipt job gets before it is discarded.
     pub receipt_max_attempts: i32,
+    /// Longest a batch's transaction may take, from taking a connection to the answer to
+    /// its `COMMIT` (see [`Store::create_orders`]).
+    pub write_timeout: std::time::Duration,
 }
 
 impl std::fmt::Debug for OrderSettings<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OrderSettings")
             .field("idempotency_ttl", &self.idempotency_ttl)
+            .field("write_timeout", &self.write_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -167,9 +171,40 @@ where
     }
 }
 
+/// How an order batch's transaction failed, by whether its `COMMIT` had been sent.
+enum WriteFailure {
+    /// Before `COMMIT`: nothing was committed.
+    Statement(sqlx::Error),
+    /// `COMMIT` itself failed.
+    Commit(sqlx::Error),
+    /// The deadline passed; the connection is closed, not returned to the pool.
+    Deadline { committing: bool },
+}
+
+/// Whether a failed `COMMIT` certainly did not commit: the server answered it with an error
+/// of its own (a serialization failure, a deferred constraint), not one that ends the session.
+/// Any other failure (the connection lost, a protocol error) leaves the outcome unknown.
+fn commit_refused(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(_)) && !orderly_db::is_unavailable(error)
+}
+
 impl Store {
     /// Places a batch of orders in one transaction, so the batch costs one durable commit and
-    /// a fixed number of statements. An error means nothing of the batch was committed.
+    /// a fixed number of statements. An error means nothing of the batch was committed,
+    /// except [`StoreError::CommitOutcomeUnknown`]: the connection failed (or the deadline
+    /// passed) while `COMMIT` ran, so the orders may exist. Whoever asked must not be told
+    /// they succeeded nor that they failed; a retry with the same idempotency key settles it
+    /// (it replays the committed order or places it once). No idempotency key is held in the
+    /// database while an order is written (its record is written in the same transaction as
+    /// the order), so no key is left "in flight" by a failed commit.
+    ///
+    /// The transaction, from taking a connection to the answer to `COMMIT`, gets
+    /// `settings.write_timeout`: a connection to a server that vanished without closing it
+    /// (no TCP keepalive reaches it, see [`orderly_db::Db::connect`]) would otherwise hold
+    /// this writer for the kernel's retransmission timeout, about 15 minutes. The deadline
+    /// only stops waiting: it cannot cancel the commit on the server (sqlx sends no cancel
+    /// request), so a commit waiting for the synchronous standby is never cut short into a
+    /// local-only success.
     #[tracing::instrument(name = "db", skip_all, fields(op = "create_orders"))]
     pub async fn create_orders(
         &self,
@@ -183,11 +218,31 @@ impl Store {
             receipt_max_attempts: settings.receipt_max_attempts,
         };
         let result = with_pool!(self, pool => {
-            let mut tx = pool.begin_write().await?;
-            match place_batch(&mut *tx, requests, &context).await {
-                Ok(outcomes) => tx.commit().await.map(|()| outcomes),
-                Err(e) => Err(e),
+            let mut conn = pool.acquire().await?;
+            let mut committing = false;
+            let write = async {
+                let mut tx = conn.begin_write().await.map_err(WriteFailure::Statement)?;
+                let placed = place_batch(&mut *tx, requests, &context)
+                    .await
+                    .map_err(WriteFailure::Statement)?;
+                committing = true;
+                tx.commit().await.map_err(WriteFailure::Commit)?;
+                Ok(placed)
+            };
+            let result = tokio::time::timeout(settings.write_timeout, write)
+                .await
+                .unwrap_or(Err(WriteFailure::Deadline { committing }));
+            // A connection whose state is unknown is closed rather than handed to the next
+            // caller.
+            let unknown = match &result {
+                Err(WriteFailure::Deadline { .. }) => true,
+                Err(WriteFailure::Commit(e)) => !commit_refused(e),
+                _ => false,
+            };
+            if unknown {
+                conn.close_on_drop();
             }
+            result
         });
         match result {
             Ok((outcomes, enqueued)) => {
@@ -196,10 +251,21 @@ impl Store {
             }
             // Another process committed the same idempotency key between our lookup and our
             // insert. For a single order that has an answer; a batch is retried one by one.
-            Err(e) if is_unique_violation(&e) && requests.len() == 1 => {
+            Err(WriteFailure::Statement(e)) if is_unique_violation(&e) && requests.len() == 1 => {
                 Ok(vec![self.settle_key_race(&requests[0]).await?])
             }
-            Err(e) => Err(e.into()),
+            Err(WriteFailure::Statement(e)) => Err(e.into()),
+            Err(WriteFailure::Commit(e)) if commit_refused(&e) => Err(e.into()),
+            Err(WriteFailure::Commit(e)) => Err(StoreError::CommitOutcomeUnknown(e)),
+            Err(WriteFailure::Deadline { committing: true }) => Err(
+                StoreError::CommitOutcomeUnknown(sqlx::Error::Io(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("no answer to COMMIT within {:?}", settings.write_timeout),
+                ))),
+            ),
+            Err(WriteFailure::Deadline { committing: false }) => {
+                Err(StoreError::WriteTimedOut(settings.write_timeout))
+            }
         }
     }
 
