@@ -31,8 +31,8 @@ jq -rs '
   def fig(f): (map(f) | "\(median) / \(max)");
   group_by(.kind)[] |
   "\(.[0].kind) (\(length) runs; median / worst): write gap \(fig(.write_gap_ms)) ms; " +
-  "writable primary again \(fig(.primary_ms)) ms; /readyz ready again \(fig(.ready_ms)) ms " +
-  "(not ready from \(fig(.unready_from_ms)) ms); 503s answered \(fig(.answered_503)); " +
+  "writable primary again \(fig(.primary_ms)) ms; /readyz ready again \(fig(.ready_ms)) ms, " +
+  "not ready for \(fig(.ready_ms - .unready_from_ms)) ms; 503s answered \(fig(.answered_503)); " +
   "client retries \(fig(.retries)); finally failed \(map(.failed) | add); " +
   "acknowledged \(map(.acknowledged) | add), lost \(map(.missing) | add), " +
   "doubled \(map(.doubled) | add); other 5xx \(map(.other_5xx) | add)"

@@ -5,6 +5,7 @@
 #
 #   scripts/ha-cluster.sh up          # start it all; prints the read-write URL
 #   scripts/ha-cluster.sh status      # patronictl's view and HAProxy's
+#   scripts/ha-cluster.sh settle      # wait until a primary streams to a sync standby and a replica
 #   scripts/ha-cluster.sh switchover  # planned: the primary hands over to a replica
 #   scripts/ha-cluster.sh failover    # unplanned: SIGKILL the primary's postmaster
 #   scripts/ha-cluster.sh kill-node   # unplanned: SIGKILL the primary's Patroni and postmaster
@@ -223,8 +224,9 @@ case ${1:-} in
   switchover) switchover ;;
   failover) kill_primary postmaster ;;
   kill-node) kill_primary node ;;
+  settle) settle ;;
   freeze-sync) freeze_sync ;;
   thaw-sync) thaw_sync ;;
   down) down ;;
-  *) die "usage: $0 up|status|switchover|failover|kill-node|freeze-sync|thaw-sync|down" ;;
+  *) die "usage: $0 up|status|settle|switchover|failover|kill-node|freeze-sync|thaw-sync|down" ;;
 esac

@@ -170,6 +170,17 @@ poll_readiness() {
   done >"$1"
 }
 
+# Asks for /healthz through the balancer every 100 ms, writing "<status> <Retry-After>" lines
+# to $1, until killed: while no API is ready, HAProxy answers 503 itself.
+poll_balancer() {
+  local url; url="$(cat "$dir/url")/healthz"
+  while :; do
+    curl -s -o /dev/null -D - --max-time 1 "$url" | tr -d '\r' \
+      | awk 'NR == 1 { status = $2 } tolower($1) == "retry-after:" { after = $2 } END { print status, (after == "" ? "-" : after) }'
+    sleep 0.1
+  done >"$1"
+}
+
 # From poll_readiness's lines and the time the failure began ($2): when /readyz first was not
 # 200, and when it was 200 again for good, in ms after the failure began ("0 0" if it stayed
 # ready; "-1" when it never was ready again).
@@ -206,13 +217,19 @@ database_failover() {
   start_load 25
   poll_readiness "$dir/readiness.txt" &
   local poller=$!
+  poll_balancer "$dir/balancer.txt" &
+  local balancer_poller=$!
   sleep 5
+  # The failure begins once the cluster is whole (each action waits for that first).
+  "$root/scripts/ha-cluster.sh" settle
   local started; started=$(now_ms)
   "$root/scripts/ha-cluster.sh" "$action"
   local primary_ms=$(( $(now_ms) - started ))
   echo "  writable primary again $primary_ms ms after the $action began"
   finish_load
-  kill "$poller"
+  kill "$poller" "$balancer_poller"
+  echo "  the balancer's own answers while no API was ready: $(awk '$1 == 503' "$dir/balancer.txt" | wc -l) × 503 (of $(wc -l <"$dir/balancer.txt") probes)"
+  check "503s from the balancer without Retry-After" "$(awk '$1 == 503 && $2 == "-"' "$dir/balancer.txt" | wc -l)" 0
   local other_5xx answered_503 gap readiness
   other_5xx=$(answered '. >= 500 and . != 503') answered_503=$(answered '. == 503')
   gap=$(sql "SELECT round(extract(epoch FROM max(gap)) * 1000) FROM (SELECT created_at - lag(created_at) OVER (ORDER BY created_at) AS gap FROM orders) g")

@@ -19,9 +19,16 @@ pub struct Queue {
     wake: Arc<Notify>,
 }
 
+/// The channel job inserts notify.
+const JOBS_CHANNEL: &str = "orderly_jobs";
+
 /// Notifications of jobs inserted by any process (PostgreSQL `LISTEN orderly_jobs`).
 #[derive(Debug)]
-pub struct JobListener(sqlx::postgres::PgListener);
+pub struct JobListener {
+    pool: sqlx::PgPool,
+    /// `None` after an error: the next [`JobListener::recv`] listens on a new connection.
+    listener: Option<sqlx::postgres::PgListener>,
+}
 
 /// What a [`JobListener`] heard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,13 +41,32 @@ pub enum Heard {
 }
 
 impl JobListener {
+    async fn listen(pool: &sqlx::PgPool) -> Result<sqlx::postgres::PgListener, QueueError> {
+        let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
+        listener.listen(JOBS_CHANNEL).await?;
+        Ok(listener)
+    }
+
     /// Waits for the next notification, or for the connection to be lost and made again.
-    /// After an error (the database cannot be reached) the next call tries again.
+    /// After an error (the connection broke in a way sqlx's listener does not recover from,
+    /// such as the server's `FATAL` before it closes, or the database cannot be reached) the
+    /// listener is dropped and the next call listens on a new connection.
     pub async fn recv(&mut self) -> Result<Heard, QueueError> {
-        Ok(match self.0.try_recv().await? {
-            Some(_) => Heard::Job,
-            None => Heard::Reconnected,
-        })
+        let listener = match &mut self.listener {
+            Some(listener) => listener,
+            None => {
+                self.listener = Some(Self::listen(&self.pool).await?);
+                return Ok(Heard::Reconnected);
+            }
+        };
+        match listener.try_recv().await {
+            Ok(Some(_)) => Ok(Heard::Job),
+            Ok(None) => Ok(Heard::Reconnected),
+            Err(e) => {
+                self.listener = None;
+                Err(e.into())
+            }
+        }
     }
 }
 
@@ -58,11 +84,10 @@ impl Queue {
     pub async fn listen_for_jobs(&self) -> Result<Option<JobListener>, QueueError> {
         match &self.db {
             Db::Sqlite(_) => Ok(None),
-            Db::Postgres(pool) => {
-                let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
-                listener.listen("orderly_jobs").await?;
-                Ok(Some(JobListener(listener)))
-            }
+            Db::Postgres(pool) => Ok(Some(JobListener {
+                pool: pool.clone(),
+                listener: Some(JobListener::listen(pool).await?),
+            })),
         }
     }
 

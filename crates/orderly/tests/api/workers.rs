@@ -473,3 +473,56 @@ async fn shutdown_with_the_database_gone_ends_within_its_deadline_and_the_jobs_r
     second.stop().await;
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// The backend of the worker's `LISTEN` session (pid, or none).
+async fn listen_session(pool: &sqlx::PgPool) -> Option<i32> {
+    sqlx::query_scalar(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() \
+         AND application_name = 'orderly worker' AND query LIKE 'LISTEN%'",
+    )
+    .fetch_optional(pool)
+    .await
+    .unwrap()
+}
+
+/// A failover ends every session, the worker's `LISTEN` one included (the server's `FATAL`
+/// first, then the close). The worker listens again on a new connection by itself, and a job
+/// inserted afterwards is heard at once, long before the next poll (a minute away here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_whose_listen_session_is_ended_listens_again_and_hears_new_jobs() {
+    let Some((_db, url, store, dir)) = migrated(Backend::Postgres).await else {
+        return;
+    };
+    let worker = WorkerProcess::start(
+        &url,
+        &dir,
+        "listener",
+        &[("ORDERLY_WORKER__POLL_INTERVAL", "60s")],
+    );
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let first = eventually(15, "the worker to listen", || listen_session(&pool)).await;
+    sqlx::query("SELECT pg_terminate_backend($1)")
+        .bind(first)
+        .execute(&pool)
+        .await
+        .unwrap();
+    eventually(10, "the worker to listen on a new session", || async {
+        listen_session(&pool).await.filter(|pid| *pid != first)
+    })
+    .await;
+
+    enqueue_noops(&store, 1, json!({})).await;
+    eventually(5, "the job to run without waiting for a poll", || async {
+        (count(&store, JobState::Completed).await == 1).then_some(())
+    })
+    .await;
+    let lines = worker.stop().await;
+    assert!(
+        lines.iter().any(|l| l["message"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("job notifications resumed")),
+        "no line says the notifications resumed"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
