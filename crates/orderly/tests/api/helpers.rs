@@ -246,6 +246,19 @@ impl TestApp {
         .await
     }
 
+    /// A second instance (API only) on `other`'s database reached through `url` (another
+    /// route to the same server, such as a relay a test can break).
+    pub async fn spawn_on(other: &TestApp, url: &str, extra: &[(&str, &str)]) -> Self {
+        Self::start(
+            other.backend,
+            None,
+            url.to_owned(),
+            orderly::Roles::API,
+            extra,
+        )
+        .await
+    }
+
     async fn spawn_roles(
         backend: Backend,
         roles: orderly::Roles,
