@@ -45,7 +45,7 @@ if ! command -v promtool >/dev/null 2>&1; then
   apt-get install -y -q --no-install-recommends prometheus >/dev/null 2>&1 \
     || { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends prometheus >/dev/null; }
 fi
-promtool --version | head -n1
+promtool --version | sed -n 1p  # sed reads it all: no SIGPIPE under pipefail
 
 # HAProxy, the load balancer in front of the cluster's API processes, socat to talk to its
 # runtime API, curl and jq for scripts/cluster.sh (Debian's packages; the script starts its
@@ -59,4 +59,4 @@ if [[ ${#missing[@]} -gt 0 ]]; then
   apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null 2>&1 \
     || { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null; }
 fi
-haproxy -v | head -n1
+haproxy -v | sed -n 1p
