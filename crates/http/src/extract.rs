@@ -90,6 +90,16 @@ where
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or_default();
+        // Every value gets the checks body text gets: no control characters (a NUL would
+        // reach PostgreSQL, which cannot take it, as a 500).
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap_or_default();
+        let mut errors = ValidationErrors::default();
+        for (name, value) in &pairs {
+            errors.check(orderly_domain::validation::check_text(name, value, &[]));
+        }
+        if !errors.is_empty() {
+            return Err(ApiError::InvalidQuery(errors));
+        }
         serde_urlencoded::from_str(query)
             .map(QueryParams)
             .map_err(|e| {

@@ -53,7 +53,7 @@ pub async fn close_when_draining(
 
 /// Counts and times every request by method, route template and status.
 pub async fn record_metrics(request: Request, next: Next) -> impl IntoResponse {
-    let method = request.method().as_str().to_owned();
+    let method = method_label(request.method()).to_owned();
     let route = request
         .extensions()
         .get::<MatchedPath>()
@@ -70,6 +70,25 @@ pub async fn record_metrics(request: Request, next: Next) -> impl IntoResponse {
     metrics::histogram!("http_request_duration_seconds", &labels)
         .record(started.elapsed().as_secs_f64());
     response
+}
+
+/// The method as a metric label or log field: one of the standard methods, or `other`. Any
+/// client may send any token as a method; each new one would add series to `/metrics` (and
+/// a long one would go into every log line of its request).
+pub fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::TRACE => "TRACE",
+        Method::CONNECT => "CONNECT",
+        _ => "other",
+    }
 }
 
 /// Makes request ids for tower-http's `SetRequestIdLayer` (see [`new_request_id`]).
@@ -112,7 +131,7 @@ pub fn request_span(request: &Request<Body>) -> Span {
         .unwrap_or("-");
     let span = tracing::info_span!(
         "request",
-        method = %request.method(),
+        method = method_label(request.method()),
         route,
         request_id,
         key_id = tracing::field::Empty,

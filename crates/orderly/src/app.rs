@@ -17,6 +17,8 @@ use orderly_worker::{
     MailSettings, Mailer, Noop, NotifyOperators, SalesSummaryReport, SendReceipt,
 };
 use tokio::net::TcpListener;
+
+use crate::serve::ConnectionLimits;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
@@ -182,6 +184,8 @@ pub struct Application {
     grace: Duration,
     /// How long shutdown may take in all before what still runs is stopped.
     shutdown_deadline: Duration,
+    /// How many HTTP connections, and how slow a client may be.
+    connection_limits: ConnectionLimits,
 }
 
 impl Application {
@@ -280,6 +284,10 @@ impl Application {
                 Duration::ZERO
             },
             grace: config.http.shutdown_grace,
+            connection_limits: ConnectionLimits {
+                max_connections: config.http.max_connections,
+                header_read_timeout: config.http.header_read_timeout,
+            },
             // Room for HTTP to drain, then for the worker's jobs and its flush.
             shutdown_deadline: config.http.drain
                 + config.http.shutdown_grace
@@ -317,7 +325,7 @@ impl Application {
             let liveness = self.worker.as_ref().map(Worker::liveness);
             tasks.spawn(
                 "worker health server",
-                serve_ops(listener, liveness, shutdown.clone()),
+                serve_ops(listener, liveness, self.connection_limits, shutdown.clone()),
             );
         }
         if !self.schedules.is_empty() {
@@ -349,8 +357,9 @@ impl Application {
                 grace: self.grace,
                 shutdown: shutdown.clone(),
             };
+            let limits = self.connection_limits;
             tasks.spawn("http", async move {
-                Ok(serve_http(listener, state, stopping).await?)
+                Ok(serve_http(listener, state, stopping, limits).await?)
             });
         }
         let result = tasks.run(shutdown, self.shutdown_deadline).await;
@@ -369,6 +378,7 @@ impl Application {
 async fn serve_ops(
     listener: TcpListener,
     liveness: Option<Liveness>,
+    limits: ConnectionLimits,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     use axum::http::StatusCode;
@@ -400,9 +410,7 @@ async fn serve_ops(
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "serving worker health and metrics");
     }
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await?;
+    crate::serve::serve(listener, router, limits, shutdown).await;
     Ok(())
 }
 
@@ -418,14 +426,14 @@ async fn serve_http(
     listener: TcpListener,
     state: AppState,
     stopping: Stopping,
+    limits: ConnectionLimits,
 ) -> Result<(), AppError> {
     let addr = listener.local_addr().map_err(AppError::Serve)?;
     tracing::info!(%addr, backend = state.store.kind().as_str(), "serving HTTP");
     let drain = state.drain.clone();
     let router = orderly_http::router(state);
     let stop_accepting = CancellationToken::new();
-    let server = axum::serve(listener, router)
-        .with_graceful_shutdown(stop_accepting.clone().cancelled_owned());
+    let server = crate::serve::serve(listener, router, limits, stop_accepting.clone());
     let stop = async {
         stopping.shutdown.cancelled().await;
         drain.begin();
@@ -445,7 +453,7 @@ async fn serve_http(
         tokio::time::sleep(stopping.grace).await;
     };
     tokio::select! {
-        result = server => result.map_err(AppError::Serve)?,
+        () = server => {}
         () = stop => tracing::warn!("shutdown grace passed; dropping open connections"),
     }
     Ok(())

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod metrics;
+pub mod serve;
 pub mod supervise;
 pub mod telemetry;
 

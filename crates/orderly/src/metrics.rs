@@ -57,6 +57,14 @@ fn describe() {
         "http_requests_in_flight",
         "HTTP requests being answered now"
     );
+    describe_gauge!(
+        "http_connections_open",
+        "HTTP connections open now (at http.max_connections, new ones wait to be accepted)"
+    );
+    describe_counter!(
+        "http_accept_errors_total",
+        "Failed accepts of HTTP connections (most often: out of file descriptors)"
+    );
     describe_counter!("orders_created_total", "Orders placed");
     describe_counter!("jobs_enqueued_total", "Jobs enqueued, by kind");
     describe_counter!("jobs_completed_total", "Job runs that succeeded, by kind");

@@ -70,6 +70,12 @@ pub struct HttpConfig {
     /// How long a verified API key is trusted without a database lookup (0s: never).
     #[serde(with = "humantime_serde")]
     pub auth_cache: Duration,
+    /// Most HTTP connections open at once; at the cap new ones wait to be accepted.
+    pub max_connections: usize,
+    /// Longest wait for a request's whole header, and longest idle time between requests on
+    /// a kept-alive connection; then the connection is closed.
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -374,6 +380,19 @@ impl Config {
             "http.body_limit_bytes",
             h.body_limit_bytes,
             "must be between 1024 and 16777216",
+        )?;
+        check(
+            (1..=65_536).contains(&h.max_connections),
+            "http.max_connections",
+            h.max_connections,
+            "must be between 1 and 65536",
+        )?;
+        check(
+            (Duration::from_millis(100)..=Duration::from_secs(300))
+                .contains(&h.header_read_timeout),
+            "http.header_read_timeout",
+            written(h.header_read_timeout),
+            "must be between 100ms and 5m",
         )?;
         check(
             h.auth_cache <= Duration::from_secs(300),

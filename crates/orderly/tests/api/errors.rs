@@ -108,6 +108,15 @@ backend_tests! {
         problem(too_big, StatusCode::BAD_REQUEST).await;
     }
 
+    async fn a_control_character_in_a_query_value_is_400_on_every_backend(app) {
+        for path in ["/v1/orders?email=%00", "/v1/jobs?kind=%00", "/v1/jobs?queue=a%00b", "/v1/orders?status=%07"] {
+            let response = app.admin(Method::GET, path).send().await.unwrap();
+            let body = problem(response, StatusCode::BAD_REQUEST).await;
+            assert_eq!(body["code"], "invalid_query", "{path}: {body}");
+            assert_eq!(body["errors"][0]["code"], "invalid_character", "{path}: {body}");
+        }
+    }
+
     async fn an_unknown_path_is_404_and_a_wrong_method_is_405(app) {
         let response = app.admin(Method::GET, "/v1/nothing-here").send().await.unwrap();
         assert_eq!(problem(response, StatusCode::NOT_FOUND).await["code"], "not_found");

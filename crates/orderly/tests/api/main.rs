@@ -9,6 +9,7 @@ mod helpers;
 mod auth;
 mod cache;
 mod cli;
+mod connections;
 mod database_loss;
 mod errors;
 mod health;

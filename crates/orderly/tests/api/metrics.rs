@@ -61,6 +61,18 @@ async fn metrics_count_a_known_burst_exactly_and_promtool_accepts_them() {
         .json(&json!({"customer": {"email": "a@b.co", "name": "A"}, "lines": [{"sku": "METRIC", "quantity": 1}]}))
         .send().await.unwrap();
     assert_eq!(order.status(), 201);
+    // Made-up methods, any client may send them: one `other` series, not one each.
+    for n in 0..4 {
+        let method =
+            reqwest::Method::from_bytes(format!("MADEUP{n}{}", "X".repeat(n * 500)).as_bytes())
+                .unwrap();
+        let r = client
+            .request(method, format!("{base}/healthz"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 405);
+    }
 
     let metrics = eventually(10, "the receipt job to be counted", || async {
         let text = client
@@ -96,6 +108,14 @@ async fn metrics_count_a_known_burst_exactly_and_promtool_accepts_them() {
     expect(
         r#"http_requests_total{method="POST",route="/v1/products",status="201"}"#,
         1.0,
+    );
+    expect(
+        r#"http_requests_total{method="other",route="/healthz",status="405"}"#,
+        4.0,
+    );
+    assert!(
+        !metrics.contains("MADEUP"),
+        "a made-up method became a label"
     );
     expect("orders_created_total", 1.0);
     expect(r#"jobs_enqueued_total{kind="send_receipt"}"#, 1.0);
