@@ -78,6 +78,12 @@ pub enum ApiError {
     Validation(ValidationErrors),
     /// 422 with a specific code, for a well-formed request that cannot be carried out.
     Unprocessable { code: &'static str, detail: String },
+    /// 408: the request body did not arrive in time.
+    BodyTimeout(std::time::Duration),
+    /// 400: the request body could not be read (a broken chunked encoding, a cut connection).
+    BodyUnreadable,
+    /// 503: the request took longer than its deadline; the client may retry.
+    RequestTimeout(std::time::Duration),
     /// 503: a dependency is down; the client may retry.
     Unavailable(Box<dyn StdError + Send + Sync>),
     /// 503: the database failed while an order's commit ran, so whether it was placed is
@@ -155,6 +161,30 @@ impl ApiError {
             Unprocessable { code, detail } => {
                 (StatusCode::UNPROCESSABLE_ENTITY, code, detail.clone())
             }
+            BodyTimeout(limit) => (
+                StatusCode::REQUEST_TIMEOUT,
+                "body_timeout",
+                format!(
+                    "the request body did not arrive within {} s",
+                    limit.as_secs_f64()
+                ),
+            ),
+            BodyUnreadable => (
+                StatusCode::BAD_REQUEST,
+                "body_unreadable",
+                "the request body could not be read (broken framing, or the connection ended)"
+                    .into(),
+            ),
+            RequestTimeout(limit) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "request_timeout",
+                format!(
+                    "the request took longer than {} s and its answer was given up; it may or \
+                     may not have taken effect. Retry shortly (an order with the same \
+                     Idempotency-Key, which tells whether it was placed)",
+                    limit.as_secs_f64()
+                ),
+            ),
             Unavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
@@ -250,6 +280,12 @@ impl IntoResponse for ApiError {
         let mut response = (status, axum::Json(problem)).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        if matches!(self, ApiError::Conflict { code, .. } if code == "idempotency_key_in_flight") {
+            headers.insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_static(RETRY_AFTER_SECS),
+            );
+        }
         if matches!(self, ApiError::Unauthenticated) {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }

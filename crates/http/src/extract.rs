@@ -26,15 +26,19 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
         if !is_json(req.headers().get(header::CONTENT_TYPE)) {
             return Err(ApiError::UnsupportedMediaType);
         }
-        let bytes = Bytes::from_request(req, state)
+        // The whole body within the deadline: a client sending a byte a second would
+        // otherwise hold its connection and this handler for as long as it likes.
+        let timeout = state.settings.body_read_timeout;
+        let bytes = tokio::time::timeout(timeout, Bytes::from_request(req, state))
             .await
+            .map_err(|_| ApiError::BodyTimeout(timeout))?
             .map_err(|rejection| match rejection {
                 BytesRejection::FailedToBufferBody(e) if is_length_limit(&e) => {
                     ApiError::PayloadTooLarge {
                         limit: state.settings.body_limit,
                     }
                 }
-                other => ApiError::MalformedJson(other.body_text()),
+                _ => ApiError::BodyUnreadable,
             })?;
         parse_json(&bytes).map(JsonBody)
     }
@@ -45,10 +49,29 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(bytes).map_err(|e| match e.classify() {
         serde_json::error::Category::Data => ApiError::Validation(ValidationErrors::single(
-            FieldError::new("", "invalid_type", e.to_string()),
+            FieldError::new("", "invalid_type", without_type_names(&e.to_string())),
         )),
         _ => ApiError::MalformedJson(e.to_string()),
     })
+}
+
+/// serde's message with the Rust type names it carries ("expected struct CreateProduct")
+/// said in the client's terms.
+fn without_type_names(message: &str) -> String {
+    let mut plain = message.to_owned();
+    for (marker, said) in [
+        ("struct ", "a JSON object"),
+        ("enum ", "one of the allowed values"),
+    ] {
+        while let Some(start) = plain.find(marker) {
+            let name = &plain[start + marker.len()..];
+            let end = name
+                .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+                .unwrap_or(name.len());
+            plain.replace_range(start..start + marker.len() + end, said);
+        }
+    }
+    plain
 }
 
 fn is_json(content_type: Option<&header::HeaderValue>) -> bool {
@@ -112,8 +135,28 @@ where
     }
 }
 
+/// Path parameters. One that does not parse (such as a percent-encoded byte that is not
+/// UTF-8) names nothing that exists: `404`, as a problem document like every other answer.
+#[derive(Debug)]
+pub struct PathParams<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for PathParams<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Send,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(value)| PathParams(value))
+            .map_err(|_| ApiError::NotFound("resource"))
+    }
+}
+
 /// The `If-Match` precondition of a conditional write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IfMatch {
     /// No header: write unconditionally.
     Absent,
@@ -121,6 +164,9 @@ pub enum IfMatch {
     Any,
     /// One version, from a strong entity tag such as `"3"`.
     Version(i64),
+    /// Any of these versions, from a list such as `"3", "4"` (RFC 9110: it matches when one
+    /// of the listed tags is the current one).
+    OneOf(Vec<i64>),
     /// A tag that can never match ours (weak, malformed or a list of other tags).
     Never,
 }
@@ -128,12 +174,22 @@ pub enum IfMatch {
 impl IfMatch {
     /// The version a conditional write must find: `None` for any, and for a tag that cannot
     /// match, a version no product has — so the write still reports 404 before 412.
-    pub fn required_version(self) -> Option<i64> {
-        match self {
+    /// `current` is the version the resource has now (asked only for a list of tags, and
+    /// `None` when it does not exist): a listed version that is current is required, so the
+    /// write still fails if it changes meanwhile.
+    pub async fn required_version<F>(self, current: F) -> Result<Option<i64>, ApiError>
+    where
+        F: Future<Output = Result<Option<i64>, ApiError>>,
+    {
+        Ok(match self {
             IfMatch::Absent | IfMatch::Any => None,
             IfMatch::Version(v) => Some(v),
+            IfMatch::OneOf(versions) => match current.await? {
+                Some(now) if versions.contains(&now) => Some(now),
+                _ => Some(i64::MIN),
+            },
             IfMatch::Never => Some(i64::MIN),
-        }
+        })
     }
 }
 
@@ -148,11 +204,21 @@ impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
         if value == "*" {
             return Ok(IfMatch::Any);
         }
-        Ok(value
-            .strip_prefix('"')
-            .and_then(|v| v.strip_suffix('"'))
-            .and_then(|v| v.parse().ok())
-            .map_or(IfMatch::Never, IfMatch::Version))
+        // Strong tags only: a weak one (`W/"3"`) never matches for a write.
+        let mut versions: Vec<i64> = value
+            .split(',')
+            .filter_map(|tag| {
+                tag.trim()
+                    .strip_prefix('"')
+                    .and_then(|v| v.strip_suffix('"'))
+                    .and_then(|v| v.parse().ok())
+            })
+            .collect();
+        Ok(match versions.len() {
+            0 => IfMatch::Never,
+            1 => IfMatch::Version(versions.remove(0)),
+            _ => IfMatch::OneOf(versions),
+        })
     }
 }
 
@@ -185,5 +251,20 @@ mod tests {
         assert!(matches!(invalid_utf8, Err(ApiError::MalformedJson(_))));
         let shape = parse_json::<serde_json::Map<String, serde_json::Value>>(b"[1,2]");
         assert!(matches!(shape, Err(ApiError::Validation(_))));
+    }
+
+    #[test]
+    fn messages_name_no_rust_type() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct CreateProduct {
+            sku: String,
+        }
+        let Err(ApiError::Validation(errors)) = parse_json::<CreateProduct>(b"\"text\"") else {
+            panic!("a shape error")
+        };
+        let message = &errors.errors()[0].message;
+        assert!(!message.contains("CreateProduct"), "{message}");
+        assert!(message.contains("expected a JSON object"), "{message}");
     }
 }

@@ -79,9 +79,15 @@ impl Fields {
                 if let Some(i) = n.as_i64() {
                     return Some(i);
                 }
-                let fraction = n.as_f64().is_some_and(|f| f.fract() != 0.0);
-                let (code, message) = if fraction {
+                let value = n.as_f64().unwrap_or(f64::INFINITY);
+                let (code, message) = if value.fract() != 0.0 {
                     ("invalid_type", "must be a whole number, not a fraction")
+                } else if value.abs() < 9.2e18 {
+                    // `1.0`, `1e2`, `-0`: whole, but written as decimals.
+                    (
+                        "invalid_type",
+                        "must be written as a whole number, without a decimal point or exponent",
+                    )
                 } else {
                     ("out_of_range", "is far too large")
                 };
@@ -152,6 +158,25 @@ mod tests {
                 "invalid_type"
             ]
         );
+    }
+
+    #[test]
+    fn whole_numbers_written_as_decimals_are_a_type_error_not_too_large() {
+        for text in ["1.0", "1e2", "-0", "-0.0"] {
+            let mut f = Fields::new();
+            let value: Value = serde_json::from_str(text).unwrap();
+            if f.integer("n", Some(value)).is_some() {
+                continue; // read as the integer it is
+            }
+            let errors = f.finish(|| Some(())).unwrap_err();
+            let error = &errors.errors()[0];
+            assert_eq!(error.code, "invalid_type", "{text}");
+            assert!(
+                error.message.contains("whole number"),
+                "{text}: {}",
+                error.message
+            );
+        }
     }
 
     #[test]

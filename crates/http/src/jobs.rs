@@ -2,7 +2,7 @@
 //! send a discarded one round again, cancel one that has not finished.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use orderly_domain::ValidationErrors;
 use orderly_queue::JobState;
 use orderly_queue::{Job, JobChange, JobFilter};
@@ -15,7 +15,7 @@ use utoipa_axum::routes;
 use crate::AppState;
 use crate::auth::{Authorized, ManageJobs};
 use crate::error::{ApiError, Problem};
-use crate::extract::QueryParams;
+use crate::extract::{PathParams, QueryParams};
 use crate::pagination::{decode_id_cursor, next_id_cursor, page_limit, parse_choice, parse_limit};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -170,7 +170,7 @@ fn parse_id(raw: &str) -> Result<i64, ApiError> {
 async fn get_job(
     _auth: Authorized<ManageJobs>,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Json<JobResource>, ApiError> {
     let job = state
         .store
@@ -209,7 +209,7 @@ fn changed(change: JobChange, verb: &str) -> Result<Json<JobResource>, ApiError>
 async fn retry_job(
     _auth: Authorized<ManageJobs>,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Json<JobResource>, ApiError> {
     changed(
         state.store.queue().retry_job(parse_id(&id)?).await?,
@@ -232,7 +232,7 @@ async fn retry_job(
 async fn cancel_job(
     _auth: Authorized<ManageJobs>,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Json<JobResource>, ApiError> {
     changed(
         state.store.queue().cancel_job(parse_id(&id)?).await?,

@@ -44,6 +44,10 @@ pub struct HttpSettings {
     pub currency: Currency,
     /// Largest accepted request body, in bytes.
     pub body_limit: usize,
+    /// Longest a request body may take to arrive, in all.
+    pub body_read_timeout: std::time::Duration,
+    /// Longest a request may take, from its header read to its answer.
+    pub request_timeout: std::time::Duration,
     /// Whether webhook URLs may be `http` and point at internal addresses.
     pub webhooks_allow_private: bool,
     /// How long a rotated-out webhook secret keeps signing.
@@ -137,6 +141,7 @@ async fn metrics(
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
     let body_limit = state.settings.body_limit;
+    let request_timeout = state.settings.request_timeout;
     let (api, mut document) = api_routes().split_for_parts();
     openapi::add_shared_problems(&mut document);
     let document_json: Arc<str> = document
@@ -160,6 +165,10 @@ pub fn router(state: AppState) -> Router {
     .fallback(|| async { ApiError::NotFound("resource").into_response() })
     .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed.into_response() })
     .layer(DefaultBodyLimit::max(body_limit))
+    .layer(axum::middleware::from_fn_with_state(
+        request_timeout,
+        middleware::deadline,
+    ))
     .layer(CatchPanicLayer::custom(middleware::panic_response))
     .layer(
         TraceLayer::new_for_http()
@@ -183,5 +192,6 @@ pub fn router(state: AppState) -> Router {
         middleware::CheapRequestId,
     ))
     .layer(axum::middleware::from_fn(middleware::drop_odd_request_id))
+    .layer(axum::middleware::from_fn(middleware::security_headers))
     .with_state(state)
 }

@@ -51,6 +51,39 @@ pub async fn close_when_draining(
     response
 }
 
+/// Answers `503 request_timeout` when the handler has not answered within `limit`, and drops
+/// it. That only stops the waiting: a statement already sent completes on the server, an open
+/// transaction rolls back, an order handed to the writer is placed or not. So the answer says
+/// the request may or may not have taken effect; for an order, the retry with the same
+/// Idempotency-Key tells which.
+pub async fn deadline(
+    State(limit): State<std::time::Duration>,
+    request: Request,
+    next: Next,
+) -> Response<Body> {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::RequestTimeout(limit).into_response(),
+    }
+}
+
+/// `X-Content-Type-Options: nosniff` on every answer (a browser must not guess a JSON body is
+/// a page), and `Cache-Control: no-store` on every answer of the API under `/v1/`, which
+/// carries customer data, orders and keys that no shared or browser cache may keep.
+pub async fn security_headers(request: Request, next: Next) -> Response<Body> {
+    let private = request.uri().path().starts_with("/v1/");
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if private {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
 /// Counts and times every request by method, route template and status.
 pub async fn record_metrics(request: Request, next: Next) -> impl IntoResponse {
     let method = method_label(request.method()).to_owned();

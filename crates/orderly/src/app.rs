@@ -250,6 +250,8 @@ impl Application {
                 settings: Arc::new(HttpSettings {
                     currency: config.currency(),
                     body_limit: config.http.body_limit_bytes,
+                    body_read_timeout: config.http.body_read_timeout,
+                    request_timeout: config.http.request_timeout,
                     webhooks_allow_private: config.webhooks.allow_private,
                     webhook_rotation_grace: config.webhooks.rotation_grace,
                 }),

@@ -5,7 +5,7 @@ mod body;
 mod resource;
 
 use axum::Json;
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -24,7 +24,7 @@ pub use resource::{OrderPage, OrderResource, render};
 use crate::AppState;
 use crate::auth::{Authorized, ManageOrders, PlaceOrders};
 use crate::error::{ApiError, Problem};
-use crate::extract::{JsonBody, QueryParams, parse_json};
+use crate::extract::{JsonBody, PathParams, QueryParams, parse_json};
 use crate::pagination::{decode_cursor, next_cursor, page_limit, parse_choice, parse_limit};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -212,7 +212,7 @@ fn parse_order_id(raw: &str) -> Result<OrderId, ApiError> {
 async fn get_order(
     auth: Authorized<PlaceOrders>,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Json<OrderResource>, ApiError> {
     let order = state
         .store
@@ -326,7 +326,7 @@ async fn transition(
 async fn pay_order(
     _auth: Authorized<ManageOrders>,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Json<OrderResource>, ApiError> {
     transition(&state, &id, OrderAction::Pay).await
 }
@@ -345,7 +345,7 @@ async fn pay_order(
 async fn fulfill_order(
     _auth: Authorized<ManageOrders>,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Json<OrderResource>, ApiError> {
     transition(&state, &id, OrderAction::Fulfill).await
 }
@@ -364,7 +364,7 @@ async fn fulfill_order(
 async fn cancel_order(
     _auth: Authorized<ManageOrders>,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Json<OrderResource>, ApiError> {
     transition(&state, &id, OrderAction::Cancel).await
 }

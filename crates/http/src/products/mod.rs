@@ -6,7 +6,7 @@ pub mod read;
 mod resource;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use orderly_domain::{FieldError, Product, ProductId, Sku, ValidationErrors};
@@ -22,7 +22,7 @@ pub use resource::{ProductPage, ProductResource};
 use crate::AppState;
 use crate::auth::{Authorized, ManageCatalogue, ReadCatalogue};
 use crate::error::{ApiError, Problem};
-use crate::extract::{IfMatch, JsonBody, QueryParams};
+use crate::extract::{IfMatch, JsonBody, PathParams, QueryParams};
 use crate::pagination::{decode_cursor, next_cursor, page_limit, parse_limit};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -104,7 +104,7 @@ async fn create_product(
 async fn get_product(
     _auth: Authorized<ReadCatalogue>,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Response, ApiError> {
     let product = read::by_id(&state, parse_id(&id)?)
         .await?
@@ -125,7 +125,7 @@ async fn get_product(
 async fn get_product_by_sku(
     _auth: Authorized<ReadCatalogue>,
     State(state): State<AppState>,
-    Path(sku): Path<String>,
+    PathParams(sku): PathParams<String>,
 ) -> Result<Response, ApiError> {
     let sku = Sku::parse("sku", &sku).map_err(|_| ApiError::NotFound("product"))?;
     let product = read::by_sku(&state, &sku)
@@ -219,7 +219,7 @@ async fn list_products(
 async fn update_product(
     _auth: Authorized<ManageCatalogue>,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     if_match: IfMatch,
     JsonBody(body): JsonBody<UpdateProduct>,
 ) -> Result<Response, ApiError> {
@@ -227,10 +227,10 @@ async fn update_product(
     let patch = body
         .parse(state.settings.currency)
         .map_err(ApiError::Validation)?;
-    let outcome = state
-        .store
-        .update_product(id, if_match.required_version(), &patch)
+    let expected = if_match
+        .required_version(current_version(&state, id))
         .await?;
+    let outcome = state.store.update_product(id, expected, &patch).await?;
     match outcome {
         UpdateOutcome::Updated(product) => {
             read::invalidate(&state, [(product.id, Some(product.sku.clone()))]).await;
@@ -241,6 +241,11 @@ async fn update_product(
         UpdateOutcome::Archived(_) => Err(archived()),
         UpdateOutcome::VersionMismatch(_) => Err(ApiError::PreconditionFailed),
     }
+}
+
+/// The product's version now, for an `If-Match` that lists several tags.
+async fn current_version(state: &AppState, id: ProductId) -> Result<Option<i64>, ApiError> {
+    Ok(state.store.product_by_id(id).await?.map(|p| p.version))
 }
 
 fn archived() -> ApiError {
@@ -267,15 +272,14 @@ fn archived() -> ApiError {
 async fn archive_product(
     _auth: Authorized<ManageCatalogue>,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     if_match: IfMatch,
 ) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
-    match state
-        .store
-        .archive_product(id, if_match.required_version())
-        .await?
-    {
+    let expected = if_match
+        .required_version(current_version(&state, id))
+        .await?;
+    match state.store.archive_product(id, expected).await? {
         UpdateOutcome::Updated(product) => {
             read::invalidate(&state, [(product.id, Some(product.sku.clone()))]).await;
             tracing::info!(product_id = %product.id, "product archived");

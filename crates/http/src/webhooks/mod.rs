@@ -8,7 +8,7 @@ mod resource;
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use orderly_domain::webhook::forbidden_address;
@@ -23,7 +23,7 @@ use uuid::Uuid;
 use crate::AppState;
 use crate::auth::{Authorized, ManageWebhooks};
 use crate::error::{ApiError, Problem};
-use crate::extract::{JsonBody, QueryParams};
+use crate::extract::{JsonBody, PathParams, QueryParams};
 use crate::pagination::{
     decode_cursor, decode_id_cursor, next_cursor, next_id_cursor, page_limit, parse_limit,
 };
@@ -167,7 +167,7 @@ async fn list_webhooks(
 async fn get_webhook(
     _auth: Authorized<ManageWebhooks>,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Json<WebhookResource>, ApiError> {
     let endpoint = state
         .store
@@ -192,7 +192,7 @@ async fn get_webhook(
 async fn update_webhook(
     _auth: Authorized<ManageWebhooks>,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     JsonBody(body): JsonBody<UpdateWebhook>,
 ) -> Result<Json<WebhookResource>, ApiError> {
     let id = parse_id(&id)?;
@@ -231,7 +231,7 @@ async fn change_webhook(
 async fn disable_webhook(
     _auth: Authorized<ManageWebhooks>,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Json<WebhookResource>, ApiError> {
     let change = WebhookChange {
         enabled: Some(false),
@@ -255,7 +255,7 @@ async fn disable_webhook(
 async fn rotate_secret(
     _auth: Authorized<ManageWebhooks>,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Json<WebhookResource>, ApiError> {
     let grace = time::Duration::try_from(state.settings.webhook_rotation_grace)
         .unwrap_or(time::Duration::DAY);
@@ -281,7 +281,7 @@ async fn rotate_secret(
 async fn delete_webhook(
     _auth: Authorized<ManageWebhooks>,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = parse_id(&id)?;
     if !state.store.delete_webhook(id).await? {
@@ -305,7 +305,7 @@ async fn delete_webhook(
 async fn list_deliveries(
     _auth: Authorized<ManageWebhooks>,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     QueryParams(query): QueryParams<PageQuery>,
 ) -> Result<Json<AttemptPage>, ApiError> {
     let id = parse_id(&id)?;
@@ -346,7 +346,7 @@ async fn list_deliveries(
 async fn redeliver(
     _auth: Authorized<ManageWebhooks>,
     State(state): State<AppState>,
-    Path((id, attempt_id)): Path<(String, String)>,
+    PathParams((id, attempt_id)): PathParams<(String, String)>,
 ) -> Result<(StatusCode, Json<Redelivery>), ApiError> {
     let id = parse_id(&id)?;
     let attempt_id: i64 = attempt_id

@@ -76,6 +76,12 @@ pub struct HttpConfig {
     /// a kept-alive connection; then the connection is closed.
     #[serde(with = "humantime_serde")]
     pub header_read_timeout: Duration,
+    /// Longest a request body may take to arrive, in all.
+    #[serde(with = "humantime_serde")]
+    pub body_read_timeout: Duration,
+    /// Longest a request may take to be answered; then `503 request_timeout`.
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -393,6 +399,18 @@ impl Config {
             "http.header_read_timeout",
             written(h.header_read_timeout),
             "must be between 100ms and 5m",
+        )?;
+        check(
+            (Duration::from_millis(100)..=Duration::from_secs(300)).contains(&h.body_read_timeout),
+            "http.body_read_timeout",
+            written(h.body_read_timeout),
+            "must be between 100ms and 5m",
+        )?;
+        check(
+            (Duration::from_millis(100)..=Duration::from_secs(600)).contains(&h.request_timeout),
+            "http.request_timeout",
+            written(h.request_timeout),
+            "must be between 100ms and 10m",
         )?;
         check(
             h.auth_cache <= Duration::from_secs(300),

@@ -146,3 +146,132 @@ async fn a_half_sent_header_holds_up_shutdown_only_until_the_header_timeout() {
     let took = started.elapsed();
     assert!(took < Duration::from_secs(4), "shutdown took {took:?}");
 }
+
+/// The head of a `POST /v1/products` as admin, with `framing` (the body's length or chunking)
+/// among its headers; the caller sends the body.
+fn product_post(app: &TestApp, framing: &str) -> Vec<u8> {
+    format!(
+        "POST /v1/products HTTP/1.1\r\nHost: orderly\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\n{framing}\r\n",
+        app.admin_key
+    )
+    .into_bytes()
+}
+
+/// Reads one answer's status line and its problem `code`.
+async fn answer(stream: &mut TcpStream, limit: Duration) -> (String, String) {
+    let mut text = Vec::new();
+    let mut buffer = [0u8; 4096];
+    let deadline = Instant::now() + limit;
+    while let Ok(Ok(n @ 1..)) =
+        tokio::time::timeout_at(deadline.into(), stream.read(&mut buffer)).await
+    {
+        text.extend_from_slice(&buffer[..n]);
+        if text.ends_with(b"}") {
+            break;
+        }
+    }
+    let text = String::from_utf8_lossy(&text).into_owned();
+    let status = text.lines().next().unwrap_or_default().to_owned();
+    let code = text
+        .split("\"code\":\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_default()
+        .to_owned();
+    (status, code)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_sent_a_byte_at_a_time_is_refused_at_the_body_timeout() {
+    let app = spawn(&[("ORDERLY_HTTP__BODY_READ_TIMEOUT", "1s")]).await;
+    let body = br#"{"sku": "SLOW", "name": "Slow", "price": 100, "stock": 1}"#;
+    let mut slow = connect(&app).await;
+    slow.write_all(&product_post(
+        &app,
+        &format!("Content-Length: {}\r\n", body.len()),
+    ))
+    .await
+    .unwrap();
+    let (mut reader, mut writer) = slow.into_split();
+    tokio::spawn(async move {
+        for byte in body {
+            if writer.write_all(&[*byte]).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    });
+    let started = Instant::now();
+    let mut text = Vec::new();
+    let mut buffer = [0u8; 4096];
+    while let Ok(Ok(n @ 1..)) =
+        tokio::time::timeout(Duration::from_secs(5), reader.read(&mut buffer)).await
+    {
+        text.extend_from_slice(&buffer[..n]);
+        if text.ends_with(b"}") {
+            break;
+        }
+    }
+    let took = started.elapsed();
+    let text = String::from_utf8_lossy(&text);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains(r#""code":"body_timeout""#), "{text}");
+    assert!(took < Duration::from_secs(3), "answered after {took:?}");
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM products").await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_chunked_body_is_400_body_unreadable() {
+    let app = spawn(&[]).await;
+    let mut broken = connect(&app).await;
+    let mut request = product_post(&app, "Transfer-Encoding: chunked\r\n");
+    request.extend_from_slice(b"zz\r\n{}\r\n0\r\n\r\n");
+    broken.write_all(&request).await.unwrap();
+    let (status, code) = answer(&mut broken, Duration::from_secs(5)).await;
+    assert!(status.starts_with("HTTP/1.1 400"), "{status}");
+    assert_eq!(code, "body_unreadable");
+}
+
+/// A handler slower than `http.request_timeout` (a trigger makes the product insert take
+/// 3 s) is answered `503 request_timeout` at the deadline. The deadline only stops waiting:
+/// the statement already sent completes on the server, which is why the answer says the
+/// request may or may not have taken effect.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_past_its_deadline_is_503_request_timeout() {
+    let Some(app) = TestApp::spawn_with(
+        Backend::Postgres,
+        &[("ORDERLY_HTTP__REQUEST_TIMEOUT", "1s")],
+    )
+    .await
+    else {
+        return;
+    };
+    app.execute(
+        "",
+        "CREATE FUNCTION slow_insert() RETURNS trigger LANGUAGE plpgsql AS \
+         $$ BEGIN PERFORM pg_sleep(3); RETURN NEW; END $$; \
+         CREATE TRIGGER slow_insert BEFORE INSERT ON products \
+         FOR EACH ROW EXECUTE FUNCTION slow_insert();",
+    )
+    .await;
+    let started = Instant::now();
+    let response = app
+        .admin(reqwest::Method::POST, "/v1/products")
+        .json(&serde_json::json!({"sku": "SLOW", "name": "Slow", "price": 100, "stock": 1}))
+        .send()
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    assert_eq!(response.headers()["retry-after"], "1");
+    let body = crate::helpers::problem(response, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert_eq!(body["code"], "request_timeout");
+    assert!(
+        took < Duration::from_millis(2500),
+        "answered after {took:?}"
+    );
+    crate::helpers::eventually(5, "the insert to finish on the server", || async {
+        (app.scalar("SELECT COUNT(*) FROM products").await == 1).then_some(())
+    })
+    .await;
+}

@@ -117,6 +117,28 @@ backend_tests! {
         }
     }
 
+    async fn every_answer_is_nosniff_and_the_api_is_never_stored(app) {
+        app.create_product("HEADERS", 100, 1).await;
+        for (path, stored) in [
+            ("/v1/products/by-sku/HEADERS", false),
+            ("/v1/orders", false),
+            ("/v1/nothing-here", false),
+            ("/healthz", true),
+            ("/openapi.json", true),
+        ] {
+            let response = app.admin(Method::GET, path).send().await.unwrap();
+            assert_eq!(response.headers()["x-content-type-options"], "nosniff", "{path}");
+            let cache = response.headers().get("cache-control").map(|v| v.to_str().unwrap().to_owned());
+            assert_eq!(cache.as_deref() != Some("no-store"), stored, "{path}: {cache:?}");
+        }
+        // The answer that carries a webhook's signing secret, once.
+        let created = app.admin(Method::POST, "/v1/webhooks")
+            .json(&serde_json::json!({"url": "https://example.com/hook", "event_types": ["order.created"]}))
+            .send().await.unwrap();
+        assert_eq!(created.status(), StatusCode::CREATED);
+        assert_eq!(created.headers()["cache-control"], "no-store");
+    }
+
     async fn an_unknown_path_is_404_and_a_wrong_method_is_405(app) {
         let response = app.admin(Method::GET, "/v1/nothing-here").send().await.unwrap();
         assert_eq!(problem(response, StatusCode::NOT_FOUND).await["code"], "not_found");

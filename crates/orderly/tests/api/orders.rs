@@ -108,16 +108,20 @@ backend_tests! {
                     .json(&order_body(json!([{"sku": "ONCE", "quantity": 2}])))
                     .send().await.unwrap();
                 let status = response.status();
+                let retry_after = response.headers().get("retry-after").cloned();
                 let body: Value = response.json().await.unwrap();
-                (status, body)
+                (status, retry_after, body)
             }));
         }
         let mut ids = std::collections::HashSet::new();
         for task in tasks {
-            let (status, body) = task.await.unwrap();
+            let (status, retry_after, body) = task.await.unwrap();
             match status {
                 StatusCode::CREATED => { ids.insert(body["id"].as_str().unwrap().to_owned()); }
-                StatusCode::CONFLICT => assert_eq!(body["code"], "idempotency_key_in_flight"),
+                StatusCode::CONFLICT => {
+                    assert_eq!(body["code"], "idempotency_key_in_flight");
+                    assert_eq!(retry_after.expect("Retry-After on in_flight"), "1");
+                }
                 other => panic!("unexpected {other}: {body}"),
             }
         }

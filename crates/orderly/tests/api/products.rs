@@ -132,6 +132,19 @@ backend_tests! {
         }
         let read: Value = app.read(&path).await;
         assert_eq!(read["stock"], 4);
+        // A list matches when it holds the current tag (RFC 9110), not otherwise.
+        let listed = app.admin(Method::PATCH, &path).header("if-match", "\"1\", W/\"2\", \"2\"")
+            .json(&json!({"stock": 5})).send().await.unwrap();
+        assert_eq!(listed.status(), StatusCode::OK);
+        assert_eq!(listed.headers()["etag"], "\"3\"");
+        let none_current = app.admin(Method::PATCH, &path).header("if-match", "\"1\", \"2\"")
+            .json(&json!({"stock": 6})).send().await.unwrap();
+        problem(none_current, StatusCode::PRECONDITION_FAILED).await;
+    }
+
+    async fn a_sku_that_is_not_utf8_is_a_404_problem(app) {
+        let response = app.admin(Method::GET, "/v1/products/by-sku/%FF%FE").send().await.unwrap();
+        assert_eq!(problem(response, StatusCode::NOT_FOUND).await["code"], "not_found");
     }
 
     async fn changing_the_sku_to_a_taken_one_is_409(app) {
