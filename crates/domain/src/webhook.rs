@@ -90,12 +90,37 @@ pub fn parse_description(description: &str) -> Result<String, FieldError> {
 }
 
 /// Parses a target URL: absolute, `https` (or `http` when private targets are allowed), no
-/// credentials, and — when its host is an address — not one that [`forbidden_address`] names.
-/// Host names are checked when they are resolved, at creation and at every delivery.
+/// credentials, a port that is 443, 80 or at least 1024 (not 0, nor another service's
+/// well-known port such as SSH's), and — when its host is an address — not one that
+/// [`forbidden_address`] names. Host names are checked when they are resolved, at creation
+/// and at every delivery.
 pub fn parse_url(raw: &str, allow_private: bool) -> Result<Url, FieldError> {
     let bad = |code, message: &str| FieldError::new("url", code, message);
     if raw.len() > MAX_URL_LEN {
         return Err(bad("too_long", "at most 2048 bytes"));
+    }
+    // The URL parser repairs what a person may have meant (`https:///h` becomes `https://h/`,
+    // backslashes become slashes); a target is taken only as written.
+    let authority = raw
+        .split_once("://")
+        .map(|(_, rest)| rest)
+        .filter(|rest| !rest.starts_with(['/', '\\']))
+        .ok_or_else(|| {
+            bad(
+                "invalid_url",
+                "the URL must be absolute: scheme://host/path",
+            )
+        })?;
+    if authority
+        .split(['/', '?', '#'])
+        .next()
+        .unwrap_or("")
+        .contains('\\')
+    {
+        return Err(bad(
+            "invalid_url",
+            "the URL's host may not contain a backslash",
+        ));
     }
     let url = Url::parse(raw).map_err(|e| bad("invalid_url", &format!("not a URL: {e}")))?;
     match url.scheme() {
@@ -108,6 +133,16 @@ pub fn parse_url(raw: &str, allow_private: bool) -> Result<Url, FieldError> {
             "credentials_in_url",
             "credentials in the URL are not allowed; verify the signature instead",
         ));
+    }
+    match url.port() {
+        Some(0) => return Err(bad("forbidden_port", "port 0 is not a port")),
+        Some(port) if port < 1_024 && port != 443 && port != 80 && !allow_private => {
+            return Err(bad(
+                "forbidden_port",
+                "the port must be 443, 80 or at least 1024 (below 1024 are other services)",
+            ));
+        }
+        _ => {}
     }
     let literal = match url.host() {
         None => return Err(bad("invalid_url", "the URL has no host")),
@@ -126,53 +161,75 @@ pub fn parse_url(raw: &str, allow_private: bool) -> Result<Url, FieldError> {
     Ok(url)
 }
 
-/// Why a webhook may not be sent to `ip`, or `None` when it may: loopback, private,
-/// link-local (which holds the cloud metadata service), shared, multicast and unspecified
-/// addresses all reach things inside the network rather than a customer's server.
+/// Why a webhook may not be sent to `ip`, or `None` when it may. Every range of IANA's
+/// special-purpose address registries (IPv4 and IPv6) is refused: loopback, private,
+/// link-local (which holds the cloud metadata service), shared, documentation, benchmarking,
+/// protocol assignments, multicast, reserved. IPv6 forms that carry an IPv4 address (mapped,
+/// compatible, SIIT-translated, NAT64) are judged by that address.
 pub fn forbidden_address(ip: IpAddr) -> Option<&'static str> {
     match ip {
         IpAddr::V4(v4) => forbidden_v4(v4),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => forbidden_v4(v4),
-            None => forbidden_v6(v6),
-        },
+        IpAddr::V6(v6) => forbidden_v6(v6),
     }
 }
 
 fn forbidden_v4(ip: Ipv4Addr) -> Option<&'static str> {
-    let [a, b, ..] = ip.octets();
-    if ip.is_loopback() {
-        Some("loopback")
-    } else if ip.is_link_local() {
-        Some("link-local (metadata)")
-    } else if ip.is_private() {
-        Some("private")
-    } else if a == 100 && (64..128).contains(&b) {
-        Some("shared (carrier-grade NAT)")
-    } else if ip.is_unspecified() || a == 0 {
-        Some("unspecified")
-    } else if ip.is_multicast() || ip.is_broadcast() || a >= 240 {
-        Some("multicast or reserved")
-    } else {
-        None
+    let [a, b, c, _] = ip.octets();
+    match (a, b, c) {
+        (0, ..) => Some("unspecified (this network)"),
+        (10, ..) | (172, 16..=31, _) | (192, 168, _) => Some("private"),
+        (100, 64..=127, _) => Some("shared (carrier-grade NAT)"),
+        (127, ..) => Some("loopback"),
+        (169, 254, _) => Some("link-local (metadata)"),
+        (192, 0, 0) => Some("IETF protocol assignment"),
+        (192, 0, 2) | (198, 51, 100) | (203, 0, 113) => Some("documentation"),
+        (192, 31, 196) | (192, 52, 193) | (192, 175, 48) => Some("special-purpose"),
+        (192, 88, 99) => Some("6to4 relay"),
+        (198, 18..=19, _) => Some("benchmarking"),
+        (224..=239, ..) => Some("multicast"),
+        (240..=255, ..) => Some("reserved or broadcast"),
+        _ => None,
     }
 }
 
 fn forbidden_v6(ip: Ipv6Addr) -> Option<&'static str> {
-    let first = ip.segments()[0];
-    if ip.is_loopback() {
-        Some("loopback")
-    } else if ip.is_unspecified() {
+    let s = ip.segments();
+    let embedded = Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
+    if ip.is_unspecified() {
         Some("unspecified")
-    } else if first & 0xffc0 == 0xfe80 {
-        Some("link-local")
-    } else if first & 0xfe00 == 0xfc00 {
+    } else if ip.is_loopback() {
+        Some("loopback")
+    } else if s[..5] == [0; 5] && (s[5] == 0 || s[5] == 0xffff) {
+        // ::a.b.c.d (IPv4-compatible) and ::ffff:a.b.c.d (IPv4-mapped).
+        forbidden_v4(embedded)
+    } else if s[..4] == [0; 4] && s[4] == 0xffff && s[5] == 0 {
+        // ::ffff:0:a.b.c.d (SIIT, IPv4-translated).
+        forbidden_v4(embedded)
+    } else if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+        // 64:ff9b::a.b.c.d (NAT64, well-known prefix): reaches that IPv4 address.
+        forbidden_v4(embedded)
+    } else if s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1 {
+        Some("NAT64 (local use)")
+    } else if s[..4] == [0x100, 0, 0, 0] {
+        Some("discard-only")
+    } else if s[0] == 0x2001 && s[1] < 0x200 {
+        // 2001::/23: Teredo, benchmarking, ORCHID and other protocol assignments.
+        Some("IETF protocol assignment (Teredo and others)")
+    } else if s[0] == 0x2001 && s[1] == 0xdb8 || s[0] & 0xfff0 == 0x3ff0 {
+        Some("documentation")
+    } else if s[0] == 0x2002 {
+        Some("6to4")
+    } else if s[0] == 0x5f00 {
+        Some("segment routing")
+    } else if s[0] & 0xfe00 == 0xfc00 {
         Some("private (unique local)")
-    } else if ip.is_multicast() {
-        Some("multicast or reserved")
-    } else if let Some(v4) = ip.to_ipv4() {
-        // IPv4-compatible (::a.b.c.d) forms reach the IPv4 address on some stacks.
-        forbidden_v4(v4)
+    } else if s[0] & 0xffc0 == 0xfe80 || s[0] & 0xffc0 == 0xfec0 {
+        Some("link-local or site-local")
+    } else if s[0] & 0xff00 == 0xff00 {
+        Some("multicast")
+    } else if s[0] & 0xe000 != 0x2000 {
+        // Outside 2000::/3, nothing is assigned for global unicast.
+        Some("reserved")
     } else {
         None
     }
@@ -209,11 +266,32 @@ mod tests {
             "fd00:ec2::254",
             "::ffff:127.0.0.1",
             "::ffff:10.0.0.1",
+            // Found accepted by an attacker's try: NAT64, 6to4, SIIT, Teredo and the rest.
+            "64:ff9b::a9fe:a9fe",
+            "64:ff9b::7f00:1",
+            "2002:7f00:1::",
+            "::ffff:0:7f00:1",
+            "2001::1",
+            "100::1",
+            "198.18.0.1",
+            "192.0.0.192",
+            "192.0.2.1",
+            "::127.0.0.1",
+            "2001:db8::1",
+            "64:ff9b:1::1",
+            "ff02::1",
+            "255.255.255.255",
         ] {
             let ip: IpAddr = refused.parse().unwrap();
             assert!(forbidden_address(ip).is_some(), "{refused} must be refused");
         }
-        for allowed in ["93.184.215.14", "1.1.1.1", "2606:4700:4700::1111"] {
+        for allowed in [
+            "93.184.215.14",
+            "1.1.1.1",
+            "2606:4700:4700::1111",
+            "64:ff9b::808:808",
+            "::ffff:8.8.8.8",
+        ] {
             let ip: IpAddr = allowed.parse().unwrap();
             assert_eq!(forbidden_address(ip), None, "{allowed} must be allowed");
         }
@@ -236,6 +314,23 @@ mod tests {
             "forbidden_target"
         );
         assert_eq!(code("not a url", false), "invalid_url");
+        assert_eq!(code("https:///h", false), "invalid_url");
+        assert_eq!(code("https:\\\\h/", false), "invalid_url");
+        assert_eq!(code("https://h\\@evil.example/", false), "invalid_url");
+        assert_eq!(
+            code("https://hooks.example.com:0/", false),
+            "forbidden_port"
+        );
+        assert_eq!(
+            code("https://hooks.example.com:22/", false),
+            "forbidden_port"
+        );
+        assert!(parse_url("https://hooks.example.com:8443/", false).is_ok());
+        assert!(parse_url("https://hooks.example.com:443/", false).is_ok());
+        assert_eq!(
+            code("https://[64:ff9b::a9fe:a9fe]/h", false),
+            "forbidden_target"
+        );
         assert!(parse_url("http://127.0.0.1:9/", true).is_ok());
     }
 
