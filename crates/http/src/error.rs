@@ -84,6 +84,8 @@ pub enum ApiError {
     BodyUnreadable,
     /// 503: the request took longer than its deadline; the client may retry.
     RequestTimeout(std::time::Duration),
+    /// 503: more work than this process takes on at once; the client may retry.
+    Overloaded,
     /// 503: a dependency is down; the client may retry.
     Unavailable(Box<dyn StdError + Send + Sync>),
     /// 503: the database failed while an order's commit ran, so whether it was placed is
@@ -185,6 +187,11 @@ impl ApiError {
                     limit.as_secs_f64()
                 ),
             ),
+            Overloaded => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "overloaded",
+                "the service is taking on as much as it can; retry shortly".into(),
+            ),
             Unavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
@@ -214,6 +221,7 @@ impl From<StoreError> for ApiError {
                 code: "sku_taken",
                 detail: "a product with this sku already exists".into(),
             },
+            StoreError::Overloaded => ApiError::Overloaded,
             e if e.is_commit_outcome_unknown() => ApiError::CommitOutcomeUnknown(Box::new(e)),
             e if e.is_unavailable() => ApiError::Unavailable(Box::new(e)),
             other => ApiError::internal(other),

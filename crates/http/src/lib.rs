@@ -48,6 +48,8 @@ pub struct HttpSettings {
     pub body_read_timeout: std::time::Duration,
     /// Longest a request may take, from its header read to its answer.
     pub request_timeout: std::time::Duration,
+    /// Most API requests answered at once; past it they are shed (`503 overloaded`).
+    pub max_in_flight: usize,
     /// Whether webhook URLs may be `http` and point at internal addresses.
     pub webhooks_allow_private: bool,
     /// How long a rotated-out webhook secret keeps signing.
@@ -142,6 +144,7 @@ async fn metrics(
 pub fn router(state: AppState) -> Router {
     let body_limit = state.settings.body_limit;
     let request_timeout = state.settings.request_timeout;
+    let admission = middleware::Admission::new(state.settings.max_in_flight);
     let (api, mut document) = api_routes().split_for_parts();
     openapi::add_shared_problems(&mut document);
     let document_json: Arc<str> = document
@@ -168,6 +171,10 @@ pub fn router(state: AppState) -> Router {
     .layer(axum::middleware::from_fn_with_state(
         request_timeout,
         middleware::deadline,
+    ))
+    .layer(axum::middleware::from_fn_with_state(
+        admission,
+        middleware::admit,
     ))
     .layer(CatchPanicLayer::custom(middleware::panic_response))
     .layer(

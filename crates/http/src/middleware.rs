@@ -84,6 +84,36 @@ pub async fn security_headers(request: Request, next: Next) -> Response<Body> {
     response
 }
 
+/// Requests of the API being answered now, bounded: past the bound a request is refused at
+/// once with `503 overloaded` and `Retry-After` (load shedding) instead of queueing for the
+/// database with its connection held. `/healthz`, `/readyz` and `/metrics` are never shed:
+/// an overloaded process must still say how it is.
+#[derive(Debug, Clone)]
+pub struct Admission(std::sync::Arc<tokio::sync::Semaphore>);
+
+impl Admission {
+    pub fn new(max_in_flight: usize) -> Self {
+        Self(std::sync::Arc::new(tokio::sync::Semaphore::new(
+            max_in_flight.max(1),
+        )))
+    }
+}
+
+pub async fn admit(
+    State(admission): State<Admission>,
+    request: Request,
+    next: Next,
+) -> Response<Body> {
+    if matches!(request.uri().path(), "/healthz" | "/readyz" | "/metrics") {
+        return next.run(request).await;
+    }
+    let Ok(_admitted) = admission.0.try_acquire() else {
+        metrics::counter!("http_requests_shed_total").increment(1);
+        return ApiError::Overloaded.into_response();
+    };
+    next.run(request).await
+}
+
 /// Counts and times every request by method, route template and status.
 pub async fn record_metrics(request: Request, next: Next) -> impl IntoResponse {
     let method = method_label(request.method()).to_owned();

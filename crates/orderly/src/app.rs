@@ -252,6 +252,7 @@ impl Application {
                     body_limit: config.http.body_limit_bytes,
                     body_read_timeout: config.http.body_read_timeout,
                     request_timeout: config.http.request_timeout,
+                    max_in_flight: config.http.max_in_flight,
                     webhooks_allow_private: config.webhooks.allow_private,
                     webhook_rotation_grace: config.webhooks.rotation_grace,
                 }),

@@ -62,6 +62,10 @@ fn describe() {
         "HTTP connections open now (at http.max_connections, new ones wait to be accepted)"
     );
     describe_counter!(
+        "http_requests_shed_total",
+        "API requests refused with 503 overloaded because http.max_in_flight were being answered"
+    );
+    describe_counter!(
         "http_accept_errors_total",
         "Failed accepts of HTTP connections (most often: out of file descriptors)"
     );

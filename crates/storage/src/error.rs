@@ -14,6 +14,9 @@ pub enum StoreError {
     UnknownRole(#[source] orderly_domain::api_key::UnknownRole),
     #[error("the order writer has stopped")]
     WriterStopped,
+    /// The order writer's queue is full: the database is not keeping up.
+    #[error("the order queue is full")]
+    Overloaded,
     #[error("the order batch failed")]
     BatchFailed(#[source] std::sync::Arc<StoreError>),
     /// The connection failed, or the deadline passed, while `COMMIT` ran: the orders may or

@@ -2,9 +2,10 @@
 //! whatever has queued up (up to a batch limit) and place it in one transaction, one savepoint
 //! per order, so a burst of orders shares one durable commit instead of paying one each.
 //!
-//! Bounds: the queue holds at most `queue` orders (a full queue makes handlers wait, which
-//! pushes back on clients), a batch at most `max_batch`. The in-flight key set holds at most
-//! one entry per queued or running order.
+//! Bounds: the queue holds at most `queue` orders; when it is full an order is refused at
+//! once ([`StoreError::Overloaded`], a `503` the client retries) rather than left waiting
+//! with its connection held. A batch holds at most `max_batch`. The in-flight key set holds at
+//! most one entry per queued or running order.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -137,9 +138,11 @@ impl OrderWriter {
         };
         let (reply, answer) = oneshot::channel();
         self.sender
-            .send((request, reply))
-            .await
-            .map_err(|_| StoreError::WriterStopped)?;
+            .try_send((request, reply))
+            .map_err(|error| match error {
+                mpsc::error::TrySendError::Full(_) => StoreError::Overloaded,
+                mpsc::error::TrySendError::Closed(_) => StoreError::WriterStopped,
+            })?;
         answer.await.map_err(|_| StoreError::WriterStopped)?
     }
 }

@@ -82,6 +82,8 @@ pub struct HttpConfig {
     /// Longest a request may take to be answered; then `503 request_timeout`.
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
+    /// Most API requests answered at once; past it they are shed (`503 overloaded`).
+    pub max_in_flight: usize,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -405,6 +407,12 @@ impl Config {
             "http.body_read_timeout",
             written(h.body_read_timeout),
             "must be between 100ms and 5m",
+        )?;
+        check(
+            (1..=65_536).contains(&h.max_in_flight),
+            "http.max_in_flight",
+            h.max_in_flight,
+            "must be between 1 and 65536",
         )?;
         check(
             (Duration::from_millis(100)..=Duration::from_secs(600)).contains(&h.request_timeout),

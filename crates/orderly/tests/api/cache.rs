@@ -51,8 +51,9 @@ fn loads(app: &TestApp) -> u64 {
 async fn stampede(app: TestApp) {
     let product = app.create_product("HOT-KEY", 100, 5).await;
     let path = format!("/v1/products/{}", product["id"].as_str().unwrap());
-    // Let the creation's second invalidation pass (it follows the first by 100 ms).
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Let the creation's second invalidation pass (it follows the first by 100 ms; on a
+    // loaded machine it can come much later, and would then empty the cache mid-burst).
+    tokio::time::sleep(Duration::from_secs(1)).await;
     let before = loads(&app);
     let app = Arc::new(app);
     let mut reads = Vec::new();

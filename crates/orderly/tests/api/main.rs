@@ -17,6 +17,7 @@ mod jobs;
 mod mail;
 mod metrics;
 mod orders;
+mod overload;
 mod products;
 mod scheduler;
 mod traces;
