@@ -21,9 +21,11 @@ use tokio_util::sync::CancellationToken;
 pub struct ConnectionLimits {
     /// Most connections open at once. At the cap the server stops accepting: new
     /// connections wait in the kernel's listen backlog (bounded by `somaxconn`) until one
-    /// closes, which the header timeout makes happen within seconds even when slow clients
-    /// hold every slot. So a burst is served a little later rather than refused, and the
-    /// process never runs out of file descriptors.
+    /// closes, which the header timeout makes happen within `header_read_timeout` even when
+    /// slow or idle clients hold every slot. So a burst is served later rather than refused,
+    /// and the process never runs out of file descriptors. (Closing idle kept-alive
+    /// connections at the cap was tried: clients then lose requests they were sending on a
+    /// connection as it closed.)
     pub max_connections: usize,
     /// Longest wait for a request's whole header, counted from the end of the previous
     /// response (or from the connection's start): it is the idle timeout of kept-alive

@@ -244,7 +244,7 @@ async fn a_server_that_vanishes_during_commit_is_a_503_within_the_deadline_and_t
         (direct
             .scalar(
                 "SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep' \
-                 AND application_name = 'orderly api'",
+                 AND application_name = 'orderly api' AND datname = current_database()",
             )
             .await
             == 1)
