@@ -247,14 +247,7 @@ async fn a_request_past_its_deadline_is_503_request_timeout() {
     else {
         return;
     };
-    app.execute(
-        "",
-        "CREATE FUNCTION slow_insert() RETURNS trigger LANGUAGE plpgsql AS \
-         $$ BEGIN PERFORM pg_sleep(3); RETURN NEW; END $$; \
-         CREATE TRIGGER slow_insert BEFORE INSERT ON products \
-         FOR EACH ROW EXECUTE FUNCTION slow_insert();",
-    )
-    .await;
+    app.slow_inserts("products", 3).await;
     let started = Instant::now();
     let response = app
         .admin(reqwest::Method::POST, "/v1/products")

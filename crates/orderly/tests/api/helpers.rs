@@ -431,6 +431,24 @@ impl TestApp {
         .await;
     }
 
+    /// Makes every insert into `table` take `seconds` (a trigger that sleeps), so that a test
+    /// can hold requests in the database: a slow database made in the database, not in the
+    /// code. PostgreSQL only.
+    pub async fn slow_inserts(&self, table: &str, seconds: u32) {
+        assert_eq!(self.backend, Backend::Postgres, "pg_sleep is PostgreSQL's");
+        let pool = sqlx::PgPool::connect(&self.database_url).await.unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "CREATE FUNCTION slow_{table}() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN PERFORM pg_sleep({seconds}); RETURN NEW; END $$; \
+             CREATE TRIGGER slow_{table} BEFORE INSERT ON {table} \
+             FOR EACH ROW EXECUTE FUNCTION slow_{table}();"
+        )))
+        .execute(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+    }
+
     /// Places an order as the storefront with a fresh idempotency key.
     pub async fn place_order(&self, lines: Value) -> reqwest::Response {
         self.storefront(reqwest::Method::POST, "/v1/orders")

@@ -75,14 +75,7 @@ async fn past_max_in_flight_requests_are_shed_at_once_and_health_is_still_answer
     else {
         return;
     };
-    app.execute(
-        "",
-        "CREATE FUNCTION slow_insert() RETURNS trigger LANGUAGE plpgsql AS \
-         $$ BEGIN PERFORM pg_sleep(1); RETURN NEW; END $$; \
-         CREATE TRIGGER slow_insert BEFORE INSERT ON products \
-         FOR EACH ROW EXECUTE FUNCTION slow_insert();",
-    )
-    .await;
+    app.slow_inserts("products", 1).await;
     let client = app.client.clone();
     let (url, key) = (app.url("/v1/products"), app.admin_key.clone());
     let slow = tokio::spawn(burst(6, move |i| {
@@ -120,14 +113,7 @@ async fn a_full_order_queue_refuses_new_orders_at_once() {
         return;
     };
     app.create_product("QUEUED", 100, 1_000).await;
-    app.execute(
-        "",
-        "CREATE FUNCTION slow_order() RETURNS trigger LANGUAGE plpgsql AS \
-         $$ BEGIN PERFORM pg_sleep(1); RETURN NEW; END $$; \
-         CREATE TRIGGER slow_order BEFORE INSERT ON orders \
-         FOR EACH ROW EXECUTE FUNCTION slow_order();",
-    )
-    .await;
+    app.slow_inserts("orders", 1).await;
     let client = app.client.clone();
     let (url, key) = (app.url("/v1/orders"), app.storefront_key.clone());
     let answers = burst(6, move |i| {
