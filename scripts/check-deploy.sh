@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Checks the deployment files without running them: lints the Containerfile (hadolint),
 # validates the Kubernetes manifests against a pinned Kubernetes version (offline schemas,
-# strict: unknown fields are errors) and checks that the kustomization lists them, and checks
+# strict: unknown fields are errors) and checks that the kustomization lists them, checks
 # that the Compose file parses and names only files that exist and the image this repository
-# builds.
+# builds, and that the /docs page's pinned script has the integrity hash the page gives.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -19,6 +19,19 @@ echo "Kubernetes manifests against $kubernetes_version"
 manifests=()
 for f in deploy/k8s/*.yaml; do [[ $(basename "$f") == kustomization.yaml ]] || manifests+=("$f"); done
 "$bin/kubernetes-validate" --quiet --strict -k "$kubernetes_version" "${manifests[@]}"
+
+echo "the /docs page's pinned script matches its integrity hash (npm registry)"
+docs=crates/http/src/docs.rs
+scalar_version=$(sed -nE 's/^pub const SCALAR_VERSION: &str = "([^"]+)";/\1/p' "$docs")
+scalar_integrity=$(grep -oE 'sha384-[A-Za-z0-9+/=]+' "$docs")
+scalar_cache="${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/orderly/scalar-$scalar_version"
+if [[ ! -f $scalar_cache/package/dist/browser/standalone.js ]]; then
+  rm -rf "$scalar_cache"; mkdir -p "$scalar_cache"
+  (cd "$scalar_cache" && npm pack --silent "@scalar/api-reference@$scalar_version" >/dev/null && tar xzf ./*.tgz)
+fi
+actual="sha384-$(openssl dgst -sha384 -binary "$scalar_cache/package/dist/browser/standalone.js" | base64 -w0)"
+[[ $actual == "$scalar_integrity" ]] || {
+  echo "$docs: @scalar/api-reference@$scalar_version is $actual, the page says $scalar_integrity"; exit 1; }
 
 echo "Compose file"
 "$bin/podman-compose" -f deploy/compose.yaml config >/dev/null

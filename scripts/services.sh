@@ -49,12 +49,13 @@ promtool --version | sed -n 1p  # sed reads it all: no SIGPIPE under pipefail
 
 # HAProxy, the load balancer in front of the cluster's API processes, socat to talk to its
 # runtime API, curl and jq for scripts/cluster.sh (Debian's packages; the script starts its
-# own HAProxy on loopback, never the system service).
-cluster_tools=(haproxy socat curl jq)
+# own HAProxy on loopback, never the system service); sqlite3 for the fault suite's checks
+# of SQLite files.
+cluster_tools=(haproxy socat curl jq sqlite3)
 missing=()
 for tool in "${cluster_tools[@]}"; do command -v "$tool" >/dev/null 2>&1 || missing+=("$tool"); done
 if [[ ${#missing[@]} -gt 0 ]]; then
-  echo "installing ${missing[*]} (for the cluster tests)"
+  echo "installing ${missing[*]} (for the cluster and fault tests)"
   export DEBIAN_FRONTEND=noninteractive
   apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null 2>&1 \
     || { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null; }

@@ -25,6 +25,18 @@ pub fn is_unavailable(error: &sqlx::Error) -> bool {
     }
 }
 
+/// Whether the database refused a write for want of disk space: SQLite's `SQLITE_FULL` (13),
+/// PostgreSQL's `53100 disk_full`. Nothing was written; it is the operator's to fix, and a
+/// retry succeeds once space is freed.
+pub fn is_storage_full(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Database(e) => e
+            .code()
+            .is_some_and(|code| matches!(&*code, "13" | "53100")),
+        _ => false,
+    }
+}
+
 /// PostgreSQL's SQLSTATEs for "this server cannot serve you now": a connection exception
 /// (class 08), the server shutting down or crashed (57P01 admin shutdown, which is also what
 /// a backend reports when its postmaster dies; 57P02 crash shutdown; 57P03 cannot connect

@@ -7,7 +7,7 @@ mod pool;
 mod timestamp;
 mod transaction;
 
-pub use error::{cause_chain, is_unavailable};
+pub use error::{cause_chain, is_storage_full, is_unavailable};
 pub use pool::{BackendKind, ConnectError, Db, DbOptions};
 pub use timestamp::Timestamp;
 pub use transaction::{WriteConnection, WritePool};

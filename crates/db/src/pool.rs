@@ -95,8 +95,12 @@ impl Db {
     ///
     /// On PostgreSQL the pool serves only connections to a writable primary: every new
     /// connection and every idle one handed out is checked with [`check_primary`] (in place
-    /// of sqlx's own ping, so it costs no extra round trip). A connection that fails the check
-    /// is dropped and another tried until `acquire_timeout`. sqlx has neither multi-host URLs
+    /// of sqlx's own ping). A connection that fails the check is dropped and another tried
+    /// until `acquire_timeout`. The check costs a round trip per checkout (measured: more
+    /// than the order path's own statements under load); skipping it for connections used
+    /// within the last second let a connection left broken by an outage serve a request after
+    /// the database was back (tests/api/database_loss.rs, under CI's load), so it stays until
+    /// it can be skipped only while no trouble has been seen. sqlx has neither multi-host URLs
     /// nor `target_session_attrs`, and sets no TCP keepalive (sqlx issue 3540): this check,
     /// the acquire deadline and the order writer's transaction deadline are what keep a caller
     /// off a dead, half-open or demoted server.
@@ -116,9 +120,16 @@ impl Db {
                     .synchronous(SqliteSynchronous::Full)
                     .foreign_keys(true)
                     .busy_timeout(Duration::from_secs(5));
+                // A connection still inside a transaction is not handed out again: SQLite
+                // may roll a transaction back by itself on an error (a full disk, an I/O
+                // error), the ROLLBACK sqlx then sends fails, and the connection would refuse
+                // every later BEGIN ("non-zero transaction depth").
                 let pool = SqlitePoolOptions::new()
                     .max_connections(options.max_connections)
                     .acquire_timeout(options.acquire_timeout)
+                    .before_acquire(|conn, _| {
+                        Box::pin(async move { Ok(!sqlx::Connection::is_in_transaction(conn)) })
+                    })
                     .connect_with(connect)
                     .await?;
                 Self::Sqlite(pool)
@@ -157,6 +168,29 @@ impl Db {
         let started = Instant::now();
         with_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()))?;
         Ok(started.elapsed())
+    }
+
+    /// Whether a new connection to a writable primary opens within `timeout`, outside the
+    /// pool (whose connections may all be busy, which says nothing of the server). An error
+    /// the server itself sent means it is there. SQLite is always there.
+    pub async fn probe(&self, timeout: Duration) -> Result<(), sqlx::Error> {
+        use sqlx::Connection;
+        let Self::Postgres(pool) = self else {
+            return Ok(());
+        };
+        let options = pool.connect_options();
+        tokio::time::timeout(timeout, async {
+            let mut conn = PgConnection::connect_with(&options).await?;
+            check_primary(&mut conn).await?;
+            conn.close().await
+        })
+        .await
+        .map_err(|_| {
+            sqlx::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("no connection within {timeout:?}"),
+            ))
+        })?
     }
 
     /// Connections open in the pool, and how many of them are idle.

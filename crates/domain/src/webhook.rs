@@ -99,11 +99,18 @@ pub fn parse_url(raw: &str, allow_private: bool) -> Result<Url, FieldError> {
     if raw.len() > MAX_URL_LEN {
         return Err(bad("too_long", "at most 2048 bytes"));
     }
-    // The URL parser repairs what a person may have meant (`https:///h` becomes `https://h/`,
-    // backslashes become slashes); a target is taken only as written.
+    // The URL parser repairs what a person may have meant (`https:///h` and `https:h` become
+    // `https://h/`, backslashes become slashes, spaces and control characters are dropped or
+    // escaped); a target is taken only as written.
+    if raw.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(bad(
+            "invalid_url",
+            "the URL may not contain spaces or control characters",
+        ));
+    }
     let authority = raw
-        .split_once("://")
-        .map(|(_, rest)| rest)
+        .split_once(':')
+        .and_then(|(_, rest)| rest.strip_prefix("//"))
         .filter(|rest| !rest.starts_with(['/', '\\']))
         .ok_or_else(|| {
             bad(
@@ -123,6 +130,10 @@ pub fn parse_url(raw: &str, allow_private: bool) -> Result<Url, FieldError> {
         ));
     }
     let url = Url::parse(raw).map_err(|e| bad("invalid_url", &format!("not a URL: {e}")))?;
+    // Escaping can make the URL as stored longer than as written.
+    if url.as_str().len() > MAX_URL_LEN {
+        return Err(bad("too_long", "at most 2048 bytes"));
+    }
     match url.scheme() {
         "https" => {}
         "http" if allow_private => {}
@@ -317,6 +328,15 @@ mod tests {
         assert_eq!(code("https:///h", false), "invalid_url");
         assert_eq!(code("https:\\\\h/", false), "invalid_url");
         assert_eq!(code("https://h\\@evil.example/", false), "invalid_url");
+        // Found by the fuzz target `webhook_url`: the parser reads `https:h` as `https://h/`
+        // (the check for `://` had found one later in the path), and escapes control
+        // characters, so that a URL within the limit as written was three times as long as
+        // stored and no longer read back.
+        assert_eq!(code("https:evil.example/x?://h", false), "invalid_url");
+        assert_eq!(code("https://hooks.example.com/a\0b", false), "invalid_url");
+        assert_eq!(code(" https://hooks.example.com/", false), "invalid_url");
+        let escaped = format!("https://hooks.example.com/{}", "é".repeat(400));
+        assert_eq!(code(&escaped, false), "too_long");
         assert_eq!(
             code("https://hooks.example.com:0/", false),
             "forbidden_port"

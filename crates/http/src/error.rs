@@ -82,15 +82,28 @@ pub enum ApiError {
     BodyTimeout(std::time::Duration),
     /// 400: the request body could not be read (a broken chunked encoding, a cut connection).
     BodyUnreadable,
+    /// 429: the caller's rate limit is spent for now.
+    RateLimited {
+        /// `this API key` or `this client address`.
+        whose: &'static str,
+        rate: u32,
+        burst: u32,
+        retry_after_secs: u64,
+    },
     /// 503: the request took longer than its deadline; the client may retry.
     RequestTimeout(std::time::Duration),
     /// 503: more work than this process takes on at once; the client may retry.
     Overloaded,
     /// 503: a dependency is down; the client may retry.
     Unavailable(Box<dyn StdError + Send + Sync>),
+    /// 503 at once: a recent request found the database unreachable, and it has not
+    /// answered since (see `orderly_storage::Store::report_unreachable`).
+    DatabaseAway,
     /// 503: the database failed while an order's commit ran, so whether it was placed is
     /// unknown; the client retries with the same `Idempotency-Key` to learn it.
     CommitOutcomeUnknown(Box<dyn StdError + Send + Sync>),
+    /// 507: the database's disk is full; nothing was written.
+    StorageFull(Box<dyn StdError + Send + Sync>),
     /// 500: a fault of ours.
     Internal(Box<dyn StdError + Send + Sync>),
 }
@@ -177,6 +190,19 @@ impl ApiError {
                 "the request body could not be read (broken framing, or the connection ended)"
                     .into(),
             ),
+            RateLimited {
+                whose,
+                rate,
+                burst,
+                retry_after_secs,
+            } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!(
+                    "{whose} may make {rate} requests a second (bursts of {burst}); retry after \
+                     {retry_after_secs} s"
+                ),
+            ),
             RequestTimeout(limit) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "request_timeout",
@@ -197,12 +223,24 @@ impl ApiError {
                 "unavailable",
                 "a dependency is unavailable; retry shortly".into(),
             ),
+            DatabaseAway => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the database cannot be reached; retry shortly".into(),
+            ),
             CommitOutcomeUnknown(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "commit_outcome_unknown",
                 "the database failed while this order was being committed, so it may or may not \
                  have been placed; retry with the same Idempotency-Key: the retry returns the \
                  order if it was placed, or places it once"
+                    .into(),
+            ),
+            StorageFull(_) => (
+                StatusCode::INSUFFICIENT_STORAGE,
+                "storage_full",
+                "the database has no room left to store this; nothing was written. Retry later \
+                 (an order with the same Idempotency-Key)"
                     .into(),
             ),
             Internal(_) => (
@@ -222,6 +260,7 @@ impl From<StoreError> for ApiError {
                 detail: "a product with this sku already exists".into(),
             },
             StoreError::Overloaded => ApiError::Overloaded,
+            e if e.is_storage_full() => ApiError::StorageFull(Box::new(e)),
             e if e.is_commit_outcome_unknown() => ApiError::CommitOutcomeUnknown(Box::new(e)),
             e if e.is_unavailable() => ApiError::Unavailable(Box::new(e)),
             other => ApiError::internal(other),
@@ -231,7 +270,9 @@ impl From<StoreError> for ApiError {
 
 impl From<std::sync::Arc<StoreError>> for ApiError {
     fn from(error: std::sync::Arc<StoreError>) -> Self {
-        if error.is_commit_outcome_unknown() {
+        if error.is_storage_full() {
+            ApiError::StorageFull(Box::new(error))
+        } else if error.is_commit_outcome_unknown() {
             ApiError::CommitOutcomeUnknown(Box::new(error))
         } else if error.is_unavailable() {
             ApiError::Unavailable(Box::new(error))
@@ -243,13 +284,20 @@ impl From<std::sync::Arc<StoreError>> for ApiError {
 
 impl From<QueueError> for ApiError {
     fn from(error: QueueError) -> Self {
-        if error.is_unavailable() {
+        if error.is_storage_full() {
+            ApiError::StorageFull(Box::new(error))
+        } else if error.is_unavailable() {
             ApiError::Unavailable(Box::new(error))
         } else {
             ApiError::internal(error)
         }
     }
 }
+
+/// Left on a response whose request could not reach the database, for the admission
+/// middleware to report (`orderly_storage::Store::report_unreachable`).
+#[derive(Debug, Clone, Copy)]
+pub struct DatabaseUnreachable;
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -272,6 +320,9 @@ impl IntoResponse for ApiError {
             ApiError::Internal(error) => {
                 tracing::error!(error = %cause_chain(error.as_ref()), "request failed")
             }
+            ApiError::StorageFull(error) => {
+                tracing::error!(error = %cause_chain(error.as_ref()), "the database's disk is full")
+            }
             ApiError::Unavailable(error) | ApiError::CommitOutcomeUnknown(error) => {
                 tracing::warn!(error = %cause_chain(error.as_ref()), code, "dependency unavailable")
             }
@@ -286,6 +337,11 @@ impl IntoResponse for ApiError {
             errors,
         };
         let mut response = (status, axum::Json(problem)).into_response();
+        if let ApiError::Unavailable(error) | ApiError::CommitOutcomeUnknown(error) = &self
+            && orderly_storage::is_unreachable(error.as_ref())
+        {
+            response.extensions_mut().insert(DatabaseUnreachable);
+        }
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         if matches!(self, ApiError::Conflict { code, .. } if code == "idempotency_key_in_flight") {
@@ -294,10 +350,16 @@ impl IntoResponse for ApiError {
                 HeaderValue::from_static(RETRY_AFTER_SECS),
             );
         }
+        if let ApiError::RateLimited {
+            retry_after_secs, ..
+        } = self
+        {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+        }
         if matches!(self, ApiError::Unauthenticated) {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
-        if status == StatusCode::SERVICE_UNAVAILABLE {
+        if status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::INSUFFICIENT_STORAGE {
             // A failover or restart is over in seconds; clients back off from here.
             headers.insert(
                 header::RETRY_AFTER,

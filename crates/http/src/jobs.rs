@@ -96,15 +96,19 @@ pub struct JobPage {
 #[into_params(parameter_in = Query)]
 struct ListQuery {
     /// Page size, 1–100 (default 50).
-    #[param(value_type = Option<u32>)]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     limit: Option<String>,
     /// The `next_cursor` of the previous page.
+    #[param(pattern = "^[A-Za-z0-9_-]{10}[AEIMQUYcgkosw048]$")]
     cursor: Option<String>,
     /// Only jobs in this state.
+    #[param(pattern = "^(available|running|completed|discarded|cancelled)$")]
     state: Option<String>,
     /// Only jobs of this kind.
+    #[param(pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     kind: Option<String>,
     /// Only jobs of this queue.
+    #[param(pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     queue: Option<String>,
 }
 

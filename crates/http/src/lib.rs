@@ -3,6 +3,8 @@
 //! OpenAPI document generated from the handlers.
 
 pub mod auth;
+pub mod bodies;
+mod docs;
 mod error;
 mod extract;
 mod fields;
@@ -13,6 +15,7 @@ mod openapi;
 mod orders;
 mod pagination;
 mod products;
+mod rate_limit;
 pub mod tracing_context;
 mod webhooks;
 
@@ -26,16 +29,17 @@ use axum::routing::get;
 use orderly_domain::Currency;
 use orderly_storage::{OrderWriter, Store};
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::classify::StatusInRangeAsFailures;
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnFailure, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_scalar::{Scalar, Servable};
 
 pub use error::{ApiError, PROBLEM_JSON, Problem};
 pub use health::Drain;
 pub use orders::render as render_order;
+pub use rate_limit::RateLimits;
 
 /// Settings the HTTP layer needs from the configuration.
 #[derive(Debug, Clone)]
@@ -98,15 +102,10 @@ pub struct Shared {
     /// Renders `/metrics`; `None` serves no metrics.
     pub metrics: Option<MetricsRenderer>,
     pub settings: Arc<HttpSettings>,
+    /// Per-key and per-address request rates; `None` limits nothing.
+    pub rate_limits: Option<RateLimits>,
     /// Set when shutdown begins: `/readyz` turns `503` while requests are still served.
     pub drain: Drain,
-}
-
-/// The OpenAPI document for every route.
-pub fn openapi() -> utoipa::openapi::OpenApi {
-    let mut document = api_routes().into_openapi();
-    openapi::add_shared_problems(&mut document);
-    document
 }
 
 fn api_routes() -> OpenApiRouter<AppState> {
@@ -144,13 +143,18 @@ async fn metrics(
 pub fn router(state: AppState) -> Router {
     let body_limit = state.settings.body_limit;
     let request_timeout = state.settings.request_timeout;
-    let admission = middleware::Admission::new(state.settings.max_in_flight);
+    let admission = middleware::Admission::new(
+        state.settings.max_in_flight,
+        state.orders.clone(),
+        state.store.clone(),
+    );
     let (api, mut document) = api_routes().split_for_parts();
     openapi::add_shared_problems(&mut document);
-    let document_json: Arc<str> = document
-        .to_json()
-        .unwrap_or_else(|_| "{}".to_owned())
-        .into();
+    openapi::close_request_objects(&mut document);
+    let mut document = serde_json::to_value(&document).unwrap_or_default();
+    openapi::add_field_rules(&mut document, state.settings.currency.as_str());
+    let document_json: Arc<str> = document.to_string().into();
+    let docs_page: Arc<str> = docs::page(&document_json).into();
     api.route(
         "/openapi.json",
         get(move || {
@@ -164,7 +168,13 @@ pub fn router(state: AppState) -> Router {
         }),
     )
     .route("/metrics", get(metrics))
-    .merge(Scalar::with_url("/docs", document))
+    .route(
+        "/docs",
+        get(move || {
+            let page = docs_page.clone();
+            async move { docs::respond(&page) }
+        }),
+    )
     .fallback(|| async { ApiError::NotFound("resource").into_response() })
     .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed.into_response() })
     .layer(DefaultBodyLimit::max(body_limit))
@@ -173,12 +183,15 @@ pub fn router(state: AppState) -> Router {
         middleware::deadline,
     ))
     .layer(axum::middleware::from_fn_with_state(
-        admission,
-        middleware::admit,
+        state.clone(),
+        rate_limit::limit,
     ))
     .layer(CatchPanicLayer::custom(middleware::panic_response))
     .layer(
-        TraceLayer::new_for_http()
+        // Only 500–502 are logged as failures: a 503 (shed, or a dependency away) and a 507
+        // are logged once by the error itself, and a flood of shed requests must not double
+        // the log lines it costs.
+        TraceLayer::new(StatusInRangeAsFailures::new(500..=502).into_make_classifier())
             .make_span_with(middleware::request_span)
             .on_request(())
             .on_response(
@@ -188,6 +201,11 @@ pub fn router(state: AppState) -> Router {
             )
             .on_failure(DefaultOnFailure::new().level(Level::ERROR)),
     )
+    // Outside the span and its log line: a refusal must cost next to nothing.
+    .layer(axum::middleware::from_fn_with_state(
+        admission,
+        middleware::admit,
+    ))
     .layer(axum::middleware::from_fn(middleware::record_metrics))
     .layer(axum::middleware::from_fn_with_state(
         state.drain.clone(),

@@ -16,7 +16,7 @@ use tower_http::request_id::{MakeRequestId, RequestId};
 use tracing::Span;
 use uuid::Uuid;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, DatabaseUnreachable};
 use crate::health::Drain;
 
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -89,16 +89,35 @@ pub async fn security_headers(request: Request, next: Next) -> Response<Body> {
 /// database with its connection held. `/healthz`, `/readyz` and `/metrics` are never shed:
 /// an overloaded process must still say how it is.
 #[derive(Debug, Clone)]
-pub struct Admission(std::sync::Arc<tokio::sync::Semaphore>);
+pub struct Admission {
+    in_flight: std::sync::Arc<tokio::sync::Semaphore>,
+    orders: orderly_storage::OrderWriter,
+    store: orderly_storage::Store,
+}
 
 impl Admission {
-    pub fn new(max_in_flight: usize) -> Self {
-        Self(std::sync::Arc::new(tokio::sync::Semaphore::new(
-            max_in_flight.max(1),
-        )))
+    pub fn new(
+        max_in_flight: usize,
+        orders: orderly_storage::OrderWriter,
+        store: orderly_storage::Store,
+    ) -> Self {
+        Self {
+            in_flight: std::sync::Arc::new(tokio::sync::Semaphore::new(max_in_flight.max(1))),
+            orders,
+            store,
+        }
     }
 }
 
+/// Sheds what the process cannot take: any API request past `http.max_in_flight`, every API
+/// request while the database is away (a request found it unreachable and the probe has not
+/// seen it back: `orderly_storage::Store::report_unreachable`), and new orders the order
+/// writer does not let in (`orderly_storage::OrderWriter::admit`). It runs before the
+/// request's span, its log line, the rate limiter and the key check, so that a refusal costs
+/// next to nothing: under ten times the requests the process can serve, refusals that each
+/// cost a span and a log line took the CPU the admitted requests needed. Refusals are counted
+/// in the metrics as every request is, and logged as one summary line a second
+/// ([`ShedLog`]), not a line each.
 pub async fn admit(
     State(admission): State<Admission>,
     request: Request,
@@ -107,11 +126,71 @@ pub async fn admit(
     if matches!(request.uri().path(), "/healthz" | "/readyz" | "/metrics") {
         return next.run(request).await;
     }
-    let Ok(_admitted) = admission.0.try_acquire() else {
-        metrics::counter!("http_requests_shed_total").increment(1);
+    let Ok(_admitted) = admission.in_flight.try_acquire() else {
+        metrics::counter!("http_requests_shed_total", "reason" => "in_flight").increment(1);
+        SHED_LOG.refused();
         return ApiError::Overloaded.into_response();
     };
-    next.run(request).await
+    if admission.store.database_away() {
+        metrics::counter!("http_requests_shed_total", "reason" => "database_away").increment(1);
+        SHED_LOG.refused();
+        return ApiError::DatabaseAway.into_response();
+    }
+    let _order =
+        if request.method() == axum::http::Method::POST && request.uri().path() == "/v1/orders" {
+            let Some(order) = admission.orders.admit() else {
+                metrics::counter!("orders_shed_total", "reason" => "congested").increment(1);
+                SHED_LOG.refused();
+                return ApiError::Overloaded.into_response();
+            };
+            Some(order)
+        } else {
+            None
+        };
+    let response = next.run(request).await;
+    if response.extensions().get::<DatabaseUnreachable>().is_some() {
+        admission.store.report_unreachable();
+    }
+    response
+}
+
+static SHED_LOG: ShedLog = ShedLog {
+    refused: AtomicU64::new(0),
+    logged_at: AtomicU64::new(0),
+};
+
+/// One warning a second at most while requests are shed, with how many were: a flood of
+/// refusals must not become a flood of log lines.
+struct ShedLog {
+    refused: AtomicU64,
+    /// Seconds since the process's first refusal, plus one, when a line was last written.
+    logged_at: AtomicU64,
+}
+
+impl ShedLog {
+    fn refused(&self) {
+        static SINCE: OnceLock<std::time::Instant> = OnceLock::new();
+        self.refused.fetch_add(1, Ordering::Relaxed);
+        let now = SINCE
+            .get_or_init(std::time::Instant::now)
+            .elapsed()
+            .as_secs()
+            + 1;
+        let last = self.logged_at.load(Ordering::Relaxed);
+        if now > last
+            && self
+                .logged_at
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            let refused = self.refused.swap(0, Ordering::Relaxed);
+            tracing::warn!(
+                refused,
+                "shedding requests with 503 (past http.max_in_flight, the database away, or \
+                 more orders than the database takes); refusals since the last such line"
+            );
+        }
+    }
 }
 
 /// Counts and times every request by method, route template and status.
@@ -164,15 +243,23 @@ impl MakeRequestId for CheapRequestId {
     }
 }
 
-/// A fresh request id: 8 hex digits chosen at random per process, then a counter. Unique
-/// across processes with high probability, and free of the system call a random UUID costs
-/// on every request.
+/// A fresh request id: 8 hex digits chosen at random per process, then a counter hashed with
+/// a key of the process's own (SipHash, std's `RandomState`): unique across processes with
+/// high probability, free of the system call a random UUID costs on every request, and
+/// telling nobody how many requests came between two of them (a bare counter, sent to any
+/// client, did).
 fn new_request_id() -> HeaderValue {
-    static PROCESS: OnceLock<u32> = OnceLock::new();
+    use std::hash::BuildHasher;
+    static PROCESS: OnceLock<(u32, std::collections::hash_map::RandomState)> = OnceLock::new();
     static NEXT: AtomicU64 = AtomicU64::new(1);
-    let process = *PROCESS.get_or_init(|| Uuid::new_v4().as_u128() as u32);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    HeaderValue::from_str(&format!("{process:08x}-{n:012x}"))
+    let (process, key) = PROCESS.get_or_init(|| {
+        (
+            Uuid::new_v4().as_u128() as u32,
+            std::collections::hash_map::RandomState::new(),
+        )
+    });
+    let n = key.hash_one(NEXT.fetch_add(1, Ordering::Relaxed));
+    HeaderValue::from_str(&format!("{process:08x}-{n:016x}"))
         .unwrap_or(HeaderValue::from_static("-"))
 }
 
@@ -217,6 +304,26 @@ pub fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response<Body> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn request_ids_do_not_count_requests() {
+        let ids: Vec<String> = (0..3)
+            .map(|_| new_request_id().to_str().unwrap().to_owned())
+            .collect();
+        let tails: Vec<u64> = ids
+            .iter()
+            .map(|id| u64::from_str_radix(&id[9..], 16).unwrap())
+            .collect();
+        assert!(
+            ids.iter()
+                .all(|id| id.len() == 25 && id[..8] == ids[0][..8]),
+            "{ids:?}"
+        );
+        assert!(
+            tails[1].abs_diff(tails[0]) > 1 << 16 || tails[2].abs_diff(tails[1]) > 1 << 16,
+            "{ids:?}"
+        );
+    }
 
     #[test]
     fn request_ids_must_be_short_visible_ascii() {

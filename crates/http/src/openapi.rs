@@ -48,8 +48,33 @@ fn problem(description: &str) -> RefOr<Response> {
     RefOr::T(response)
 }
 
+/// The request bodies, and the objects inside them, whose unknown fields are refused
+/// (`422 unknown_field`): the document says so, `additionalProperties: false`.
+const CLOSED_OBJECTS: [&str; 7] = [
+    "CreateProduct",
+    "UpdateProduct",
+    "CreateOrderBody",
+    "CustomerBody",
+    "OrderLineBody",
+    "CreateWebhook",
+    "UpdateWebhook",
+];
+
+/// Marks [`CLOSED_OBJECTS`] as taking no other fields.
+pub fn close_request_objects(openapi: &mut Document) {
+    use utoipa::openapi::schema::{AdditionalProperties, Schema};
+    let Some(components) = openapi.components.as_mut() else {
+        return;
+    };
+    for name in CLOSED_OBJECTS {
+        if let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(name) {
+            object.additional_properties = Some(Box::new(AdditionalProperties::FreeForm(false)));
+        }
+    }
+}
+
 /// Adds the problems every route can answer with (401/403 where a key is needed, 400/413/415
-/// where a body is read, and 405/500/503 everywhere). Runs on the finished document, after the
+/// where a body is read, 507 where something is written, 429 outside health, and 405/500/503 everywhere). Runs on the finished document, after the
 /// routers have contributed their paths.
 pub fn add_shared_problems(openapi: &mut Document) {
     for item in openapi.paths.paths.values_mut() {
@@ -75,6 +100,17 @@ pub fn add_shared_problems(openapi: &mut Document) {
                 add("400", "The body is not valid JSON");
                 add("413", "The body exceeds the size limit");
                 add("415", "The body is not declared as application/json");
+                add("507", "The database's disk is full; nothing was written");
+            }
+            if !operation
+                .tags
+                .as_ref()
+                .is_some_and(|t| t.iter().any(|t| t == "health"))
+            {
+                add(
+                    "429",
+                    "The key's (or, without a key, the address's) rate limit is spent; retry after Retry-After",
+                );
             }
             add("405", "Method not allowed on this path");
             add(
@@ -83,5 +119,63 @@ pub fn add_shared_problems(openapi: &mut Document) {
             );
             add("503", "A dependency is unavailable; retry shortly");
         }
+    }
+}
+
+/// No control characters (Unicode's Cc: U+0000–U+001F, U+007F–U+009F) but line breaks and
+/// tabs (descriptions, notes).
+const LINES: &str = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$";
+/// No control characters but line feeds (a webhook's description).
+const LINE_FEEDS: &str = r"^[^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*$";
+/// Not blank, and no control characters (names).
+const NAME: &str = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$";
+/// An e-mail address as orders take it: something, one `@`, a domain with a dot inside; no
+/// whitespace, control characters, `<`, `>` or `"`.
+const EMAIL: &str = r#"^[^@\s\u0000-\u001F\u007F-\u009F<>"]{1,64}@[^@.\s\u0000-\u001F\u007F-\u009F<>"][^@\s\u0000-\u001F\u007F-\u009F<>"]*\.[^@\s\u0000-\u001F\u007F-\u009F<>"]*[^@.\s\u0000-\u001F\u007F-\u009F<>"]$"#;
+
+/// The text fields' rules the handlers check (`orderly_domain`), in the document too, so that
+/// a client (or a generator of test requests) can tell a body the API takes from one it
+/// refuses: (schema, property, most characters, pattern).
+const TEXT_RULES: [(&str, &str, u64, &str); 9] = [
+    ("CreateProduct", "name", 200, NAME),
+    ("CreateProduct", "description", 5_000, LINES),
+    ("UpdateProduct", "name", 200, NAME),
+    ("UpdateProduct", "description", 5_000, LINES),
+    ("CustomerBody", "name", 200, NAME),
+    ("CustomerBody", "email", 254, EMAIL),
+    ("CreateOrderBody", "note", 1_000, LINES),
+    ("CreateWebhook", "description", 500, LINE_FEEDS),
+    ("UpdateWebhook", "description", 500, LINE_FEEDS),
+];
+
+/// Adds to the JSON document the rules its annotations cannot say: each text field's length
+/// and characters ([`TEXT_RULES`]), the store's one currency, the known webhook event types,
+/// and that an order line names its product by `product_id` or by `sku`, not both.
+pub fn add_field_rules(document: &mut serde_json::Value, currency: &str) {
+    use serde_json::json;
+    let schemas = &mut document["components"]["schemas"];
+    for (schema, property, max_length, pattern) in TEXT_RULES {
+        let field = &mut schemas[schema]["properties"][property];
+        if field.is_object() {
+            field["maxLength"] = json!(max_length);
+            field["pattern"] = json!(pattern);
+        }
+    }
+    for schema in ["CreateProduct", "UpdateProduct"] {
+        let field = &mut schemas[schema]["properties"]["currency"];
+        if field.is_object() {
+            field["enum"] = json!([currency]);
+        }
+    }
+    for schema in ["CreateWebhook", "UpdateWebhook"] {
+        let field = &mut schemas[schema]["properties"]["event_types"];
+        if field.is_object() {
+            field["items"] =
+                json!({"type": "string", "enum": orderly_domain::webhook::EVENT_TYPES});
+        }
+    }
+    let line = &mut schemas["OrderLineBody"];
+    if line.is_object() {
+        line["oneOf"] = json!([{"required": ["product_id"]}, {"required": ["sku"]}]);
     }
 }

@@ -45,6 +45,8 @@ pub enum AppError {
     Tasks(#[source] crate::supervise::TasksFailed),
     #[error("cannot set up the cache")]
     Cache(#[source] orderly_cache::CacheError),
+    #[error("cannot set up the rate limits")]
+    RateLimits(#[source] orderly_ratelimit::SetupError),
     #[error("cannot set up webhook delivery")]
     Webhooks(#[source] orderly_worker::webhook::ClientError),
 }
@@ -103,6 +105,45 @@ pub fn product_cache(config: &Config) -> Result<Option<orderly_cache::ProductCac
     .map_err(AppError::Cache)
 }
 
+/// The rate limits the configuration asks for, if any.
+pub fn rate_limits(config: &Config) -> Result<Option<orderly_http::RateLimits>, AppError> {
+    use orderly_ratelimit::{Policy, Quota};
+    let r = &config.rate_limits;
+    if !r.enabled {
+        return Ok(None);
+    }
+    let policy = |name, quota: crate::config::QuotaConfig| Policy {
+        name,
+        quota: Quota {
+            rate: quota.rate,
+            burst: quota.burst,
+        },
+    };
+    let (admin, storefront, anonymous) = (
+        policy("admin", r.admin),
+        policy("storefront", r.storefront),
+        policy("anonymous", r.anonymous),
+    );
+    let redis_url = config.cache.redis_url.expose();
+    let redis = (!redis_url.is_empty()).then(|| orderly_ratelimit::RedisSettings {
+        url: redis_url.to_owned(),
+        timeout: config.cache.redis_timeout,
+        namespace: config.cache.redis_namespace.clone(),
+    });
+    let limiter =
+        orderly_ratelimit::RateLimiter::new(&[admin, storefront, anonymous], r.max_tracked, redis)
+            .map_err(AppError::RateLimits)?;
+    Ok(Some(orderly_http::RateLimits {
+        limiter,
+        admin,
+        storefront,
+        anonymous,
+        client_address_header: (!r.client_address_header.is_empty())
+            .then(|| axum::http::HeaderName::from_bytes(r.client_address_header.as_bytes()).ok())
+            .flatten(),
+    }))
+}
+
 /// The job handlers every worker runs.
 pub fn registry(store: &Store, config: &Config) -> Result<Registry, AppError> {
     let smtp_url = config.mail.smtp_url.expose();
@@ -117,10 +158,7 @@ pub fn registry(store: &Store, config: &Config) -> Result<Registry, AppError> {
     let webhooks = orderly_worker::DeliverWebhook::new(store.clone(), config.webhook_settings())
         .map_err(AppError::Webhooks)?;
     Ok(Registry::new()
-        .register::<kinds::SendReceipt>(SendReceipt {
-            store: store.clone(),
-            mailer: mailer.clone(),
-        })
+        .register::<kinds::SendReceipt>(SendReceipt::new(store.clone(), mailer.clone()))
         .register::<kinds::DeliverWebhook>(webhooks)
         .register::<kinds::NotifyOperators>(NotifyOperators {
             mailer: mailer.clone(),
@@ -238,6 +276,9 @@ impl Application {
                     writers: config.orders.writers,
                     receipt_max_attempts: config.worker.max_attempts_for(kinds::SendReceipt::NAME),
                     write_timeout: config.database.write_timeout,
+                    max_queue_wait: config.orders.max_queue_wait,
+                    queue_wait_target: config.orders.queue_wait_target,
+                    queue_wait_interval: config.orders.queue_wait_interval,
                 },
                 Arc::new(orderly_http::render_order),
             );
@@ -246,6 +287,7 @@ impl Application {
                 orders,
                 keys: orderly_http::auth::KeyCache::new(config.http.auth_cache),
                 cache: product_cache(config)?,
+                rate_limits: rate_limits(config)?,
                 metrics: Some(crate::metrics::install()),
                 settings: Arc::new(HttpSettings {
                     currency: config.currency(),

@@ -154,13 +154,18 @@ pub struct OrdersBenchArgs {
     /// Seconds to run.
     #[arg(long, default_value_t = 10)]
     pub duration: u64,
+    /// Open loop: start this many orders a second whatever the answers (each order its own
+    /// request), with at most `--concurrency` unanswered. Without it, `--concurrency` clients
+    /// each send their next order when the last is answered.
+    #[arg(long)]
+    pub rate: Option<f64>,
     /// Products the orders spread over.
     #[arg(long, default_value_t = 100)]
     pub products: usize,
     /// Lines per order.
     #[arg(long, default_value_t = 1)]
     pub lines: usize,
-    /// Retry as a careful client does: on a connection error, a timeout, `502`, `503` or
+    /// Retry as a careful client does: on a connection error, a timeout, `502`, `503`, `429` or
     /// `409 idempotency_key_in_flight`, send the same order again with the same
     /// Idempotency-Key, until `--retry-for` has passed. Without it, every failure counts.
     #[arg(long)]

@@ -20,6 +20,12 @@ pub fn install() -> MetricsRenderer {
         .get_or_init(|| {
             let recorder = PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), DURATION_BUCKETS)
+                .and_then(|builder| {
+                    builder.set_buckets_for_metric(
+                        Matcher::Full("worker_coalesced_batch_size".into()),
+                        &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0],
+                    )
+                })
                 .unwrap_or_else(|_| PrometheusBuilder::new())
                 .build_recorder();
             let handle = recorder.handle();
@@ -63,7 +69,25 @@ fn describe() {
     );
     describe_counter!(
         "http_requests_shed_total",
-        "API requests refused with 503 overloaded because http.max_in_flight were being answered"
+        "API requests refused at once with 503, by reason: in_flight (http.max_in_flight were \
+         being answered), database_away (the database could not be reached and has not \
+         answered since)"
+    );
+    describe_counter!(
+        "orders_shed_total",
+        "Orders refused with 503 overloaded at the order writer, by reason: congested (at the door: the adaptive limit reached, or just after a shed), standing_queue (waited past orders.queue_wait_target in a standing queue), queue_wait (waited longer than orders.max_queue_wait behind a full batch), queue_full"
+    );
+    describe_gauge!(
+        "orderly_database_away",
+        "1 while API requests are refused at once because the database could not be reached"
+    );
+    describe_counter!(
+        "http_requests_rate_limited_total",
+        "API requests refused with 429 rate_limited, by policy (admin, storefront, anonymous)"
+    );
+    describe_counter!(
+        "rate_limit_redis_failures_total",
+        "Rate-limit checks Redis failed (each process then limits on its own for a second)"
     );
     describe_counter!(
         "http_accept_errors_total",
@@ -72,6 +96,11 @@ fn describe() {
     describe_counter!("orders_created_total", "Orders placed");
     describe_counter!("jobs_enqueued_total", "Jobs enqueued, by kind");
     describe_counter!("jobs_completed_total", "Job runs that succeeded, by kind");
+    describe_histogram!(
+        "worker_coalesced_batch_size",
+        "Requests answered by one statement for jobs running together (receipts' order reads \
+         and receipt_sent_at updates)"
+    );
     describe_counter!(
         "jobs_retried_total",
         "Job runs that failed and will be retried, by kind"

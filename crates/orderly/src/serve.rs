@@ -9,12 +9,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::ConnectInfo;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
 
 /// How many connections, and how slow a client may be.
 #[derive(Debug, Clone, Copy)]
@@ -60,9 +62,9 @@ pub async fn serve(
             },
             () = stop_accepting.cancelled() => break,
         };
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(error) => {
                     metrics::counter!("http_accept_errors_total").increment(1);
                     tracing::warn!(%error, "accepting a connection failed");
@@ -75,7 +77,13 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         open.increment(1.0);
         let open = open.clone();
-        let service = TowerToHyperService::new(router.clone());
+        // The peer's address, for the rate limits of clients without a key.
+        let service = TowerToHyperService::new(router.clone().map_request(
+            move |mut request: axum::http::Request<hyper::body::Incoming>| {
+                request.extensions_mut().insert(ConnectInfo(peer));
+                request
+            },
+        ));
         let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
             // An error here is the client's doing (reset, timed out, malformed): nothing to

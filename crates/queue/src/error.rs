@@ -17,4 +17,9 @@ impl QueueError {
     pub fn is_unavailable(&self) -> bool {
         matches!(self, Self::Database(e) if orderly_db::is_unavailable(e))
     }
+
+    /// Whether the database's disk is full (see [`orderly_db::is_storage_full`]).
+    pub fn is_storage_full(&self) -> bool {
+        matches!(self, Self::Database(e) if orderly_db::is_storage_full(e))
+    }
 }

@@ -203,15 +203,29 @@ impl Queue {
                 let (done, failed): (Vec<&Finished>, Vec<&Finished>) = finished
                     .iter()
                     .partition(|f| f.outcome == Outcome::Completed);
+                if failed.is_empty() {
+                    // The usual batch, all completed: one statement is atomic on its own, so
+                    // one round trip instead of three (BEGIN, UPDATE, COMMIT).
+                    sql::complete_postgres(
+                        done.iter().map(|f| f.id).collect(),
+                        done.iter().map(|f| f.attempt).collect(),
+                        now,
+                        worker,
+                    )
+                    .execute(pool)
+                    .await?;
+                    return Ok(());
+                }
                 let mut tx = pool.begin_write().await?;
                 if !done.is_empty() {
-                    sqlx::query(sql::COMPLETE_POSTGRES)
-                        .bind(done.iter().map(|f| f.id).collect::<Vec<_>>())
-                        .bind(done.iter().map(|f| f.attempt).collect::<Vec<_>>())
-                        .bind(now)
-                        .bind(worker)
-                        .execute(&mut *tx)
-                        .await?;
+                    sql::complete_postgres(
+                        done.iter().map(|f| f.id).collect(),
+                        done.iter().map(|f| f.attempt).collect(),
+                        now,
+                        worker,
+                    )
+                    .execute(&mut *tx)
+                    .await?;
                 }
                 record_each!(tx, failed);
                 tx.commit().await?;

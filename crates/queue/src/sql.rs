@@ -50,7 +50,8 @@ pub(crate) const FINISH: &str = "UPDATE jobs SET state = $3, run_at = COALESCE($
      finished_at = $5, last_error = COALESCE($6, last_error), locked_by = NULL, \
      locked_until = NULL \
      WHERE id = $1 AND attempt = $2 AND state = 'running' AND locked_by = $7";
-/// Records many completions at once on PostgreSQL.
+/// Records many completions at once on PostgreSQL. Run unprepared (planned each time, see
+/// [`complete_postgres`]).
 pub(crate) const COMPLETE_POSTGRES: &str = "UPDATE jobs AS j SET state = 'completed', \
      finished_at = $3, locked_by = NULL, locked_until = NULL \
      FROM unnest($1::bigint[], $2::int[]) AS f(id, attempt) \
@@ -230,4 +231,23 @@ pub(crate) async fn insert_jobs_postgres(
     )
     .fetch_all(&mut *conn)
     .await
+}
+
+/// [`COMPLETE_POSTGRES`], planned anew each time it runs. Prepared once, the plan made while
+/// the table was new (scan the partial lease index, i.e. every running job, then match the
+/// ids) stayed until the next `ANALYZE`: with 500 jobs held, each completion read all 500
+/// (0.6 ms a statement, measured on a fresh database). Planned with the table as it is, the
+/// primary key is used; the planning costs about a tenth of that.
+pub(crate) fn complete_postgres<'q>(
+    ids: Vec<i64>,
+    attempts: Vec<i32>,
+    at: time::OffsetDateTime,
+    worker: &'q str,
+) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    sqlx::query(COMPLETE_POSTGRES)
+        .persistent(false)
+        .bind(ids)
+        .bind(attempts)
+        .bind(at)
+        .bind(worker)
 }

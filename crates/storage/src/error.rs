@@ -54,6 +54,17 @@ impl StoreError {
         }
     }
 
+    /// Whether the database refused to write for want of disk space, here or as the cause of
+    /// a failed batch (see [`orderly_db::is_storage_full`]).
+    pub fn is_storage_full(&self) -> bool {
+        match self {
+            Self::Database(e) => orderly_db::is_storage_full(e),
+            Self::Queue(e) => e.is_storage_full(),
+            Self::BatchFailed(e) => e.is_storage_full(),
+            _ => false,
+        }
+    }
+
     /// Whether a commit's outcome is unknown ([`StoreError::CommitOutcomeUnknown`]), here or
     /// as the cause of a failed batch.
     pub fn is_commit_outcome_unknown(&self) -> bool {

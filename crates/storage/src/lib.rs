@@ -8,6 +8,7 @@ mod migrations;
 mod order_writer;
 mod orders;
 mod products;
+mod reachability;
 mod reports;
 mod scheduler;
 mod webhooks;
@@ -20,13 +21,14 @@ use orderly_queue::Queue;
 
 pub use api_keys::{ApiKeyInfo, Caller, NewApiKey, key_digest};
 pub use error::StoreError;
-pub use order_writer::{OrderWriter, OrderWriterSettings, WriteLoop};
+pub use order_writer::{AdmittedOrder, OrderWriter, OrderWriterSettings, WriteLoop};
 pub use orderly_db::cause_chain;
 pub use orders::{
     CreateOrder, CreateOutcome, LineProblem, OrderFilter, OrderRejection, OrderSettings,
     RenderOrder, ShortLine, StoredResponse, TransitionOutcome,
 };
 pub use products::{ProductFilter, UpdateOutcome};
+pub use reachability::is_unreachable;
 pub use reports::{LowStock, ProductSales, SalesSummary};
 pub use webhooks::{
     AttemptOutcome, NewAttempt, NewWebhook, OutboxRecord, Recorded, SECRET_PREFIX, WebhookAttempt,
@@ -51,6 +53,7 @@ pub type StoreOptions = DbOptions;
 pub struct Store {
     db: Db,
     queue: Queue,
+    reachability: std::sync::Arc<reachability::Reachability>,
 }
 
 impl Store {
@@ -62,6 +65,7 @@ impl Store {
         Ok(Self {
             queue: Queue::new(db.clone()),
             db,
+            reachability: Default::default(),
         })
     }
 
@@ -86,7 +90,11 @@ impl Store {
 
     /// Runs a trivial query and reports how long the round trip took.
     pub async fn ping(&self) -> Result<Duration, StoreError> {
-        Ok(self.db.ping().await?)
+        let took = self.db.ping().await?;
+        if self.set_away(false) {
+            tracing::info!("the database answers again");
+        }
+        Ok(took)
     }
 
     /// Connections open in the pool, and how many of them are idle.

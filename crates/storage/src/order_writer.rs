@@ -6,9 +6,27 @@
 //! once ([`StoreError::Overloaded`], a `503` the client retries) rather than left waiting
 //! with its connection held. A batch holds at most `max_batch`. The in-flight key set holds at
 //! most one entry per queued or running order.
+//!
+//! The queue is bounded in time too, the way CoDel bounds a network queue: a burst may queue,
+//! a standing queue may not. When every batch the writers took for a whole
+//! `queue_wait_interval` was full and its oldest order had waited at least the target (`queue_wait_target`, or twice the time
+//! a batch takes when that is longer: waiting for the batch before is group commit, not a
+//! standing queue), the queue is standing (more orders arrive than the
+//! database takes): from then on, until an order is taken that waited less, an order that
+//! waited the target or more is not written but answered `Overloaded`, new orders are refused
+//! at once for half an interval after each, and the number of orders let in at once (an
+//! adaptive limit, see [`OrderWriter::admit`]) is halved each interval. Whatever
+//! the state, an order of a full batch that waited longer than `max_queue_wait` is shed, and
+//! new orders are refused for a quarter of that (a batch that empties the queue is written
+//! whole: its orders share one commit, however long the one before took). So under more orders
+//! than the database takes the queue drains to what it can write promptly instead of standing
+//! full: admitted orders stay about as fast as under normal load, and the rest are told at
+//! once.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
 
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
@@ -31,17 +49,128 @@ pub struct OrderWriterSettings {
     pub receipt_max_attempts: i32,
     /// Longest one batch's transaction may take (see [`Store::create_orders`]).
     pub write_timeout: std::time::Duration,
+    /// Longest an order may wait in the queue for a writer (see the module's description).
+    pub max_queue_wait: std::time::Duration,
+    /// The wait above which a standing queue sheds (see the module's description).
+    pub queue_wait_target: std::time::Duration,
+    /// How long every order must have waited past the target before the queue counts as
+    /// standing.
+    pub queue_wait_interval: std::time::Duration,
 }
 
 type Reply = oneshot::Sender<Result<CreateOutcome, StoreError>>;
+type Queued = (CreateOrder, Reply, Instant);
+
+/// Until when new orders are refused at once, as microseconds after `since`; 0: not now.
+#[derive(Debug)]
+struct Congestion {
+    since: Instant,
+    until_micros: AtomicU64,
+}
+
+impl Congestion {
+    fn now_micros(&self) -> u64 {
+        self.since.elapsed().as_micros() as u64
+    }
+
+    fn active(&self) -> bool {
+        self.now_micros() < self.until_micros.load(Ordering::Relaxed)
+    }
+
+    fn extend(&self, by: std::time::Duration) {
+        let until = self.now_micros() + by.as_micros() as u64;
+        self.until_micros.fetch_max(until, Ordering::Relaxed);
+    }
+}
+
+/// Whether the queue is standing (see the module's description), from the waits of the orders
+/// the writers take, one after another.
+#[derive(Debug)]
+struct QueueDelay {
+    target: std::time::Duration,
+    interval: std::time::Duration,
+    state: Mutex<DelayState>,
+    /// Most orders let in at once (admitted and not yet answered): the queue's size at first,
+    /// so that a burst may queue; halved each interval the queue is standing, raised by a
+    /// sixteenth with each batch whose oldest order waited less than the target, back up to
+    /// the queue's size.
+    limit: AtomicUsize,
+    max_limit: usize,
+    /// How long a batch's transaction takes, a moving average in microseconds: waiting for
+    /// the batch before is what group commit costs, not a standing queue, so the target is
+    /// at least twice this.
+    batch_micros: AtomicU64,
+}
+
+/// The least the adaptive limit goes down to.
+const MIN_ADMITTED: usize = 8;
+
+#[derive(Debug, Default)]
+struct DelayState {
+    /// Since when every order taken had waited at least the target.
+    above_since: Option<Instant>,
+    /// When the limit was last lowered.
+    lowered_at: Option<Instant>,
+}
+
+impl QueueDelay {
+    /// The wait past which the queue may be standing: the configured target, or twice the
+    /// time a batch takes, whichever is longer.
+    fn target(&self) -> std::time::Duration {
+        let batch = std::time::Duration::from_micros(self.batch_micros.load(Ordering::Relaxed));
+        self.target.max(batch * 2)
+    }
+
+    /// Records how long a batch's transaction took.
+    fn batch_took(&self, took: std::time::Duration) {
+        let sample = took.as_micros().min(u128::from(u32::MAX)) as u64;
+        let average = self.batch_micros.load(Ordering::Relaxed);
+        self.batch_micros
+            .store(average - average / 8 + sample / 8, Ordering::Relaxed);
+    }
+
+    /// Whether the queue is standing, from the wait of the oldest order of a batch taken
+    /// `now` (CoDel's sojourn time at the head of the queue) and whether the batch was full:
+    /// a queue that a batch empties is not standing, however long its commits take.
+    fn standing(&self, waited: std::time::Duration, full: bool, now: Instant) -> bool {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if !full || waited < self.target() {
+            state.above_since = None;
+            let limit = self.limit.load(Ordering::Relaxed);
+            self.limit.store(
+                (limit + limit / 16 + 1).min(self.max_limit),
+                Ordering::Relaxed,
+            );
+            return false;
+        }
+        let since = *state.above_since.get_or_insert(now);
+        let standing = now.duration_since(since) >= self.interval;
+        if standing
+            && state
+                .lowered_at
+                .is_none_or(|at| now.duration_since(at) >= self.interval)
+        {
+            state.lowered_at = Some(now);
+            let limit = self.limit.load(Ordering::Relaxed);
+            self.limit
+                .store((limit / 2).max(MIN_ADMITTED), Ordering::Relaxed);
+        }
+        standing
+    }
+}
+
 type InFlight = Mutex<HashSet<(Uuid, String)>>;
 
 /// The handle handlers place orders through. Cheap to clone; the writers stop when the last
 /// clone is dropped and the queue is empty.
 #[derive(Clone)]
 pub struct OrderWriter {
-    sender: mpsc::Sender<(CreateOrder, Reply)>,
+    sender: mpsc::Sender<Queued>,
     in_flight: Arc<InFlight>,
+    congestion: Arc<Congestion>,
+    delay: Arc<QueueDelay>,
+    /// Orders let in (see [`OrderWriter::admit`]) and not yet answered.
+    admitted: Arc<AtomicUsize>,
 }
 
 impl std::fmt::Debug for OrderWriter {
@@ -52,6 +181,16 @@ impl std::fmt::Debug for OrderWriter {
                 &(self.sender.max_capacity() - self.sender.capacity()),
             )
             .finish()
+    }
+}
+
+/// An order let in by [`OrderWriter::admit`]; dropped when it is answered.
+#[derive(Debug)]
+pub struct AdmittedOrder(Arc<AtomicUsize>);
+
+impl Drop for AdmittedOrder {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -99,10 +238,22 @@ impl OrderWriter {
     ) -> (Self, Vec<WriteLoop>) {
         let (sender, receiver) = mpsc::channel(settings.queue.max(1));
         let receiver = Arc::new(tokio::sync::Mutex::new(receiver));
+        let congestion = Arc::new(Congestion {
+            since: Instant::now(),
+            until_micros: AtomicU64::new(0),
+        });
         let writers = match store.kind() {
             BackendKind::Sqlite => 1,
             BackendKind::Postgres => settings.writers.max(1),
         };
+        let delay = Arc::new(QueueDelay {
+            target: settings.queue_wait_target,
+            interval: settings.queue_wait_interval,
+            state: Mutex::default(),
+            limit: AtomicUsize::new(settings.queue.max(MIN_ADMITTED)),
+            max_limit: settings.queue.max(MIN_ADMITTED),
+            batch_micros: AtomicU64::new(0),
+        });
         let loops = (0..writers)
             .map(|_| {
                 WriteLoop(Box::pin(write_loop(
@@ -110,19 +261,47 @@ impl OrderWriter {
                     receiver.clone(),
                     settings.clone(),
                     render.clone(),
+                    congestion.clone(),
+                    delay.clone(),
                 )))
             })
             .collect();
         let writer = Self {
             sender,
             in_flight: Arc::new(Mutex::new(HashSet::new())),
+            congestion,
+            delay,
+            admitted: Arc::new(AtomicUsize::new(0)),
         };
         (writer, loops)
+    }
+
+    /// Lets a new order in, or `None` when it is to be refused at once: for a while after an
+    /// order was shed, and while as many orders as the adaptive limit allows are in already.
+    /// Cheap: the HTTP layer asks before reading an order's body, and holds what it gets until
+    /// the order is answered.
+    pub fn admit(&self) -> Option<AdmittedOrder> {
+        if self.congestion.active() {
+            return None;
+        }
+        let limit = self.delay.limit.load(Ordering::Relaxed);
+        let admitted = self.admitted.fetch_add(1, Ordering::AcqRel);
+        let order = AdmittedOrder(self.admitted.clone());
+        (admitted < limit).then_some(order)
+    }
+
+    /// Whether new orders are being refused at once because queued ones waited too long.
+    fn congested(&self) -> bool {
+        self.congestion.active()
     }
 
     /// Places one order and waits for its commit. A second request with the same key while
     /// the first is queued or running is answered [`CreateOutcome::InFlight`] at once.
     pub async fn place(&self, request: CreateOrder) -> Result<CreateOutcome, StoreError> {
+        if self.congested() {
+            metrics::counter!("orders_shed_total", "reason" => "congested").increment(1);
+            return Err(StoreError::Overloaded);
+        }
         let key = (request.api_key, request.idempotency_key.clone());
         if !self
             .in_flight
@@ -138,9 +317,12 @@ impl OrderWriter {
         };
         let (reply, answer) = oneshot::channel();
         self.sender
-            .try_send((request, reply))
+            .try_send((request, reply, Instant::now()))
             .map_err(|error| match error {
-                mpsc::error::TrySendError::Full(_) => StoreError::Overloaded,
+                mpsc::error::TrySendError::Full(_) => {
+                    metrics::counter!("orders_shed_total", "reason" => "queue_full").increment(1);
+                    StoreError::Overloaded
+                }
                 mpsc::error::TrySendError::Closed(_) => StoreError::WriterStopped,
             })?;
         answer.await.map_err(|_| StoreError::WriterStopped)?
@@ -149,9 +331,11 @@ impl OrderWriter {
 
 async fn write_loop(
     store: Store,
-    receiver: Arc<tokio::sync::Mutex<mpsc::Receiver<(CreateOrder, Reply)>>>,
+    receiver: Arc<tokio::sync::Mutex<mpsc::Receiver<Queued>>>,
     settings: OrderWriterSettings,
     render: Arc<RenderOrder>,
+    congestion: Arc<Congestion>,
+    delay: Arc<QueueDelay>,
 ) {
     let order_settings = OrderSettings {
         idempotency_ttl: settings.idempotency_ttl,
@@ -159,33 +343,66 @@ async fn write_loop(
         receipt_max_attempts: settings.receipt_max_attempts,
         write_timeout: settings.write_timeout,
     };
+    let mut queued = Vec::with_capacity(settings.max_batch);
     loop {
         let mut requests = Vec::with_capacity(settings.max_batch);
         let mut replies = Vec::with_capacity(settings.max_batch);
         {
             let mut receiver = receiver.lock().await;
-            let Some((request, reply)) = receiver.recv().await else {
+            let Some(first) = receiver.recv().await else {
                 return;
             };
-            requests.push(request);
-            replies.push(reply);
-            while requests.len() < settings.max_batch {
+            queued.push(first);
+            while queued.len() < settings.max_batch {
                 match receiver.try_recv() {
-                    Ok((request, reply)) => {
-                        requests.push(request);
-                        replies.push(reply);
-                    }
+                    Ok(next) => queued.push(next),
                     Err(_) => break,
                 }
             }
         }
-        match store.create_orders(&requests, &order_settings).await {
+        let now = Instant::now();
+        let full = queued.len() >= settings.max_batch;
+        let standing = queued
+            .first()
+            .is_some_and(|(_, _, since)| delay.standing(now.duration_since(*since), full, now));
+        for (request, reply, since) in queued.drain(..) {
+            let waited = now.duration_since(since);
+            // After a shed, new orders are refused at once for a while: a quarter of
+            // max_queue_wait past that bound, half an interval in a standing queue. Only a
+            // full batch sheds: one that empties the queue writes all its orders in one
+            // commit, so refusing some of them (say, behind a commit a slow disk held up)
+            // would spare the database nothing.
+            let shed = if full && waited > settings.max_queue_wait {
+                Some(("queue_wait", settings.max_queue_wait / 4))
+            } else if standing && waited >= delay.target() {
+                Some(("standing_queue", settings.queue_wait_interval / 2))
+            } else {
+                None
+            };
+            if let Some((reason, refuse_for)) = shed {
+                congestion.extend(refuse_for);
+                metrics::counter!("orders_shed_total", "reason" => reason).increment(1);
+                let _ = reply.send(Err(StoreError::Overloaded));
+            } else {
+                requests.push(request);
+                replies.push(reply);
+            }
+        }
+        if requests.is_empty() {
+            continue;
+        }
+        let started = Instant::now();
+        let written = store.create_orders(&requests, &order_settings).await;
+        delay.batch_took(started.elapsed());
+        match written {
             Ok(outcomes) => {
                 for (reply, outcome) in replies.into_iter().zip(outcomes) {
                     let _ = reply.send(Ok(outcome));
                 }
             }
-            Err(error) if requests.len() > 1 && !error.is_unavailable() => {
+            Err(error)
+                if requests.len() > 1 && !error.is_unavailable() && !error.is_storage_full() =>
+            {
                 // A batch fails whole when any of its orders meets an unexpected error (or the
                 // commit fails). Each order then gets a transaction of its own, so one bad
                 // order fails alone; one that did commit is replayed by its idempotency key.

@@ -1,6 +1,7 @@
 //! orderly's background work: the handlers the queue's worker runs (`send_receipt`, `deliver_webhook`, operator notices, the chores), and the [`Mailer`] receipts go out through.
 
 mod chores;
+mod coalesce;
 mod mail;
 mod noop;
 mod operators;

@@ -11,13 +11,44 @@ use orderly_queue::kinds::{self, OrderArgs};
 use orderly_queue::{BoxFuture, Handler, Job, JobError};
 use orderly_storage::Store;
 
+use crate::coalesce::Coalescer;
 use crate::mail::Mailer;
 
-/// Sends an order's receipt and records when it went out.
+/// The most orders one statement reads, or marks as sent, for receipts running at once.
+const MAX_BATCH: usize = 64;
+
+/// Sends an order's receipt and records when it went out. Receipts running at the same time
+/// share their reads of the orders and their `receipt_sent_at` updates (see `coalesce`).
 #[derive(Debug, Clone)]
 pub struct SendReceipt {
-    pub store: Store,
-    pub mailer: Mailer,
+    mailer: Mailer,
+    orders: Coalescer<OrderId, Option<Order>>,
+    sent: Coalescer<OrderId, ()>,
+}
+
+impl SendReceipt {
+    /// The handler, with its batching tasks started on the current tokio runtime.
+    pub fn new(store: Store, mailer: Mailer) -> Self {
+        let reader = store.clone();
+        let orders = Coalescer::start(MAX_BATCH, move |ids: Vec<OrderId>| {
+            let store = reader.clone();
+            async move { store.orders_by_ids(&ids).await }
+        });
+        let sent = Coalescer::start(MAX_BATCH, move |ids: Vec<OrderId>| {
+            let store = store.clone();
+            async move {
+                store
+                    .mark_receipts_sent(&ids, orderly_domain::now())
+                    .await
+                    .map(|()| vec![(); ids.len()])
+            }
+        });
+        Self {
+            mailer,
+            orders,
+            sent,
+        }
+    }
 }
 
 impl Handler<kinds::SendReceipt> for SendReceipt {
@@ -26,15 +57,15 @@ impl Handler<kinds::SendReceipt> for SendReceipt {
             let id = OrderId::from_uuid(args.order_id);
             tracing::Span::current().record("order_id", tracing::field::display(id));
             let order = self
-                .store
-                .order_by_id(id)
+                .orders
+                .call(id)
                 .await
                 .map_err(|e| JobError::transient("loading the order", &e))?
                 .ok_or_else(|| JobError::Permanent(format!("order {id} does not exist")))?;
             let message = receipt(&order, self.mailer.from())?;
             self.mailer.send(&message, &format!("receipt-{id}")).await?;
-            self.store
-                .mark_receipt_sent(id, orderly_domain::now())
+            self.sent
+                .call(id)
                 .await
                 .map_err(|e| JobError::transient("recording the receipt", &e))?;
             tracing::info!(order_id = %id, "receipt sent");

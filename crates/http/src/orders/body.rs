@@ -21,11 +21,11 @@ pub struct CreateOrderBody {
     pub customer: Option<Value>,
     /// 1–100 lines, each product at most once.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Vec<OrderLineBody>, required = true)]
+    #[schema(value_type = Vec<OrderLineBody>, required = true, min_items = 1, max_items = 100)]
     pub lines: Option<Value>,
     /// Up to 1,000 characters.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = String)]
     pub note: Option<Value>,
     #[serde(flatten)]
     #[schema(ignore)]
@@ -49,7 +49,7 @@ pub struct OrderLineBody {
     product_id: Option<uuid::Uuid>,
     #[schema(example = "MUG-BLUE")]
     sku: Option<String>,
-    #[schema(example = 2)]
+    #[schema(example = 2, minimum = 1, maximum = 1_000)]
     quantity: i64,
 }
 

@@ -75,7 +75,7 @@ fn order_location(id: impl std::fmt::Display) -> Option<HeaderValue> {
 /// A retry with the same `Idempotency-Key` and body gets the first response again.
 #[utoipa::path(
     post, path = "/v1/orders", tag = "orders",
-    params(("Idempotency-Key" = String, Header, description = "A unique token per order; retries reuse it")),
+    params(("Idempotency-Key" = String, Header, pattern = "^[!-~]{1,255}$", description = "A unique token per order (1–255 visible ASCII characters); retries reuse it")),
     request_body = CreateOrderBody,
     responses(
         (status = 201, description = "Placed; a replay carries `Idempotent-Replayed: true`", body = OrderResource,
@@ -92,11 +92,7 @@ async fn create_order(
     IdempotencyKey(idempotency_key): IdempotencyKey,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Response, ApiError> {
-    // serde_json keeps object keys sorted, so equal documents serialise to equal bytes.
-    let fingerprint = Sha256::digest(serde_json::to_vec(&body).unwrap_or_default()).to_vec();
-    let order = parse_json::<CreateOrderBody>(&serde_json::to_vec(&body).unwrap_or_default())?
-        .parse()
-        .map_err(ApiError::Validation)?;
+    let (fingerprint, order) = decode_order(&body)?;
     let request = CreateOrder {
         api_key: auth.caller.key_id,
         idempotency_key,
@@ -141,6 +137,17 @@ async fn create_order(
         }),
         CreateOutcome::Rejected(rejection) => Err(rejected(rejection)),
     }
+}
+
+/// An order body's fingerprint (what an `Idempotency-Key` is bound to) and the order it
+/// asks for. serde_json keeps object keys sorted, so equal documents give equal fingerprints.
+pub(crate) fn decode_order(body: &Value) -> Result<(Vec<u8>, orderly_domain::NewOrder), ApiError> {
+    let canonical = serde_json::to_vec(body).unwrap_or_default();
+    let fingerprint = Sha256::digest(&canonical).to_vec();
+    let order = parse_json::<CreateOrderBody>(&canonical)?
+        .parse()
+        .map_err(ApiError::Validation)?;
+    Ok((fingerprint, order))
 }
 
 fn stored_response(
@@ -229,13 +236,16 @@ async fn get_order(
 #[into_params(parameter_in = Query)]
 struct ListQuery {
     /// Page size, 1–100 (default 50).
-    #[param(value_type = Option<u32>)]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     limit: Option<String>,
     /// The `next_cursor` of the previous page.
+    #[param(pattern = "^[A-Za-z0-9_-]{21}[AQgw]$")]
     cursor: Option<String>,
     /// Only orders in this status.
+    #[param(pattern = "^(pending|paid|fulfilled|cancelled|expired)$")]
     status: Option<String>,
     /// Only orders for this customer e-mail address (exact match).
+    #[param(pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     email: Option<String>,
 }
 

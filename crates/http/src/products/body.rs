@@ -18,7 +18,7 @@ use crate::fields::{Fields, present};
 pub struct CreateProduct {
     /// Unique; 1–64 of `A–Z a–z 0–9 - _ .`
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = String, required = true, example = "MUG-BLUE-350")]
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._-]+$", example = "MUG-BLUE-350")]
     pub sku: Option<Value>,
     /// 1–200 characters.
     #[serde(default, deserialize_with = "present")]
@@ -26,23 +26,23 @@ pub struct CreateProduct {
     pub name: Option<Value>,
     /// Up to 5,000 characters; defaults to empty.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = String)]
     pub description: Option<Value>,
     /// Unit price in minor units of the store currency (cents): 0–100,000,000,000.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = i64, required = true, example = 1250)]
+    #[schema(value_type = i64, required = true, minimum = 0, maximum = 100_000_000_000_i64, example = 1250)]
     pub price: Option<Value>,
     /// The store currency; optional, and refused if it is any other.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>, example = "EUR")]
+    #[schema(value_type = String, example = "EUR")]
     pub currency: Option<Value>,
     /// Units on hand: 0–1,000,000,000. Defaults to 0.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<i64>, example = 40)]
+    #[schema(value_type = i64, minimum = 0, maximum = 1_000_000_000, example = 40)]
     pub stock: Option<Value>,
     /// Whether it can be ordered. Defaults to true.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<bool>)]
+    #[schema(value_type = bool)]
     pub active: Option<Value>,
     #[serde(flatten)]
     #[schema(ignore)]
@@ -95,26 +95,26 @@ impl CreateProduct {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct UpdateProduct {
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = String, min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._-]+$")]
     pub sku: Option<Value>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = String)]
     pub name: Option<Value>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = String)]
     pub description: Option<Value>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<i64>)]
+    #[schema(value_type = i64, minimum = 0, maximum = 100_000_000_000_i64)]
     pub price: Option<Value>,
     /// Refused unless it names the store currency, which cannot change.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = String)]
     pub currency: Option<Value>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<i64>)]
+    #[schema(value_type = i64, minimum = 0, maximum = 1_000_000_000)]
     pub stock: Option<Value>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<bool>)]
+    #[schema(value_type = bool)]
     pub active: Option<Value>,
     #[serde(flatten)]
     #[schema(ignore)]

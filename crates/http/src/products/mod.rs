@@ -140,9 +140,10 @@ async fn get_product_by_sku(
 #[into_params(parameter_in = Query)]
 struct ListQuery {
     /// Page size, 1–100 (default 50).
-    #[param(value_type = Option<u32>)]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     limit: Option<String>,
     /// The `next_cursor` of the previous page.
+    #[param(pattern = "^[A-Za-z0-9_-]{21}[AQgw]$")]
     cursor: Option<String>,
     /// Only active (`true`) or inactive (`false`) products.
     #[param(value_type = Option<bool>)]

@@ -22,7 +22,7 @@ pub struct CreateWebhook {
     pub event_types: Option<Value>,
     /// Up to 500 characters, for people.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = String)]
     pub description: Option<Value>,
     #[serde(flatten)]
     #[schema(ignore)]
@@ -33,18 +33,18 @@ pub struct CreateWebhook {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct UpdateWebhook {
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = String)]
     pub url: Option<Value>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<Vec<String>>)]
+    #[schema(value_type = Vec<String>)]
     pub event_types: Option<Value>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = String)]
     pub description: Option<Value>,
     /// `true` enables a disabled endpoint (its failure record starts afresh); `false`
     /// disables it.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<bool>)]
+    #[schema(value_type = bool)]
     pub enabled: Option<Value>,
     #[serde(flatten)]
     #[schema(ignore)]

@@ -27,7 +27,7 @@ use crate::extract::{JsonBody, PathParams, QueryParams};
 use crate::pagination::{
     decode_cursor, decode_id_cursor, next_cursor, next_id_cursor, page_limit, parse_limit,
 };
-use body::{CreateWebhook, UpdateWebhook};
+pub use body::{CreateWebhook, UpdateWebhook};
 use resource::{AttemptPage, AttemptResource, Redelivery, WebhookPage, WebhookResource};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -45,9 +45,23 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[into_params(parameter_in = Query)]
 struct PageQuery {
     /// Page size, 1–100 (default 50).
-    #[param(value_type = Option<u32>)]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     limit: Option<String>,
     /// The `next_cursor` of the previous page.
+    #[param(pattern = "^[A-Za-z0-9_-]{21}[AQgw]$")]
+    cursor: Option<String>,
+}
+
+/// The query of the delivery listing, whose cursors are attempt ids.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct AttemptPageQuery {
+    /// Page size, 1–100 (default 50).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
+    limit: Option<String>,
+    /// The `next_cursor` of the previous page.
+    #[param(pattern = "^[A-Za-z0-9_-]{10}[AEIMQUYcgkosw048]$")]
     cursor: Option<String>,
 }
 
@@ -294,7 +308,7 @@ async fn delete_webhook(
 /// List an endpoint's delivery attempts, newest first (admin).
 #[utoipa::path(
     get, path = "/v1/webhooks/{id}/deliveries", tag = "webhooks",
-    params(("id" = Uuid, Path, description = "The endpoint id"), PageQuery),
+    params(("id" = Uuid, Path, description = "The endpoint id"), AttemptPageQuery),
     responses(
         (status = 200, description = "One page of attempts", body = AttemptPage),
         (status = 400, description = "Invalid query parameters", body = Problem, content_type = "application/problem+json"),
@@ -306,7 +320,7 @@ async fn list_deliveries(
     _auth: Authorized<ManageWebhooks>,
     State(state): State<AppState>,
     PathParams(id): PathParams<String>,
-    QueryParams(query): QueryParams<PageQuery>,
+    QueryParams(query): QueryParams<AttemptPageQuery>,
 ) -> Result<Json<AttemptPage>, ApiError> {
     let id = parse_id(&id)?;
     let mut errors = ValidationErrors::new();

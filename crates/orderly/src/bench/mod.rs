@@ -32,7 +32,7 @@ pub async fn run(command: BenchCommand, config: &Config) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string(&report)?);
     } else {
         println!(
-            "{}: {:.0} orders/s over {:.1} s, p50 {:.2} ms, p99 {:.2} ms, {} ok, {} errors, {} retries",
+            "{}: {:.0} orders/s over {:.1} s, p50 {:.2} ms, p99 {:.2} ms, {} ok, {} errors, {} retries, {} shed, {} not sent",
             report.name,
             report.orders_per_s,
             report.seconds,
@@ -40,7 +40,9 @@ pub async fn run(command: BenchCommand, config: &Config) -> anyhow::Result<()> {
             report.p99_ms,
             report.ok,
             report.errors,
-            report.retries
+            report.retries,
+            report.shed,
+            report.skipped
         );
     }
     Ok(())
@@ -57,6 +59,11 @@ pub struct Report {
     pub errors: u64,
     /// Requests sent again with the same Idempotency-Key (`--retry`).
     pub retries: u64,
+    /// Answers that shed the request at once (`503 overloaded`, `429 rate_limited`); without
+    /// `--retry` each is also an error.
+    pub shed: u64,
+    /// With `--rate`: orders not sent because `--concurrency` were unanswered.
+    pub skipped: u64,
     pub orders_per_s: f64,
     pub p50_ms: f64,
     pub p99_ms: f64,
@@ -70,6 +77,8 @@ pub struct Tally {
     ok: u64,
     errors: u64,
     retries: u64,
+    shed: u64,
+    skipped: u64,
 }
 
 impl Default for Tally {
@@ -80,6 +89,8 @@ impl Default for Tally {
             ok: 0,
             errors: 0,
             retries: 0,
+            shed: 0,
+            skipped: 0,
         }
     }
 }
@@ -103,11 +114,23 @@ impl Tally {
         self.retries += 1;
     }
 
+    /// Counts one answer that shed the request (`503 overloaded`, `429 rate_limited`).
+    pub fn shed(&mut self) {
+        self.shed += 1;
+    }
+
+    /// Counts one order the open-loop generator did not send: too many were unanswered.
+    pub fn skipped(&mut self) {
+        self.skipped += 1;
+    }
+
     pub fn merge(&mut self, other: &Tally) {
         let _ = self.latencies.add(&other.latencies);
         self.ok += other.ok;
         self.errors += other.errors;
         self.retries += other.retries;
+        self.shed += other.shed;
+        self.skipped += other.skipped;
     }
 
     pub fn report(&self, name: &'static str, concurrency: usize, elapsed: Duration) -> Report {
@@ -120,6 +143,8 @@ impl Tally {
             ok: self.ok,
             errors: self.errors,
             retries: self.retries,
+            shed: self.shed,
+            skipped: self.skipped,
             orders_per_s: self.ok as f64 / seconds,
             p50_ms: ms(0.50),
             p99_ms: ms(0.99),

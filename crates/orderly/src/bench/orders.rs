@@ -1,6 +1,6 @@
 //! `orderly bench orders`: places real orders over HTTP, each with a fresh idempotency key,
 //! from `concurrency` clients for `duration` seconds. With `--retry` each client follows the
-//! retry rule the README gives clients: a connection error, a timeout, `502`, `503` or
+//! retry rule the README gives clients: a connection error, a timeout, `502`, `503`, `429` or
 //! `409 idempotency_key_in_flight` sends the same order again with the same key.
 
 use std::sync::Arc;
@@ -62,6 +62,23 @@ pub async fn run(args: OrdersBenchArgs) -> anyhow::Result<Report> {
     let skus = Arc::new(skus);
     let started = Instant::now();
     let deadline = started + Duration::from_secs(args.duration);
+    if let Some(rate) = args.rate {
+        let total = offer(
+            rate,
+            args.concurrency,
+            deadline,
+            args.lines,
+            client,
+            skus,
+            record,
+        )
+        .await;
+        let elapsed = started.elapsed();
+        if let Some(recorder) = recorder {
+            recorder.await??;
+        }
+        return Ok(total.report("orderly over HTTP", args.concurrency, elapsed));
+    }
     let mut workers = Vec::new();
     for worker in 0..args.concurrency {
         let (client, skus, record) = (client.clone(), skus.clone(), record.clone());
@@ -70,21 +87,8 @@ pub async fn run(args: OrdersBenchArgs) -> anyhow::Result<Report> {
             let mut rng = XorShift::new(worker as u64 + 1);
             let mut tally = Tally::default();
             while Instant::now() < deadline {
-                let first = rng.below(skus.len());
-                let order_lines: Vec<_> = (0..lines)
-                    .map(|i| json!({"sku": skus[(first + i) % skus.len()], "quantity": 1}))
-                    .collect();
-                let body = json!({
-                    "customer": {"email": "bench@example.com", "name": "Bench"},
-                    "lines": order_lines,
-                });
-                let key = uuid::Uuid::new_v4().to_string();
-                let sent = Instant::now();
-                let placed = client.place(&key, &body, &mut tally).await;
-                tally.record(placed.is_some(), sent.elapsed());
-                if let (Some(id), Some(record)) = (placed, &record) {
-                    let _ = record.send(format!("{key} {id}\n")).await;
-                }
+                let body = order_body(&skus, lines, &mut rng);
+                client.place_one(&body, &mut tally, record.as_ref()).await;
             }
             tally
         }));
@@ -99,6 +103,62 @@ pub async fn run(args: OrdersBenchArgs) -> anyhow::Result<Report> {
         recorder.await??;
     }
     Ok(total.report("orderly over HTTP", args.concurrency, elapsed))
+}
+
+/// An order of `lines` lines over consecutive products from a random one.
+fn order_body(skus: &[String], lines: usize, rng: &mut XorShift) -> serde_json::Value {
+    let first = rng.below(skus.len());
+    let order_lines: Vec<_> = (0..lines)
+        .map(|i| json!({"sku": skus[(first + i) % skus.len()], "quantity": 1}))
+        .collect();
+    json!({
+        "customer": {"email": "bench@example.com", "name": "Bench"},
+        "lines": order_lines,
+    })
+}
+
+/// Open loop (`--rate`): starts `rate` orders a second whatever the answers, each as its own
+/// task, with at most `outstanding` unanswered; past that an order is not sent and counts as
+/// skipped (the load generator, not the server, was the limit).
+async fn offer(
+    rate: f64,
+    outstanding: usize,
+    deadline: Instant,
+    lines: usize,
+    client: Client,
+    skus: Arc<Vec<String>>,
+    record: Option<mpsc::Sender<String>>,
+) -> Tally {
+    let permits = Arc::new(tokio::sync::Semaphore::new(outstanding.max(1)));
+    let total = Arc::new(std::sync::Mutex::new(Tally::default()));
+    let mut ticks = tokio::time::interval(Duration::from_secs_f64(1.0 / rate.max(0.001)));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut rng = XorShift::new(7);
+    let mut tasks = tokio::task::JoinSet::new();
+    while Instant::now() < deadline {
+        ticks.tick().await;
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            total.lock().unwrap_or_else(|e| e.into_inner()).skipped();
+            continue;
+        };
+        let (client, total, record) = (client.clone(), total.clone(), record.clone());
+        let body = order_body(&skus, lines, &mut rng);
+        tasks.spawn(async move {
+            let mut tally = Tally::default();
+            client.place_one(&body, &mut tally, record.as_ref()).await;
+            total
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .merge(&tally);
+            drop(permit);
+        });
+        while tasks.try_join_next().is_some() {}
+    }
+    while tasks.join_next().await.is_some() {}
+    drop(record);
+    Arc::into_inner(total)
+        .map(|t| t.into_inner().unwrap_or_else(|e| e.into_inner()))
+        .unwrap_or_default()
 }
 
 /// One client's way of placing an order.
@@ -116,10 +176,28 @@ enum Attempt {
     Placed(String),
     /// Worth sending again with the same key; the server may say how long to wait.
     Retry(Option<Duration>),
+    /// Refused at once for load (`503 overloaded`, `429 rate_limited`): worth sending again.
+    Shed(Option<Duration>),
     Failed,
 }
 
 impl Client {
+    /// Places `body` under a fresh key, tallies it, and records it when acknowledged.
+    async fn place_one(
+        &self,
+        body: &serde_json::Value,
+        tally: &mut Tally,
+        record: Option<&mpsc::Sender<String>>,
+    ) {
+        let key = uuid::Uuid::new_v4().to_string();
+        let sent = Instant::now();
+        let placed = self.place(&key, body, tally).await;
+        tally.record(placed.is_some(), sent.elapsed());
+        if let (Some(id), Some(record)) = (placed, record) {
+            let _ = record.send(format!("{key} {id}\n")).await;
+        }
+    }
+
     /// Places one order under `key`; its id once acknowledged, `None` when it finally failed.
     async fn place(
         &self,
@@ -133,6 +211,10 @@ impl Client {
             let wait = match self.attempt(key, body).await {
                 Attempt::Placed(id) => return Some(id),
                 Attempt::Failed => return None,
+                Attempt::Shed(after) => {
+                    tally.shed();
+                    after.unwrap_or(backoff)
+                }
                 Attempt::Retry(after) => after.unwrap_or(backoff),
             };
             let retry_for = self.retry_for?;
@@ -174,7 +256,11 @@ impl Client {
                 .ok()
                 .and_then(|v| v["id"].as_str().map(str::to_owned))
                 .map_or(Attempt::Failed, Attempt::Placed),
+            StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE if is_shed(&bytes) => {
+                Attempt::Shed(retry_after)
+            }
             StatusCode::BAD_GATEWAY
+            | StatusCode::TOO_MANY_REQUESTS
             | StatusCode::SERVICE_UNAVAILABLE
             | StatusCode::GATEWAY_TIMEOUT => Attempt::Retry(retry_after),
             StatusCode::CONFLICT if is_in_flight(&bytes) => Attempt::Retry(retry_after),
@@ -185,8 +271,17 @@ impl Client {
 
 /// Whether a `409` says the same key is still being processed (rather than short stock).
 fn is_in_flight(body: &[u8]) -> bool {
-    serde_json::from_slice::<serde_json::Value>(body)
-        .is_ok_and(|v| v["code"] == "idempotency_key_in_flight")
+    problem_code(body).is_some_and(|code| code == "idempotency_key_in_flight")
+}
+
+/// Whether the answer is load shedding: `503 overloaded` or `429 rate_limited`.
+fn is_shed(body: &[u8]) -> bool {
+    problem_code(body).is_some_and(|code| code == "overloaded" || code == "rate_limited")
+}
+
+fn problem_code(body: &[u8]) -> Option<String> {
+    let problem = serde_json::from_slice::<serde_json::Value>(body).ok()?;
+    problem["code"].as_str().map(str::to_owned)
 }
 
 async fn write_record(

@@ -34,6 +34,7 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub orders: OrdersConfig,
     pub cache: CacheConfig,
+    pub rate_limits: RateLimitsConfig,
     pub worker: WorkerConfig,
     /// Schedule name → its cron schedule.
     pub schedules: BTreeMap<String, ScheduleConfig>,
@@ -116,6 +117,15 @@ pub struct OrdersConfig {
     pub queue: usize,
     /// Parallel writer transactions on PostgreSQL.
     pub writers: usize,
+    /// Longest an order may wait for a writer before it is shed.
+    #[serde(with = "humantime_serde")]
+    pub max_queue_wait: Duration,
+    /// The wait above which a standing order queue sheds.
+    #[serde(with = "humantime_serde")]
+    pub queue_wait_target: Duration,
+    /// How long every order must wait past the target for the queue to count as standing.
+    #[serde(with = "humantime_serde")]
+    pub queue_wait_interval: Duration,
     /// How long a pending order may wait for payment before it is expired.
     #[serde(with = "humantime_serde")]
     pub payment_timeout: Duration,
@@ -135,6 +145,31 @@ pub struct CacheConfig {
     #[serde(with = "humantime_serde")]
     pub redis_timeout: Duration,
     pub redis_namespace: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitsConfig {
+    pub enabled: bool,
+    /// Per admin key.
+    pub admin: QuotaConfig,
+    /// Per storefront key.
+    pub storefront: QuotaConfig,
+    /// Per client address, for requests without a valid key.
+    pub anonymous: QuotaConfig,
+    /// The header a trusted balancer writes the client's address into (its last entry is
+    /// used); empty: the connection's peer address.
+    pub client_address_header: String,
+    /// Most client addresses tracked per process before the rest share one bucket.
+    pub max_tracked: usize,
+}
+
+/// A token bucket: `rate` requests a second on average, `burst` at once.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuotaConfig {
+    pub rate: u32,
+    pub burst: u32,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -344,6 +379,25 @@ impl Config {
             }
             None => {}
         }
+        Self::from_layers(layers, env)
+    }
+
+    /// Loads the configuration from a file's text and the given environment, as
+    /// [`Config::load_from`] does from a file (the fuzz target `config` drives this).
+    pub fn from_toml(
+        text: &str,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let layers = Layers::builder()
+            .add_source(File::from_str(DEFAULTS, FileFormat::Toml))
+            .add_source(File::from_str(text, FileFormat::Toml));
+        Self::from_layers(layers, env)
+    }
+
+    fn from_layers(
+        mut layers: config::ConfigBuilder<config::builder::DefaultState>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
         for (key, value) in env::overrides(env) {
             layers = layers.set_override(key, value)?;
         }
@@ -453,6 +507,24 @@ impl Config {
             "must be between 1 and 64",
         )?;
         check(
+            (Duration::from_millis(1)..=Duration::from_secs(60)).contains(&o.max_queue_wait),
+            "orders.max_queue_wait",
+            written(o.max_queue_wait),
+            "must be between 1ms and 60s",
+        )?;
+        check(
+            (Duration::from_millis(1)..=o.max_queue_wait).contains(&o.queue_wait_target),
+            "orders.queue_wait_target",
+            written(o.queue_wait_target),
+            "must be between 1ms and orders.max_queue_wait",
+        )?;
+        check(
+            (Duration::from_millis(1)..=Duration::from_secs(60)).contains(&o.queue_wait_interval),
+            "orders.queue_wait_interval",
+            written(o.queue_wait_interval),
+            "must be between 1ms and 60s",
+        )?;
+        check(
             !o.payment_timeout.is_zero(),
             "orders.payment_timeout",
             written(o.payment_timeout),
@@ -489,6 +561,32 @@ impl Config {
             "cache.redis_url",
             c.redis_url.redacted(),
             "must start with redis:// (env ORDERLY_REDIS_URL)",
+        )?;
+        let r = &self.rate_limits;
+        for (name, quota) in [
+            ("rate_limits.admin", r.admin),
+            ("rate_limits.storefront", r.storefront),
+            ("rate_limits.anonymous", r.anonymous),
+        ] {
+            check(
+                (1..=1_000_000).contains(&quota.rate) && (1..=1_000_000).contains(&quota.burst),
+                name,
+                format!("{{ rate = {}, burst = {} }}", quota.rate, quota.burst),
+                "rate and burst must be between 1 and 1000000",
+            )?;
+        }
+        check(
+            r.client_address_header.is_empty()
+                || axum::http::HeaderName::from_bytes(r.client_address_header.as_bytes()).is_ok(),
+            "rate_limits.client_address_header",
+            &r.client_address_header,
+            "must be a header name, such as x-forwarded-for",
+        )?;
+        check(
+            (1..=10_000_000).contains(&r.max_tracked),
+            "rate_limits.max_tracked",
+            r.max_tracked,
+            "must be between 1 and 10000000",
         )?;
         for (name, schedule) in &self.schedules {
             check(

@@ -1,7 +1,6 @@
 //! The product cache: read-after-write, single-flight under a stampede, TTL and negative
 //! caching, two processes sharing Redis, and reads surviving Redis going away.
 
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -9,29 +8,10 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, StatusCode, TestApp, backend_tests, eventually};
-
-/// The Redis the shared-tier tests use (CI sets it), or `None`, said loudly.
-fn redis_url() -> Option<String> {
-    match std::env::var("ORDERLY_TEST_REDIS_URL") {
-        Ok(url) => Some(url),
-        Err(_) => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "ORDERLY_TEST_REDIS_URL must be set in CI"
-            );
-            eprintln!(
-                "\n*** ORDERLY_TEST_REDIS_URL is not set: this Redis test did NOT run. ***\n"
-            );
-            None
-        }
-    }
-}
-
-/// A Redis namespace of the test's own, so parallel tests sharing one Redis do not meet.
-fn namespace() -> String {
-    format!("test-{}", uuid::Uuid::new_v4().simple())
-}
+use crate::helpers::{
+    Backend, OwnRedis, StatusCode, TestApp, backend_tests, eventually,
+    redis_namespace as namespace, redis_url,
+};
 
 async fn read(app: &TestApp, path: &str) -> (StatusCode, Value) {
     let response = app.storefront(Method::GET, path).send().await.unwrap();
@@ -205,56 +185,6 @@ async fn a_second_process_sharing_redis_sees_a_write_within_a_second() {
         "stale for {seen_after:?}"
     );
     assert_eq!(read(&b, "/v1/products/by-sku/SHARED").await.1["price"], 300);
-}
-
-/// A Redis server of the test's own, so it can be stopped and started.
-struct OwnRedis {
-    port: u16,
-    child: Option<Child>,
-}
-
-impl OwnRedis {
-    async fn start(port: u16) -> Option<Self> {
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .ok()?;
-        eventually(10, "redis-server to listen", || async {
-            tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .ok()
-                .map(|_| ())
-        })
-        .await;
-        Some(Self {
-            port,
-            child: Some(child),
-        })
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for OwnRedis {
-    fn drop(&mut self) {
-        self.stop();
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

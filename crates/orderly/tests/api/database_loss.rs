@@ -111,24 +111,7 @@ impl SilentRelay {
         let address = listener.local_addr().unwrap();
         let frozen = Arc::new(AtomicBool::new(false));
         let generation = Arc::new(AtomicU64::new(0));
-        let (f, g) = (frozen.clone(), generation.clone());
-        tokio::spawn(async move {
-            while let Ok((client, _)) = listener.accept().await {
-                let Ok(server) = TcpStream::connect(target).await else {
-                    continue;
-                };
-                let born = g.load(Ordering::SeqCst);
-                let (f, g) = (f.clone(), g.clone());
-                tokio::spawn(async move {
-                    let (client_read, client_write) = client.into_split();
-                    let (server_read, server_write) = server.into_split();
-                    tokio::select! {
-                        () = relay(client_read, server_write, &f, &g, born) => {}
-                        () = relay(server_read, client_write, &f, &g, born) => {}
-                    }
-                });
-            }
-        });
+        accept_relayed(listener, target, frozen.clone(), generation.clone());
         Self {
             address,
             frozen,
@@ -144,6 +127,33 @@ impl SilentRelay {
         self.generation.fetch_add(1, Ordering::SeqCst);
         self.frozen.store(false, Ordering::SeqCst);
     }
+}
+
+/// Accepts connections on `listener` and relays each to `target` (see [`relay`]) until the
+/// task is aborted.
+fn accept_relayed(
+    listener: TcpListener,
+    target: SocketAddr,
+    frozen: Arc<AtomicBool>,
+    generation: Arc<AtomicU64>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let Ok(server) = TcpStream::connect(target).await else {
+                continue;
+            };
+            let born = generation.load(Ordering::SeqCst);
+            let (f, g) = (frozen.clone(), generation.clone());
+            tokio::spawn(async move {
+                let (client_read, client_write) = client.into_split();
+                let (server_read, server_write) = server.into_split();
+                tokio::select! {
+                    () = relay(client_read, server_write, &f, &g, born) => {}
+                    () = relay(server_read, client_write, &f, &g, born) => {}
+                }
+            });
+        }
+    })
 }
 
 /// Copies `from` to `to` while unfrozen, until either side closes or a thaw ends this
@@ -295,4 +305,132 @@ async fn a_server_that_vanishes_during_commit_is_a_503_within_the_deadline_and_t
     assert_eq!(stored["id"], order["id"]);
     assert_eq!(counts(&direct).await, (1, 1, 1, 1));
     assert_eq!(stock(&direct).await, 8);
+}
+
+/// A TCP relay to PostgreSQL that can be stopped as the server can: stopped, it ends every
+/// connection and nothing listens on its port (connections are refused); started, it
+/// listens on the same port and relays again.
+struct StoppableRelay {
+    address: SocketAddr,
+    target: SocketAddr,
+    accepting: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Bumped on stop; connections from before it end.
+    generation: Arc<AtomicU64>,
+}
+
+impl StoppableRelay {
+    async fn to(target: SocketAddr) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let relay = Self {
+            address: listener.local_addr().unwrap(),
+            target,
+            accepting: std::sync::Mutex::new(None),
+            generation: Arc::new(AtomicU64::new(0)),
+        };
+        relay.accept(listener);
+        relay
+    }
+
+    fn accept(&self, listener: TcpListener) {
+        let never_frozen = Arc::new(AtomicBool::new(false));
+        let task = accept_relayed(listener, self.target, never_frozen, self.generation.clone());
+        *self.accepting.lock().unwrap() = Some(task);
+    }
+
+    async fn stop(&self) {
+        let task = self.accepting.lock().unwrap().take();
+        if let Some(task) = task {
+            task.abort();
+            let _ = task.await;
+        }
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    async fn start(&self) {
+        self.accept(TcpListener::bind(self.address).await.unwrap());
+    }
+}
+
+/// PostgreSQL stops under a running service (its port refuses connections, its connections
+/// end). The first request finds out, within `database.acquire_timeout`; after it, requests
+/// are answered `503 unavailable` at once instead of each waiting that long. When the
+/// server is back, requests are served again within about
+/// a probe interval (250 ms), with nothing restarted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_the_database_refuses_connections_requests_are_refused_at_once_and_served_soon_after_its_return()
+ {
+    let Some(direct) = TestApp::spawn(Backend::Postgres).await else {
+        return;
+    };
+    let mut url = reqwest::Url::parse(&direct.database_url).unwrap();
+    let target = SocketAddr::new(
+        url.host_str().unwrap().parse().unwrap(),
+        url.port().unwrap_or(5432),
+    );
+    let relay = StoppableRelay::to(target).await;
+    url.set_port(Some(relay.address.port())).unwrap();
+    let app = TestApp::spawn_on(
+        &direct,
+        url.as_str(),
+        &[
+            ("ORDERLY_DATABASE__ACQUIRE_TIMEOUT", "3s"),
+            // The key stays verified while the database is away: this is about the database.
+            ("ORDERLY_HTTP__AUTH_CACHE", "5m"),
+        ],
+    )
+    .await;
+    let read = || async {
+        let sent = Instant::now();
+        let response = app
+            .storefront(
+                Method::GET,
+                "/v1/orders/01890000-0000-7000-8000-000000000000",
+            )
+            .send()
+            .await
+            .unwrap();
+        (response, sent.elapsed())
+    };
+    let (warm, _) = read().await;
+    assert_eq!(warm.status(), StatusCode::NOT_FOUND);
+
+    relay.stop().await;
+    let (first, took) = read().await;
+    let body = problem(first, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert_eq!(body["code"], "unavailable", "{body}");
+    assert!(
+        took < Duration::from_secs(5),
+        "first answered after {took:?}"
+    );
+    // The probe confirms what the first request found (at once when its connection broke,
+    // within a second when its wait for the pool timed out).
+    eventually(5, "requests to be refused at once", || async {
+        let (refused, took) = read().await;
+        (refused.status() == StatusCode::SERVICE_UNAVAILABLE && took < Duration::from_millis(500))
+            .then_some(())
+    })
+    .await;
+    let mut slowest = Duration::ZERO;
+    for _ in 0..20 {
+        let (refused, took) = read().await;
+        assert_eq!(refused.headers()["retry-after"], "1");
+        let body = problem(refused, StatusCode::SERVICE_UNAVAILABLE).await;
+        assert_eq!(body["code"], "unavailable", "{body}");
+        slowest = slowest.max(took);
+    }
+    assert!(
+        slowest < Duration::from_secs(1),
+        "refused after {slowest:?}, not at once"
+    );
+    println!("while away: 20 requests refused, the slowest in {slowest:?}");
+
+    relay.start().await;
+    let back = Instant::now();
+    eventually(5, "requests to be served again", || async {
+        (read().await.0.status() == StatusCode::NOT_FOUND).then_some(())
+    })
+    .await;
+    let took = back.elapsed();
+    println!("served again {took:?} after the server was back");
+    assert!(took < Duration::from_secs(3), "served again after {took:?}");
 }

@@ -139,6 +139,24 @@ backend_tests! {
         assert_eq!(created.headers()["cache-control"], "no-store");
     }
 
+    async fn the_docs_page_loads_one_pinned_script_by_its_hash_under_a_strict_policy(app) {
+        let response = app.client.get(app.url("/docs")).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let policy = response.headers()["content-security-policy"].to_str().unwrap().to_owned();
+        for directive in ["default-src 'none'", "script-src https://cdn.jsdelivr.net;", "connect-src 'self'", "frame-ancestors 'none'"] {
+            assert!(policy.contains(directive), "{directive} in {policy}");
+        }
+        let html = response.text().await.unwrap();
+        let scripts: Vec<&str> = html.match_indices("<script").map(|(i, _)| &html[i..]).collect();
+        assert_eq!(scripts.len(), 2, "{html}");
+        assert!(scripts[0].starts_with(r#"<script id="api-reference" type="application/json">{"#));
+        assert!(
+            scripts[1].starts_with(r#"<script src="https://cdn.jsdelivr.net/npm/@scalar/api-reference@1."#)
+                && scripts[1].contains(r#"integrity="sha384-"#),
+            "{}", scripts[1]
+        );
+    }
+
     async fn an_unknown_path_is_404_and_a_wrong_method_is_405(app) {
         let response = app.admin(Method::GET, "/v1/nothing-here").send().await.unwrap();
         assert_eq!(problem(response, StatusCode::NOT_FOUND).await["code"], "not_found");

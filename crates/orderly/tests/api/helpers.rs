@@ -1,6 +1,7 @@
 //! Starting the application for a test, and the databases behind it.
 
 use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
 
 use orderly::{Application, Config};
 use orderly_domain::Role;
@@ -201,6 +202,16 @@ pub fn test_config(database_url: &str, extra: &[(&str, &str)]) -> Config {
         (
             "ORDERLY_DATABASE__MAX_CONNECTIONS".to_owned(),
             "4".to_owned(),
+        ),
+        // The queue's time bound is sized for a release build; these tests run a debug build
+        // several times slower, and their bursts would be shed. The overload tests set it.
+        (
+            "ORDERLY_ORDERS__MAX_QUEUE_WAIT".to_owned(),
+            "30s".to_owned(),
+        ),
+        (
+            "ORDERLY_ORDERS__QUEUE_WAIT_TARGET".to_owned(),
+            "30s".to_owned(),
         ),
     ];
     env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
@@ -639,5 +650,77 @@ impl Drop for RunProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// The Redis the shared-tier tests use (CI sets it), or `None`, said loudly.
+pub fn redis_url() -> Option<String> {
+    match std::env::var("ORDERLY_TEST_REDIS_URL") {
+        Ok(url) => Some(url),
+        Err(_) => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "ORDERLY_TEST_REDIS_URL must be set in CI"
+            );
+            eprintln!(
+                "\n*** ORDERLY_TEST_REDIS_URL is not set: this Redis test did NOT run. ***\n"
+            );
+            None
+        }
+    }
+}
+
+/// A Redis namespace of the test's own, so parallel tests sharing one Redis do not meet.
+pub fn redis_namespace() -> String {
+    format!("test-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// A Redis server of the test's own, so it can be stopped and started.
+pub struct OwnRedis {
+    pub port: u16,
+    child: Option<Child>,
+}
+
+impl OwnRedis {
+    pub async fn start(port: u16) -> Option<Self> {
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        eventually(10, "redis-server to listen", || async {
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .ok()
+                .map(|_| ())
+        })
+        .await;
+        Some(Self {
+            port,
+            child: Some(child),
+        })
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        self.stop();
     }
 }

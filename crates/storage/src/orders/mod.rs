@@ -113,8 +113,30 @@ const LIST_ORDERS: &str = "SELECT id, status, email, name, note, currency, total
                            AND ($2 IS NULL OR status = $2) AND ($3 IS NULL OR email = $3) \
                            AND ($4 IS NULL OR created_by = $4) ORDER BY id LIMIT $5";
 
-const ORDER_LINES: &str = "SELECT product_id, sku, name, unit_price, quantity, line_total \
-                           FROM order_lines WHERE order_id = $1 ORDER BY line_no";
+/// Followed by the id list (`push_id_list`).
+const ORDERS_BY_IDS: &str = "SELECT id, status, email, name, note, currency, total, created_by, \
+                             receipt_sent_at, created_at, updated_at FROM orders WHERE id IN ";
+
+/// Followed by the id list (`push_id_list`) and the ordering.
+const LINES_OF_ORDERS: &str = "SELECT order_id, product_id, sku, name, unit_price, quantity, \
+                               line_total FROM order_lines WHERE order_id IN ";
+
+/// Appends `(…)` with one bound parameter per id: the same text on both backends (SQLite has
+/// no arrays). Its statements run unprepared (`persistent(false)`): one per batch size would
+/// fill each connection's statement cache, and a plan cached while the table was small
+/// (a sequential scan) would outlive the table's growth until the next `ANALYZE`.
+fn push_id_list<DB>(query: &mut sqlx::QueryBuilder<DB>, ids: impl Iterator<Item = Uuid>)
+where
+    DB: sqlx::Database,
+    for<'t> Uuid: sqlx::Encode<'t, DB> + Type<DB>,
+{
+    query.push("(");
+    let mut list = query.separated(", ");
+    for id in ids {
+        list.push_bind(id);
+    }
+    list.push_unseparated(")");
+}
 
 struct OrderRow(Order);
 
@@ -149,7 +171,8 @@ where
     }
 }
 
-struct LineRow(OrderLine);
+/// A line with the id of its order, for reads of many orders' lines at once.
+struct LineRow(Uuid, OrderLine);
 
 impl<'r, R> FromRow<'r, R> for LineRow
 where
@@ -160,14 +183,17 @@ where
     i64: Decode<'r, R::Database> + Type<R::Database>,
 {
     fn from_row(row: &'r R) -> Result<Self, sqlx::Error> {
-        Ok(Self(OrderLine {
-            product_id: ProductId::from_uuid(row.try_get("product_id")?),
-            sku: row.try_get("sku")?,
-            name: row.try_get("name")?,
-            unit_price: row.try_get("unit_price")?,
-            quantity: row.try_get("quantity")?,
-            line_total: row.try_get("line_total")?,
-        }))
+        Ok(Self(
+            row.try_get("order_id")?,
+            OrderLine {
+                product_id: ProductId::from_uuid(row.try_get("product_id")?),
+                sku: row.try_get("sku")?,
+                name: row.try_get("name")?,
+                unit_price: row.try_get("unit_price")?,
+                quantity: row.try_get("quantity")?,
+                line_total: row.try_get("line_total")?,
+            },
+        ))
     }
 }
 
@@ -327,8 +353,10 @@ impl Store {
             .fetch_optional(pool)
             .await)?;
         match row {
-            Some(OrderRow(mut order)) => {
-                order.lines = self.order_lines(id).await?;
+            Some(OrderRow(order)) => {
+                let mut found = [order];
+                self.attach_lines(&mut found).await?;
+                let [order] = found;
                 Ok(Some(order))
             }
             None => Ok(None),
@@ -347,35 +375,73 @@ impl Store {
             .bind(i64::from(filter.limit.get()))
             .fetch_all(pool)
             .await)?;
-        let mut orders = Vec::with_capacity(rows.len());
-        for OrderRow(mut order) in rows {
-            order.lines = self.order_lines(order.id).await?;
-            orders.push(order);
-        }
+        let mut orders: Vec<Order> = rows.into_iter().map(|OrderRow(order)| order).collect();
+        self.attach_lines(&mut orders).await?;
         Ok(orders)
     }
 
-    /// Records that the order's receipt went out at `at`, unless an earlier send was recorded.
-    pub async fn mark_receipt_sent(
-        &self,
-        id: OrderId,
-        at: OffsetDateTime,
-    ) -> Result<(), StoreError> {
-        with_pool!(self, pool => sqlx::query(
-            "UPDATE orders SET receipt_sent_at = $2 WHERE id = $1 AND receipt_sent_at IS NULL")
-            .bind(id.as_uuid())
-            .bind(orderly_db::Timestamp::new(at))
-            .execute(pool)
-            .await
-            .map(|_| ()))?;
+    /// The orders with the given ids, with their lines, in two statements whatever their
+    /// number: for callers that need many at once (a batch of receipts). Each id's order, or
+    /// `None` where there is none, in the order of `ids`.
+    #[tracing::instrument(name = "db", skip_all, fields(op = "orders_by_ids", count = ids.len()))]
+    pub async fn orders_by_ids(&self, ids: &[OrderId]) -> Result<Vec<Option<Order>>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = with_pool!(self, pool => {
+            let mut query = sqlx::QueryBuilder::new(ORDERS_BY_IDS);
+            push_id_list(&mut query, ids.iter().map(|id| id.as_uuid()));
+            query.build_query_as::<OrderRow>().persistent(false).fetch_all(pool).await
+        })?;
+        let mut found: Vec<Order> = rows.into_iter().map(|OrderRow(order)| order).collect();
+        self.attach_lines(&mut found).await?;
+        let mut by_id: std::collections::HashMap<OrderId, Order> =
+            found.into_iter().map(|order| (order.id, order)).collect();
+        Ok(ids.iter().map(|id| by_id.remove(id)).collect())
+    }
+
+    /// Reads the lines of every order in `orders` with one statement and puts them in place.
+    async fn attach_lines(&self, orders: &mut [Order]) -> Result<(), StoreError> {
+        if orders.is_empty() {
+            return Ok(());
+        }
+        let rows = with_pool!(self, pool => {
+            let mut query = sqlx::QueryBuilder::new(LINES_OF_ORDERS);
+            push_id_list(&mut query, orders.iter().map(|order| order.id.as_uuid()));
+            query.push(" ORDER BY order_id, line_no");
+            query.build_query_as::<LineRow>().persistent(false).fetch_all(pool).await
+        })?;
+        let position: std::collections::HashMap<Uuid, usize> = orders
+            .iter()
+            .enumerate()
+            .map(|(i, order)| (order.id.as_uuid(), i))
+            .collect();
+        for LineRow(order, line) in rows {
+            if let Some(&i) = position.get(&order) {
+                orders[i].lines.push(line);
+            }
+        }
         Ok(())
     }
 
-    async fn order_lines(&self, id: OrderId) -> Result<Vec<OrderLine>, StoreError> {
-        let rows = with_pool!(self, pool => sqlx::query_as::<_, LineRow>(ORDER_LINES)
-            .bind(id.as_uuid())
-            .fetch_all(pool)
-            .await)?;
-        Ok(rows.into_iter().map(|r| r.0).collect())
+    /// Records that the receipts of `ids` went out at `at`, in one statement, leaving alone
+    /// those whose sending was recorded before.
+    #[tracing::instrument(name = "db", skip_all, fields(op = "mark_receipts_sent", count = ids.len()))]
+    pub async fn mark_receipts_sent(
+        &self,
+        ids: &[OrderId],
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        with_pool!(self, pool => {
+            let mut query = sqlx::QueryBuilder::new("UPDATE orders SET receipt_sent_at = ");
+            query.push_bind(orderly_db::Timestamp::new(at));
+            query.push(" WHERE receipt_sent_at IS NULL AND id IN ");
+            push_id_list(&mut query, ids.iter().map(|id| id.as_uuid()));
+            query.build().persistent(false).execute(pool).await.map(|_| ())
+        })?;
+        Ok(())
     }
 }

@@ -1,7 +1,7 @@
 //! Placing a batch of orders in one transaction with a fixed number of statements, whatever
 //! the batch size: load (and lock) the products the batch names, load its idempotency
 //! records, decide every order in memory against a [`StockBook`], then write what was decided
-//! one table at a time. The backends differ only in how they run those few statements
+//! ([`PlaceSql::write_batch`]: one statement on PostgreSQL, one per row on SQLite). The backends differ only in how they run those few statements
 //! ([`PlaceSql`], in `place_sqlite.rs` and `place_postgres.rs`).
 
 use std::collections::{HashMap, HashSet};
@@ -64,28 +64,22 @@ pub(crate) trait PlaceSql: OutboxSql {
         &mut self,
         keys: &[(Uuid, String)],
     ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
-    /// Subtracts the units taken from each product's stock (guarded: stock never goes below
-    /// zero, the statement fails instead).
-    fn take_stock(
+    /// Writes what the batch decided: the stock taken (guarded: stock never goes below zero,
+    /// the statement fails instead), the orders and their lines, their events and their
+    /// idempotency records.
+    fn write_batch(
         &mut self,
-        taken: &[(ProductId, i64)],
-        at: OffsetDateTime,
+        writes: &BatchWrites<'_>,
     ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
-    /// Inserts the orders and their lines.
-    fn insert_orders(
-        &mut self,
-        orders: &[&Order],
-    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
-    fn insert_events(
-        &mut self,
-        events: &[EventRow],
-    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
-    fn insert_idempotency_records(
-        &mut self,
-        records: &[IdempotencyRecord],
-        order_ids: &[Uuid],
-        created_at: OffsetDateTime,
-    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
+}
+
+/// Everything a batch writes, for [`PlaceSql::write_batch`]; every row is dated `at`.
+pub(crate) struct BatchWrites<'a> {
+    pub taken: &'a [(ProductId, i64)],
+    pub orders: &'a [&'a Order],
+    pub events: &'a [EventRow],
+    pub records: &'a [IdempotencyRecord],
+    pub at: OffsetDateTime,
 }
 
 /// The job that sends an order's receipt; at most one per order.
@@ -204,9 +198,7 @@ pub(crate) async fn place_batch<C: PlaceSql>(
     if created.is_empty() {
         return Ok((outcomes, Enqueued::default()));
     }
-    conn.take_stock(&book.taken(), now).await?;
     let orders: Vec<&Order> = created.iter().map(|(_, order, _)| *order).collect();
-    conn.insert_orders(&orders).await?;
     let events: Vec<EventRow> = orders
         .iter()
         .map(|order| EventRow {
@@ -224,7 +216,6 @@ pub(crate) async fn place_batch<C: PlaceSql>(
             at: now,
         })
         .collect();
-    conn.insert_events(&events).await?;
     let records: Vec<IdempotencyRecord> = created
         .iter()
         .map(|(request, _, response)| IdempotencyRecord {
@@ -236,9 +227,14 @@ pub(crate) async fn place_batch<C: PlaceSql>(
             expires_at: now + context.idempotency_ttl,
         })
         .collect();
-    let order_ids: Vec<Uuid> = orders.iter().map(|o| o.id.as_uuid()).collect();
-    conn.insert_idempotency_records(&records, &order_ids, now)
-        .await?;
+    conn.write_batch(&BatchWrites {
+        taken: &book.taken(),
+        orders: &orders,
+        events: &events,
+        records: &records,
+        at: now,
+    })
+    .await?;
     let receipts: Vec<NewJob> = created
         .iter()
         .map(|(request, order, _)| {

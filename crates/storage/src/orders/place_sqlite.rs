@@ -9,7 +9,7 @@ use sqlx::SqliteConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::place::{EventRow, IdempotencyRecord, PlaceSql};
+use super::place::{BatchWrites, EventRow, IdempotencyRecord, PlaceSql};
 
 type ProductRow = (Uuid, String, String, i64, String, i64, bool);
 
@@ -96,6 +96,34 @@ impl PlaceSql for SqliteConnection {
         Ok(())
     }
 
+    async fn write_batch(&mut self, writes: &BatchWrites<'_>) -> Result<(), sqlx::Error> {
+        self.take_stock(writes.taken, writes.at).await?;
+        self.insert_orders(writes.orders).await?;
+        self.insert_events(writes.events).await?;
+        let order_ids: Vec<Uuid> = writes.orders.iter().map(|o| o.id.as_uuid()).collect();
+        self.insert_idempotency_records(writes.records, &order_ids, writes.at)
+            .await
+    }
+}
+
+/// The statements of [`PlaceSql::write_batch`], one table each.
+trait TableWrites {
+    async fn take_stock(
+        &mut self,
+        taken: &[(ProductId, i64)],
+        at: OffsetDateTime,
+    ) -> Result<(), sqlx::Error>;
+    async fn insert_orders(&mut self, orders: &[&Order]) -> Result<(), sqlx::Error>;
+    async fn insert_events(&mut self, events: &[EventRow]) -> Result<(), sqlx::Error>;
+    async fn insert_idempotency_records(
+        &mut self,
+        records: &[IdempotencyRecord],
+        order_ids: &[Uuid],
+        created_at: OffsetDateTime,
+    ) -> Result<(), sqlx::Error>;
+}
+
+impl TableWrites for SqliteConnection {
     async fn take_stock(
         &mut self,
         taken: &[(ProductId, i64)],
