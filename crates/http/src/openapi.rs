@@ -150,7 +150,8 @@ const TEXT_RULES: [(&str, &str, u64, &str); 9] = [
 
 /// Adds to the JSON document the rules its annotations cannot say: each text field's length
 /// and characters ([`TEXT_RULES`]), the store's one currency, the known webhook event types,
-/// and that an order line names its product by `product_id` or by `sku`, not both.
+/// that a change names at least one field, and that an order line names its product by
+/// `product_id` or by `sku`, not both.
 pub fn add_field_rules(document: &mut serde_json::Value, currency: &str) {
     use serde_json::json;
     let schemas = &mut document["components"]["schemas"];
@@ -172,6 +173,12 @@ pub fn add_field_rules(document: &mut serde_json::Value, currency: &str) {
         if field.is_object() {
             field["items"] =
                 json!({"type": "string", "enum": orderly_domain::webhook::EVENT_TYPES});
+        }
+    }
+    // A change that names no field is refused (`422 empty`).
+    for schema in ["UpdateProduct", "UpdateWebhook"] {
+        if schemas[schema].is_object() {
+            schemas[schema]["minProperties"] = json!(1);
         }
     }
     let line = &mut schemas["OrderLineBody"];

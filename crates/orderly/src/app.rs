@@ -197,7 +197,6 @@ pub fn worker_settings(config: &Config) -> WorkerSettings {
         job_timeout: w.job_timeout,
         backoff_base: w.backoff_base,
         backoff_max: w.backoff_max,
-        retention: w.retention,
     }
 }
 

@@ -331,14 +331,26 @@ impl Queue {
 
     /// One page of jobs, newest first.
     pub async fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<Job>, QueueError> {
-        let rows = with_pool!(&self.db, pool => sqlx::query_as::<_, JobRow>(sql::LIST)
-            .bind(filter.before.unwrap_or(i64::MAX))
-            .bind(filter.state.map(JobState::as_str))
-            .bind(filter.kind.as_deref())
-            .bind(filter.queue.as_deref())
-            .bind(i64::from(filter.limit.get()))
-            .fetch_all(pool)
-            .await)?;
+        // The statement names only the filters given, each combination prepared and planned
+        // on its own (one statement with `($2 IS NULL OR state = $2)` gets one generic plan
+        // for all). The state is written as a literal, one of five fixed words, so that
+        // SQLite too can use the partial indexes of discarded and cancelled jobs, which are
+        // few among millions of completed ones.
+        let rows = with_pool!(&self.db, pool => {
+            let mut query = sqlx::QueryBuilder::new(sql::LIST);
+            query.push_bind(filter.before.unwrap_or(i64::MAX));
+            if let Some(state) = filter.state {
+                query.push(format_args!(" AND state = '{}'", state.as_str()));
+            }
+            if let Some(kind) = filter.kind.as_deref() {
+                query.push(" AND kind = ").push_bind(kind);
+            }
+            if let Some(queue) = filter.queue.as_deref() {
+                query.push(" AND queue = ").push_bind(queue);
+            }
+            query.push(" ORDER BY id DESC LIMIT ").push_bind(i64::from(filter.limit.get()));
+            query.build_query_as::<JobRow>().fetch_all(pool).await
+        })?;
         Ok(sql::jobs(rows))
     }
 
@@ -392,14 +404,10 @@ impl Queue {
         })
     }
 
-    /// Deletes completed, discarded and cancelled jobs that finished before `before`.
+    /// Deletes completed, discarded and cancelled jobs that finished before `before`, in
+    /// batches that leave the writers room ([`orderly_db::delete_in_batches`]).
     pub async fn prune_jobs(&self, before: OffsetDateTime) -> Result<u64, QueueError> {
-        let done = with_pool!(&self.db, pool => sqlx::query(sql::PRUNE)
-            .bind(Timestamp::new(before))
-            .execute(pool)
-            .await
-            .map(|done| done.rows_affected()))?;
-        Ok(done)
+        Ok(orderly_db::delete_in_batches(&self.db, sql::PRUNE, Timestamp::new(before)).await?)
     }
 
     /// How long the oldest due, available job has been waiting (zero when none is due).

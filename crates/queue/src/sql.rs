@@ -21,12 +21,8 @@ macro_rules! columns {
 }
 
 pub(crate) const BY_ID: &str = concat!("SELECT ", columns!(), " FROM jobs WHERE id = $1");
-pub(crate) const LIST: &str = concat!(
-    "SELECT ",
-    columns!(),
-    " FROM jobs WHERE id < $1 AND ($2 IS NULL OR state = $2) AND ($3 IS NULL OR kind = $3) \
-     AND ($4 IS NULL OR queue = $4) ORDER BY id DESC LIMIT $5"
-);
+/// Followed by the page's conditions (`Queue::list_jobs`).
+pub(crate) const LIST: &str = concat!("SELECT ", columns!(), " FROM jobs WHERE id < ");
 
 /// Claims a batch on SQLite; its single writer lock makes the claim atomic.
 pub(crate) const FETCH_SQLITE: &str = concat!(
@@ -91,8 +87,10 @@ pub(crate) const RESCUE: &str = "UPDATE jobs SET \
      run_at = CASE WHEN attempt >= max_attempts THEN run_at ELSE $1 END, \
      last_error = $2, locked_by = NULL, locked_until = NULL \
      WHERE state = 'running' AND locked_until < $1";
-pub(crate) const PRUNE: &str = "DELETE FROM jobs \
-     WHERE state IN ('completed', 'discarded', 'cancelled') AND finished_at < $1";
+/// One batch of [`orderly_db::delete_in_batches`]: `$1` the cut-off, `$2` the batch.
+pub(crate) const PRUNE: &str = "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs \
+     WHERE state IN ('completed', 'discarded', 'cancelled') AND finished_at < $1 \
+     ORDER BY finished_at LIMIT $2)";
 pub(crate) const NEXT_DUE: &str =
     "SELECT MIN(run_at) FROM jobs WHERE state = 'available' AND queue = $1";
 pub(crate) const OLDEST_DUE: &str =

@@ -52,6 +52,11 @@ const SQLITE: &[Embedded] = &[
         "one clock",
         include_str!("../migrations/sqlite/0007_one_clock.sql"),
     ),
+    (
+        8,
+        "growth indexes",
+        include_str!("../migrations/sqlite/0008_growth_indexes.sql"),
+    ),
 ];
 
 const POSTGRES: &[Embedded] = &[
@@ -85,6 +90,21 @@ const POSTGRES: &[Embedded] = &[
         "webhooks",
         include_str!("../migrations/postgres/0006_webhooks.sql"),
     ),
+    (
+        7,
+        "discarded jobs index",
+        include_str!("../migrations/postgres/0007_discarded_jobs_index.sql"),
+    ),
+    (
+        8,
+        "cancelled jobs index",
+        include_str!("../migrations/postgres/0008_cancelled_jobs_index.sql"),
+    ),
+    (
+        9,
+        "webhook attempts by age",
+        include_str!("../migrations/postgres/0009_webhook_attempts_created_at.sql"),
+    ),
 ];
 
 fn migrator(embedded: &[Embedded]) -> Migrator {
@@ -97,7 +117,9 @@ fn migrator(embedded: &[Embedded]) -> Migrator {
                     Cow::Borrowed(description),
                     MigrationType::Simple,
                     sql.into_sql_str(),
-                    false,
+                    // As sqlx's own files say it: such a migration runs outside a
+                    // transaction (CREATE INDEX CONCURRENTLY must).
+                    sql.starts_with("-- no-transaction"),
                 )
             })
             .collect(),

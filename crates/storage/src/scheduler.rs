@@ -75,15 +75,13 @@ impl Store {
         Ok(ids.into_iter().map(OrderId::from_uuid).collect())
     }
 
-    /// Deletes idempotency records that have expired.
+    /// Deletes idempotency records that have expired, in batches that leave the writers room
+    /// ([`orderly_db::delete_in_batches`]).
     pub async fn prune_idempotency_keys(&self) -> Result<u64, StoreError> {
         let now = Timestamp::new(orderly_domain::now());
-        let done = with_pool!(self, pool => sqlx::query(
-            "DELETE FROM idempotency_keys WHERE expires_at < $1")
-            .bind(now)
-            .execute(pool)
-            .await
-            .map(|done| done.rows_affected()))?;
-        Ok(done)
+        let expired = "DELETE FROM idempotency_keys WHERE (api_key_id, key) IN \
+                       (SELECT api_key_id, key FROM idempotency_keys WHERE expires_at < $1 \
+                       ORDER BY expires_at LIMIT $2)";
+        Ok(orderly_db::delete_in_batches(&self.db, expired, now).await?)
     }
 }

@@ -187,6 +187,18 @@ async fn prune(backend: Backend) {
          UPDATE jobs SET finished_at = '2020-01-01T00:00:00.000000Z' \
              WHERE id = (SELECT MIN(id) FROM jobs);";
     app.execute(aged, aged).await;
+    // And more old events than two batches of the prune's deletes (2,000 rows each), so
+    // that it must go round.
+    app.execute(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 4500) \
+         INSERT INTO events (id, type, subject_id, payload, created_at) \
+         SELECT randomblob(16), 'order.created', randomblob(16), '{}', \
+         '2020-01-01T00:00:00.000000Z' FROM n",
+        "INSERT INTO events (id, type, subject_id, payload, created_at) \
+         SELECT gen_random_uuid(), 'order.created', gen_random_uuid(), '{}', \
+         '2020-01-01T00:00:00Z' FROM generate_series(1, 4500)",
+    )
+    .await;
     app.store
         .queue()
         .enqueue(&[orderly_queue::NewJob::named(kinds::Prune::NAME, json!({})).max_attempts(3)])

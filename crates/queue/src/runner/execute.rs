@@ -217,7 +217,6 @@ mod tests {
             job_timeout: Duration::from_secs(60),
             backoff_base: Duration::from_secs(2),
             backoff_max: Duration::from_secs(60),
-            retention: Duration::from_secs(86_400),
         }
     }
 

@@ -1,7 +1,7 @@
 //! The worker's housekeeping beside the jobs: the completer that records outcomes in
 //! batches, the heartbeat that extends leases, the rescuer of jobs whose worker died (which
-//! also keeps the queue gauges), the pruner of finished jobs, and the forwarding of
-//! PostgreSQL notifications.
+//! also keeps the queue gauges), and the forwarding of PostgreSQL notifications. Finished
+//! jobs are pruned by the scheduled `prune` chore, one worker at a time.
 
 use std::sync::{Arc, PoisonError};
 use std::time::Duration;
@@ -135,22 +135,6 @@ pub(super) async fn rescue(queue: Queue, settings: Arc<WorkerSettings>, stop: Ca
             Ok(0) => {}
             Ok(rescued) => tracing::warn!(rescued, "rescued jobs whose lease expired"),
             Err(e) => tracing::warn!(error = %cause_chain(&e), "rescuing expired jobs failed"),
-        }
-    }
-}
-
-pub(super) async fn prune(queue: Queue, settings: Arc<WorkerSettings>, stop: CancellationToken) {
-    let mut every = tokio::time::interval(Duration::from_secs(3_600));
-    loop {
-        tokio::select! {
-            _ = every.tick() => {},
-            () = stop.cancelled() => return,
-        }
-        let before = orderly_domain::now() - settings.retention;
-        match queue.prune_jobs(before).await {
-            Ok(0) => {}
-            Ok(pruned) => tracing::info!(pruned, "pruned finished jobs"),
-            Err(e) => tracing::warn!(error = %cause_chain(&e), "pruning jobs failed"),
         }
     }
 }

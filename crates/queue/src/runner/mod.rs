@@ -28,7 +28,7 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use self::fetch::Fetcher;
-use self::housekeeping::{complete, forward_notifications, heartbeat, prune, rescue};
+use self::housekeeping::{complete, forward_notifications, heartbeat, rescue};
 pub use self::tasks::Liveness;
 use self::tasks::Named;
 use crate::handler::Registry;
@@ -55,8 +55,6 @@ pub struct WorkerSettings {
     pub job_timeout: Duration,
     pub backoff_base: Duration,
     pub backoff_max: Duration,
-    /// Finished jobs older than this are deleted.
-    pub retention: Duration,
 }
 
 /// Jobs this worker holds: id → attempt. Bounded by the queues' concurrency.
@@ -159,10 +157,6 @@ impl Worker {
         helpers.spawn(
             "rescue".into(),
             rescue(self.queue.clone(), settings.clone(), background.clone()),
-        );
-        helpers.spawn(
-            "prune".into(),
-            prune(self.queue.clone(), settings.clone(), background.clone()),
         );
         if let Some(listener) = self
             .queue

@@ -247,16 +247,16 @@ impl Store {
 
     /// Deletes events and delivery attempts older than `before`. The retention must outlast
     /// the retry schedule, so that no delivery still pending loses its event.
+    /// Both in batches that leave the writers room ([`orderly_db::delete_in_batches`]).
     pub async fn prune_events(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
-        let attempts = "DELETE FROM webhook_attempts WHERE created_at < $1";
-        let events = "DELETE FROM events WHERE created_at < $1";
+        let attempts = "DELETE FROM webhook_attempts WHERE id IN (SELECT id FROM \
+                        webhook_attempts WHERE created_at < $1 ORDER BY created_at LIMIT $2)";
+        let events = "DELETE FROM events WHERE id IN (SELECT id FROM events \
+                      WHERE created_at < $1 ORDER BY created_at LIMIT $2)";
         let mut pruned = 0;
         for statement in [attempts, events] {
-            pruned += with_pool!(self, pool => sqlx::query(statement)
-                .bind(Timestamp::new(before))
-                .execute(pool)
-                .await
-                .map(|r| r.rows_affected()))?;
+            pruned +=
+                orderly_db::delete_in_batches(&self.db, statement, Timestamp::new(before)).await?;
         }
         Ok(pruned)
     }
