@@ -1,0 +1,239 @@
+#!/usr/bin/env bash
+# Cost as the data grows: the same measurements with 10,000, 1,000,000 and 5,000,000 orders
+# already stored (with their lines, events, finished receipt jobs and a day of idempotency
+# records, loaded in bulk with SQL: bench/growth/load_*.sql), on SQLite and PostgreSQL.
+#
+#   bench/growth.sh [orders...]        (default: 10000 1000000 5000000)
+#   ORDERLY_GROWTH_BACKENDS="sqlite postgres" ORDERLY_GROWTH_SECONDS=10 bench/growth.sh 10000
+#   ORDERLY_BIN=path/to/orderly bench/growth.sh …    (a build of your own; default: build release)
+#
+# For each backend and size, against `orderly run` (release build, scheduler off):
+#   - bytes on disk per stored order (every table and index; the SQLite file);
+#   - order throughput: `orderly bench orders`, 32 clients;
+#   - p99 of a cached and an uncached product read, and of the listings
+#     GET /v1/orders?email=, ?status=pending and GET /v1/jobs?state=discarded (wrk, 4
+#     connections) — with the plan each listing gets (PostgreSQL: EXPLAIN of the prepared
+#     statement after five runs, the plan orderly's connections use; SQLite: EXPLAIN QUERY PLAN);
+#   - the queue's drain rate: `orderly bench queue`, 20,000 no-op jobs, concurrency 10;
+#   - the `prune` chore run while orders arrive: how long it took, what it deleted, and orders/s
+#     while it ran against orders/s without it.
+# A results line per run goes to bench/growth/results.jsonl (not committed); plans to the work
+# directory, printed at the end. Installs wrk from Debian if it is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+sizes=("$@")
+(( ${#sizes[@]} )) || sizes=(10000 1000000 5000000)
+read -r -a backends <<<"${ORDERLY_GROWTH_BACKENDS:-sqlite postgres}"
+seconds=${ORDERLY_GROWTH_SECONDS:-10}
+pg=${ORDERLY_BENCH_POSTGRES:-postgres://postgres@127.0.0.1:5432}
+results=${ORDERLY_GROWTH_RESULTS:-bench/growth/results.jsonl}
+command -v wrk >/dev/null || { apt-get install -y -q wrk >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q wrk >/dev/null; }; }
+
+if [[ -n ${ORDERLY_BIN:-} ]]; then
+  bin=$ORDERLY_BIN
+else
+  cargo build --release --quiet -p orderly
+  bin="${CARGO_TARGET_DIR:-target}/release/orderly"
+fi
+work=$(mktemp -d /var/tmp/orderly-growth.XXXXXX)
+port=18090
+cleanup() { [[ -f $work/pids ]] && xargs -r kill 2>/dev/null <"$work/pids" || true; }
+trap cleanup EXIT
+
+# What every orderly of the run shares: no scheduled chores (the prune is started by hand),
+# no rate limit in the load's way, logs to a file.
+export ORDERLY_WORKER__SCHEDULER=false ORDERLY_LOG_FORMAT=json ORDERLY_HTTP__DRAIN=0s
+export ORDERLY_RATE_LIMITS__ENABLED=false
+export ORDERLY_MAIL_OUTBOX="$work/outbox"
+
+sql() { # URL QUERY: one query, rows as a|b
+  case $1 in
+    sqlite://*) sqlite3 -cmd '.timeout 10000' "${1#sqlite://}" "$2" ;;
+    *) psql -qAtX "$1" -c "$2" ;;
+  esac
+}
+
+start() { # ROLE URL PORT [VAR=VALUE...]
+  local role=$1 url=$2 at=$3; shift 3
+  env ORDERLY_DATABASE_URL="$url" ORDERLY_LISTEN="127.0.0.1:$at" "$@" "$bin" "$role" \
+    >>"$work/orderly.log" 2>&1 &
+  local pid=$!
+  echo "$pid" >>"$work/pids"
+  for _ in $(seq 100); do
+    curl -sf -o /dev/null "http://127.0.0.1:$at/readyz" && { echo "$pid"; return; }
+    sleep 0.1
+  done
+  echo "orderly $role did not start; its log:" >&2; tail -20 "$work/orderly.log" >&2; exit 1
+}
+
+stop() { kill -TERM "$1" 2>/dev/null || true; while kill -0 "$1" 2>/dev/null; do sleep 0.1; done; }
+
+p99() { # URL: the p99 in ms of 5 s of wrk with 4 connections; fails on any non-2xx answer
+  wrk -t1 -c4 -d5s --latency -H "authorization: Bearer $key" "$1" >"$work/wrk.out"
+  if grep -q "Non-2xx" "$work/wrk.out"; then echo "non-2xx answers from $1:" >&2; cat "$work/wrk.out" >&2; exit 1; fi
+  awk '$1 == "99%" { v = $2; if (v ~ /us$/) { sub(/us$/, "", v); v /= 1000 } else if (v ~ /ms$/) { sub(/ms$/, "", v) } else if (v ~ /s$/) { sub(/s$/, "", v); v *= 1000 } printf "%.2f", v }' "$work/wrk.out"
+}
+
+# The listings as orderly sends them (see Store::list_orders, Queue::list_jobs).
+columns="id, status, email, name, note, currency, total, created_by, receipt_sent_at, created_at, updated_at"
+job_columns="id, queue, kind, args, state, priority, attempt, max_attempts, run_at, locked_by, locked_until, unique_key, last_error, created_at, finished_at, trace_context"
+plans() { # BACKEND URL EMAIL -> the plan of each listing
+  local backend=$1 url=$2 email=$3
+  if [[ $backend == postgres ]]; then
+    psql -qAtX "$url" <<SQL
+PREPARE by_email(uuid, text, bigint) AS SELECT $columns FROM orders WHERE id > \$1 AND email = \$2 ORDER BY id LIMIT \$3;
+PREPARE by_status(uuid, text, bigint) AS SELECT $columns FROM orders WHERE id > \$1 AND status = \$2 ORDER BY id LIMIT \$3;
+PREPARE discarded(bigint, bigint) AS SELECT $job_columns FROM jobs WHERE id < \$1 AND state = 'discarded' ORDER BY id DESC LIMIT \$2;
+\o /dev/null
+$(for _ in 1 2 3 4 5 6; do echo "EXECUTE by_email('00000000-0000-0000-0000-000000000000', '$email', 50); EXECUTE by_status('00000000-0000-0000-0000-000000000000', 'pending', 50); EXECUTE discarded(9223372036854775807, 50);"; done)
+\o
+\echo '-- GET /v1/orders?email=$email'
+EXPLAIN (ANALYZE, COSTS OFF) EXECUTE by_email('00000000-0000-0000-0000-000000000000', '$email', 50);
+\echo '-- GET /v1/orders?status=pending'
+EXPLAIN (ANALYZE, COSTS OFF) EXECUTE by_status('00000000-0000-0000-0000-000000000000', 'pending', 50);
+\echo '-- GET /v1/jobs?state=discarded'
+EXPLAIN (ANALYZE, COSTS OFF) EXECUTE discarded(9223372036854775807, 50);
+SQL
+  else
+    local file=${url#sqlite://}
+    echo "-- GET /v1/orders?email=$email"
+    sqlite3 "$file" "EXPLAIN QUERY PLAN SELECT $columns FROM orders WHERE id > x'00' AND email = '$email' ORDER BY id LIMIT 50"
+    echo "-- GET /v1/orders?status=pending"
+    sqlite3 "$file" "EXPLAIN QUERY PLAN SELECT $columns FROM orders WHERE id > x'00' AND status = 'pending' ORDER BY id LIMIT 50"
+    echo "-- GET /v1/jobs?state=discarded"
+    sqlite3 "$file" "EXPLAIN QUERY PLAN SELECT $job_columns FROM jobs WHERE id < 9223372036854775807 AND state = 'discarded' ORDER BY id DESC LIMIT 50"
+  fi
+}
+
+bytes_per_order() { # BACKEND URL
+  if [[ $1 == postgres ]]; then
+    sql "$2" "SELECT (SELECT sum(pg_total_relation_size(t)) FROM unnest(ARRAY['orders', 'order_lines', 'events', 'jobs', 'idempotency_keys']::regclass[]) t)::bigint / (SELECT count(*) FROM orders)"
+  else
+    sqlite3 "${2#sqlite://}" "PRAGMA wal_checkpoint(TRUNCATE)" >/dev/null
+    echo $(( $(stat -c %s "${2#sqlite://}") / $(sql "$2" "SELECT count(*) FROM orders") ))
+  fi
+}
+
+run() { # BACKEND ORDERS
+  local backend=$1 n=$2 url
+  echo "== $backend, $n orders stored"
+  rm -rf "$work/outbox"; : >"$work/orderly.log"
+  if [[ $backend == postgres ]]; then
+    psql -qAtX "$pg/postgres" -c "DROP DATABASE IF EXISTS orderly_growth" -c "CREATE DATABASE orderly_growth" >/dev/null
+    url="$pg/orderly_growth"
+  else
+    rm -f "$work/growth.db"*; url="sqlite://$work/growth.db"
+  fi
+  ORDERLY_DATABASE_URL=$url "$bin" migrate >/dev/null 2>&1
+  key=$(ORDERLY_DATABASE_URL=$url "$bin" keys create --role admin --name growth 2>/dev/null)
+
+  # A few real orders through the API: the products the load refers to, and its template.
+  local pid; pid=$(start run "$url" "$port")
+  ORDERLY_BENCH_KEY=$key "$bin" bench orders --url "http://127.0.0.1:$port" --concurrency 4 \
+    --duration 1 --products 10 --json >/dev/null
+  for _ in $(seq 100); do
+    [[ $(sql "$url" "SELECT count(*) FROM jobs WHERE state IN ('available', 'running')") == 0 ]] && break
+    sleep 0.2
+  done
+  stop "$pid"
+
+  local started=$SECONDS
+  if [[ $backend == postgres ]]; then
+    psql -qX "$url" -v n="$n" -f bench/growth/load_postgres.sql >/dev/null
+    psql -qX "$url" -c "VACUUM ANALYZE" >/dev/null
+  else
+    sed "s/:n\b/$n/g" bench/growth/load_sqlite.sql | sqlite3 "${url#sqlite://}" >/dev/null
+  fi
+  local load_s=$(( SECONDS - started ))
+  local stored bytes
+  stored=$(sql "$url" "SELECT count(*) FROM orders")
+  bytes=$(bytes_per_order "$backend" "$url")
+  echo "  loaded $n orders in $load_s s; $stored stored; $bytes bytes per order on disk"
+
+  pid=$(start run "$url" "$port")
+  local orders; orders=$(ORDERLY_BENCH_KEY=$key "$bin" bench orders --url "http://127.0.0.1:$port" \
+    --concurrency 32 --duration "$seconds" --products 10 --json)
+  echo "  orders: $(jq -r '"\(.orders_per_s | floor) orders/s, p99 \(.p99_ms) ms, \(.errors) errors"' <<<"$orders")"
+
+  # The reads are measured once the receipts of those orders are sent.
+  for _ in $(seq 600); do
+    [[ $(sql "$url" "SELECT count(*) FROM jobs WHERE state IN ('available', 'running')") == 0 ]] && break
+    sleep 0.1
+  done
+  local product email=customer7@example.com
+  product=$(sql "$url" "SELECT sku FROM products LIMIT 1")
+  local cached by_email by_status discarded uncached
+  cached=$(p99 "http://127.0.0.1:$port/v1/products/by-sku/$product")
+  by_email=$(p99 "http://127.0.0.1:$port/v1/orders?email=$email")
+  by_status=$(p99 "http://127.0.0.1:$port/v1/orders?status=pending")
+  discarded=$(p99 "http://127.0.0.1:$port/v1/jobs?state=discarded")
+  local api; api=$(start api "$url" $((port + 1)) ORDERLY_CACHE__ENABLED=false)
+  uncached=$(p99 "http://127.0.0.1:$((port + 1))/v1/products/by-sku/$product")
+  stop "$api"
+  echo "  p99 ms: product cached $cached, uncached $uncached; orders?email= $by_email, ?status=pending $by_status; jobs?state=discarded $discarded"
+  stop "$pid"
+
+  local drain; drain=$("$bin" bench queue --database-url "$url" --jobs 20000 --concurrency 10 \
+    --latency-samples 20 --json)
+  echo "  drain: $(jq -r '.drain_per_s | floor' <<<"$drain") jobs/s"
+
+  # The prune chore while orders arrive: orders/s while it ran, from the orders' own times.
+  pid=$(start run "$url" "$port")
+  ORDERLY_BENCH_KEY=$key "$bin" bench orders --url "http://127.0.0.1:$port" --concurrency 32 \
+    --duration $((seconds * 3)) --products 10 --json >"$work/prune-load.json" &
+  local load=$!
+  sleep "$seconds"
+  # Priority 0: ahead of the receipts still queued (on SQLite they fall behind at this rate),
+  # so that the chore runs while the orders arrive.
+  local job_id enqueued
+  enqueued=$(date +%s.%N)
+  if [[ $backend == postgres ]]; then
+    job_id=$(sql "$url" "INSERT INTO jobs (queue, kind, args, state, priority, max_attempts, run_at, created_at) VALUES ('default', 'prune', '{}', 'available', 0, 1, now(), now()) RETURNING id" | head -1)
+  else
+    local now; now=$(date -u +%Y-%m-%dT%H:%M:%S.%6NZ)
+    job_id=$(sql "$url" "INSERT INTO jobs (queue, kind, args, state, priority, max_attempts, run_at, created_at) VALUES ('default', 'prune', '{}', 'available', 0, 1, '$now', '$now') RETURNING id")
+  fi
+  local state=
+  while [[ $state != completed && $state != discarded ]]; do
+    sleep 0.05
+    state=$(sql "$url" "SELECT state FROM jobs WHERE id = $job_id")
+  done
+  wait "$load"
+  stop "$pid"
+  # When the chore started and finished, and what it deleted, from orderly's log.
+  local lines pruned t0 t1 run_ms waited_s during all
+  lines=$(jq -cR --argjson id "$job_id" 'fromjson? | select(.spans[0].job_id? == $id)' "$work/orderly.log")
+  pruned=$(jq -c 'select(.message == "pruned") | {jobs, events, idempotency_keys}' <<<"$lines")
+  t0=$(jq -r 'select(.message == "job started") | .timestamp' <<<"$lines")
+  t1=$(jq -r 'select(.message == "job finished") | .timestamp' <<<"$lines")
+  run_ms=$(jq -r 'select(.message == "job finished") | .elapsed_ms | floor' <<<"$lines")
+  waited_s=$(awk -v a="$enqueued" -v b="$(date -d "$t0" +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+  all=$(jq -r '.orders_per_s | floor' "$work/prune-load.json")
+  if (( ${run_ms:-0} >= 1000 )); then
+    during=$(( $(sql "$url" "SELECT count(*) FROM orders WHERE created_at >= '$t0' AND created_at < '$t1'") * 1000 / run_ms ))
+  else
+    during=null
+  fi
+  echo "  prune: ran $run_ms ms (waited $waited_s s in the queue), deleted $pruned; orders/s while it ran ${during/null/- (under 1 s)} (the whole run $all)"
+
+  plans "$backend" "$url" "$email" >"$work/plans-$backend-$n.txt"
+  jq -nc --arg backend "$backend" --argjson n "$n" --argjson bytes "$bytes" --argjson orders "$orders" \
+    --argjson cached "$cached" --argjson uncached "$uncached" --argjson by_email "$by_email" \
+    --argjson by_status "$by_status" --argjson discarded "$discarded" --argjson drain "$drain" \
+    --argjson prune_ms "$run_ms" \
+    --argjson pruned "$pruned" --argjson during "$during" --argjson all "$all" \
+    '{backend: $backend, orders_stored: $n, bytes_per_order: $bytes,
+      orders_per_s: ($orders.orders_per_s | floor), orders_p99_ms: $orders.p99_ms,
+      product_p99_ms: {cached: $cached, uncached: $uncached},
+      listing_p99_ms: {email: $by_email, status_pending: $by_status, jobs_discarded: $discarded},
+      drain_jobs_per_s: ($drain.drain_per_s | floor), prune_ms: $prune_ms, pruned: $pruned,
+      orders_per_s_while_pruning: $during, orders_per_s_prune_run: $all}' >>"$results"
+}
+
+for n in "${sizes[@]}"; do
+  for backend in "${backends[@]}"; do
+    run "$backend" "$n"
+  done
+done
+for plan in "$work"/plans-*.txt; do echo "== $(basename "$plan" .txt)"; cat "$plan"; done
+echo "results: $results; work directory: $work"
