@@ -119,7 +119,10 @@ fn describe() {
         Unit::Seconds,
         "Time from a job being due to its run starting, by kind"
     );
-    describe_gauge!("jobs", "Jobs in each state, sampled by workers");
+    describe_gauge!(
+        "jobs",
+        "Jobs available, running, discarded and cancelled, sampled by workers (each reports the whole table's count: take the max across processes); completed jobs are counted by jobs_completed_total"
+    );
     describe_gauge!(
         "orderly_database_up",
         "1 when the database answered a ping at scrape time, else 0"

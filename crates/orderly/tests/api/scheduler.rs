@@ -187,7 +187,7 @@ async fn prune(backend: Backend) {
          UPDATE jobs SET finished_at = '2020-01-01T00:00:00.000000Z' \
              WHERE id = (SELECT MIN(id) FROM jobs);";
     app.execute(aged, aged).await;
-    // And more old events than two batches of the prune's deletes (2,000 rows each), so
+    // And more old events than four batches of the prune's deletes (1,000 rows each), so
     // that it must go round.
     app.execute(
         "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 4500) \

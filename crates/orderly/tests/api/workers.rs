@@ -97,14 +97,7 @@ async fn migrated(backend: Backend) -> Option<(TestDatabase, String, Store, Path
 }
 
 async fn count(store: &Store, state: JobState) -> i64 {
-    store
-        .queue()
-        .count_jobs_by_state()
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|(s, _)| *s == state)
-        .map_or(0, |(_, n)| n)
+    store.queue().count_jobs_in(state).await.unwrap()
 }
 
 async fn enqueue_noops(store: &Store, n: usize, args: Value) {

@@ -11,7 +11,7 @@ use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use super::{Liveness, Running, WorkerSettings};
-use crate::{Finished, Heard, JobState, Queue};
+use crate::{Finished, Heard, Queue};
 
 /// Records outcomes in batches; a job leaves the running set only once its outcome is stored,
 /// so its lease keeps being extended until then. Retries a failed write until it succeeds or
@@ -116,11 +116,7 @@ pub(super) async fn rescue(queue: Queue, settings: Arc<WorkerSettings>, stop: Ca
         }
         match queue.count_jobs_by_state().await {
             Ok(counts) => {
-                for state in JobState::ALL {
-                    let n = counts
-                        .iter()
-                        .find(|(s, _)| *s == state)
-                        .map_or(0, |(_, n)| *n);
+                for (state, n) in counts {
                     metrics::gauge!("jobs", "state" => state.as_str()).set(n as f64);
                 }
             }
