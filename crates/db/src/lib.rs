@@ -11,6 +11,6 @@ mod transaction;
 
 pub use error::{cause_chain, is_storage_full, is_unavailable};
 pub use pool::{BackendKind, ConnectError, Db, DbOptions};
-pub use prune::delete_in_batches;
+pub use prune::{Deleted, delete_in_batches};
 pub use timestamp::Timestamp;
 pub use transaction::{WriteConnection, WritePool};

@@ -181,6 +181,8 @@ pub fn registry(store: &Store, config: &Config) -> Result<Registry, AppError> {
             store: store.clone(),
             job_retention: config.worker.retention,
             event_retention: config.webhooks.event_retention,
+            // Half the job timeout: room for the last statement and the outcome's write.
+            max_run: config.worker.job_timeout / 2,
         }))
 }
 

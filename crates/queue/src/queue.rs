@@ -405,9 +405,14 @@ impl Queue {
     }
 
     /// Deletes completed, discarded and cancelled jobs that finished before `before`, in
-    /// batches that leave the writers room ([`orderly_db::delete_in_batches`]).
-    pub async fn prune_jobs(&self, before: OffsetDateTime) -> Result<u64, QueueError> {
-        Ok(orderly_db::delete_in_batches(&self.db, sql::PRUNE, Timestamp::new(before)).await?)
+    /// batches that leave the writers room, until `deadline` ([`orderly_db::delete_in_batches`]).
+    pub async fn prune_jobs(
+        &self,
+        before: OffsetDateTime,
+        deadline: std::time::Instant,
+    ) -> Result<orderly_db::Deleted, QueueError> {
+        let before = Timestamp::new(before);
+        Ok(orderly_db::delete_in_batches(&self.db, sql::PRUNE, before, deadline).await?)
     }
 
     /// How long the oldest due, available job has been waiting (zero when none is due).

@@ -76,12 +76,15 @@ impl Store {
     }
 
     /// Deletes idempotency records that have expired, in batches that leave the writers room
-    /// ([`orderly_db::delete_in_batches`]).
-    pub async fn prune_idempotency_keys(&self) -> Result<u64, StoreError> {
+    /// until `deadline` ([`orderly_db::delete_in_batches`]).
+    pub async fn prune_idempotency_keys(
+        &self,
+        deadline: std::time::Instant,
+    ) -> Result<orderly_db::Deleted, StoreError> {
         let now = Timestamp::new(orderly_domain::now());
         let expired = "DELETE FROM idempotency_keys WHERE (api_key_id, key) IN \
                        (SELECT api_key_id, key FROM idempotency_keys WHERE expires_at < $1 \
                        ORDER BY expires_at LIMIT $2)";
-        Ok(orderly_db::delete_in_batches(&self.db, expired, now).await?)
+        Ok(orderly_db::delete_in_batches(&self.db, expired, now, deadline).await?)
     }
 }

@@ -53,35 +53,59 @@ impl Handler<kinds::ExpireOrders> for ExpireOrders {
 }
 
 /// `prune`: finished jobs past their retention, expired idempotency records, and events and
-/// webhook delivery attempts past theirs.
+/// webhook delivery attempts past theirs, in small batches. A run stops after `max_run` (set
+/// well inside the job timeout) and leaves the rest to the next run, so that a backlog of
+/// millions of rows under a steady stream of orders is pruned over several runs instead of
+/// failing each one at the timeout.
 #[derive(Debug, Clone)]
 pub struct Prune {
     pub store: Store,
     pub job_retention: Duration,
     pub event_retention: Duration,
+    pub max_run: std::time::Duration,
 }
 
 impl Handler<kinds::Prune> for Prune {
     fn run<'a>(&'a self, _: TickArgs, _job: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
         Box::pin(async move {
             let transient = |e: orderly_storage::StoreError| JobError::transient("pruning", &e);
+            let deadline = std::time::Instant::now() + self.max_run;
             let jobs = self
                 .store
                 .queue()
-                .prune_jobs(orderly_domain::now() - self.job_retention)
+                .prune_jobs(orderly_domain::now() - self.job_retention, deadline)
                 .await
                 .map_err(|e| JobError::transient("pruning jobs", &e))?;
-            let keys = self
-                .store
-                .prune_idempotency_keys()
-                .await
-                .map_err(transient)?;
-            let events = self
-                .store
-                .prune_events(orderly_domain::now() - self.event_retention)
-                .await
-                .map_err(transient)?;
-            tracing::info!(jobs, idempotency_keys = keys, events, "pruned");
+            let mut keys = orderly_db::Deleted::default();
+            let mut events = orderly_db::Deleted::default();
+            if !jobs.cut_short {
+                keys = self
+                    .store
+                    .prune_idempotency_keys(deadline)
+                    .await
+                    .map_err(transient)?;
+            }
+            if !jobs.cut_short && !keys.cut_short {
+                events = self
+                    .store
+                    .prune_events(orderly_domain::now() - self.event_retention, deadline)
+                    .await
+                    .map_err(transient)?;
+            }
+            let complete = !(jobs.cut_short || keys.cut_short || events.cut_short);
+            tracing::info!(
+                jobs = jobs.rows,
+                idempotency_keys = keys.rows,
+                events = events.rows,
+                complete,
+                "pruned"
+            );
+            if !complete {
+                tracing::warn!(
+                    max_run_secs = self.max_run.as_secs(),
+                    "pruning stopped at its time limit; the rest is left for the next run"
+                );
+            }
             Ok(())
         })
     }

@@ -247,16 +247,31 @@ impl Store {
 
     /// Deletes events and delivery attempts older than `before`. The retention must outlast
     /// the retry schedule, so that no delivery still pending loses its event.
-    /// Both in batches that leave the writers room ([`orderly_db::delete_in_batches`]).
-    pub async fn prune_events(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
+    /// Both in batches that leave the writers room, until `deadline`
+    /// ([`orderly_db::delete_in_batches`]).
+    pub async fn prune_events(
+        &self,
+        before: OffsetDateTime,
+        deadline: std::time::Instant,
+    ) -> Result<orderly_db::Deleted, StoreError> {
         let attempts = "DELETE FROM webhook_attempts WHERE id IN (SELECT id FROM \
                         webhook_attempts WHERE created_at < $1 ORDER BY created_at LIMIT $2)";
         let events = "DELETE FROM events WHERE id IN (SELECT id FROM events \
                       WHERE created_at < $1 ORDER BY created_at LIMIT $2)";
-        let mut pruned = 0;
+        let mut pruned = orderly_db::Deleted::default();
         for statement in [attempts, events] {
-            pruned +=
-                orderly_db::delete_in_batches(&self.db, statement, Timestamp::new(before)).await?;
+            let deleted = orderly_db::delete_in_batches(
+                &self.db,
+                statement,
+                Timestamp::new(before),
+                deadline,
+            )
+            .await?;
+            pruned.rows += deleted.rows;
+            if deleted.cut_short {
+                pruned.cut_short = true;
+                break;
+            }
         }
         Ok(pruned)
     }
