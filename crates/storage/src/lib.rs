@@ -91,9 +91,7 @@ impl Store {
     /// Runs a trivial query and reports how long the round trip took.
     pub async fn ping(&self) -> Result<Duration, StoreError> {
         let took = self.db.ping().await?;
-        if self.set_away(false) {
-            tracing::info!("the database answers again");
-        }
+        self.database_answered();
         Ok(took)
     }
 

@@ -7,7 +7,7 @@
 //! pool, every [`PROBE_INTERVAL`] until one opens; then requests go through again. Any
 //! successful [`Store::ping`] (`/readyz` runs one) says the same sooner.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::{BackendKind, Store};
@@ -23,6 +23,10 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 pub(crate) struct Reachability {
     away: AtomicBool,
     probing: AtomicBool,
+    /// Successful round trips ([`Store::ping`]): a probe whose attempt failed while one
+    /// succeeded does not mark the database away again (its attempt began before the
+    /// database came back).
+    answered: AtomicU64,
 }
 
 impl Store {
@@ -48,8 +52,12 @@ impl Store {
         tokio::spawn(async move {
             let since = Instant::now();
             loop {
+                let answered = store.reachability.answered.load(Ordering::Acquire);
                 match store.db.probe(PROBE_TIMEOUT).await {
-                    Err(error) if orderly_db::is_unavailable(&error) => {
+                    Err(error)
+                        if orderly_db::is_unavailable(&error)
+                            && store.reachability.answered.load(Ordering::Acquire) == answered =>
+                    {
                         store.set_away(true);
                         tokio::time::sleep(PROBE_INTERVAL).await;
                     }
@@ -64,6 +72,14 @@ impl Store {
                 );
             }
         });
+    }
+
+    /// Records a successful round trip: the database is not away.
+    pub(crate) fn database_answered(&self) {
+        self.reachability.answered.fetch_add(1, Ordering::AcqRel);
+        if self.set_away(false) {
+            tracing::info!("the database answers again");
+        }
     }
 
     /// Sets whether the database is away; whether that changed anything.
