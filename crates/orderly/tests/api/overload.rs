@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, StatusCode, TestApp};
+use crate::helpers::{Backend, StatusCode, TestApp, eventually};
 
 /// `n` requests at once; each one's status, problem code and how long it took.
 async fn burst<F, Fut>(n: usize, send: F) -> Vec<(StatusCode, String, Duration)>
@@ -228,7 +228,16 @@ async fn orders_behind_one_slow_commit_that_a_batch_takes_whole_are_written() {
             .send()
     };
     let first = tokio::spawn(order(0));
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    eventually(10, "the first order's insert to be running", || async {
+        (app.scalar(
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep' \
+             AND datname = current_database()",
+        )
+        .await
+            == 1)
+            .then_some(())
+    })
+    .await;
     let behind: Vec<_> = (1..4).map(|i| tokio::spawn(order(i))).collect();
     let mut statuses = vec![first.await.unwrap().unwrap().status()];
     for answer in behind {
