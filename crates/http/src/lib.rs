@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod bodies;
 mod docs;
+mod edge;
 mod error;
 mod extract;
 mod fields;
@@ -30,7 +31,6 @@ use orderly_domain::Currency;
 use orderly_storage::{OrderWriter, Store};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::classify::StatusInRangeAsFailures;
-use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnFailure, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 use utoipa::OpenApi;
@@ -142,11 +142,11 @@ async fn metrics(
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
     let body_limit = state.settings.body_limit;
-    let request_timeout = state.settings.request_timeout;
-    let admission = middleware::Admission::new(
+    let edge = edge::EdgeLayer::new(
         state.settings.max_in_flight,
         state.orders.clone(),
         state.store.clone(),
+        state.drain.clone(),
     );
     let (api, mut document) = api_routes().split_for_parts();
     openapi::add_shared_problems(&mut document);
@@ -177,46 +177,32 @@ pub fn router(state: AppState) -> Router {
     )
     .fallback(|| async { ApiError::NotFound("resource").into_response() })
     .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed.into_response() })
-    .layer(DefaultBodyLimit::max(body_limit))
-    .layer(axum::middleware::from_fn_with_state(
-        request_timeout,
-        middleware::deadline,
-    ))
-    .layer(axum::middleware::from_fn_with_state(
-        state.clone(),
-        rate_limit::limit,
-    ))
-    .layer(CatchPanicLayer::custom(middleware::panic_response))
+    // One layer of the whole stack: each `Router::layer` call boxes every route again, and
+    // cloning a route (done per request) then clones each box in turn.
     .layer(
-        // Only 500–502 are logged as failures: a 503 (shed, or a dependency away) and a 507
-        // are logged once by the error itself, and a flood of shed requests must not double
-        // the log lines it costs.
-        TraceLayer::new(StatusInRangeAsFailures::new(500..=502).into_make_classifier())
-            .make_span_with(middleware::request_span)
-            .on_request(())
-            .on_response(
-                DefaultOnResponse::new()
-                    .level(Level::INFO)
-                    .latency_unit(tower_http::LatencyUnit::Micros),
+        tower::ServiceBuilder::new()
+            // Outside the span and its log line: a refusal must cost next to nothing.
+            .layer(edge)
+            .layer(
+                // Only 500–502 are logged as failures: a 503 (shed, or a dependency away) and
+                // a 507 are logged once by the error itself, and a flood of shed requests must
+                // not double the log lines it costs.
+                TraceLayer::new(StatusInRangeAsFailures::new(500..=502).into_make_classifier())
+                    .make_span_with(middleware::request_span)
+                    .on_request(())
+                    .on_response(
+                        DefaultOnResponse::new()
+                            .level(Level::INFO)
+                            .latency_unit(tower_http::LatencyUnit::Micros),
+                    )
+                    .on_failure(DefaultOnFailure::new().level(Level::ERROR)),
             )
-            .on_failure(DefaultOnFailure::new().level(Level::ERROR)),
+            .layer(CatchPanicLayer::custom(middleware::panic_response))
+            .layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                middleware::guard,
+            ))
+            .layer(DefaultBodyLimit::max(body_limit)),
     )
-    // Outside the span and its log line: a refusal must cost next to nothing.
-    .layer(axum::middleware::from_fn_with_state(
-        admission,
-        middleware::admit,
-    ))
-    .layer(axum::middleware::from_fn(middleware::record_metrics))
-    .layer(axum::middleware::from_fn_with_state(
-        state.drain.clone(),
-        middleware::close_when_draining,
-    ))
-    .layer(PropagateRequestIdLayer::new(middleware::X_REQUEST_ID))
-    .layer(SetRequestIdLayer::new(
-        middleware::X_REQUEST_ID,
-        middleware::CheapRequestId,
-    ))
-    .layer(axum::middleware::from_fn(middleware::drop_odd_request_id))
-    .layer(axum::middleware::from_fn(middleware::security_headers))
     .with_state(state)
 }

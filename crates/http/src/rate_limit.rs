@@ -8,9 +8,8 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Response};
-use axum::middleware::Next;
 use axum::response::IntoResponse;
 use orderly_domain::Role;
 use orderly_ratelimit::{Client, Decision, Policy, RateLimiter};
@@ -64,20 +63,25 @@ fn forwarded_address(headers: &HeaderMap, name: &HeaderName) -> Option<IpAddr> {
     value.rsplit(',').next()?.trim().parse().ok()
 }
 
-pub async fn limit(
-    State(state): State<AppState>,
+/// Runs `handler` if the caller's bucket has room, else answers `429`; the answer says how
+/// much room is left either way.
+pub async fn check<F>(
+    state: &AppState,
     mut request: Request,
-    next: Next,
-) -> Response<Body> {
+    handler: impl FnOnce(Request) -> F,
+) -> Response<Body>
+where
+    F: Future<Output = Response<Body>>,
+{
     let Some(limits) = &state.rate_limits else {
-        return next.run(request).await;
+        return handler(request).await;
     };
     if matches!(request.uri().path(), "/healthz" | "/readyz" | "/metrics") {
-        return next.run(request).await;
+        return handler(request).await;
     }
     let mut caller = None;
     if let Some(digest) = presented_digest(request.headers()) {
-        caller = match state.keys.caller(&state, &digest).await {
+        caller = match state.keys.caller(state, &digest).await {
             Ok(found) => found,
             Err(error) => return error.into_response(),
         };
@@ -100,7 +104,7 @@ pub async fn limit(
     if !decision.allowed {
         return refused(policy, decision, whose);
     }
-    let mut response = next.run(request).await;
+    let mut response = handler(request).await;
     describe(response.headers_mut(), policy, &decision);
     response
 }
