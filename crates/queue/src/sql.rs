@@ -46,12 +46,19 @@ pub(crate) const FINISH: &str = "UPDATE jobs SET state = $3, run_at = COALESCE($
      finished_at = $5, last_error = COALESCE($6, last_error), locked_by = NULL, \
      locked_until = NULL \
      WHERE id = $1 AND attempt = $2 AND state = 'running' AND locked_by = $7";
-/// Records many completions at once on PostgreSQL. Run unprepared (planned each time, see
-/// [`complete_postgres`]).
-pub(crate) const COMPLETE_POSTGRES: &str = "UPDATE jobs AS j SET state = 'completed', \
+/// Records many completions at once on PostgreSQL: `$1` the ids, `$2` each one's attempt (the
+/// run being completed, so a run that lost its lease cannot complete the next one). Written
+/// as `id = ANY` with the attempt looked up by position, not as a join with the arrays: the
+/// join's plan follows the statistics, and before the first `ANALYZE` of a table filling up
+/// with jobs they say almost nothing is running, so the planner walked every running job
+/// (and every dead entry of the lease index) once per completed id. Measured on 50,000 jobs:
+/// 250–600 ms a statement, the drain at 1,400–2,100 jobs/s. `id = ANY` of the primary key
+/// costs what the batch is, whatever the statistics say. Run unprepared (planned each time,
+/// see [`complete_postgres`]).
+pub(crate) const COMPLETE_POSTGRES: &str = "UPDATE jobs SET state = 'completed', \
      finished_at = $3, locked_by = NULL, locked_until = NULL \
-     FROM unnest($1::bigint[], $2::int[]) AS f(id, attempt) \
-     WHERE j.id = f.id AND j.attempt = f.attempt AND j.state = 'running' AND j.locked_by = $4";
+     WHERE id = ANY($1::bigint[]) AND state = 'running' AND locked_by = $4 \
+     AND attempt = ($2::int[])[array_position($1::bigint[], id)]";
 /// A snoozed job goes back to the queue with its attempt given back.
 pub(crate) const SNOOZE: &str = "UPDATE jobs SET state = 'available', attempt = attempt - 1, \
      run_at = $3, locked_by = NULL, locked_until = NULL \

@@ -27,6 +27,18 @@ async fn enqueue(app: &TestApp, kind: &str, args: Value, max_attempts: i32) -> i
     ids[0]
 }
 
+async fn states_of(
+    queue: &orderly_queue::Queue,
+    ids: &[i64],
+) -> Vec<(orderly_queue::JobState, i32)> {
+    let mut states = Vec::new();
+    for id in ids {
+        let job = queue.job(*id).await.unwrap().unwrap();
+        states.push((job.state, job.attempt));
+    }
+    states
+}
+
 async fn wait_for_state(app: &TestApp, id: i64, state: &str, seconds: u64) -> Value {
     eventually(seconds, &format!("job {id} to be {state}"), || async {
         let job = job(app, id).await;
@@ -72,6 +84,35 @@ backend_tests! {
         assert!(app.store.queue().fetch_jobs("manual", "other-worker", 10, lease).await.unwrap().is_empty());
         let running = job(&app, ids[0]).await;
         assert_eq!((running["state"].as_str(), running["locked_by"].as_str()), (Some("running"), Some("test-worker")));
+    }
+
+    async fn a_batch_of_completions_completes_each_run_it_names_and_no_later_one(app) {
+        use orderly_queue::{Finished, JobState, Outcome};
+        let queue = app.store.queue();
+        let mut ids = Vec::new();
+        for _ in 0..3 {
+            let job = orderly_queue::NewJob::named(kinds::Noop::NAME, json!({})).on_queue("batch").max_attempts(3);
+            ids.extend(queue.enqueue(&[job]).await.unwrap());
+        }
+        // The first job's lease runs out and the same worker takes it again: its first run's
+        // completion, arriving late, must not complete the second run.
+        let expired = orderly_domain::now() - time::Duration::seconds(1);
+        let first_run = queue.fetch_jobs("batch", "test-worker", 1, expired).await.unwrap();
+        assert_eq!(queue.rescue_expired_jobs().await.unwrap(), 1);
+        let lease = orderly_domain::now() + time::Duration::seconds(30);
+        let runs = queue.fetch_jobs("batch", "test-worker", 10, lease).await.unwrap();
+        assert_eq!(runs.len(), 3);
+        let completed = |id: i64, attempt: i32| Finished { id, attempt, outcome: Outcome::Completed };
+        let mut batch = vec![completed(first_run[0].id, first_run[0].attempt)];
+        batch.extend(runs.iter().filter(|r| r.id != ids[0]).map(|r| completed(r.id, r.attempt)));
+        queue.finish_jobs("test-worker", &batch).await.unwrap();
+        let states: Vec<(JobState, i32)> = states_of(&queue, &ids).await;
+        assert_eq!(states, [(JobState::Running, 2), (JobState::Completed, 1), (JobState::Completed, 1)]);
+        // Another worker's completion of a run it does not hold changes nothing either.
+        queue.finish_jobs("other-worker", &[completed(ids[0], 2)]).await.unwrap();
+        assert_eq!(queue.job(ids[0]).await.unwrap().unwrap().state, JobState::Running);
+        queue.finish_jobs("test-worker", &[completed(ids[0], 2)]).await.unwrap();
+        assert_eq!(queue.job(ids[0]).await.unwrap().unwrap().state, JobState::Completed);
     }
 
     async fn a_discarded_job_keeps_the_run_at_it_was_due_at_on_either_path(app) {
