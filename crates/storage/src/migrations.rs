@@ -57,6 +57,11 @@ const SQLITE: &[Embedded] = &[
         "growth indexes",
         include_str!("../migrations/sqlite/0008_growth_indexes.sql"),
     ),
+    (
+        9,
+        "due jobs index",
+        include_str!("../migrations/sqlite/0009_due_jobs_index.sql"),
+    ),
 ];
 
 const POSTGRES: &[Embedded] = &[
@@ -104,6 +109,11 @@ const POSTGRES: &[Embedded] = &[
         9,
         "webhook attempts by age",
         include_str!("../migrations/postgres/0009_webhook_attempts_created_at.sql"),
+    ),
+    (
+        10,
+        "due jobs index",
+        include_str!("../migrations/postgres/0010_due_jobs_index.sql"),
     ),
 ];
 
