@@ -1,39 +1,73 @@
 #!/usr/bin/env bash
-# Job queue throughput against graphile-worker on the same PostgreSQL, in one invocation.
+# Job queue drain rate against graphile-worker on the same PostgreSQL, by both of graphile-
+# worker's measuring methods, in one invocation.
 #
-#   bench/queue.sh [jobs=30000] [concurrency=10]
+#   bench/queue.sh [jobs=30000] [concurrency=10]     # either may be a list: 10000,50000,200000
 #
-# Each side gets a fresh database, enqueues `jobs` no-op jobs in bulk, then drains them with
-# one worker at `concurrency`. graphile-worker runs tuned (local queue of 500, batched
-# completion) and with its defaults; orderly runs with its defaults (local queue of 500,
-# batched completion always on). orderly also reports the idle enqueue-to-start latency.
-# Needs Node.js; installs graphile-worker into bench/graphile/node_modules (npm ci).
+# For each number of jobs and each concurrency, each side gets a fresh database and drains
+# `jobs` no-op jobs enqueued in bulk with one worker process:
+# - orderly: `orderly bench queue` (enqueue in batches, drain with one in-process worker at its
+#   defaults: local queue of 500, batched completion), which also reports the idle
+#   enqueue-to-start latency;
+# - graphile-worker as a library (0.17.3, bench/graphile/bench.js): bulk addJobs, then `run`
+#   tuned (local queue of 500, batched completion) until its jobs table is empty;
+# - graphile-worker's CLI by its perfTest method (0.18.0, bench/graphile-cli): jobs added with
+#   one bulk `add_jobs` call, then `graphile-worker --once -j <concurrency>` timed, less the
+#   time the same command takes on an empty queue (its start-up).
+# Needs Node.js; installs both graphile-workers into bench/*/node_modules (npm ci).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-jobs=${1:-30000}
-concurrency=${2:-10}
+IFS=', ' read -r -a job_counts <<<"${1:-30000}"
+IFS=', ' read -r -a concurrencies <<<"${2:-10}"
 pg=${ORDERLY_BENCH_POSTGRES:-postgres://postgres@127.0.0.1:5432}
 
 cargo build --release --quiet --bin orderly
 bin="${CARGO_TARGET_DIR:-target}/release/orderly"
 (cd bench/graphile && npm ci --no-audit --no-fund --silent)
+(cd bench/graphile-cli && npm ci --no-audit --no-fund --silent)
+cli=bench/graphile-cli/node_modules/.bin/graphile-worker
 
 fresh() { psql "$pg/postgres" -qc "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1" 2>/dev/null; }
 field() { python3 -c "import json,sys; print(json.loads(sys.argv[1])['$1'])" "$2"; }
+seconds() { python3 -c "import time; print(time.monotonic())"; }
 
-fresh orderly_bench_queue
-orderly=$("$bin" bench queue --database-url "$pg/orderly_bench_queue" --jobs "$jobs" \
-  --concurrency "$concurrency" --json)
-fresh orderly_bench_graphile
-tuned=$(DATABASE_URL="$pg/orderly_bench_graphile" node bench/graphile/bench.js "$jobs" "$concurrency" 1 | tail -n1)
-fresh orderly_bench_graphile
-defaults=$(DATABASE_URL="$pg/orderly_bench_graphile" node bench/graphile/bench.js "$jobs" "$concurrency" 0 | tail -n1)
+# Prints graphile-worker's CLI drain rate for $1 jobs at concurrency $2.
+graphile_cli() {
+  local jobs=$1 concurrency=$2 db="$pg/orderly_bench_graphile" started empty full
+  fresh orderly_bench_graphile
+  export DATABASE_URL=$db GRAPHILE_CONCURRENCY=$concurrency
+  (cd bench/graphile-cli && "$OLDPWD/$cli" --schema-only >/dev/null)
+  started=$(seconds)
+  (cd bench/graphile-cli && "$OLDPWD/$cli" --once -j "$concurrency" >/dev/null)
+  empty=$(python3 -c "print($(seconds) - $started)")
+  psql "$db" -qc "SELECT graphile_worker.add_jobs(ARRAY(SELECT (
+      'log_if_999', json_build_object('id', i), NULL, NULL, NULL, NULL, NULL, NULL
+    )::graphile_worker.job_spec FROM generate_series(1, $jobs) i))" >/dev/null
+  started=$(seconds)
+  (cd bench/graphile-cli && "$OLDPWD/$cli" --once -j "$concurrency" >/dev/null)
+  full=$(python3 -c "print($(seconds) - $started)")
+  local left
+  left=$(psql "$db" -tAc "SELECT count(*) FROM graphile_worker._private_jobs")
+  [ "$left" = 0 ] || { echo "graphile-worker --once left $left jobs" >&2; exit 1; }
+  unset DATABASE_URL GRAPHILE_CONCURRENCY
+  python3 -c "print(round($jobs / ($full - $empty)))"
+}
 
-echo "orderly:                  $orderly"
-echo "graphile-worker tuned:    $tuned"
-echo "graphile-worker defaults: $defaults"
-ratio=$(python3 -c "print(round($(field drain_per_s "$orderly") / $(field drain_per_s "$tuned"), 2))")
-echo
-echo "drain: orderly / graphile-worker tuned = ${ratio}x"
-echo "idle enqueue-to-start: p50 $(field latency_p50_ms "$orderly") ms, p99 $(field latency_p99_ms "$orderly") ms"
+printf '%-8s %-5s %10s %12s %8s %12s %8s %16s\n' jobs conc orderly library ratio "cli" ratio "start p50/p99"
+for jobs in "${job_counts[@]}"; do
+  for concurrency in "${concurrencies[@]}"; do
+    fresh orderly_bench_queue
+    orderly=$("$bin" bench queue --database-url "$pg/orderly_bench_queue" --jobs "$jobs" \
+      --concurrency "$concurrency" --json)
+    fresh orderly_bench_graphile
+    library=$(DATABASE_URL="$pg/orderly_bench_graphile" node bench/graphile/bench.js "$jobs" "$concurrency" 1 | tail -n1)
+    cli_rate=$(graphile_cli "$jobs" "$concurrency")
+    ours=$(field drain_per_s "$orderly")
+    theirs=$(field drain_per_s "$library")
+    printf '%-8s %-5s %10.0f %12.0f %7.2fx %12.0f %7.2fx %16s\n' "$jobs" "$concurrency" \
+      "$ours" "$theirs" "$(python3 -c "print($ours / $theirs)")" "$cli_rate" \
+      "$(python3 -c "print($ours / $cli_rate)")" \
+      "$(field latency_p50_ms "$orderly")/$(field latency_p99_ms "$orderly") ms"
+  done
+done
 psql "$pg/postgres" -qc "DROP DATABASE IF EXISTS orderly_bench_queue" -c "DROP DATABASE IF EXISTS orderly_bench_graphile" 2>/dev/null
