@@ -106,7 +106,7 @@ backend_tests! {
         let mut batch = vec![completed(first_run[0].id, first_run[0].attempt)];
         batch.extend(runs.iter().filter(|r| r.id != ids[0]).map(|r| completed(r.id, r.attempt)));
         queue.finish_jobs("test-worker", &batch).await.unwrap();
-        let states: Vec<(JobState, i32)> = states_of(&queue, &ids).await;
+        let states: Vec<(JobState, i32)> = states_of(queue, &ids).await;
         assert_eq!(states, [(JobState::Running, 2), (JobState::Completed, 1), (JobState::Completed, 1)]);
         // Another worker's completion of a run it does not hold changes nothing either.
         queue.finish_jobs("other-worker", &[completed(ids[0], 2)]).await.unwrap();
