@@ -1,0 +1,3 @@
+-- orderly's claiming statement (FETCH_POSTGRES in crates/queue/src/sql.rs), 500 jobs at a time;
+-- their ids and attempts go to :ids and :atts for the finishing statement.
+WITH next AS (SELECT id AS next_id FROM jobs WHERE state = 'available' AND queue = 'q' AND run_at <= now() ORDER BY priority, run_at, id LIMIT 500 FOR UPDATE SKIP LOCKED), c AS (UPDATE jobs SET state = 'running', attempt = attempt + 1, locked_by = 'w', locked_until = now() + interval '30 s' FROM next WHERE id = next.next_id RETURNING id, queue, kind, CAST(args AS TEXT) AS args, state, attempt, run_at, trace_context) SELECT coalesce(array_agg(id), '{}') AS ids, coalesce(array_agg(attempt), '{}') AS atts FROM c \gset

@@ -1,0 +1,1 @@
+-- (no completion: what claiming alone costs)

@@ -1,0 +1,1 @@
+WITH done AS (DELETE FROM jobs WHERE id = ANY(:ids::bigint[]) AND state = 'running' AND locked_by = 'w' AND attempt = (:atts::int[])[array_position(:ids::bigint[], id)] RETURNING *) INSERT INTO jobs_completed SELECT id, queue, kind, args, priority, attempt, max_attempts, run_at, unique_key, created_at, now(), trace_context FROM done;

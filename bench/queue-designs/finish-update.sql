@@ -1,0 +1,1 @@
+UPDATE jobs SET state = 'completed', finished_at = now(), locked_by = NULL, locked_until = NULL WHERE id = ANY(:ids::bigint[]) AND state = 'running' AND locked_by = 'w' AND attempt = (:atts::int[])[array_position(:ids::bigint[], id)];
