@@ -53,7 +53,7 @@ impl Edge {
                 id
             }
         };
-        let mut timing = RequestTiming::start(&request);
+        let timing = RequestTiming::start(&request);
         let mut response = self.admit_and_run(request, inner).await;
         timing.finish(response.status().as_u16());
 
@@ -198,7 +198,6 @@ struct RequestTiming {
     method: &'static str,
     route: Option<MatchedPath>,
     started: std::time::Instant,
-    finished: bool,
 }
 
 impl RequestTiming {
@@ -208,13 +207,12 @@ impl RequestTiming {
             method: method_label(request.method()),
             route: request.extensions().get::<MatchedPath>().cloned(),
             started: std::time::Instant::now(),
-            finished: false,
         }
     }
 
-    fn finish(&mut self, status: u16) {
-        self.finished = true;
-        in_flight_gauge().decrement(1.0);
+    /// Records the answer's series; the gauge is taken down when `self` drops, here or when the
+    /// client went away first.
+    fn finish(self, status: u16) {
         let route = self.route.as_ref().map_or("unmatched", MatchedPath::as_str);
         let elapsed = self.started.elapsed().as_secs_f64();
         with_request_series(self.method, route, status, |count, duration| {
@@ -226,9 +224,7 @@ impl RequestTiming {
 
 impl Drop for RequestTiming {
     fn drop(&mut self) {
-        if !self.finished {
-            in_flight_gauge().decrement(1.0);
-        }
+        in_flight_gauge().decrement(1.0);
     }
 }
 

@@ -76,22 +76,17 @@ impl Handler<kinds::Prune> for Prune {
                 .prune_jobs(orderly_domain::now() - self.job_retention, deadline)
                 .await
                 .map_err(|e| JobError::transient("pruning jobs", &e))?;
-            let mut keys = orderly_db::Deleted::default();
-            let mut events = orderly_db::Deleted::default();
-            if !jobs.cut_short {
-                keys = self
-                    .store
-                    .prune_idempotency_keys(deadline)
-                    .await
-                    .map_err(transient)?;
-            }
-            if !jobs.cut_short && !keys.cut_short {
-                events = self
-                    .store
-                    .prune_events(orderly_domain::now() - self.event_retention, deadline)
-                    .await
-                    .map_err(transient)?;
-            }
+            // A run past its deadline deletes nothing more: each call below then returns at once.
+            let keys = self
+                .store
+                .prune_idempotency_keys(deadline)
+                .await
+                .map_err(transient)?;
+            let events = self
+                .store
+                .prune_events(orderly_domain::now() - self.event_retention, deadline)
+                .await
+                .map_err(transient)?;
             let complete = !(jobs.cut_short || keys.cut_short || events.cut_short);
             tracing::info!(
                 jobs = jobs.rows,

@@ -268,10 +268,7 @@ impl Store {
             )
             .await?;
             pruned.rows += deleted.rows;
-            if deleted.cut_short {
-                pruned.cut_short = true;
-                break;
-            }
+            pruned.cut_short |= deleted.cut_short;
         }
         Ok(pruned)
     }
