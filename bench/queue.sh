@@ -8,7 +8,8 @@
 # `jobs` no-op jobs enqueued in bulk with one worker process:
 # - orderly: `orderly bench queue` (enqueue in batches, drain with one in-process worker at its
 #   defaults: local queue of 500, batched completion), which also reports the idle
-#   enqueue-to-start latency;
+#   enqueue-to-start latency; run twice, keeping completed jobs (the default) and deleting them
+#   as they complete (worker.keep_completed = false, as graphile-worker does);
 # - graphile-worker as a library (0.17.3, bench/graphile/bench.js): bulk addJobs, then `run`
 #   tuned (local queue of 500, batched completion) until its jobs table is empty;
 # - graphile-worker's CLI by its perfTest method (0.18.0, bench/graphile-cli): jobs added with
@@ -53,21 +54,31 @@ graphile_cli() {
   python3 -c "print(round($jobs / ($full - $empty)))"
 }
 
-printf '%-8s %-5s %10s %12s %8s %12s %8s %16s\n' jobs conc orderly library ratio "cli" ratio "start p50/p99"
+# Prints `orderly bench queue`'s report as JSON; $3 is worker.keep_completed.
+orderly_bench() {
+  fresh orderly_bench_queue
+  ORDERLY_WORKER__KEEP_COMPLETED=$3 "$bin" bench queue --database-url "$pg/orderly_bench_queue" \
+    --jobs "$1" --concurrency "$2" --json
+}
+ratio() { python3 -c "print(f'{$1 / $2:.2f}x')"; }
+
+# orderly twice: completed jobs kept for retention (the default), and deleted as they complete
+# (worker.keep_completed = false); each ratio is kept/deleted against the peer's figure.
+printf '%-8s %-5s %9s %9s %9s %13s %9s %13s %16s\n' jobs conc kept deleted library ratio "cli" ratio "start p50/p99"
 for jobs in "${job_counts[@]}"; do
   for concurrency in "${concurrencies[@]}"; do
-    fresh orderly_bench_queue
-    orderly=$("$bin" bench queue --database-url "$pg/orderly_bench_queue" --jobs "$jobs" \
-      --concurrency "$concurrency" --json)
+    kept=$(orderly_bench "$jobs" "$concurrency" true)
+    deleted=$(orderly_bench "$jobs" "$concurrency" false)
     fresh orderly_bench_graphile
     library=$(DATABASE_URL="$pg/orderly_bench_graphile" node bench/graphile/bench.js "$jobs" "$concurrency" 1 | tail -n1)
     cli_rate=$(graphile_cli "$jobs" "$concurrency")
-    ours=$(field drain_per_s "$orderly")
-    theirs=$(field drain_per_s "$library")
-    printf '%-8s %-5s %10.0f %12.0f %7.2fx %12.0f %7.2fx %16s\n' "$jobs" "$concurrency" \
-      "$ours" "$theirs" "$(python3 -c "print($ours / $theirs)")" "$cli_rate" \
-      "$(python3 -c "print($ours / $cli_rate)")" \
-      "$(field latency_p50_ms "$orderly")/$(field latency_p99_ms "$orderly") ms"
+    k=$(field drain_per_s "$kept")
+    d=$(field drain_per_s "$deleted")
+    lib=$(field drain_per_s "$library")
+    printf '%-8s %-5s %9.0f %9.0f %9.0f %13s %9.0f %13s %16s\n' "$jobs" "$concurrency" "$k" "$d" \
+      "$lib" "$(ratio "$k" "$lib")/$(ratio "$d" "$lib")" "$cli_rate" \
+      "$(ratio "$k" "$cli_rate")/$(ratio "$d" "$cli_rate")" \
+      "$(field latency_p50_ms "$kept")/$(field latency_p99_ms "$kept") ms"
   done
 done
 psql "$pg/postgres" -qc "DROP DATABASE IF EXISTS orderly_bench_queue" -c "DROP DATABASE IF EXISTS orderly_bench_graphile" 2>/dev/null

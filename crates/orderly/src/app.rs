@@ -199,6 +199,11 @@ pub fn worker_settings(config: &Config) -> WorkerSettings {
         job_timeout: w.job_timeout,
         backoff_base: w.backoff_base,
         backoff_max: w.backoff_max,
+        completed: if w.keep_completed {
+            orderly_queue::Completed::Kept
+        } else {
+            orderly_queue::Completed::Deleted
+        },
     }
 }
 

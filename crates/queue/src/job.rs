@@ -121,6 +121,20 @@ pub enum Outcome {
     },
 }
 
+/// What becomes of a job's row when it completes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Completed {
+    /// Kept as `completed` until the `prune` chore deletes it after the retention: it can be
+    /// looked up, and its unique key keeps a second job with that key out until then.
+    #[default]
+    Kept,
+    /// Deleted by the statement that records the completion: a delete costs the database
+    /// less than an update of the whole row, and nothing is left to prune. A completed job
+    /// can then no longer be looked up, and its unique key is free at once. Discarded and
+    /// cancelled jobs are kept either way, for the operator.
+    Deleted,
+}
+
 /// A finished run, reported by the worker that held it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Finished {

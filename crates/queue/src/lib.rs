@@ -29,7 +29,7 @@ mod state;
 pub use enqueue::{Enqueued, InsertJobs, enqueue_in};
 pub use error::QueueError;
 pub use handler::{BoxFuture, Handler, JobError, Registry};
-pub use job::{Finished, Job, JobChange, JobFilter, NewJob, Outcome};
+pub use job::{Completed, Finished, Job, JobChange, JobFilter, NewJob, Outcome};
 pub use kinds::JobKind;
 pub use queue::{Heard, JobListener, Queue};
 pub use runner::{FLUSH_DEADLINE, Liveness, Worker, WorkerError, WorkerSettings, worker_id};

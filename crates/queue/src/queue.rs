@@ -9,7 +9,9 @@ use tokio::sync::Notify;
 
 use crate::enqueue::Enqueued;
 use crate::sql::{self, JobRow};
-use crate::{Finished, Job, JobChange, JobFilter, JobState, NewJob, Outcome, QueueError};
+use crate::{
+    Completed, Finished, Job, JobChange, JobFilter, JobState, NewJob, Outcome, QueueError,
+};
 
 /// The job queue in the service's database. Cheap to clone; clones share the pool and the
 /// wake-up signal of this process's workers.
@@ -155,15 +157,30 @@ impl Queue {
         Ok(sql::jobs(rows))
     }
 
-    /// Records finished runs in one transaction.
+    /// Records finished runs in one transaction; `completed` says whether completed jobs are
+    /// kept or deleted.
     #[tracing::instrument(name = "db", skip_all, fields(op = "finish_jobs"))]
-    pub async fn finish_jobs(&self, worker: &str, finished: &[Finished]) -> Result<(), QueueError> {
+    pub async fn finish_jobs(
+        &self,
+        worker: &str,
+        finished: &[Finished],
+        completed: Completed,
+    ) -> Result<(), QueueError> {
         let now = orderly_domain::now();
         // Records each run of `$runs` with its own statement inside `$tx`.
         macro_rules! record_each {
             ($tx:expr, $runs:expr) => {
                 for f in $runs {
                     let (state, run_at, finished_at, error) = match &f.outcome {
+                        Outcome::Completed if completed == Completed::Deleted => {
+                            sqlx::query(sql::COMPLETE_DELETE_SQLITE)
+                                .bind(f.id)
+                                .bind(f.attempt)
+                                .bind(worker)
+                                .execute(&mut *$tx)
+                                .await?;
+                            continue;
+                        }
                         Outcome::Completed => ("completed", None, Some(now), None),
                         Outcome::Retry { at, error } => ("available", Some(*at), None, Some(error)),
                         Outcome::Discard { error } => ("discarded", None, Some(now), Some(error)),
@@ -211,6 +228,7 @@ impl Queue {
                         done.iter().map(|f| f.attempt).collect(),
                         now,
                         worker,
+                        completed,
                     )
                     .execute(pool)
                     .await?;
@@ -223,6 +241,7 @@ impl Queue {
                         done.iter().map(|f| f.attempt).collect(),
                         now,
                         worker,
+                        completed,
                     )
                     .execute(&mut *tx)
                     .await?;

@@ -197,6 +197,8 @@ pub struct WorkerConfig {
     pub backoff_max: Duration,
     #[serde(with = "humantime_serde")]
     pub retention: Duration,
+    /// Completed jobs kept for `retention` (true) or deleted as they complete (false).
+    pub keep_completed: bool,
     /// Job kind → attempts before discarding, where it should differ from the kind's own.
     pub max_attempts: BTreeMap<String, i32>,
 }

@@ -27,18 +27,6 @@ async fn enqueue(app: &TestApp, kind: &str, args: Value, max_attempts: i32) -> i
     ids[0]
 }
 
-async fn states_of(
-    queue: &orderly_queue::Queue,
-    ids: &[i64],
-) -> Vec<(orderly_queue::JobState, i32)> {
-    let mut states = Vec::new();
-    for id in ids {
-        let job = queue.job(*id).await.unwrap().unwrap();
-        states.push((job.state, job.attempt));
-    }
-    states
-}
-
 async fn wait_for_state(app: &TestApp, id: i64, state: &str, seconds: u64) -> Value {
     eventually(seconds, &format!("job {id} to be {state}"), || async {
         let job = job(app, id).await;
@@ -87,32 +75,50 @@ backend_tests! {
     }
 
     async fn a_batch_of_completions_completes_each_run_it_names_and_no_later_one(app) {
-        use orderly_queue::{Finished, JobState, Outcome};
+        use orderly_queue::{Completed, Finished, JobState, Outcome};
         let queue = app.store.queue();
-        let mut ids = Vec::new();
-        for _ in 0..3 {
-            let job = orderly_queue::NewJob::named(kinds::Noop::NAME, json!({})).on_queue("batch").max_attempts(3);
-            ids.extend(queue.enqueue(&[job]).await.unwrap());
+        for (mode, completed) in [("kept", Completed::Kept), ("deleted", Completed::Deleted)] {
+            let on_queue = format!("batch-{mode}");
+            let mut ids = Vec::new();
+            for n in 0..4 {
+                let job = orderly_queue::NewJob::named(kinds::Noop::NAME, json!({}))
+                    .on_queue(&on_queue)
+                    .max_attempts(3)
+                    .unique(format!("{mode}-{n}"));
+                ids.extend(queue.enqueue(&[job]).await.unwrap());
+            }
+            // The first job's lease runs out and the same worker takes it again: its first
+            // run's completion, arriving late, must not complete the second run.
+            let expired = orderly_domain::now() - time::Duration::seconds(1);
+            let first_run = queue.fetch_jobs(&on_queue, "test-worker", 1, expired).await.unwrap();
+            assert_eq!(queue.rescue_expired_jobs().await.unwrap(), 1);
+            let lease = orderly_domain::now() + time::Duration::seconds(30);
+            let runs = queue.fetch_jobs(&on_queue, "test-worker", 10, lease).await.unwrap();
+            assert_eq!(runs.len(), 4);
+            let completed_run = |id: i64, attempt: i32| Finished { id, attempt, outcome: Outcome::Completed };
+            // One batch: the stale completion, two completions, and a job discarded for good
+            // (the path that records completions beside other outcomes).
+            let mut batch = vec![completed_run(first_run[0].id, first_run[0].attempt)];
+            batch.extend(runs.iter().filter(|r| r.id != ids[0] && r.id != ids[3]).map(|r| completed_run(r.id, r.attempt)));
+            let last = runs.iter().find(|r| r.id == ids[3]).unwrap();
+            batch.push(Finished { id: last.id, attempt: last.attempt, outcome: Outcome::Discard { error: "bad arguments".into() } });
+            queue.finish_jobs("test-worker", &batch, completed).await.unwrap();
+            let state = |id: i64| async move { queue.job(id).await.unwrap().map(|j| (j.state, j.attempt)) };
+            let done = |attempt| (completed == Completed::Kept).then_some((JobState::Completed, attempt));
+            assert_eq!(state(ids[0]).await, Some((JobState::Running, 2)), "{mode}");
+            assert_eq!((state(ids[1]).await, state(ids[2]).await), (done(1), done(1)), "{mode}");
+            assert_eq!(state(ids[3]).await, Some((JobState::Discarded, 1)), "{mode}: discarded jobs are kept");
+            // Another worker's completion of a run it does not hold changes nothing either.
+            queue.finish_jobs("other-worker", &[completed_run(ids[0], 2)], completed).await.unwrap();
+            assert_eq!(state(ids[0]).await, Some((JobState::Running, 2)), "{mode}");
+            queue.finish_jobs("test-worker", &[completed_run(ids[0], 2)], completed).await.unwrap();
+            assert_eq!(state(ids[0]).await, done(2), "{mode}");
+            // A unique key blocks a second job while its job is kept, and no longer once it
+            // is deleted.
+            let again = orderly_queue::NewJob::named(kinds::Noop::NAME, json!({})).on_queue(&on_queue).unique(format!("{mode}-1"));
+            let inserted = queue.enqueue(&[again]).await.unwrap().len();
+            assert_eq!(inserted, usize::from(completed == Completed::Deleted), "{mode}");
         }
-        // The first job's lease runs out and the same worker takes it again: its first run's
-        // completion, arriving late, must not complete the second run.
-        let expired = orderly_domain::now() - time::Duration::seconds(1);
-        let first_run = queue.fetch_jobs("batch", "test-worker", 1, expired).await.unwrap();
-        assert_eq!(queue.rescue_expired_jobs().await.unwrap(), 1);
-        let lease = orderly_domain::now() + time::Duration::seconds(30);
-        let runs = queue.fetch_jobs("batch", "test-worker", 10, lease).await.unwrap();
-        assert_eq!(runs.len(), 3);
-        let completed = |id: i64, attempt: i32| Finished { id, attempt, outcome: Outcome::Completed };
-        let mut batch = vec![completed(first_run[0].id, first_run[0].attempt)];
-        batch.extend(runs.iter().filter(|r| r.id != ids[0]).map(|r| completed(r.id, r.attempt)));
-        queue.finish_jobs("test-worker", &batch).await.unwrap();
-        let states: Vec<(JobState, i32)> = states_of(queue, &ids).await;
-        assert_eq!(states, [(JobState::Running, 2), (JobState::Completed, 1), (JobState::Completed, 1)]);
-        // Another worker's completion of a run it does not hold changes nothing either.
-        queue.finish_jobs("other-worker", &[completed(ids[0], 2)]).await.unwrap();
-        assert_eq!(queue.job(ids[0]).await.unwrap().unwrap().state, JobState::Running);
-        queue.finish_jobs("test-worker", &[completed(ids[0], 2)]).await.unwrap();
-        assert_eq!(queue.job(ids[0]).await.unwrap().unwrap().state, JobState::Completed);
     }
 
     async fn a_discarded_job_keeps_the_run_at_it_was_due_at_on_either_path(app) {
@@ -131,7 +137,7 @@ backend_tests! {
             id: first[0].id,
             attempt: first[0].attempt,
             outcome: orderly_queue::Outcome::Discard { error: "bad arguments".into() },
-        }]).await.unwrap();
+        }], orderly_queue::Completed::Kept).await.unwrap();
         let expired = orderly_domain::now() - time::Duration::seconds(1);
         app.store.queue().fetch_jobs("manual", "test-worker", 1, expired).await.unwrap();
         assert_eq!(app.store.queue().rescue_expired_jobs().await.unwrap(), 1);

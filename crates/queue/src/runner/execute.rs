@@ -182,6 +182,7 @@ mod tests {
     use time::macros::datetime;
 
     use super::*;
+    use crate::Completed;
     use crate::JobState;
 
     fn job(attempt: i32, max_attempts: i32) -> Job {
@@ -217,6 +218,7 @@ mod tests {
             job_timeout: Duration::from_secs(60),
             backoff_base: Duration::from_secs(2),
             backoff_max: Duration::from_secs(60),
+            completed: Completed::Kept,
         }
     }
 

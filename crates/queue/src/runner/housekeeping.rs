@@ -11,7 +11,7 @@ use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use super::{Liveness, Running, WorkerSettings};
-use crate::{Finished, Heard, Queue};
+use crate::{Completed, Finished, Heard, Queue};
 
 /// Records outcomes in batches; a job leaves the running set only once its outcome is stored,
 /// so its lease keeps being extended until then. Retries a failed write until it succeeds or
@@ -20,6 +20,7 @@ use crate::{Finished, Heard, Queue};
 pub(super) async fn complete(
     queue: Queue,
     worker: String,
+    completed: Completed,
     running: Running,
     mut finished: mpsc::Receiver<Finished>,
     abandon: CancellationToken,
@@ -42,7 +43,7 @@ pub(super) async fn complete(
         }
         let mut delay = Duration::from_millis(100);
         loop {
-            match queue.finish_jobs(&worker, &batch).await {
+            match queue.finish_jobs(&worker, &batch, completed).await {
                 Ok(()) => break,
                 Err(e) => {
                     tracing::warn!(error = %cause_chain(&e), batch = batch.len(), "recording job outcomes failed; retrying");

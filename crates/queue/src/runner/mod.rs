@@ -32,7 +32,7 @@ use self::housekeeping::{complete, forward_notifications, heartbeat, rescue};
 pub use self::tasks::Liveness;
 use self::tasks::Named;
 use crate::handler::Registry;
-use crate::{Finished, Queue, QueueError};
+use crate::{Completed, Finished, Queue, QueueError};
 
 /// How a worker runs.
 #[derive(Debug, Clone)]
@@ -55,6 +55,8 @@ pub struct WorkerSettings {
     pub job_timeout: Duration,
     pub backoff_base: Duration,
     pub backoff_max: Duration,
+    /// Whether completed jobs are kept until pruned or deleted as they complete.
+    pub completed: Completed,
 }
 
 /// Jobs this worker holds: id → attempt. Bounded by the queues' concurrency.
@@ -139,6 +141,7 @@ impl Worker {
         let mut completer = tokio::spawn(complete(
             self.queue.clone(),
             settings.id.clone(),
+            settings.completed,
             running.clone(),
             finished_rx,
             abandon.clone(),
@@ -290,7 +293,9 @@ impl Worker {
                 });
             }
         }
-        self.queue.finish_jobs(&self.settings.id, &finished).await?;
+        self.queue
+            .finish_jobs(&self.settings.id, &finished, self.settings.completed)
+            .await?;
         Ok(finished)
     }
 }
