@@ -27,6 +27,22 @@ if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
 fi
 wait_for Redis redis-cli -h 127.0.0.1 -p 6379 ping
 
+# NATS with JetStream: the event relay's tests start nats-servers of their own (so they can
+# stop one mid-test); `orderly bench events` and the README's example use the machine's.
+if [[ ! -x /usr/sbin/nats-server ]]; then
+  echo "installing nats-server"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -q nats-server >/dev/null 2>&1 \
+    || { apt-get update -q >/dev/null && apt-get install -y -q nats-server >/dev/null; }
+fi
+nats_up() { exec 3<>/dev/tcp/127.0.0.1/4222 && head -c4 <&3 | grep -q INFO; }
+if ! nats_up 2>/dev/null; then
+  echo "NATS is not answering on 127.0.0.1:4222; starting it"
+  start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server -- \
+    -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log
+fi
+wait_for NATS nats_up
+
 # An SMTP sink for the receipt tests: Debian's aiosmtpd, run by Debian's python3 (the tests
 # start it themselves on a free port).
 if ! /usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1; then

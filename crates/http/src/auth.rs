@@ -115,6 +115,16 @@ impl Policy for ManageJobs {
     }
 }
 
+/// Read the event feed.
+#[derive(Debug)]
+pub struct ReadEvents;
+
+impl Policy for ReadEvents {
+    fn allows(role: Role) -> bool {
+        role.can_manage_webhooks()
+    }
+}
+
 /// Manage webhook endpoints and their deliveries.
 #[derive(Debug)]
 pub struct ManageWebhooks;

@@ -65,14 +65,16 @@ pub struct Readiness {
     /// are down, still serving; `unavailable` when a required one (the database) is down;
     /// `draining` when the process is shutting down (send it no new requests).
     status: &'static str,
-    /// One entry per dependency, by name (`database`, …).
+    /// One entry per dependency, by name (`database`, `cache`, `queue`, and `event_relay`
+    /// when events are relayed to NATS).
     checks: BTreeMap<&'static str, Check>,
 }
 
 /// The state of one dependency.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Check {
-    /// `up`, `down`, or for the cache `degraded` (reads go to the database) or `disabled`.
+    /// `up`, `down`, or for the cache `degraded` (reads go to the database) or `disabled`;
+    /// for the event relay `degraded` (events wait in the outbox).
     status: &'static str,
     /// Which implementation answered, such as `sqlite`, `postgres`, `memory` or `redis`.
     backend: &'static str,
@@ -84,6 +86,9 @@ pub struct Check {
     /// For the queue: how long the oldest due job has waited to start, in seconds.
     #[serde(skip_serializing_if = "Option::is_none")]
     oldest_due_job_age_secs: Option<f64>,
+    /// For the event relay: how old the oldest event not yet relayed is, in seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    relay_lag_secs: Option<f64>,
 }
 
 /// Ready to serve: the database answers and the process is not draining. `503` when either
@@ -122,10 +127,12 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) 
         latency_ms: (latency_ms * 1_000.0).round() / 1_000.0,
         error: database,
         oldest_due_job_age_secs: None,
+        relay_lag_secs: None,
     };
     let cache = cache_check(&state).await;
     let queue = queue_check(&state).await;
-    let degraded = cache.status == "degraded";
+    let relay = relay_check(&state).await;
+    let degraded = cache.status == "degraded" || relay.as_ref().is_some_and(|r| r.status != "up");
     let body = Readiness {
         status: match (ready, degraded) {
             (false, _) => "unavailable",
@@ -134,6 +141,10 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) 
         },
         checks: BTreeMap::from([("database", check), ("cache", cache), ("queue", queue)]),
     };
+    let mut body = body;
+    if let Some(relay) = relay {
+        body.checks.insert("event_relay", relay);
+    }
     let status = if ready {
         StatusCode::OK
     } else {
@@ -150,6 +161,7 @@ async fn cache_check(state: &AppState) -> Check {
             latency_ms: 0.0,
             error: None,
             oldest_due_job_age_secs: None,
+            relay_lag_secs: None,
         };
     };
     match cache.redis_health().await {
@@ -159,6 +171,7 @@ async fn cache_check(state: &AppState) -> Check {
             latency_ms: 0.0,
             error: None,
             oldest_due_job_age_secs: None,
+            relay_lag_secs: None,
         },
         Some(health) => {
             if let Some(error) = &health.error {
@@ -170,6 +183,7 @@ async fn cache_check(state: &AppState) -> Check {
                 latency_ms: (health.latency.as_secs_f64() * 1e6).round() / 1e3,
                 error: health.error,
                 oldest_due_job_age_secs: None,
+                relay_lag_secs: None,
             }
         }
     }
@@ -197,7 +211,51 @@ async fn queue_check(state: &AppState) -> Check {
         latency_ms: (started.elapsed().as_secs_f64() * 1e6).round() / 1e3,
         error,
         oldest_due_job_age_secs: age.map(|a| (a * 1e3).round() / 1e3),
+        relay_lag_secs: None,
     }
+}
+
+/// The relay of events to NATS, when there is one: `degraded` while it fails or when the
+/// oldest event not yet relayed is older than the threshold (no worker relays, say). Never a
+/// reason to stop serving: the events wait in the outbox.
+async fn relay_check(state: &AppState) -> Option<Check> {
+    let threshold = state.settings.relay_lag_threshold?;
+    let started = std::time::Instant::now();
+    let (status, lag, error) =
+        match tokio_timeout(state.store.relay_state(orderly_storage::NATS_RELAY)).await {
+            Ok(Ok(relay)) => {
+                let lag = relay.oldest_waiting.map_or(0.0, |at| {
+                    (orderly_domain::now() - at).as_seconds_f64().max(0.0)
+                });
+                let error = match (relay.last_error, relay.failing_since) {
+                    (Some(error), _) => Some(error),
+                    (None, Some(_)) => Some("failing".to_owned()),
+                    (None, None) if lag > threshold.as_secs_f64() => {
+                        Some(format!("the oldest event not yet relayed is {lag:.0}s old"))
+                    }
+                    (None, None) => None,
+                };
+                (
+                    if error.is_some() { "degraded" } else { "up" },
+                    Some(lag),
+                    error,
+                )
+            }
+            Ok(Err(e)) => ("degraded", None, Some(cause_chain(&e))),
+            Err(_) => (
+                "degraded",
+                None,
+                Some(format!("no answer within {CHECK_TIMEOUT:?}")),
+            ),
+        };
+    Some(Check {
+        status,
+        backend: "nats",
+        latency_ms: (started.elapsed().as_secs_f64() * 1e6).round() / 1e3,
+        error,
+        oldest_due_job_age_secs: None,
+        relay_lag_secs: lag.map(|l| (l * 1e3).round() / 1e3),
+    })
 }
 
 async fn tokio_timeout<F: Future>(future: F) -> Result<F::Output, tokio::time::error::Elapsed> {

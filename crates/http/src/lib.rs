@@ -7,6 +7,7 @@ pub mod bodies;
 mod docs;
 mod edge;
 mod error;
+mod events;
 mod extract;
 mod fields;
 mod health;
@@ -58,6 +59,9 @@ pub struct HttpSettings {
     pub webhooks_allow_private: bool,
     /// How long a rotated-out webhook secret keeps signing.
     pub webhook_rotation_grace: std::time::Duration,
+    /// When events are relayed to NATS: how old the oldest event not yet relayed may be
+    /// before readiness reports the relay `degraded`. `None`: no relay.
+    pub relay_lag_threshold: Option<std::time::Duration>,
 }
 
 /// Produces the Prometheus text for `/metrics` (installed by the binary, which owns the
@@ -113,6 +117,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(products::router())
         .merge(orders::router())
         .merge(jobs::router())
+        .merge(events::router())
         .merge(webhooks::router())
         .merge(health::router())
 }

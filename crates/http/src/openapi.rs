@@ -22,6 +22,7 @@ use crate::error::{PROBLEM_JSON, Problem};
         (name = "orders", description = "Placing and managing orders"),
         (name = "jobs", description = "Background jobs, for operators"),
         (name = "webhooks", description = "Signed event notifications to your endpoints"),
+        (name = "events", description = "Every event in commit order, for consumers that pull"),
         (name = "health", description = "Liveness and readiness for orchestrators"),
     )
 )]

@@ -181,6 +181,7 @@ pub fn registry(store: &Store, config: &Config) -> Result<Registry, AppError> {
             store: store.clone(),
             job_retention: config.worker.retention,
             event_retention: config.webhooks.event_retention,
+            relayed_only: config.relay_settings().is_some(),
             // Half the job timeout: room for the last statement and the outcome's write.
             max_run: config.worker.job_timeout / 2,
         }))
@@ -215,6 +216,9 @@ pub struct Application {
     schedules: Vec<orderly_worker::scheduler::Schedule>,
     /// Who holds the scheduler lease when this process leads.
     scheduler_id: String,
+    /// A worker process positions events, and relays them when NATS is configured: `None`
+    /// in an API-only process.
+    events: Option<Option<orderly_worker::events::RelaySettings>>,
     /// `/healthz` and `/metrics` of a worker-only process.
     ops_listener: Option<TcpListener>,
     store: Store,
@@ -262,6 +266,7 @@ impl Application {
         } else {
             None
         };
+        let events = roles.worker.then(|| config.relay_settings());
         let schedules = if roles.worker && config.worker.scheduler {
             config.schedules()
         } else {
@@ -303,6 +308,9 @@ impl Application {
                     max_in_flight: config.http.max_in_flight,
                     webhooks_allow_private: config.webhooks.allow_private,
                     webhook_rotation_grace: config.webhooks.rotation_grace,
+                    relay_lag_threshold: config
+                        .relay_settings()
+                        .map(|_| config.events.lag_threshold),
                 }),
                 drain: orderly_http::Drain::default(),
             });
@@ -324,6 +332,7 @@ impl Application {
             listener,
             schedules,
             scheduler_id: worker_id,
+            events,
             ops_listener,
             store,
             state,
@@ -383,11 +392,23 @@ impl Application {
             let scheduler = orderly_worker::scheduler::run(
                 self.store.clone(),
                 self.schedules,
-                self.scheduler_id,
+                self.scheduler_id.clone(),
                 shutdown.clone(),
             );
             tasks.spawn("scheduler", async move {
                 scheduler.await;
+                Ok(())
+            });
+        }
+        if let Some(relay) = self.events {
+            let events = orderly_worker::events::run(
+                self.store.clone(),
+                relay,
+                self.scheduler_id.clone(),
+                shutdown.clone(),
+            );
+            tasks.spawn("events", async move {
+                events.await;
                 Ok(())
             });
         }

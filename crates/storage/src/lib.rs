@@ -4,6 +4,7 @@
 
 mod api_keys;
 mod error;
+mod events;
 mod migrations;
 mod order_writer;
 mod orders;
@@ -21,6 +22,7 @@ use orderly_queue::Queue;
 
 pub use api_keys::{ApiKeyInfo, Caller, NewApiKey, key_digest};
 pub use error::StoreError;
+pub use events::{EventFilter, EventRecord, NATS_RELAY, RelayState};
 pub use order_writer::{AdmittedOrder, OrderWriter, OrderWriterSettings, WriteLoop};
 pub use orderly_db::cause_chain;
 pub use orders::{

@@ -62,6 +62,11 @@ const SQLITE: &[Embedded] = &[
         "due jobs index",
         include_str!("../migrations/sqlite/0009_due_jobs_index.sql"),
     ),
+    (
+        10,
+        "event feed",
+        include_str!("../migrations/sqlite/0010_event_feed.sql"),
+    ),
 ];
 
 const POSTGRES: &[Embedded] = &[
@@ -114,6 +119,11 @@ const POSTGRES: &[Embedded] = &[
         10,
         "due jobs index",
         include_str!("../migrations/postgres/0010_due_jobs_index.sql"),
+    ),
+    (
+        11,
+        "event feed",
+        include_str!("../migrations/postgres/0011_event_feed.sql"),
     ),
 ];
 

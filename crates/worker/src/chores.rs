@@ -62,6 +62,8 @@ pub struct Prune {
     pub store: Store,
     pub job_retention: Duration,
     pub event_retention: Duration,
+    /// Keep events until the NATS relay has delivered them.
+    pub relayed_only: bool,
     pub max_run: std::time::Duration,
 }
 
@@ -84,7 +86,11 @@ impl Handler<kinds::Prune> for Prune {
                 .map_err(transient)?;
             let events = self
                 .store
-                .prune_events(orderly_domain::now() - self.event_retention, deadline)
+                .prune_events(
+                    orderly_domain::now() - self.event_retention,
+                    self.relayed_only,
+                    deadline,
+                )
                 .await
                 .map_err(transient)?;
             let complete = !(jobs.cut_short || keys.cut_short || events.cut_short);

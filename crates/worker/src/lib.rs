@@ -2,6 +2,7 @@
 
 mod chores;
 mod coalesce;
+pub mod events;
 mod mail;
 mod noop;
 mod operators;

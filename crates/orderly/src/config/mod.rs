@@ -41,6 +41,7 @@ pub struct Config {
     pub mail: MailConfig,
     pub reports: ReportsConfig,
     pub webhooks: WebhooksConfig,
+    pub events: EventsConfig,
     pub store: StoreConfig,
     pub telemetry: TelemetryConfig,
     pub log: LogConfig,
@@ -260,6 +261,30 @@ pub struct MailConfig {
 pub struct ReportsConfig {
     pub top_products: u32,
     pub low_stock: i64,
+}
+
+/// The outbox relayed to NATS JetStream.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsConfig {
+    /// The NATS server (`nats://host:4222`); empty relays nothing.
+    pub nats_url: SecretUrl,
+    /// Each event is published to `<subject_prefix>.<type>`.
+    pub subject_prefix: String,
+    /// The JetStream stream, created when missing with the settings below.
+    pub stream: String,
+    /// `limits`, `interest` or `workqueue`.
+    pub retention: String,
+    #[serde(with = "humantime_serde")]
+    pub max_age: Duration,
+    #[serde(with = "humantime_serde")]
+    pub duplicate_window: Duration,
+    /// Publishes awaiting the server's acknowledgement at once.
+    pub max_in_flight: usize,
+    /// Readiness reports the relay `degraded` when the oldest event not yet relayed is
+    /// older than this (or the relay is failing).
+    #[serde(with = "humantime_serde")]
+    pub lag_threshold: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -705,6 +730,49 @@ impl Config {
             self.reports.top_products,
             "must be at most 100",
         )?;
+        let e = &self.events;
+        let nats = e.nats_url.expose();
+        check(
+            nats.is_empty() || nats.starts_with("nats://") || nats.starts_with("tls://"),
+            "events.nats_url",
+            e.nats_url.redacted(),
+            "must be empty or a nats:// or tls:// URL",
+        )?;
+        let token = |s: &str| {
+            !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        };
+        check(
+            e.subject_prefix.split('.').all(token),
+            "events.subject_prefix",
+            &e.subject_prefix,
+            "must be dot-separated names of letters, digits, - and _",
+        )?;
+        check(
+            token(&e.stream),
+            "events.stream",
+            &e.stream,
+            "must be letters, digits, - and _",
+        )?;
+        check(
+            ["limits", "interest", "workqueue"].contains(&e.retention.as_str()),
+            "events.retention",
+            &e.retention,
+            "must be limits, interest or workqueue",
+        )?;
+        check(
+            !e.duplicate_window.is_zero() && e.duplicate_window <= e.max_age,
+            "events.duplicate_window",
+            written(e.duplicate_window),
+            "must be above zero and at most events.max_age",
+        )?;
+        check(
+            (1..=10_000).contains(&e.max_in_flight),
+            "events.max_in_flight",
+            e.max_in_flight,
+            "must be between 1 and 10000",
+        )?;
         let otlp = &self.telemetry.otlp_endpoint;
         check(
             otlp.is_empty() || otlp.starts_with("http://") || otlp.starts_with("https://"),
@@ -738,6 +806,28 @@ impl Config {
                 )
             })
             .collect()
+    }
+
+    /// Where and how events are relayed; `None` when `events.nats_url` is empty.
+    pub fn relay_settings(&self) -> Option<orderly_worker::events::RelaySettings> {
+        let e = &self.events;
+        if e.nats_url.expose().is_empty() {
+            return None;
+        }
+        use orderly_worker::events::RetentionPolicy;
+        Some(orderly_worker::events::RelaySettings {
+            url: e.nats_url.expose().to_owned(),
+            subject_prefix: e.subject_prefix.clone(),
+            stream: e.stream.clone(),
+            retention: match e.retention.as_str() {
+                "interest" => RetentionPolicy::Interest,
+                "workqueue" => RetentionPolicy::WorkQueue,
+                _ => RetentionPolicy::Limits,
+            },
+            max_age: e.max_age,
+            duplicate_window: e.duplicate_window,
+            max_in_flight: e.max_in_flight,
+        })
     }
 
     /// How webhook deliveries behave.

@@ -12,6 +12,7 @@ mod cli;
 mod connections;
 mod database_loss;
 mod errors;
+mod events;
 mod flash_sale;
 mod health;
 mod jobs;

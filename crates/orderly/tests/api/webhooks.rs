@@ -225,8 +225,8 @@ backend_tests! {
         let paid = app.admin(Method::POST, &format!("/v1/orders/{id}/pay")).send().await.unwrap();
         assert_eq!(paid.status(), StatusCode::OK);
 
-        let got_a = a.wait_for(2, 10).await;
-        let got_b = b.wait_for(1, 10).await;
+        let got_a = a.wait_for(2, 30).await;
+        let got_b = b.wait_for(1, 30).await;
         let mut types: Vec<String> = got_a.iter()
             .map(|r| verified(r, secret_a)["type"].as_str().unwrap().to_owned()).collect();
         types.sort();
@@ -334,7 +334,7 @@ async fn gone_disables_the_endpoint_at_once_and_tells_the_operators() {
         .unwrap();
     assert_eq!(enabled.status(), StatusCode::OK);
     order(&app).await;
-    receiver.wait_for(2, 10).await;
+    receiver.wait_for(2, 30).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -353,7 +353,7 @@ async fn an_endpoint_failing_for_five_days_is_disabled_and_the_operators_told() 
     let id = endpoint["id"].as_str().unwrap();
     // Failing, but for less than five days: retried, still enabled.
     order(&app).await;
-    receiver.wait_for(1, 10).await;
+    receiver.wait_for(1, 30).await;
     let read = read_endpoint(&app, id).await;
     assert!(read["failing_since"].is_string(), "{read}");
     assert_eq!(read["enabled"], true);
@@ -488,7 +488,7 @@ async fn rotation_signs_with_old_and_new_and_redelivery_resends_the_event() {
     );
 
     order(&app).await;
-    let got = receiver.wait_for(1, 10).await;
+    let got = receiver.wait_for(1, 30).await;
     verified(&got[0], old);
     verified(&got[0], new);
 
@@ -503,7 +503,7 @@ async fn rotation_signs_with_old_and_new_and_redelivery_resends_the_event() {
         .await
         .unwrap();
     assert_eq!(again.status(), StatusCode::ACCEPTED);
-    let got = receiver.wait_for(2, 10).await;
+    let got = receiver.wait_for(2, 30).await;
     assert_eq!(got[0].headers["webhook-id"], got[1].headers["webhook-id"]);
     assert_eq!(
         verified(&got[1], new),

@@ -14,13 +14,18 @@ use time::format_description::well_known::Rfc3339;
 use crate::helpers::{Backend, TestDatabase, eventually};
 
 /// An `orderly worker` process logging JSON to a file; killed on drop if still running.
-struct WorkerProcess {
+pub(crate) struct WorkerProcess {
     child: Child,
     log: PathBuf,
 }
 
 impl WorkerProcess {
-    fn start(database_url: &str, dir: &Path, name: &str, extra: &[(&str, &str)]) -> Self {
+    pub(crate) fn start(
+        database_url: &str,
+        dir: &Path,
+        name: &str,
+        extra: &[(&str, &str)],
+    ) -> Self {
         let log = crate::helpers::test_log_dir()
             .map(|logs| {
                 let _ = std::fs::create_dir_all(&logs);
@@ -49,7 +54,7 @@ impl WorkerProcess {
         }
     }
 
-    fn signal(&self, signal: &str) {
+    pub(crate) fn signal(&self, signal: &str) {
         let sent = Command::new("kill")
             .args([signal, &self.child.id().to_string()])
             .status()
@@ -69,7 +74,7 @@ impl WorkerProcess {
         self.log_lines()
     }
 
-    fn log_lines(&self) -> Vec<Value> {
+    pub(crate) fn log_lines(&self) -> Vec<Value> {
         std::fs::read_to_string(&self.log)
             .unwrap()
             .lines()

@@ -39,12 +39,14 @@ pub(crate) struct IdempotencyRecord {
 
 /// An outbox event to insert.
 #[derive(Debug, Clone)]
-pub(crate) struct EventRow {
+pub(crate) struct EventRow<'a> {
     pub id: Uuid,
     pub kind: &'static str,
     pub subject_id: Uuid,
     pub payload: String,
     pub at: OffsetDateTime,
+    /// The `traceparent` of the request that placed the order.
+    pub trace: Option<&'a str>,
 }
 
 /// The statements of a batch, inside an open transaction.
@@ -77,7 +79,7 @@ pub(crate) trait PlaceSql: OutboxSql {
 pub(crate) struct BatchWrites<'a> {
     pub taken: &'a [(ProductId, i64)],
     pub orders: &'a [&'a Order],
-    pub events: &'a [EventRow],
+    pub events: &'a [EventRow<'a>],
     pub records: &'a [IdempotencyRecord],
     pub at: OffsetDateTime,
 }
@@ -199,9 +201,9 @@ pub(crate) async fn place_batch<C: PlaceSql>(
         return Ok((outcomes, Enqueued::default()));
     }
     let orders: Vec<&Order> = created.iter().map(|(_, order, _)| *order).collect();
-    let events: Vec<EventRow> = orders
+    let events: Vec<EventRow> = created
         .iter()
-        .map(|order| EventRow {
+        .map(|(request, order, _)| EventRow {
             id: Uuid::now_v7(),
             kind: "order.created",
             subject_id: order.id.as_uuid(),
@@ -214,6 +216,7 @@ pub(crate) async fn place_batch<C: PlaceSql>(
             })
             .to_string(),
             at: now,
+            trace: request.trace_context.as_deref(),
         })
         .collect();
     let records: Vec<IdempotencyRecord> = created

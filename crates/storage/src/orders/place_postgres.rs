@@ -177,6 +177,8 @@ impl PlaceSql for PgConnection {
                     .collect::<Vec<_>>(),
             )
             .bind(records.iter().map(|r| r.expires_at).collect::<Vec<_>>())
+            // $30: each event's trace context.
+            .bind(events.iter().map(|e| e.trace).collect::<Vec<_>>())
             .execute(&mut *self)
             .await
             .map(|_| ())
@@ -205,10 +207,10 @@ const WRITE_BATCH: &str = "\
       SELECT * FROM unnest($12::uuid[], $13::int[], $14::uuid[], $15::text[], $16::text[], \
       $17::bigint[], $18::bigint[], $19::bigint[])), \
     outbox AS (\
-      INSERT INTO events (id, type, subject_id, payload, created_at) \
-      SELECT id, type, subject_id, payload::jsonb, $1 \
-      FROM unnest($20::uuid[], $21::text[], $22::uuid[], $23::text[]) \
-      AS e(id, type, subject_id, payload)) \
+      INSERT INTO events (id, type, subject_id, payload, created_at, trace_context) \
+      SELECT id, type, subject_id, payload::jsonb, $1, trace_context \
+      FROM unnest($20::uuid[], $21::text[], $22::uuid[], $23::text[], $30::text[]) \
+      AS e(id, type, subject_id, payload, trace_context)) \
     INSERT INTO idempotency_keys (api_key_id, key, fingerprint, order_id, response_status, \
     response_body, created_at, expires_at) \
     SELECT api_key_id, key, fingerprint, order_id, status, body, $1, expires_at \

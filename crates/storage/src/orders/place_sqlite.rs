@@ -114,7 +114,7 @@ trait TableWrites {
         at: OffsetDateTime,
     ) -> Result<(), sqlx::Error>;
     async fn insert_orders(&mut self, orders: &[&Order]) -> Result<(), sqlx::Error>;
-    async fn insert_events(&mut self, events: &[EventRow]) -> Result<(), sqlx::Error>;
+    async fn insert_events(&mut self, events: &[EventRow<'_>]) -> Result<(), sqlx::Error>;
     async fn insert_idempotency_records(
         &mut self,
         records: &[IdempotencyRecord],
@@ -181,17 +181,18 @@ impl TableWrites for SqliteConnection {
         Ok(())
     }
 
-    async fn insert_events(&mut self, events: &[EventRow]) -> Result<(), sqlx::Error> {
+    async fn insert_events(&mut self, events: &[EventRow<'_>]) -> Result<(), sqlx::Error> {
         for event in events {
             sqlx::query(
-                "INSERT INTO events (id, type, subject_id, payload, created_at) \
-                 VALUES ($1, $2, $3, $4, $5)",
+                "INSERT INTO events (id, type, subject_id, payload, created_at, trace_context) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
             )
             .bind(event.id)
             .bind(event.kind)
             .bind(event.subject_id)
             .bind(&event.payload)
             .bind(orderly_db::Timestamp::new(event.at))
+            .bind(event.trace)
             .execute(&mut *self)
             .await?;
         }

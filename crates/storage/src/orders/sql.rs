@@ -42,6 +42,7 @@ pub(crate) trait TransitionSql: crate::webhooks::OutboxSql {
         subject: Uuid,
         payload: &serde_json::Value,
         at: OffsetDateTime,
+        trace: Option<&str>,
     ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
 }
 
@@ -114,16 +115,18 @@ macro_rules! impl_transition_sql {
                 subject: Uuid,
                 payload: &serde_json::Value,
                 at: OffsetDateTime,
+                trace: Option<&str>,
             ) -> Result<(), sqlx::Error> {
                 sqlx::query(
-                    "INSERT INTO events (id, type, subject_id, payload, created_at) \
-                     VALUES ($1, $2, $3, $4, $5)",
+                    "INSERT INTO events (id, type, subject_id, payload, created_at, \
+                     trace_context) VALUES ($1, $2, $3, $4, $5, $6)",
                 )
                 .bind(id)
                 .bind(kind)
                 .bind(subject)
                 .bind(Json(payload))
                 .bind(orderly_db::Timestamp::new(at))
+                .bind(trace)
                 .execute(&mut *self)
                 .await
                 .map(|_| ())

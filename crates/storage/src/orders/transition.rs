@@ -54,7 +54,7 @@ pub(crate) async fn transition<C: TransitionSql>(
         kind: &format!("order.{target}"),
         trace,
     };
-    conn.insert_event(event.id, event.kind, id.as_uuid(), &payload, now)
+    conn.insert_event(event.id, event.kind, id.as_uuid(), &payload, now, trace)
         .await?;
     let deliveries = queue_deliveries(conn, &[event], now).await?;
     Ok((TransitionOutcome::Done, deliveries))

@@ -246,18 +246,26 @@ impl Store {
     }
 
     /// Deletes events and delivery attempts older than `before`. The retention must outlast
-    /// the retry schedule, so that no delivery still pending loses its event.
+    /// the retry schedule, so that no delivery still pending loses its event; with
+    /// `relayed_only`, an event is kept until the NATS relay has delivered it, however old.
     /// Both in batches that leave the writers room, until `deadline`
     /// ([`orderly_db::delete_in_batches`]).
     pub async fn prune_events(
         &self,
         before: OffsetDateTime,
+        relayed_only: bool,
         deadline: std::time::Instant,
     ) -> Result<orderly_db::Deleted, StoreError> {
         let attempts = "DELETE FROM webhook_attempts WHERE id IN (SELECT id FROM \
                         webhook_attempts WHERE created_at < $1 ORDER BY created_at LIMIT $2)";
-        let events = "DELETE FROM events WHERE id IN (SELECT id FROM events \
-                      WHERE created_at < $1 ORDER BY created_at LIMIT $2)";
+        let events = if relayed_only {
+            "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE created_at < $1 \
+             AND position <= COALESCE((SELECT position FROM event_cursors \
+             WHERE name = 'nats'), 0) ORDER BY created_at LIMIT $2)"
+        } else {
+            "DELETE FROM events WHERE id IN (SELECT id FROM events \
+             WHERE created_at < $1 ORDER BY created_at LIMIT $2)"
+        };
         let mut pruned = orderly_db::Deleted::default();
         for statement in [attempts, events] {
             let deleted = orderly_db::delete_in_batches(
