@@ -3,7 +3,7 @@
 //! its id, and acknowledges only after handling it.
 //!
 //! ```sh
-//! cargo run -p orderly --example events_consumer -- nats://127.0.0.1:4222 warehouse
+//! cargo run -p orderly --example events_consumer -- nats://127.0.0.1:4222 warehouse ORDERLY_EVENTS
 //! ```
 
 use std::collections::{HashSet, VecDeque};
@@ -44,8 +44,9 @@ async fn main() -> Result<(), async_nats::Error> {
         .next()
         .unwrap_or_else(|| "nats://127.0.0.1:4222".into());
     let name = args.next().unwrap_or_else(|| "warehouse".into());
+    let stream = args.next().unwrap_or_else(|| "ORDERLY_EVENTS".into());
     let jetstream = jetstream::new(async_nats::connect(url).await?);
-    let stream = jetstream.get_stream("ORDERLY_EVENTS").await?;
+    let stream = jetstream.get_stream(stream).await?;
     let consumer: jetstream::consumer::PullConsumer = stream
         .get_or_create_consumer(
             &name,
