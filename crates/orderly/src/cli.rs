@@ -92,6 +92,32 @@ pub enum BenchCommand {
     /// Run orderly with local webhook receivers, place orders, and measure the fan-out:
     /// deliveries per second and the time from event commit to receipt.
     Webhooks(WebhooksBenchArgs),
+    /// Run orderly relaying to NATS, place orders as `bench orders` does, and measure the
+    /// relay: events/s from commit to broker acknowledgement, and the lag p50/p99.
+    Events(EventsBenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EventsBenchArgs {
+    /// The database to run against (default: the configured one). Use a fresh one: the
+    /// relay starts from the oldest event it holds.
+    #[arg(long)]
+    pub database_url: Option<String>,
+    /// The NATS server; the benchmark creates a stream of its own and deletes it after.
+    #[arg(long, default_value = "nats://127.0.0.1:4222")]
+    pub nats_url: String,
+    /// Clients sending orders at once.
+    #[arg(long, default_value_t = 32)]
+    pub concurrency: usize,
+    /// Seconds of orders.
+    #[arg(long, default_value_t = 10)]
+    pub duration: u64,
+    /// Give up when the relay has not caught up this many seconds after the orders stop.
+    #[arg(long, default_value_t = 60)]
+    pub timeout_secs: u64,
+    /// Print one JSON object instead of a sentence.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

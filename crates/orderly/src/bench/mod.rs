@@ -3,6 +3,7 @@
 //! `docs/benchmarks.md`).
 
 mod ceiling;
+mod events;
 mod orders;
 mod queue;
 mod webhooks;
@@ -27,6 +28,7 @@ pub async fn run(command: BenchCommand, config: &Config) -> anyhow::Result<()> {
         }
         BenchCommand::Queue(args) => return queue::run(args, config).await,
         BenchCommand::Webhooks(args) => return webhooks::run(args, config).await,
+        BenchCommand::Events(args) => return events::run(args, config).await,
     };
     if json {
         println!("{}", serde_json::to_string(&report)?);
