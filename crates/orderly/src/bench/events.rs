@@ -152,8 +152,7 @@ pub async fn run(args: EventsBenchArgs, config: &Config) -> anyhow::Result<()> {
             lag_p50_ms: ms(0.5),
             lag_p99_ms: ms(0.99),
             lag_max_ms: arrivals.lag_us.max() as f64 / 1_000.0,
-            caught_up_after_ms: last.saturating_duration_since(orders_done).as_secs_f64()
-                * 1_000.0,
+            caught_up_after_ms: last.saturating_duration_since(orders_done).as_secs_f64() * 1_000.0,
         }
     };
     let _ = async_nats::jetstream::new(nats)

@@ -22,7 +22,7 @@ const RENEW: Duration = Duration::from_secs(1);
 /// The wait between passes that found nothing to do.
 const IDLE: Duration = Duration::from_millis(50);
 /// Events positioned per statement.
-const SEQUENCE_BATCH: i64 = 1_000;
+const SEQUENCE_BATCH: i64 = 2_000;
 /// How often the relay's backlog is sampled into the metrics.
 const SAMPLE: Duration = Duration::from_secs(1);
 

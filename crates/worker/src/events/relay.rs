@@ -1,9 +1,10 @@
 //! The relay of the outbox to NATS JetStream: each positioned event published, in position
-//! order, to `<prefix>.<type>` with `Nats-Msg-Id` = the event id, a batch at a time with every
-//! publish in flight at once, the cursor moved only past events the server acknowledged. A
-//! relay that dies republishes at most its last batch, which the stream's duplicate window
-//! drops.
+//! order, to `<prefix>.<type>` with `Nats-Msg-Id` = the event id, a batch at a time with up to
+//! `max_in_flight` publishes awaiting acknowledgement, the cursor moved only past events the
+//! server acknowledged. A relay that dies republishes at most its last batch, which the
+//! stream's duplicate window drops.
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, context::PublishAckFuture, stream};
@@ -15,6 +16,10 @@ pub type RelayError = Box<dyn std::error::Error + Send + Sync>;
 
 /// How long connecting, creating the stream and each acknowledgement may take.
 const NATS_TIMEOUT: Duration = Duration::from_secs(5);
+/// Events read, published and recorded as relayed per pass: one cursor write per batch,
+/// which on SQLite waits its turn behind the order writer (measured: at 256 a pass the relay
+/// fell seconds behind 1,200 orders/s on SQLite).
+const BATCH: i64 = 2_000;
 
 /// Where and how events are relayed (`[events]` in the configuration).
 #[derive(Debug, Clone)]
@@ -25,7 +30,7 @@ pub struct RelaySettings {
     pub retention: stream::RetentionPolicy,
     pub max_age: Duration,
     pub duplicate_window: Duration,
-    /// Publishes awaiting acknowledgement at once: the batch size.
+    /// Publishes awaiting acknowledgement at once.
     pub max_in_flight: usize,
 }
 
@@ -60,7 +65,7 @@ impl Relay {
             .list_events(&EventFilter {
                 after: position,
                 kind: None,
-                limit: self.settings.max_in_flight as i64,
+                limit: BATCH,
             })
             .await?;
         if events.is_empty() {
@@ -127,42 +132,45 @@ impl Relay {
         Ok(context)
     }
 
-    /// Publishes `events` all at once and awaits their acknowledgements in order: the number
-    /// acknowledged before the first failure, and that failure.
+    /// Publishes `events` in order with at most `max_in_flight` unacknowledged, and awaits
+    /// each acknowledgement in order: the number acknowledged before the first failure, and
+    /// that failure.
     async fn publish(
         &self,
         context: &jetstream::Context,
         events: &[EventRecord],
     ) -> Result<usize, (usize, RelayError)> {
-        let mut acks: Vec<PublishAckFuture> = Vec::with_capacity(events.len());
-        let mut send_error: Option<RelayError> = None;
+        let mut in_flight: VecDeque<PublishAckFuture> =
+            VecDeque::with_capacity(self.settings.max_in_flight);
+        let mut acknowledged = 0;
         for event in events {
-            let publish = match message(event) {
-                Ok(publish) => publish,
-                Err(e) => {
-                    send_error = Some(e);
-                    break;
-                }
-            };
+            if in_flight.len() == self.settings.max_in_flight
+                && let Some(ack) = in_flight.pop_front()
+            {
+                ack.await.map_err(|e| (acknowledged, e.into()))?;
+                acknowledged += 1;
+            }
+            let publish = message(event).map_err(|e| (acknowledged, e))?;
             let subject = format!("{}.{}", self.settings.subject_prefix, event.kind);
             match context.send_publish(subject, publish).await {
-                Ok(ack) => acks.push(ack),
+                Ok(ack) => in_flight.push_back(ack),
                 Err(e) => {
-                    send_error = Some(e.into());
-                    break;
+                    // What was sent before may still be acknowledged: count it first.
+                    for ack in in_flight {
+                        if ack.await.is_err() {
+                            break;
+                        }
+                        acknowledged += 1;
+                    }
+                    return Err((acknowledged, e.into()));
                 }
             }
         }
-        let sent = acks.len();
-        for (n, ack) in acks.into_iter().enumerate() {
-            if let Err(e) = ack.await {
-                return Err((n, e.into()));
-            }
+        for ack in in_flight {
+            ack.await.map_err(|e| (acknowledged, e.into()))?;
+            acknowledged += 1;
         }
-        match send_error {
-            None => Ok(sent),
-            Some(e) => Err((sent, e)),
-        }
+        Ok(acknowledged)
     }
 }
 
