@@ -251,6 +251,11 @@ async fn transition(app: &TestApp, order: &str, action: &str) {
 /// Every stored event is on the stream exactly once, and each order's events are on it in
 /// the order they were committed.
 async fn assert_relayed_exactly_once(app: &TestApp, nats: &Nats, stream: &str) {
+    // The feed shows positioned events only: wait for the sequencer to reach the last.
+    eventually(30, "every event positioned", || async {
+        (app.scalar("SELECT COUNT(*) FROM events WHERE position IS NULL").await == 0).then_some(())
+    })
+    .await;
     let stored = stored_events(app).await;
     eventually(60, "every event on the stream", || async {
         (nats.count(stream).await >= stored.len() as u64).then_some(())
@@ -361,6 +366,11 @@ relay_tests! {
             let cutoff = orderly_domain::now() - time::Duration::days(30);
             app.store.prune_events(cutoff, true, deadline).await.unwrap().rows
         };
+        // The relay records its position a moment after the acknowledgements.
+        eventually(10, "the relay's position recorded", || async {
+            let relay = app.store.relay_state(orderly_storage::NATS_RELAY).await.unwrap();
+            (relay.position == 20).then_some(())
+        }).await;
         assert_eq!(prune().await, 20, "the relayed events go");
         assert_eq!(app.scalar("SELECT COUNT(*) FROM events").await, 10, "the others wait for the relay");
         nats.resume();

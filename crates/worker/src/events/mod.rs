@@ -9,6 +9,7 @@ mod relay;
 use std::time::{Duration, Instant};
 
 use orderly_storage::{NATS_RELAY, Store, cause_chain};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 pub use async_nats::jetstream::stream::RetentionPolicy;
@@ -23,39 +24,39 @@ const RENEW: Duration = Duration::from_secs(1);
 const IDLE: Duration = Duration::from_millis(50);
 /// Events positioned per statement.
 const SEQUENCE_BATCH: i64 = 2_000;
+/// Longest between two writes of the relay's position while it moves.
+const CHECKPOINT: Duration = Duration::from_millis(200);
 /// How often the relay's backlog is sampled into the metrics.
 const SAMPLE: Duration = Duration::from_secs(1);
 
-/// Runs until `shutdown`: leads when it holds the lease, follows otherwise.
+/// Runs until `shutdown`: leads when it holds the lease, follows otherwise. The lease and
+/// the relay's durable cursor are written by tasks of their own, so that neither write (on
+/// SQLite, a wait for the lock behind the order writer) holds up publishing.
 pub async fn run(
     store: Store,
     relay: Option<RelaySettings>,
     holder: String,
     shutdown: CancellationToken,
 ) {
-    let mut relay = relay.map(Relay::new);
+    let (lease_tx, mut lease) = watch::channel(false);
+    let lease_task = tokio::spawn(hold_lease(
+        store.clone(),
+        holder,
+        lease_tx,
+        shutdown.clone(),
+    ));
+    let (acked_tx, acked) = watch::channel(0);
+    let checkpoint_task = tokio::spawn(checkpoint(store.clone(), acked, shutdown.clone()));
+    let mut relay = relay.map(|settings| Relay::new(settings, acked_tx));
     let mut leading = false;
-    let mut renewed = Instant::now() - RENEW;
     let mut sampled = Instant::now() - SAMPLE;
     let mut backoff = Backoff::default();
     loop {
-        if renewed.elapsed() >= RENEW {
-            renewed = Instant::now();
-            let until = orderly_domain::now() + LEASE;
-            let held = match store.acquire_lease("events", &holder, until).await {
-                Ok(held) => held,
-                Err(e) => {
-                    tracing::warn!(error = %cause_chain(&e), "events lease check failed");
-                    false
-                }
-            };
-            if held != leading {
-                tracing::info!(%holder, leading = held, "events sequencer and relay lease");
-                leading = held;
-                if let Some(relay) = &mut relay {
-                    // Another worker may have moved the cursor meanwhile.
-                    relay.forget_position();
-                }
+        if lease.has_changed().unwrap_or(false) {
+            leading = *lease.borrow_and_update();
+            if let Some(relay) = &mut relay {
+                // Another worker may have moved the cursor meanwhile.
+                relay.forget_position();
             }
         }
         if relay.is_some() && sampled.elapsed() >= SAMPLE {
@@ -86,14 +87,73 @@ pub async fn run(
                 }
             }
         }
+        if shutdown.is_cancelled() {
+            break;
+        }
         if !busy {
             tokio::select! {
                 () = tokio::time::sleep(IDLE) => {},
-                () = shutdown.cancelled() => return,
+                () = shutdown.cancelled() => break,
             }
-        } else if shutdown.is_cancelled() {
+        }
+    }
+    drop(relay);
+    let _ = lease_task.await;
+    let _ = checkpoint_task.await;
+}
+
+/// Takes or renews the `events` lease every [`RENEW`], and says whether this process holds it.
+async fn hold_lease(
+    store: Store,
+    holder: String,
+    leading: watch::Sender<bool>,
+    shutdown: CancellationToken,
+) {
+    let mut renew = tokio::time::interval(RENEW);
+    renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = renew.tick() => {},
+            () = shutdown.cancelled() => return,
+        }
+        let until = orderly_domain::now() + LEASE;
+        let held = match store.acquire_lease("events", &holder, until).await {
+            Ok(held) => held,
+            Err(e) => {
+                tracing::warn!(error = %cause_chain(&e), "events lease check failed");
+                false
+            }
+        };
+        if held != *leading.borrow() {
+            tracing::info!(%holder, leading = held, "events sequencer and relay lease");
+            leading.send_replace(held);
+        }
+    }
+}
+
+/// Records the relay's acknowledged position in the database as it moves, at most every
+/// [`CHECKPOINT`]: a relay that restarts republishes from there, within the stream's
+/// duplicate window. The last position is recorded at shutdown.
+async fn checkpoint(store: Store, mut acked: watch::Receiver<i64>, shutdown: CancellationToken) {
+    let mut recorded = 0;
+    loop {
+        let stopping = tokio::select! {
+            changed = acked.changed() => changed.is_err(),
+            () = shutdown.cancelled() => true,
+        };
+        let position = *acked.borrow_and_update();
+        if position > recorded {
+            match store.relay_delivered(NATS_RELAY, position).await {
+                Ok(()) => recorded = position,
+                Err(e) => {
+                    tracing::warn!(error = %cause_chain(&e), "recording the relay's position failed")
+                }
+            }
+        }
+        if stopping {
             return;
         }
+        tokio::time::sleep(CHECKPOINT).await;
     }
 }
 

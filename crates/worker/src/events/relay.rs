@@ -10,6 +10,7 @@ use std::time::Duration;
 use async_nats::jetstream::{self, context::PublishAckFuture, stream};
 use bytes::Bytes;
 use orderly_storage::{EventFilter, EventRecord, NATS_RELAY, Store};
+use tokio::sync::watch;
 
 /// What [`Relay::pass`] fails with: NATS's errors and the store's, with their causes.
 pub type RelayError = Box<dyn std::error::Error + Send + Sync>;
@@ -38,16 +39,19 @@ pub(super) struct Relay {
     settings: RelaySettings,
     /// Connected, with the stream in place; `None` after a failure, to connect again.
     context: Option<jetstream::Context>,
-    /// The cursor as last read or written; `None` to read it again.
+    /// The cursor as last read or acknowledged; `None` to read it again.
     position: Option<i64>,
+    /// Where the acknowledged position goes to be recorded (`super::checkpoint`).
+    acked: watch::Sender<i64>,
 }
 
 impl Relay {
-    pub(super) fn new(settings: RelaySettings) -> Self {
+    pub(super) fn new(settings: RelaySettings, acked: watch::Sender<i64>) -> Self {
         Self {
             settings,
             context: None,
             position: None,
+            acked,
         }
     }
 
@@ -85,7 +89,7 @@ impl Relay {
         };
         if acknowledged > 0 {
             let last = events[acknowledged - 1].position;
-            store.relay_delivered(NATS_RELAY, last).await?;
+            self.acked.send_replace(last);
             self.position = Some(last);
             metrics::counter!("events_relayed_total").increment(acknowledged as u64);
             let now = orderly_domain::now();
