@@ -253,7 +253,10 @@ async fn transition(app: &TestApp, order: &str, action: &str) {
 async fn assert_relayed_exactly_once(app: &TestApp, nats: &Nats, stream: &str) {
     // The feed shows positioned events only: wait for the sequencer to reach the last.
     eventually(30, "every event positioned", || async {
-        (app.scalar("SELECT COUNT(*) FROM events WHERE position IS NULL").await == 0).then_some(())
+        (app.scalar("SELECT COUNT(*) FROM events WHERE position IS NULL")
+            .await
+            == 0)
+            .then_some(())
     })
     .await;
     let stored = stored_events(app).await;
