@@ -27,7 +27,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// An event, as the feed and NATS both carry it (the handlers serialise
-/// [`EventRecord`]; this is its schema).
+/// [`EventRecord`]; this is its schema, never built, so its fields are never read).
 #[derive(Debug, Serialize, ToSchema)]
 #[allow(dead_code)]
 pub struct Event {

@@ -88,19 +88,21 @@ pub struct RelayState {
 pub const NATS_RELAY: &str = "nats";
 
 /// A relay's cursor and backlog, each part one index probe; the argument is the column that
-/// orders unpositioned events.
+/// orders unpositioned events. A relay that has not started yet stands at 0: everything
+/// waits for it.
 macro_rules! relay_state {
     ($unpositioned_order:literal) => {
         concat!(
-            "SELECT c.position, \
-             (SELECT s.position FROM event_cursors s WHERE s.name = 'sequencer') - c.position, \
+            "SELECT COALESCE(c.position, 0), \
+             (SELECT s.position FROM event_cursors s WHERE s.name = 'sequencer') \
+               - COALESCE(c.position, 0), \
              (SELECT COUNT(*) FROM events WHERE position IS NULL), \
-             (SELECT created_at FROM events WHERE position > c.position \
+             (SELECT created_at FROM events WHERE position > COALESCE(c.position, 0) \
               ORDER BY position LIMIT 1), \
              (SELECT created_at FROM events WHERE position IS NULL ORDER BY ",
             $unpositioned_order,
             " LIMIT 1), c.failing_since, c.last_error \
-             FROM event_cursors c WHERE c.name = $1"
+             FROM (SELECT 1 AS one) AS here LEFT JOIN event_cursors c ON c.name = $1"
         )
     };
 }
@@ -234,21 +236,10 @@ impl Store {
             Option<Timestamp>,
             Option<String>,
         );
-        let row: Option<Row> = with_pool!(self, pool => sqlx::query_as(statement)
-            .bind(name)
-            .fetch_optional(pool)
-            .await)?;
-        let Some((position, behind, unpositioned, next, unsequenced, failing_since, last_error)) =
-            row
-        else {
-            return Ok(RelayState {
-                position: 0,
-                waiting: 0,
-                oldest_waiting: None,
-                failing_since: None,
-                last_error: None,
-            });
-        };
+        let (position, behind, unpositioned, next, unsequenced, failing_since, last_error): Row = with_pool!(self, pool => sqlx::query_as(statement)
+                .bind(name)
+                .fetch_one(pool)
+                .await)?;
         let oldest = [next, unsequenced]
             .into_iter()
             .flatten()

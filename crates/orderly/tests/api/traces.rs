@@ -48,10 +48,15 @@ async fn jobs_continue_the_trace_of_the_request_that_queued_them_and_spans_are_e
     let hook_url = format!("http://{}/hook", hooks.local_addr().unwrap());
     let receiver = axum::Router::new().route("/hook", axum::routing::post(|| async { "ok" }));
     tokio::spawn(async move { axum::serve(hooks, receiver).await });
+    // Events go to a NATS server of the test's own: they carry the trace on.
+    let nats = crate::events::Nats::start();
+    let nats_url = nats.url();
     // Workers poll only once a minute: a job that starts sooner was woken by its commit.
     let run = RunProcess::start(
         &url,
         &[
+            ("ORDERLY_EVENTS__NATS_URL", &nats_url),
+            ("ORDERLY_EVENTS__STREAM", "TRACED"),
             ("ORDERLY_OTLP_ENDPOINT", &endpoint),
             ("ORDERLY_MAIL_OUTBOX", &outbox),
             ("ORDERLY_WEBHOOKS_ALLOW_PRIVATE", "true"),
@@ -97,6 +102,15 @@ async fn jobs_continue_the_trace_of_the_request_that_queued_them_and_spans_are_e
         job.as_deref(),
         Some(trace),
         "the job continues the request's trace"
+    );
+    // So does its event, relayed to NATS with the trace in its headers.
+    let relayed = eventually(15, "the order's event on NATS", || async {
+        nats.messages("TRACED").await.into_iter().next()
+    })
+    .await;
+    assert!(
+        relayed.traceparent.starts_with(&format!("00-{trace}-")),
+        "{relayed:?}"
     );
 
     // Paying the order queues a webhook delivery in the same transaction: it starts at once,
