@@ -86,10 +86,13 @@ impl Nats {
         }
     }
 
-    /// Every message of `stream`: its event id, subject, headers and body.
+    /// Every message of `stream`: its event id, subject, headers and body; none while the
+    /// stream does not exist.
     pub(crate) async fn messages(&self, stream: &str) -> Vec<Relayed> {
         let client = async_nats::connect(self.url()).await.unwrap();
-        let mut stream = jetstream::new(client).get_stream(stream).await.unwrap();
+        let Ok(mut stream) = jetstream::new(client).get_stream(stream).await else {
+            return Vec::new();
+        };
         let state = stream.info().await.unwrap().state.clone();
         let mut messages = Vec::new();
         for sequence in state.first_sequence..=state.last_sequence {
