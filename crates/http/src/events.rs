@@ -81,7 +81,8 @@ struct ListQuery {
     params(ListQuery),
     responses(
         (status = 200, description = "One page of events", body = EventPage),
-        (status = 400, description = "Invalid query parameters, or `after` names no event kept", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Invalid query parameters", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`after` names no event kept", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
 )]
@@ -99,9 +100,17 @@ async fn list_events(
         )
     });
     if let Some(kind) = &query.r#type {
-        errors.check(orderly_domain::validation::check_length(
-            "type", kind, 1, 64,
-        ));
+        let valid = (1..=64).contains(&kind.len())
+            && kind
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b == b'_' || b == b'.');
+        if !valid {
+            errors.push(FieldError::new(
+                "type",
+                "invalid_value",
+                "must be an event type, such as order.paid",
+            ));
+        }
     }
     let limit = page_limit(limit, errors)?;
     let after_position = match after {
@@ -109,14 +118,10 @@ async fn list_events(
         Some(id) => match state.store.event(id).await? {
             Some(event) => event.position,
             None => {
-                let mut errors = ValidationErrors::new();
-                errors.push(FieldError::new(
-                    "after",
-                    "unknown_event",
-                    "names no event kept (pruned after its retention, or never written): \
+                return Err(ApiError::NotFound(
+                    "event named by `after` (pruned after its retention, or never written): \
                      start again without `after`",
                 ));
-                return Err(ApiError::InvalidQuery(errors));
             }
         },
     };

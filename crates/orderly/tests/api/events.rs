@@ -430,8 +430,11 @@ relay_tests! {
             .send()
             .await
             .unwrap();
-        let problem = crate::helpers::problem(unknown, StatusCode::BAD_REQUEST).await;
-        assert_eq!(problem["errors"][0]["code"], "unknown_event", "{problem}");
+        let problem = crate::helpers::problem(unknown, StatusCode::NOT_FOUND).await;
+        assert!(problem["detail"].as_str().unwrap().contains("`after`"), "{problem}");
+        let bad_type = app.admin(Method::GET, "/v1/events?type=0.5").send().await.unwrap();
+        let problem = crate::helpers::problem(bad_type, StatusCode::BAD_REQUEST).await;
+        assert_eq!(problem["errors"][0]["field"], "type", "{problem}");
         let storefront = app.storefront(Method::GET, "/v1/events").send().await.unwrap();
         assert_eq!(storefront.status(), StatusCode::FORBIDDEN);
     }
