@@ -110,18 +110,13 @@ macro_rules! relay_state {
 /// The sequencer's row in `event_cursors` (named in [`relay_state!`] too).
 const SEQUENCER: &str = "sequencer";
 
-/// Gives the next `$2` unpositioned events positions after `$1`, in insertion order. On
-/// PostgreSQL the insertion order is `seq` (taken at insert); on SQLite, with one writer at a
-/// time, it is the rowid.
-const SEQUENCE_POSTGRES: &str = "UPDATE events SET position = $1 + numbered.n \
+/// Gives the next `$2` unpositioned events positions after `$1`, in insertion order (`seq`,
+/// taken at insert). PostgreSQL only: on SQLite a trigger positions each event as it is
+/// inserted (migration 0010), with one writer at a time.
+const SEQUENCE: &str = "UPDATE events SET position = $1 + numbered.n \
      FROM (SELECT id, row_number() OVER (ORDER BY seq) AS n FROM \
            (SELECT id, seq FROM events WHERE position IS NULL ORDER BY seq LIMIT $2) AS next) \
           AS numbered \
-     WHERE events.id = numbered.id";
-const SEQUENCE_SQLITE: &str = "UPDATE events SET position = $1 + numbered.n \
-     FROM (SELECT id, row_number() OVER (ORDER BY rid) AS n FROM \
-           (SELECT id, rowid AS rid FROM events WHERE position IS NULL ORDER BY rowid LIMIT $2) \
-           AS next) AS numbered \
      WHERE events.id = numbered.id";
 
 impl Store {
@@ -129,61 +124,43 @@ impl Store {
     /// holds the sequencer's row (so two sequencers take turns); returns how many. Run by the
     /// worker holding the `events` lease.
     pub async fn sequence_events(&self, limit: i64) -> Result<u64, StoreError> {
-        // Looked for first without the write lock: most passes find nothing, and on SQLite a
-        // write transaction, even an empty one, would queue behind the order writer.
-        let waiting: Option<i32> = with_pool!(self, pool => sqlx::query_scalar(
-                "SELECT 1 FROM events WHERE position IS NULL LIMIT 1")
-            .fetch_optional(pool)
-            .await)?;
+        let Db::Postgres(pool) = &self.db else {
+            // SQLite events are positioned by a trigger as they are inserted.
+            return Ok(0);
+        };
+        // Looked for first without the lock: most passes find nothing.
+        let waiting: Option<i32> =
+            sqlx::query_scalar("SELECT 1 FROM events WHERE position IS NULL LIMIT 1")
+                .fetch_optional(pool)
+                .await?;
         if waiting.is_none() {
             return Ok(0);
         }
-        let now = Timestamp::new(orderly_domain::now());
-        macro_rules! sequence {
-            ($tx:expr, $lock:expr, $statement:expr) => {{
-                let last: i64 = sqlx::query_scalar($lock)
-                    .bind(SEQUENCER)
-                    .fetch_one(&mut *$tx)
-                    .await?;
-                let positioned = sqlx::query($statement)
-                    .bind(last)
-                    .bind(limit)
-                    .execute(&mut *$tx)
-                    .await?
-                    .rows_affected();
-                if positioned > 0 {
-                    sqlx::query(
-                        "UPDATE event_cursors SET position = position + $2, updated_at = $3 \
-                         WHERE name = $1",
-                    )
-                    .bind(SEQUENCER)
-                    .bind(positioned as i64)
-                    .bind(now)
-                    .execute(&mut *$tx)
-                    .await?;
-                }
-                $tx.commit().await?;
-                positioned
-            }};
+        let mut tx = pool.begin_write().await?;
+        let last: i64 =
+            sqlx::query_scalar("SELECT position FROM event_cursors WHERE name = $1 FOR UPDATE")
+                .bind(SEQUENCER)
+                .fetch_one(&mut *tx)
+                .await?;
+        let positioned = sqlx::query(SEQUENCE)
+            .bind(last)
+            .bind(limit)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if positioned > 0 {
+            sqlx::query(
+                "UPDATE event_cursors SET position = position + $2, updated_at = $3 \
+                 WHERE name = $1",
+            )
+            .bind(SEQUENCER)
+            .bind(positioned as i64)
+            .bind(Timestamp::new(orderly_domain::now()))
+            .execute(&mut *tx)
+            .await?;
         }
-        Ok(match &self.db {
-            Db::Sqlite(pool) => {
-                let mut tx = pool.begin_write().await?;
-                sequence!(
-                    tx,
-                    "SELECT position FROM event_cursors WHERE name = $1",
-                    SEQUENCE_SQLITE
-                )
-            }
-            Db::Postgres(pool) => {
-                let mut tx = pool.begin_write().await?;
-                sequence!(
-                    tx,
-                    "SELECT position FROM event_cursors WHERE name = $1 FOR UPDATE",
-                    SEQUENCE_POSTGRES
-                )
-            }
-        })
+        tx.commit().await?;
+        Ok(positioned)
     }
 
     /// A page of positioned events, in position order.
