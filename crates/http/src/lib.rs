@@ -17,6 +17,7 @@ mod openapi;
 mod orders;
 mod pagination;
 mod products;
+mod queues;
 mod rate_limit;
 pub mod tracing_context;
 mod webhooks;
@@ -117,6 +118,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(products::router())
         .merge(orders::router())
         .merge(jobs::router())
+        .merge(queues::router())
         .merge(events::router())
         .merge(webhooks::router())
         .merge(health::router())

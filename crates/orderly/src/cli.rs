@@ -38,6 +38,9 @@ pub enum Command {
     /// Inspect jobs, and retry or cancel them.
     #[command(subcommand)]
     Jobs(JobsCommand),
+    /// List the job queues, and pause or resume one for every worker.
+    #[command(subcommand)]
+    Queues(QueuesCommand),
     /// Print the effective configuration as TOML, secrets masked.
     Config,
     /// Exit 0 when the orderly process beside this one (same configuration) answers
@@ -76,6 +79,16 @@ pub enum JobsCommand {
     Retry { id: i64 },
     /// Cancel an available or running job.
     Cancel { id: i64 },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QueuesCommand {
+    /// Each queue with its available, scheduled, running and discarded jobs.
+    List,
+    /// Stop every worker from starting jobs of a queue; jobs running now finish.
+    Pause { name: String },
+    /// Let workers start jobs of a paused queue again.
+    Resume { name: String },
 }
 
 #[derive(Debug, Subcommand)]

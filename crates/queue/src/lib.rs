@@ -8,6 +8,7 @@
 //! - [`Queue`]: enqueueing (alone, or [`enqueue_in`] a caller's transaction), fetching under
 //!   leases, recording outcomes, and the operator's reads and changes; its statements are in
 //!   `sql.rs`, one text for both backends where the dialects agree.
+//! - pausing a queue for every worker, and each queue's figures (`pauses.rs`).
 //! - the runner ([`Worker`]) that works the queue with [`Registry`] handlers.
 //!
 //! A worker fetches available jobs (on PostgreSQL with `FOR UPDATE SKIP LOCKED`, so workers
@@ -21,6 +22,7 @@ mod error;
 mod handler;
 pub mod job;
 pub mod kinds;
+mod pauses;
 mod queue;
 mod runner;
 mod sql;
@@ -31,6 +33,7 @@ pub use error::QueueError;
 pub use handler::{BoxFuture, Handler, JobError, Registry};
 pub use job::{Completed, Finished, Job, JobChange, JobFilter, NewJob, Outcome};
 pub use kinds::JobKind;
+pub use pauses::{PAUSE_POLL, QueuePause, QueueStats, known_queues};
 pub use queue::{Heard, JobListener, Queue};
 pub use runner::{FLUSH_DEADLINE, Liveness, Worker, WorkerError, WorkerSettings, worker_id};
 pub use state::{JobState, UnknownJobState, backoff};

@@ -378,15 +378,25 @@ impl Queue {
     pub async fn retry_job(&self, id: i64) -> Result<JobChange, QueueError> {
         let changed = self.change_job(sql::RETRY, id).await?;
         if changed.is_some() {
-            self.wake.notify_waiters();
-            if let Db::Postgres(pool) = &self.db {
-                // Other processes' workers learn of the job as of an insert.
-                sqlx::query("SELECT pg_notify('orderly_jobs', '')")
-                    .execute(pool)
-                    .await?;
-            }
+            self.wake_every_worker().await?;
         }
         self.job_change(id, changed).await
+    }
+
+    /// Wakes the workers of this process and, on PostgreSQL, of every other (as an insert
+    /// does): jobs they could not take a moment ago can be taken now.
+    pub(crate) async fn wake_every_worker(&self) -> Result<(), QueueError> {
+        self.wake.notify_waiters();
+        if let Db::Postgres(pool) = &self.db {
+            sqlx::query("SELECT pg_notify('orderly_jobs', '')")
+                .execute(pool)
+                .await?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn db(&self) -> &Db {
+        &self.db
     }
 
     /// Cancels an available or running job. A running job's worker finishes its run, but its

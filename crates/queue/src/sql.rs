@@ -24,17 +24,21 @@ pub(crate) const BY_ID: &str = concat!("SELECT ", columns!(), " FROM jobs WHERE 
 /// Followed by the page's conditions (`Queue::list_jobs`).
 pub(crate) const LIST: &str = concat!("SELECT ", columns!(), " FROM jobs WHERE id < ");
 
-/// Claims a batch on SQLite; its single writer lock makes the claim atomic.
+/// Claims a batch on SQLite; its single writer lock makes the claim atomic. A paused queue
+/// (a row in `queue_pauses`) gives nothing, whichever worker asks.
 pub(crate) const FETCH_SQLITE: &str = concat!(
     "UPDATE jobs SET state = 'running', attempt = attempt + 1, locked_by = $4, \
      locked_until = $5 WHERE id IN (SELECT id FROM jobs WHERE state = 'available' \
-     AND queue = $1 AND run_at <= $2 ORDER BY priority, run_at, id LIMIT $3) RETURNING ",
+     AND queue = $1 AND run_at <= $2 AND NOT EXISTS (SELECT 1 FROM queue_pauses \
+     WHERE queue_pauses.queue = $1) ORDER BY priority, run_at, id LIMIT $3) RETURNING ",
     columns!()
 );
 /// Claims a batch on PostgreSQL: skips rows other workers hold, never waits for them.
 pub(crate) const FETCH_POSTGRES: &str = concat!(
     "WITH next AS (SELECT id AS next_id FROM jobs WHERE state = 'available' AND queue = $1 \
-     AND run_at <= $2 ORDER BY priority, run_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) \
+     AND run_at <= $2 AND NOT EXISTS (SELECT 1 FROM queue_pauses \
+     WHERE queue_pauses.queue = $1) ORDER BY priority, run_at, id LIMIT $3 \
+     FOR UPDATE OF jobs SKIP LOCKED) \
      UPDATE jobs SET state = 'running', attempt = attempt + 1, locked_by = $4, \
      locked_until = $5 FROM next WHERE id = next.next_id RETURNING ",
     columns!()

@@ -67,6 +67,11 @@ const SQLITE: &[Embedded] = &[
         "event feed",
         include_str!("../migrations/sqlite/0010_event_feed.sql"),
     ),
+    (
+        11,
+        "operator console",
+        include_str!("../migrations/sqlite/0011_operator_console.sql"),
+    ),
 ];
 
 const POSTGRES: &[Embedded] = &[
@@ -124,6 +129,11 @@ const POSTGRES: &[Embedded] = &[
         11,
         "event feed",
         include_str!("../migrations/postgres/0011_event_feed.sql"),
+    ),
+    (
+        12,
+        "operator console",
+        include_str!("../migrations/postgres/0012_operator_console.sql"),
     ),
 ];
 

@@ -3,6 +3,7 @@
 mod healthcheck;
 mod jobs;
 mod keys;
+mod queues;
 
 use std::io::IsTerminal;
 
@@ -21,6 +22,7 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Api(_) => serve(config, Roles::API).await,
         Command::Worker(_) => serve(config, Roles::WORKER).await,
         Command::Jobs(command) => jobs::run(command, &config).await,
+        Command::Queues(command) => queues::run(command, &config).await,
         Command::Migrate => migrate(&config).await,
         Command::Keys(command) => keys::run(command, &config).await,
         Command::Bench(command) => crate::bench::run(command, &config).await,

@@ -21,6 +21,7 @@ mod metrics;
 mod orders;
 mod overload;
 mod products;
+mod queues;
 mod rate_limits;
 mod scheduler;
 mod traces;

@@ -1,18 +1,20 @@
 //! One queue's fetch loop: takes as many jobs as there is room for, starts each when a run
 //! slot frees, and otherwise waits for a wake-up, the next job's `run_at` or the poll interval.
+//! While its queue is paused it fetches nothing, and the jobs it holds that have not started
+//! are given back (as a snooze: available at once, the attempt not counted).
 
 use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use orderly_db::cause_chain;
-use tokio::sync::{Notify, Semaphore, mpsc};
+use tokio::sync::{Notify, Semaphore, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::execute::execute;
 use super::{Running, WorkerSettings};
 use crate::handler::Registry;
-use crate::{Finished, Queue};
+use crate::{Finished, Outcome, Queue};
 
 /// One queue's fetch loop.
 pub(super) struct Fetcher {
@@ -32,12 +34,28 @@ pub(super) struct Fetcher {
     pub(super) running: Arc<Semaphore>,
     /// Free room in the local queue that triggers the next fetch.
     pub(super) refetch_at: u32,
+    /// Whether the queue is paused (kept by the runner's pause watch).
+    pub(super) paused: watch::Receiver<bool>,
+}
+
+/// Resolves once `paused` says the queue is paused; never if its watch ends.
+async fn until_paused(mut paused: watch::Receiver<bool>) {
+    if paused.wait_for(|paused| *paused).await.is_err() {
+        std::future::pending::<()>().await;
+    }
 }
 
 impl Fetcher {
-    pub(super) async fn run(self, shutdown: CancellationToken) {
+    pub(super) async fn run(mut self, shutdown: CancellationToken) {
         let local_wake = self.queue.jobs_signal();
         loop {
+            if *self.paused.borrow_and_update() {
+                tokio::select! {
+                    changed = self.paused.changed() => if changed.is_err() { return },
+                    () = shutdown.cancelled() => return,
+                }
+                continue;
+            }
             // On a busy queue, wait until half of the local queue is free and fetch that
             // much at once, rather than one job per finished job. (Only this loop takes
             // `held` permits, so the room waited for is still there below.)
@@ -84,12 +102,24 @@ impl Fetcher {
                 let (registry, settings) = (self.registry.clone(), self.settings.clone());
                 let (finished, hard_stop) = (self.finished.clone(), self.hard_stop.clone());
                 let stopping = shutdown.clone();
+                let paused = self.paused.clone();
                 self.jobs.spawn(async move {
                     let _held = permit;
                     // A job still waiting when shutdown begins does not start: it is released.
+                    // One waiting when its queue is paused goes back to the queue.
                     let _running = tokio::select! {
-                        permit = running.acquire_owned() => permit.ok(),
+                        biased;
                         () = stopping.cancelled() => return,
+                        () = until_paused(paused) => {
+                            let back = Finished {
+                                id: job.id,
+                                attempt: job.attempt,
+                                outcome: Outcome::Snooze { at: orderly_domain::now() },
+                            };
+                            let _ = finished.send(back).await;
+                            return;
+                        }
+                        permit = running.acquire_owned() => permit.ok(),
                     };
                     execute(job, registry, settings, finished, hard_stop).await;
                 });
@@ -99,8 +129,13 @@ impl Fetcher {
                 continue;
             }
             let wait = match self.queue.next_job_due(&self.name).await {
+                // Due already, yet not fetched: the queue was paused a moment ago (its flag
+                // follows within a poll of the pause watch), or another worker is taking it.
+                Ok(Some(due)) if due <= orderly_domain::now() => {
+                    crate::PAUSE_POLL.min(self.settings.poll_interval)
+                }
                 Ok(Some(due)) => {
-                    let until = (due - orderly_domain::now()).max(time::Duration::ZERO);
+                    let until = due - orderly_domain::now();
                     Duration::try_from(until)
                         .unwrap_or_default()
                         .min(self.settings.poll_interval)

@@ -1,13 +1,14 @@
 //! The worker's housekeeping beside the jobs: the completer that records outcomes in
 //! batches, the heartbeat that extends leases, the rescuer of jobs whose worker died (which
-//! also keeps the queue gauges), and the forwarding of PostgreSQL notifications. Finished
+//! also keeps the queue gauges), the forwarding of PostgreSQL notifications, and the watch
+//! for paused queues. Finished
 //! jobs are pruned by the scheduled `prune` chore, one worker at a time.
 
 use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use orderly_db::cause_chain;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{Notify, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::{Liveness, Running, WorkerSettings};
@@ -162,6 +163,42 @@ pub(super) async fn forward_notifications(
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
             },
+            () = stop.cancelled() => return,
+        }
+    }
+}
+
+/// Looks which queues are paused every [`crate::PAUSE_POLL`] and tells each fetch loop of a
+/// change (`pauses`: a queue's name and its loop's flag). While the database cannot be read
+/// the last answer stands: a paused queue stays paused, a running one runs.
+pub(super) async fn watch_pauses(
+    queue: Queue,
+    pauses: Vec<(String, watch::Sender<bool>)>,
+    stop: CancellationToken,
+) {
+    let mut failing = false;
+    loop {
+        match queue.paused_queues().await {
+            Ok(paused) => {
+                failing = false;
+                for (name, flag) in &pauses {
+                    let now_paused = paused.iter().any(|p| &p.queue == name);
+                    flag.send_if_modified(|was| {
+                        let changed = *was != now_paused;
+                        *was = now_paused;
+                        changed
+                    });
+                }
+            }
+            Err(e) => {
+                if !failing {
+                    tracing::warn!(error = %cause_chain(&e), "cannot read the paused queues; keeping the last answer");
+                }
+                failing = true;
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(crate::PAUSE_POLL) => {},
             () = stop.cancelled() => return,
         }
     }

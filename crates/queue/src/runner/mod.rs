@@ -2,6 +2,9 @@
 //! leases of running jobs, a rescuer for jobs whose worker died, a completer that records
 //! outcomes in batches, and a pruner for old finished jobs.
 //!
+//! A paused queue (see `pauses.rs`) is not fetched from; the jobs a worker fetched ahead of it
+//! and has not started go back to the queue, the running ones finish.
+//!
 //! Wake-ups, not busy polling: a fetch that finds nothing waits for a commit in this process
 //! ([`Queue::jobs_signal`]), a PostgreSQL `NOTIFY` from any process, the next job's `run_at`, or
 //! at most `poll_interval` as a fallback.
@@ -22,13 +25,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use tokio::sync::{Notify, Semaphore, mpsc};
+use tokio::sync::{Notify, Semaphore, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use self::fetch::Fetcher;
-use self::housekeeping::{complete, forward_notifications, heartbeat, rescue};
+use self::housekeeping::{complete, forward_notifications, heartbeat, rescue, watch_pauses};
 pub use self::tasks::Liveness;
 use self::tasks::Named;
 use crate::handler::Registry;
@@ -174,8 +177,11 @@ impl Worker {
         }
 
         let mut fetchers = Named::default();
+        let mut pauses = Vec::with_capacity(settings.queues.len());
         for (queue, concurrency) in settings.queues.clone() {
             let held = settings.local_queue.max(concurrency).max(1);
+            let (pause_flag, paused) = watch::channel(false);
+            pauses.push((queue.clone(), pause_flag));
             let fetcher = Fetcher {
                 queue: self.queue.clone(),
                 registry: self.registry.clone(),
@@ -189,6 +195,7 @@ impl Worker {
                 held: Arc::new(Semaphore::new(held)),
                 running: Arc::new(Semaphore::new(concurrency.max(1))),
                 refetch_at: (held / 2).max(1) as u32,
+                paused,
             };
             fetchers.spawn(
                 format!("fetcher of queue {queue}"),
@@ -196,6 +203,10 @@ impl Worker {
             );
         }
         drop(finished_tx);
+        helpers.spawn(
+            "pause watch".into(),
+            watch_pauses(self.queue.clone(), pauses, background.clone()),
+        );
 
         // Until asked to stop, every task runs; one that ends is a failure.
         // (A fetcher also ends when shutdown begins: that end is no failure.)

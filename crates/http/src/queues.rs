@@ -1,0 +1,156 @@
+//! The job queues under `/v1/queues` (admin): each queue's figures, and pausing and resuming
+//! a queue for every worker process. A pause stops fetches at once; each worker gives back the
+//! jobs it fetched ahead within half a second; jobs already running finish.
+
+use axum::Json;
+use axum::extract::State;
+use orderly_queue::QueueStats;
+use serde::Serialize;
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::AppState;
+use crate::auth::{Authorized, ManageJobs};
+use crate::error::{ApiError, Problem};
+use crate::extract::PathParams;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_queues))
+        .routes(routes!(pause_queue))
+        .routes(routes!(resume_queue))
+}
+
+/// A queue and its jobs as they stand.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QueueResource {
+    pub name: String,
+    /// Whether workers are kept from fetching its jobs.
+    pub paused: bool,
+    #[serde(
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub paused_at: Option<OffsetDateTime>,
+    /// The API key id that paused it, or `cli`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paused_by: Option<String>,
+    /// Due and waiting for a worker.
+    pub available: i64,
+    /// Waiting for their time (a retry's backoff, a job for later).
+    pub scheduled: i64,
+    pub running: i64,
+    pub discarded: i64,
+    /// When the oldest due job became due.
+    #[serde(
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub oldest_due_at: Option<OffsetDateTime>,
+    /// Jobs completed in the last minute (0 when completed jobs are deleted as they complete).
+    pub completed_last_minute: i64,
+}
+
+impl From<QueueStats> for QueueResource {
+    fn from(stats: QueueStats) -> Self {
+        Self {
+            paused: stats.paused.is_some(),
+            paused_at: stats.paused.as_ref().map(|p| p.paused_at),
+            paused_by: stats.paused.map(|p| p.paused_by),
+            name: stats.name,
+            available: stats.available,
+            scheduled: stats.scheduled,
+            running: stats.running,
+            discarded: stats.discarded,
+            oldest_due_at: stats.oldest_due_at,
+            completed_last_minute: stats.completed_last_minute,
+        }
+    }
+}
+
+/// Every queue.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QueueList {
+    pub data: Vec<QueueResource>,
+}
+
+/// Every queue's figures, for the console's queue page too.
+pub(crate) async fn queue_figures(state: &AppState) -> Result<Vec<QueueStats>, ApiError> {
+    let mut figures = Vec::new();
+    for name in orderly_queue::known_queues() {
+        figures.push(state.store.queue().queue_stats(name).await?);
+    }
+    Ok(figures)
+}
+
+/// The queue named `name`, when there is one.
+pub(crate) fn known_queue(name: &str) -> Result<&'static str, ApiError> {
+    orderly_queue::known_queues()
+        .into_iter()
+        .find(|queue| *queue == name)
+        .ok_or(ApiError::NotFound("queue"))
+}
+
+/// List the queues with their jobs' figures (admin).
+#[utoipa::path(
+    get, path = "/v1/queues", tag = "jobs",
+    responses((status = 200, description = "Every queue", body = QueueList)),
+    security(("api_key" = []))
+)]
+async fn list_queues(
+    _auth: Authorized<ManageJobs>,
+    State(state): State<AppState>,
+) -> Result<Json<QueueList>, ApiError> {
+    let data = queue_figures(&state).await?;
+    Ok(Json(QueueList {
+        data: data.into_iter().map(QueueResource::from).collect(),
+    }))
+}
+
+/// Pause a queue for every worker (admin): no job of it starts until it is resumed; jobs
+/// running now finish. Pausing a paused queue changes nothing.
+#[utoipa::path(
+    post, path = "/v1/queues/{name}/pause", tag = "jobs",
+    params(("name" = String, Path, description = "The queue")),
+    responses(
+        (status = 200, description = "The queue, paused", body = QueueResource),
+        (status = 404, description = "No such queue", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
+async fn pause_queue(
+    auth: Authorized<ManageJobs>,
+    State(state): State<AppState>,
+    PathParams(name): PathParams<String>,
+) -> Result<Json<QueueResource>, ApiError> {
+    let queue = known_queue(&name)?;
+    let by = auth.caller.key_id.to_string();
+    if state.store.queue().pause_queue(queue, &by).await? {
+        tracing::info!(queue, paused_by = %by, "queue paused");
+    }
+    Ok(Json(state.store.queue().queue_stats(queue).await?.into()))
+}
+
+/// Resume a paused queue (admin): workers fetch from it again at once.
+#[utoipa::path(
+    post, path = "/v1/queues/{name}/resume", tag = "jobs",
+    params(("name" = String, Path, description = "The queue")),
+    responses(
+        (status = 200, description = "The queue, running", body = QueueResource),
+        (status = 404, description = "No such queue", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
+async fn resume_queue(
+    auth: Authorized<ManageJobs>,
+    State(state): State<AppState>,
+    PathParams(name): PathParams<String>,
+) -> Result<Json<QueueResource>, ApiError> {
+    let queue = known_queue(&name)?;
+    if state.store.queue().resume_queue(queue).await? {
+        tracing::info!(queue, resumed_by = %auth.caller.key_id, "queue resumed");
+    }
+    Ok(Json(state.store.queue().queue_stats(queue).await?.into()))
+}

@@ -1,0 +1,69 @@
+//! `orderly queues list|pause|resume`: the queues from the shell, as `/v1/queues` shows and
+//! changes them. A pause made here is recorded as paused by `cli`.
+
+use anyhow::{Context, bail};
+
+use super::short_time;
+use crate::app;
+use crate::cli::QueuesCommand;
+use crate::config::Config;
+
+pub async fn run(command: QueuesCommand, config: &Config) -> anyhow::Result<()> {
+    let store = app::open_store(config, "orderly queues").await?;
+    store
+        .migrate()
+        .await
+        .context("cannot migrate the database")?;
+    let queue = store.queue();
+    let known = |name: &str| {
+        let queues = orderly_queue::known_queues();
+        match queues.iter().find(|q| **q == name) {
+            Some(queue) => Ok(*queue),
+            None => bail!(
+                "no queue is named {name:?}; the queues are {}",
+                queues.join(", ")
+            ),
+        }
+    };
+    let names = match &command {
+        QueuesCommand::List => orderly_queue::known_queues(),
+        QueuesCommand::Pause { name } => {
+            let name = known(name)?;
+            if !queue.pause_queue(name, "cli").await? {
+                println!("queue {name} was paused already");
+            }
+            vec![name]
+        }
+        QueuesCommand::Resume { name } => {
+            let name = known(name)?;
+            if !queue.resume_queue(name).await? {
+                println!("queue {name} was not paused");
+            }
+            vec![name]
+        }
+    };
+    println!(
+        "{:<10}  {:<8}  {:>9}  {:>9}  {:>7}  {:>9}  {:>10}  OLDEST DUE",
+        "QUEUE", "STATE", "AVAILABLE", "SCHEDULED", "RUNNING", "DISCARDED", "DONE/MIN"
+    );
+    for name in names {
+        let stats = queue.queue_stats(name).await?;
+        println!(
+            "{:<10}  {:<8}  {:>9}  {:>9}  {:>7}  {:>9}  {:>10}  {}",
+            stats.name,
+            if stats.paused.is_some() {
+                "paused"
+            } else {
+                "running"
+            },
+            stats.available,
+            stats.scheduled,
+            stats.running,
+            stats.discarded,
+            stats.completed_last_minute,
+            stats.oldest_due_at.map_or_else(|| "-".into(), short_time),
+        );
+    }
+    store.close().await;
+    Ok(())
+}
