@@ -113,7 +113,7 @@ impl ApiError {
         Self::Internal(Box::new(error))
     }
 
-    fn parts(&self) -> (StatusCode, &'static str, String) {
+    pub(crate) fn parts(&self) -> (StatusCode, &'static str, String) {
         use ApiError::*;
         match self {
             MalformedJson(detail) => (

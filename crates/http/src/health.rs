@@ -64,10 +64,10 @@ pub struct Readiness {
     /// `ready` when every dependency is up; `degraded` when only optional ones (the cache)
     /// are down, still serving; `unavailable` when a required one (the database) is down;
     /// `draining` when the process is shutting down (send it no new requests).
-    status: &'static str,
+    pub(crate) status: &'static str,
     /// One entry per dependency, by name (`database`, `cache`, `queue`, and `event_relay`
     /// when events are relayed to NATS).
-    checks: BTreeMap<&'static str, Check>,
+    pub(crate) checks: BTreeMap<&'static str, Check>,
 }
 
 /// The state of one dependency.
@@ -75,14 +75,14 @@ pub struct Readiness {
 pub struct Check {
     /// `up`, `down`, or for the cache `degraded` (reads go to the database) or `disabled`;
     /// for the event relay `degraded` (events wait in the outbox).
-    status: &'static str,
+    pub(crate) status: &'static str,
     /// Which implementation answered, such as `sqlite`, `postgres`, `memory` or `redis`.
-    backend: &'static str,
+    pub(crate) backend: &'static str,
     /// How long the check took.
-    latency_ms: f64,
+    pub(crate) latency_ms: f64,
     /// Why it is down.
     #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<String>,
+    pub(crate) error: Option<String>,
     /// For the queue: how long the oldest due job has waited to start, in seconds.
     #[serde(skip_serializing_if = "Option::is_none")]
     oldest_due_job_age_secs: Option<f64>,
@@ -100,14 +100,20 @@ pub struct Check {
         (status = 503, description = "A required dependency is down, or the process is draining", body = Readiness),
     ))]
 async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
+    let (status, body) = readiness(&state).await;
+    (status, Json(body))
+}
+
+/// The readiness `/readyz` answers with (the console's overview shows it too).
+pub(crate) async fn readiness(state: &AppState) -> (StatusCode, Readiness) {
     if state.drain.is_draining() {
         // Answered at once, without asking the dependencies: a draining process is out.
         return (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(Readiness {
+            Readiness {
                 status: "draining",
                 checks: BTreeMap::new(),
-            }),
+            },
         );
     }
     let started = std::time::Instant::now();
@@ -129,9 +135,9 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) 
         oldest_due_job_age_secs: None,
         relay_lag_secs: None,
     };
-    let cache = cache_check(&state).await;
-    let queue = queue_check(&state).await;
-    let relay = relay_check(&state).await;
+    let cache = cache_check(state).await;
+    let queue = queue_check(state).await;
+    let relay = relay_check(state).await;
     let degraded = cache.status == "degraded" || relay.as_ref().is_some_and(|r| r.status != "up");
     let body = Readiness {
         status: match (ready, degraded) {
@@ -150,7 +156,7 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) 
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (status, Json(body))
+    (status, body)
 }
 
 async fn cache_check(state: &AppState) -> Check {

@@ -146,6 +146,7 @@ async fn list_jobs(
             state: job_state,
             kind: query.kind,
             queue: query.queue,
+            error_contains: None,
             before,
             limit,
         })

@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod bodies;
+pub mod console;
 mod docs;
 mod edge;
 mod error;
@@ -63,6 +64,8 @@ pub struct HttpSettings {
     /// When events are relayed to NATS: how old the oldest event not yet relayed may be
     /// before readiness reports the relay `degraded`. `None`: no relay.
     pub relay_lag_threshold: Option<std::time::Duration>,
+    /// The operator's console at `/console`; `None` serves none.
+    pub console: Option<Arc<console::ConsoleSettings>>,
 }
 
 /// Produces the Prometheus text for `/metrics` (installed by the binary, which owns the
@@ -174,6 +177,11 @@ pub fn router(state: AppState) -> Router {
             }
         }),
     )
+    .merge(if state.settings.console.is_some() {
+        console::router()
+    } else {
+        Router::new()
+    })
     .route("/metrics", get(metrics))
     .route(
         "/docs",

@@ -311,6 +311,7 @@ impl Application {
                     relay_lag_threshold: config
                         .relay_settings()
                         .map(|_| config.events.lag_threshold),
+                    console: console_settings(config),
                 }),
                 drain: orderly_http::Drain::default(),
             });
@@ -559,4 +560,35 @@ pub fn shutdown_on_signals() -> CancellationToken {
         cancel.cancel();
     });
     token
+}
+
+/// The console's settings; `None` when `console.enabled` is false.
+fn console_settings(config: &Config) -> Option<Arc<orderly_http::console::ConsoleSettings>> {
+    use orderly_http::console::{ConsoleSettings, ScheduleView};
+    config.console.enabled.then(|| {
+        let schedules = config
+            .schedules()
+            .into_iter()
+            .map(|schedule| {
+                let schedule = Arc::new(schedule);
+                ScheduleView {
+                    name: schedule.name.clone(),
+                    cron: schedule.cron_text.clone(),
+                    timezone: schedule.timezone.to_string(),
+                    job: schedule.job.clone(),
+                    max_attempts: schedule.max_attempts,
+                    next_tick: {
+                        let schedule = schedule.clone();
+                        Arc::new(move |after| schedule.next_tick(after))
+                    },
+                }
+            })
+            .collect();
+        Arc::new(ConsoleSettings {
+            session_ttl: config.console.session_ttl,
+            secure_cookie: config.console.secure_cookie,
+            schedules,
+            receipt_domain: config.mail.from.email.domain().to_owned(),
+        })
+    })
 }

@@ -150,6 +150,9 @@ pub struct JobFilter {
     pub state: Option<JobState>,
     pub kind: Option<String>,
     pub queue: Option<String>,
+    /// Only jobs whose last error contains this text (a scan of the jobs the other filters
+    /// leave: give a state too on a large table).
+    pub error_contains: Option<String>,
     /// Jobs with ids below this (the previous page's last id).
     pub before: Option<i64>,
     pub limit: PageLimit,

@@ -8,7 +8,9 @@
 //! - [`Queue`]: enqueueing (alone, or [`enqueue_in`] a caller's transaction), fetching under
 //!   leases, recording outcomes, and the operator's reads and changes; its statements are in
 //!   `sql.rs`, one text for both backends where the dialects agree.
-//! - pausing a queue for every worker, and each queue's figures (`pauses.rs`).
+//! - pausing a queue for every worker, and each queue's figures (`pauses.rs`); which worker
+//!   processes are alive (`heartbeats.rs`); an order's jobs and "retry all discarded"
+//!   (`operations.rs`).
 //! - the runner ([`Worker`]) that works the queue with [`Registry`] handlers.
 //!
 //! A worker fetches available jobs (on PostgreSQL with `FOR UPDATE SKIP LOCKED`, so workers
@@ -20,8 +22,10 @@
 mod enqueue;
 mod error;
 mod handler;
+mod heartbeats;
 pub mod job;
 pub mod kinds;
+mod operations;
 mod pauses;
 mod queue;
 mod runner;
@@ -31,8 +35,10 @@ mod state;
 pub use enqueue::{Enqueued, InsertJobs, enqueue_in};
 pub use error::QueueError;
 pub use handler::{BoxFuture, Handler, JobError, Registry};
+pub use heartbeats::WorkerBeat;
 pub use job::{Completed, Finished, Job, JobChange, JobFilter, NewJob, Outcome};
 pub use kinds::JobKind;
+pub use operations::{DiscardedFilter, RETRY_ALL_LIMIT};
 pub use pauses::{PAUSE_POLL, QueuePause, QueueStats, known_queues};
 pub use queue::{Heard, JobListener, Queue};
 pub use runner::{FLUSH_DEADLINE, Liveness, Worker, WorkerError, WorkerSettings, worker_id};

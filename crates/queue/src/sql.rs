@@ -21,6 +21,9 @@ macro_rules! columns {
 }
 
 pub(crate) const BY_ID: &str = concat!("SELECT ", columns!(), " FROM jobs WHERE id = $1");
+/// Followed by the keys and `)`.
+pub(crate) const BY_UNIQUE_KEYS: &str =
+    concat!("SELECT ", columns!(), " FROM jobs WHERE unique_key IN (");
 /// Followed by the page's conditions (`Queue::list_jobs`).
 pub(crate) const LIST: &str = concat!("SELECT ", columns!(), " FROM jobs WHERE id < ");
 

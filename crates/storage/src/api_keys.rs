@@ -61,7 +61,7 @@ fn mint_secret() -> Result<String, StoreError> {
     Ok(format!("{KEY_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes)))
 }
 
-fn parse_role(role: &str) -> Result<Role, StoreError> {
+pub(crate) fn parse_role(role: &str) -> Result<Role, StoreError> {
     role.parse().map_err(StoreError::UnknownRole)
 }
 

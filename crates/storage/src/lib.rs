@@ -3,6 +3,7 @@
 //! agree; each backend keeps its own migrations so PostgreSQL keeps its native types.
 
 mod api_keys;
+mod console;
 mod error;
 mod events;
 mod migrations;
@@ -21,6 +22,7 @@ use orderly_db::{Db, DbOptions};
 use orderly_queue::Queue;
 
 pub use api_keys::{ApiKeyInfo, Caller, NewApiKey, key_digest};
+pub use console::{AuditEntry, ConsoleSession, NewAuditEntry, NewSession, OrderEvent, OrderSearch};
 pub use error::StoreError;
 pub use events::{EventFilter, EventRecord, NATS_RELAY, RelayState};
 pub use order_writer::{AdmittedOrder, OrderWriter, OrderWriterSettings, WriteLoop};

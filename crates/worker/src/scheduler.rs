@@ -3,6 +3,9 @@
 //! `schedule:<name>:<tick>`, so even two leaders at once (a lease handed over mid-pass) cannot
 //! enqueue a tick twice.
 //!
+//! A paused schedule (a row in `schedule_pauses`, set from the console) lets its ticks pass
+//! without enqueuing them; resumed, it goes on from the next tick.
+//!
 //! Missed ticks: each pass enqueues every tick since the last one it recorded when there are at
 //! most [`CATCH_UP`] of them (a short hiccup); after longer downtime a `skip` schedule enqueues
 //! nothing for the missed ticks, a `run_once` schedule enqueues the latest one.
@@ -139,6 +142,8 @@ impl Zone {
 pub struct Schedule {
     pub name: String,
     cron: Cron,
+    /// The pattern as written.
+    pub cron_text: String,
     pub job: String,
     pub args: Value,
     pub missed: Missed,
@@ -158,6 +163,7 @@ impl Schedule {
     ) -> Self {
         Self {
             name: name.to_owned(),
+            cron_text: cron.text,
             cron: cron.cron,
             job: job.to_owned(),
             args: json!({}),
@@ -165,6 +171,24 @@ impl Schedule {
             timezone,
             max_attempts,
         }
+    }
+
+    /// The first tick after `after`.
+    pub fn next_tick(&self, after: OffsetDateTime) -> Option<OffsetDateTime> {
+        let after = to_chrono(after);
+        let next = match self.timezone {
+            Zone::Fixed(offset) => self
+                .cron
+                .find_next_occurrence(&after.with_timezone(&offset), false)
+                .ok()
+                .map(|t| t.with_timezone(&Utc)),
+            Zone::Named(zone) => self
+                .cron
+                .find_next_occurrence(&after.with_timezone(&zone), false)
+                .ok()
+                .map(|t| t.with_timezone(&Utc)),
+        };
+        next.map(to_time)
     }
 
     /// The ticks after `after` up to and including `now`, at most `CATCH_UP + 1` of them.
@@ -242,18 +266,28 @@ pub async fn run(
                 continue;
             }
         }
+        let paused = match store.paused_schedules().await {
+            Ok(paused) => paused,
+            Err(e) => {
+                tracing::warn!(error = %cause_chain(&e), "reading the paused schedules failed");
+                continue;
+            }
+        };
         for schedule in &schedules {
-            if let Err(e) = enqueue_due(&store, schedule, now).await {
+            let is_paused = paused.iter().any(|(name, _)| name == &schedule.name);
+            if let Err(e) = enqueue_due(&store, schedule, now, is_paused).await {
                 tracing::warn!(schedule = %schedule.name, error = %cause_chain(&e), "scheduling failed");
             }
         }
     }
 }
 
+/// Enqueues the ticks of `schedule` due by `now`; a paused schedule's ticks pass without a job.
 async fn enqueue_due(
     store: &Store,
     schedule: &Schedule,
     now: OffsetDateTime,
+    paused: bool,
 ) -> Result<(), orderly_storage::StoreError> {
     let now_c = to_chrono(now);
     let last = match store.last_tick(&schedule.name).await? {
@@ -268,7 +302,9 @@ async fn enqueue_due(
     let Some(&latest) = due.last() else {
         return Ok(());
     };
-    let ticks: Vec<DateTime<Utc>> = if due.len() <= CATCH_UP {
+    let ticks: Vec<DateTime<Utc>> = if paused {
+        Vec::new()
+    } else if due.len() <= CATCH_UP {
         due
     } else {
         tracing::warn!(schedule = %schedule.name, policy = ?schedule.missed, "ticks were missed while no worker ran");

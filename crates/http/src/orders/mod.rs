@@ -202,7 +202,7 @@ fn rejected(rejection: OrderRejection) -> ApiError {
     }
 }
 
-fn parse_order_id(raw: &str) -> Result<OrderId, ApiError> {
+pub(crate) fn parse_order_id(raw: &str) -> Result<OrderId, ApiError> {
     raw.parse().map_err(|_| ApiError::NotFound("order"))
 }
 
@@ -296,7 +296,17 @@ async fn transition(
     id: &str,
     action: OrderAction,
 ) -> Result<Json<OrderResource>, ApiError> {
-    let id = parse_order_id(id)?;
+    let order = apply_transition(state, parse_order_id(id)?, action).await?;
+    Ok(Json(OrderResource::from(&order)))
+}
+
+/// Moves order `id` on by `action` (the console's buttons too): the stock an order releases
+/// leaves the product cache.
+pub(crate) async fn apply_transition(
+    state: &AppState,
+    id: OrderId,
+    action: OrderAction,
+) -> Result<orderly_domain::Order, ApiError> {
     let trace = crate::tracing_context::current_traceparent();
     match state
         .store
@@ -312,7 +322,7 @@ async fn transition(
                 .await;
             }
             tracing::info!(order_id = %order.id, status = %order.status, "order {action} done");
-            Ok(Json(OrderResource::from(&order)))
+            Ok(order)
         }
         (TransitionOutcome::NotAllowed { current }, _) => Err(ApiError::Conflict {
             code: "invalid_transition",

@@ -65,7 +65,7 @@ struct AttemptPageQuery {
     cursor: Option<String>,
 }
 
-fn parse_id(raw: &str) -> Result<Uuid, ApiError> {
+pub(crate) fn parse_id(raw: &str) -> Result<Uuid, ApiError> {
     raw.parse().map_err(|_| ApiError::NotFound("webhook"))
 }
 
@@ -366,6 +366,17 @@ async fn redeliver(
     let attempt_id: i64 = attempt_id
         .parse()
         .map_err(|_| ApiError::NotFound("delivery attempt"))?;
+    let (job_id, event_id) = queue_redelivery(&state, id, attempt_id).await?;
+    Ok((StatusCode::ACCEPTED, Json(Redelivery { event_id, job_id })))
+}
+
+/// Queues the event of attempt `attempt_id` to endpoint `id` again (the console's button
+/// too); returns the job's id and the event's.
+pub(crate) async fn queue_redelivery(
+    state: &AppState,
+    id: Uuid,
+    attempt_id: i64,
+) -> Result<(i64, Uuid), ApiError> {
     let endpoint = state
         .store
         .webhook(id)
@@ -395,11 +406,5 @@ async fn redeliver(
         ApiError::internal(std::io::Error::other("the redelivery job was not queued"))
     })?;
     tracing::info!(endpoint_id = %id, event_id = %attempt.event_id, job_id, "webhook redelivery queued");
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(Redelivery {
-            event_id: attempt.event_id,
-            job_id,
-        }),
-    ))
+    Ok((job_id, attempt.event_id))
 }

@@ -29,6 +29,7 @@ pub async fn run(command: JobsCommand, config: &Config) -> anyhow::Result<()> {
                     .map_err(anyhow::Error::msg)?,
                 kind,
                 queue,
+                error_contains: None,
                 before: None,
                 limit: PageLimit::parse(limit)
                     .map_err(|e| anyhow::anyhow!("--limit {}", e.message))?,

@@ -42,6 +42,7 @@ pub struct Config {
     pub reports: ReportsConfig,
     pub webhooks: WebhooksConfig,
     pub events: EventsConfig,
+    pub console: ConsoleConfig,
     pub store: StoreConfig,
     pub telemetry: TelemetryConfig,
     pub log: LogConfig,
@@ -261,6 +262,18 @@ pub struct MailConfig {
 pub struct ReportsConfig {
     pub top_products: u32,
     pub low_stock: i64,
+}
+
+/// The operator's console at `/console`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleConfig {
+    pub enabled: bool,
+    /// How long a session lasts from sign-in.
+    #[serde(with = "humantime_serde")]
+    pub session_ttl: Duration,
+    /// Mark the session cookie `Secure` whatever the request said.
+    pub secure_cookie: bool,
 }
 
 /// The outbox relayed to NATS JetStream.
@@ -614,6 +627,13 @@ impl Config {
             "rate_limits.max_tracked",
             r.max_tracked,
             "must be between 1 and 10000000",
+        )?;
+        check(
+            (Duration::from_secs(60)..=Duration::from_secs(7 * 24 * 3_600))
+                .contains(&self.console.session_ttl),
+            "console.session_ttl",
+            written(self.console.session_ttl),
+            "must be between 1m and 7days",
         )?;
         for (name, schedule) in &self.schedules {
             check(

@@ -12,7 +12,7 @@ use tokio::sync::{Notify, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::{Liveness, Running, WorkerSettings};
-use crate::{Completed, Finished, Heard, Queue};
+use crate::{Completed, Finished, Heard, Queue, WorkerBeat};
 
 /// Records outcomes in batches; a job leaves the running set only once its outcome is stored,
 /// so its lease keeps being extended until then. Retries a failed write until it succeeds or
@@ -78,7 +78,8 @@ fn abandoned(pending: usize, finished: &mut mpsc::Receiver<Finished>) {
     }
 }
 
-/// Extends the leases of the jobs this worker holds, and beats `liveness` each round.
+/// Extends the leases of the jobs this worker holds, and beats `liveness` and records the
+/// worker's heartbeat (for operators) each round.
 pub(super) async fn heartbeat(
     queue: Queue,
     settings: Arc<WorkerSettings>,
@@ -87,12 +88,35 @@ pub(super) async fn heartbeat(
     stop: CancellationToken,
 ) {
     let mut every = tokio::time::interval(settings.lease / 3);
+    let queues: Vec<String> = settings
+        .queues
+        .iter()
+        .map(|(name, concurrency)| format!("{name}:{concurrency}"))
+        .collect();
+    let started_at = orderly_domain::now();
+    let mut beat_failing = false;
     loop {
         tokio::select! {
             _ = every.tick() => {},
             () = stop.cancelled() => return,
         }
         liveness.beat();
+        let now = orderly_domain::now();
+        let beat = WorkerBeat {
+            worker: settings.id.clone(),
+            queues: queues.join(","),
+            started_at,
+            beat_at: now,
+            expires_at: now + settings.lease,
+        };
+        match queue.beat(&beat).await {
+            Ok(()) => beat_failing = false,
+            Err(e) if !beat_failing => {
+                beat_failing = true;
+                tracing::warn!(error = %cause_chain(&e), "recording the worker's heartbeat failed");
+            }
+            Err(_) => {}
+        }
         let ids: Vec<i64> = running
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

@@ -274,6 +274,11 @@ impl Worker {
         }
         background.cancel();
         let helpers_done = helpers.finish(FLUSH_DEADLINE).await;
+        if let Ok(Err(e)) =
+            tokio::time::timeout(FLUSH_DEADLINE, self.queue.forget_worker(&settings.id)).await
+        {
+            tracing::warn!(worker = %settings.id, error = %orderly_db::cause_chain(&e), "deleting the worker's heartbeat failed; it expires with its lease");
+        }
         tracing::info!(worker = %settings.id, "worker stopped");
         match failure {
             Some(e) => Err(e),

@@ -9,6 +9,17 @@ CREATE TABLE queue_pauses (
     paused_by text        NOT NULL
 );
 
+-- Each worker process's heartbeat, for operators to see which are alive: written as it
+-- extends its jobs' leases, deleted when it stops; a row past `expires_at` is a worker that
+-- died (kept an hour, then deleted by the next beat of any worker).
+CREATE TABLE worker_heartbeats (
+    worker     text        NOT NULL PRIMARY KEY,
+    queues     text        NOT NULL,
+    started_at timestamptz NOT NULL,
+    beat_at    timestamptz NOT NULL,
+    expires_at timestamptz NOT NULL
+);
+
 -- A schedule listed here does not fire (it can still be run by hand).
 CREATE TABLE schedule_pauses (
     name      text        NOT NULL PRIMARY KEY,

@@ -6,6 +6,14 @@ CREATE TABLE queue_pauses (
     paused_by TEXT NOT NULL
 ) STRICT;
 
+CREATE TABLE worker_heartbeats (
+    worker     TEXT NOT NULL PRIMARY KEY,
+    queues     TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    beat_at    TEXT NOT NULL,
+    expires_at TEXT NOT NULL
+) STRICT;
+
 CREATE TABLE schedule_pauses (
     name      TEXT NOT NULL PRIMARY KEY,
     paused_at TEXT NOT NULL,

@@ -227,6 +227,56 @@ impl Store {
         Ok(rows.into_iter().map(attempt_from_row).collect())
     }
 
+    /// Every attempt to deliver these events (an order's), newest first, with its endpoint.
+    pub async fn webhook_attempts_of_events(
+        &self,
+        events: &[Uuid],
+    ) -> Result<Vec<(Uuid, WebhookAttempt)>, StoreError> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<(Uuid, AttemptRow)> = with_pool!(self, pool => {
+            let mut query = sqlx::QueryBuilder::new(concat!(
+                "SELECT endpoint_id, ", attempt_columns!(),
+                " FROM webhook_attempts WHERE event_id IN ("));
+            let mut list = query.separated(", ");
+            for event in events {
+                list.push_bind(*event);
+            }
+            query.push(") ORDER BY id DESC LIMIT 200");
+            query
+                .build_query_as::<(Uuid, i64, Uuid, String, i32, String, Option<i32>, i64, Option<String>, Option<String>, OffsetDateTime)>()
+                .persistent(false)
+                .fetch_all(pool)
+                .await
+                .map(|rows| {
+                    rows.into_iter()
+                        .map(|(endpoint, a, b, c, d, e, f, g, h, i, j)| (endpoint, (a, b, c, d, e, f, g, h, i, j)))
+                        .collect()
+                })
+        })?;
+        Ok(rows
+            .into_iter()
+            .map(|(endpoint, row)| (endpoint, attempt_from_row(row)))
+            .collect())
+    }
+
+    /// Of an endpoint's last `window` attempts, how many succeeded, and how many there were.
+    pub async fn webhook_success(
+        &self,
+        endpoint: Uuid,
+        window: i64,
+    ) -> Result<(i64, i64), StoreError> {
+        Ok(with_pool!(self, pool => sqlx::query_as(
+                "SELECT COUNT(*) FILTER (WHERE outcome = 'succeeded'), COUNT(*) FROM \
+                 (SELECT outcome FROM webhook_attempts WHERE endpoint_id = $1 \
+                  ORDER BY id DESC LIMIT $2) AS recent")
+            .bind(endpoint)
+            .bind(window)
+            .fetch_one(pool)
+            .await)?)
+    }
+
     pub async fn webhook_attempt(
         &self,
         endpoint: Uuid,

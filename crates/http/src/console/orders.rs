@@ -1,0 +1,310 @@
+//! Orders: search by e-mail, status, creation date or id (newest first), and an order's page
+//! with its lines and totals, its history (events), its receipt, its jobs and its webhook
+//! deliveries, and the pay / fulfil / cancel buttons (each asks for confirmation).
+
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use maud::html;
+use orderly_domain::{OrderAction, OrderId, OrderStatus, PageLimit};
+use orderly_storage::OrderSearch;
+use serde::Deserialize;
+use time::macros::format_description;
+
+use super::layout::{
+    Nav, PageError, action_button, done, money, notice_text, page, query, time_ago, when,
+};
+use super::session::{CsrfForm, Session};
+use crate::AppState;
+use crate::error::ApiError;
+
+/// A page of the search.
+const PAGE: u16 = 50;
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct SearchQuery {
+    email: Option<String>,
+    status: Option<String>,
+    /// `YYYY-MM-DD`, UTC, inclusive.
+    from: Option<String>,
+    /// `YYYY-MM-DD`, UTC, inclusive.
+    to: Option<String>,
+    id: Option<String>,
+    before: Option<String>,
+    notice: Option<String>,
+}
+
+fn day(raw: Option<&str>) -> Result<Option<time::Date>, String> {
+    match raw.map(str::trim).filter(|d| !d.is_empty()) {
+        None => Ok(None),
+        Some(raw) => time::Date::parse(raw, format_description!("[year]-[month]-[day]"))
+            .map(Some)
+            .map_err(|_| format!("{raw:?} is not a date like 2026-12-03")),
+    }
+}
+
+fn non_empty(value: &Option<String>) -> Option<&str> {
+    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
+}
+
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    session: Session,
+    Query(search): Query<SearchQuery>,
+) -> Result<Response, PageError> {
+    if let Some(id) = non_empty(&search.id) {
+        // An id goes straight to its order (or says there is none).
+        return match id.parse::<OrderId>() {
+            Ok(id) => Ok(Redirect::to(&format!("/console/orders/{id}")).into_response()),
+            Err(_) => Err(ApiError::NotFound("order").into()),
+        };
+    }
+    let mut problems = Vec::new();
+    let status = match non_empty(&search.status) {
+        None => None,
+        Some(raw) => match raw.parse::<OrderStatus>() {
+            Ok(status) => Some(status),
+            Err(_) => {
+                problems.push(format!("{raw:?} is not an order status"));
+                None
+            }
+        },
+    };
+    let from = day(search.from.as_deref()).unwrap_or_else(|p| {
+        problems.push(p);
+        None
+    });
+    let to = day(search.to.as_deref()).unwrap_or_else(|p| {
+        problems.push(p);
+        None
+    });
+    let orders = if problems.is_empty() {
+        state
+            .store
+            .search_orders(&OrderSearch {
+                status,
+                email: non_empty(&search.email).map(str::to_owned),
+                from: from.map(|d| d.midnight().assume_utc()),
+                until: to
+                    .and_then(|d| d.next_day())
+                    .map(|d| d.midnight().assume_utc()),
+                before: non_empty(&search.before).and_then(|b| b.parse().ok()),
+                limit: PageLimit::parse(i64::from(PAGE)).unwrap_or_default(),
+            })
+            .await?
+    } else {
+        Vec::new()
+    };
+    let more = orders.len() == usize::from(PAGE);
+    let next = orders.last().map(|o| o.id.to_string());
+    let notice = notice_text(search.notice.as_deref(), None);
+    Ok(page(
+        "Orders",
+        Nav::Orders,
+        Some(&session),
+        notice.as_deref(),
+        html! {
+            form.filters method="get" action="/console/orders" {
+                label { "E-mail" input type="email" name="email" value=[non_empty(&search.email)]; }
+                label { "Status"
+                    select name="status" {
+                        option value="" { "any" }
+                        @for s in OrderStatus::ALL {
+                            option value=(s.as_str()) selected[status == Some(s)] { (s.as_str()) }
+                        }
+                    }
+                }
+                label { "From" input type="date" name="from" value=[non_empty(&search.from)]; }
+                label { "To" input type="date" name="to" value=[non_empty(&search.to)]; }
+                label { "Order id" input type="text" name="id" placeholder="0193…" ; }
+                button type="submit" { "Search" }
+            }
+            @for problem in &problems { p.error { (problem) } }
+            @if orders.is_empty() && problems.is_empty() {
+                p.hint { "No order matches." }
+            } @else if !orders.is_empty() {
+                table.orders {
+                    thead { tr { th { "Order" } th { "Customer" } th { "Status" } th.num { "Total" } th { "Created" } } }
+                    tbody {
+                        @for order in &orders {
+                            tr {
+                                td { a href={"/console/orders/" (order.id)} { code { (order.id) } } }
+                                td { (order.email) }
+                                td { span.badge { (order.status.as_str()) } }
+                                td.num { (money(order.total, &order.currency)) }
+                                td { (time_ago(order.created_at)) }
+                            }
+                        }
+                    }
+                }
+                @if more {
+                    a.more href={"/console/orders" (query(&[
+                        ("email", non_empty(&search.email)),
+                        ("status", non_empty(&search.status)),
+                        ("from", non_empty(&search.from)),
+                        ("to", non_empty(&search.to)),
+                        ("before", next.as_deref()),
+                    ]))} { "Older orders →" }
+                }
+            }
+        },
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct NoticeQuery {
+    notice: Option<String>,
+}
+
+pub(crate) async fn show(
+    State(state): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+    Query(query): Query<NoticeQuery>,
+) -> Result<Response, PageError> {
+    let id = crate::orders::parse_order_id(&id)?;
+    let order = state
+        .store
+        .order_by_id(id)
+        .await?
+        .ok_or(ApiError::NotFound("order"))?;
+    let events = state.store.order_events(id).await?;
+    let event_ids: Vec<uuid::Uuid> = events.iter().map(|e| e.id).collect();
+    let deliveries = state.store.webhook_attempts_of_events(&event_ids).await?;
+    let endpoints = state.store.list_webhooks(None, 100).await?;
+    let mut keys = vec![format!("send_receipt:{id}")];
+    for event in &events {
+        for endpoint in &endpoints {
+            keys.push(format!("webhook:{}:{}", event.id, endpoint.id));
+        }
+    }
+    let jobs = state.store.queue().jobs_by_unique_keys(&keys).await?;
+    let domain = state
+        .settings
+        .console
+        .as_ref()
+        .map_or("orderly.localhost", |c| c.receipt_domain.as_str());
+    let notice = notice_text(query.notice.as_deref(), None);
+    let here = format!("/console/orders/{id}");
+    Ok(page(
+        &format!("Order {id}"),
+        Nav::Orders,
+        Some(&session),
+        notice.as_deref(),
+        html! {
+            section.facts {
+                dl {
+                    dt { "Status" } dd { span.badge #order-status { (order.status.as_str()) } }
+                    dt { "Customer" } dd { (order.name) " <" (order.email) ">" }
+                    dt { "Total" } dd { (money(order.total, &order.currency)) }
+                    dt { "Created" } dd { (when(order.created_at)) }
+                    dt { "Updated" } dd { (when(order.updated_at)) }
+                    @if let Some(note) = &order.note { dt { "Note" } dd { (note) } }
+                }
+                div.actions {
+                    @if order.status.apply(OrderAction::Pay).is_ok() {
+                        (action_button(&session, &format!("{here}/pay"), "Mark paid", Some("Mark this order paid?")))
+                    }
+                    @if order.status.apply(OrderAction::Fulfill).is_ok() {
+                        (action_button(&session, &format!("{here}/fulfil"), "Mark fulfilled", Some("Mark this order fulfilled?")))
+                    }
+                    @if order.status.apply(OrderAction::Cancel).is_ok() {
+                        (action_button(&session, &format!("{here}/cancel"), "Cancel order", Some("Cancel this order? Its stock goes back on sale.")))
+                    }
+                }
+            }
+            h2 { "Lines" }
+            table {
+                thead { tr { th { "SKU" } th { "Product" } th.num { "Unit price" } th.num { "Quantity" } th.num { "Line total" } } }
+                tbody {
+                    @for line in &order.lines {
+                        tr {
+                            td { code { (line.sku) } }
+                            td { (line.name) }
+                            td.num { (money(line.unit_price, &order.currency)) }
+                            td.num { (line.quantity) }
+                            td.num { (money(line.line_total, &order.currency)) }
+                        }
+                    }
+                }
+                tfoot { tr { td colspan="4" { "Total" } td.num { (money(order.total, &order.currency)) } } }
+            }
+            h2 { "History" }
+            ol.history {
+                @for event in &events {
+                    li { code { (event.kind) } " " (time_ago(event.created_at)) " · " span.hint { (when(event.created_at)) } }
+                }
+            }
+            h2 { "Receipt" }
+            @match order.receipt_sent_at {
+                Some(sent) => p { "Sent " (time_ago(sent)) " (" (when(sent)) "), Message-ID " code { "<receipt-" (id) "@" (domain) ">" } }
+                None => p.hint { "Not sent yet." }
+            }
+            h2 { "Jobs" }
+            @if jobs.is_empty() {
+                p.hint { "No job of this order is kept." }
+            } @else {
+                table {
+                    thead { tr { th { "Job" } th { "Kind" } th { "State" } th.num { "Attempt" } th { "Last error" } } }
+                    tbody {
+                        @for job in &jobs {
+                            tr {
+                                td { a href={"/console/jobs/" (job.id)} { (job.id) } }
+                                td { (job.kind) }
+                                td { span.badge { (job.state.as_str()) } }
+                                td.num { (job.attempt) "/" (job.max_attempts) }
+                                td.error { (job.last_error.as_deref().unwrap_or("")) }
+                            }
+                        }
+                    }
+                }
+            }
+            h2 { "Webhook deliveries" }
+            @if deliveries.is_empty() {
+                p.hint { "No delivery was attempted." }
+            } @else {
+                table {
+                    thead { tr { th { "Endpoint" } th { "Event" } th.num { "Attempt" } th { "Outcome" } th.num { "Status" } th { "When" } } }
+                    tbody {
+                        @for (endpoint, attempt) in &deliveries {
+                            tr {
+                                td { a href={"/console/webhooks/" (endpoint)} { code { (endpoint.to_string().get(..8).unwrap_or_default()) } } }
+                                td { (attempt.event_type) }
+                                td.num { (attempt.attempt) }
+                                td { span.badge.warn[attempt.outcome != "succeeded"] { (attempt.outcome) } }
+                                td.num { (attempt.response_status.map(|s| s.to_string()).unwrap_or_default()) }
+                                td { (time_ago(attempt.created_at)) }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    ))
+}
+
+pub(crate) async fn act(
+    State(state): State<AppState>,
+    session: Session,
+    Path((id, action)): Path<(String, String)>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, PageError> {
+    session.check(form.csrf.as_deref())?;
+    let id = crate::orders::parse_order_id(&id)?;
+    let (action, name, notice) = match action.as_str() {
+        "pay" => (OrderAction::Pay, "order.pay", "order_paid"),
+        "fulfil" => (OrderAction::Fulfill, "order.fulfil", "order_fulfilled"),
+        "cancel" => (OrderAction::Cancel, "order.cancel", "order_cancelled"),
+        _ => return Err(ApiError::NotFound("resource").into()),
+    };
+    let order = crate::orders::apply_transition(&state, id, action).await?;
+    session
+        .audit(
+            &state,
+            name,
+            &format!("order:{id}"),
+            Some(&format!("now {}", order.status)),
+        )
+        .await?;
+    Ok(done(&format!("/console/orders/{id}"), notice))
+}

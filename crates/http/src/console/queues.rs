@@ -1,0 +1,193 @@
+//! Queues and schedules: each queue's available, running, scheduled and discarded jobs and
+//! its completions in the last minute, with pause and resume (for every worker process); each
+//! schedule's cron, time zone, next and last run, with pause, resume and "run now".
+
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use maud::html;
+use orderly_queue::NewJob;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::layout::{Nav, PageError, action_button, done, notice_text, page, time_ago, when};
+use super::session::{CsrfForm, Session};
+use crate::AppState;
+use crate::error::ApiError;
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct NoticeQuery {
+    notice: Option<String>,
+}
+
+pub(crate) async fn show(
+    State(state): State<AppState>,
+    session: Session,
+    Query(q): Query<NoticeQuery>,
+) -> Result<Response, PageError> {
+    let queues = crate::queues::queue_figures(&state).await?;
+    let paused = state.store.paused_schedules().await?;
+    let schedules = state
+        .settings
+        .console
+        .as_ref()
+        .map(|c| c.schedules.clone())
+        .unwrap_or_default();
+    let now = orderly_domain::now();
+    let mut last_runs = Vec::with_capacity(schedules.len());
+    for schedule in &schedules {
+        last_runs.push(state.store.last_tick(&schedule.name).await?);
+    }
+    let notice = notice_text(q.notice.as_deref(), None);
+    Ok(page(
+        "Queues and schedules",
+        Nav::Queues,
+        Some(&session),
+        notice.as_deref(),
+        html! {
+            table.queues {
+                thead { tr {
+                    th { "Queue" } th { "State" } th.num { "Available" } th.num { "Running" }
+                    th.num { "Scheduled" } th.num { "Discarded" } th.num { "Done / min" } th { "Oldest due" } th {}
+                } }
+                tbody {
+                    @for queue in &queues {
+                        tr data-queue=(queue.name) {
+                            td { (queue.name) }
+                            td {
+                                @match &queue.paused {
+                                    Some(p) => { span.badge.warn { "paused" } " " span.hint { (time_ago(p.paused_at)) " by " code { (p.paused_by) } } }
+                                    None => { span.badge { "running" } }
+                                }
+                            }
+                            td.num.available { (queue.available) }
+                            td.num.running { (queue.running) }
+                            td.num { (queue.scheduled) }
+                            td.num { a href={"/console/jobs?state=discarded&queue=" (queue.name)} { (queue.discarded) } }
+                            td.num { (queue.completed_last_minute) }
+                            td { @match queue.oldest_due_at { Some(t) => (time_ago(t)), None => "–" } }
+                            td {
+                                @if queue.paused.is_some() {
+                                    (action_button(&session, &format!("/console/queues/{}/resume", queue.name), "Resume", None))
+                                } @else {
+                                    (action_button(&session, &format!("/console/queues/{}/pause", queue.name), "Pause", Some("Pause this queue for every worker? Running jobs finish; no other starts.")))
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            p.hint { "A pause reaches every worker process within a second: none starts a job of the queue, and the jobs a worker fetched ahead go back to the queue." }
+            h2 { "Schedules" }
+            @if schedules.is_empty() {
+                p.hint { "No schedule is configured." }
+            } @else {
+                table.schedules {
+                    thead { tr { th { "Schedule" } th { "Cron" } th { "Time zone" } th { "Job" } th { "Next run" } th { "Last run" } th { "State" } th {} } }
+                    tbody {
+                        @for (schedule, last) in schedules.iter().zip(&last_runs) {
+                            @let is_paused = paused.iter().any(|(name, _)| name == &schedule.name);
+                            tr data-schedule=(schedule.name) {
+                                td { (schedule.name) }
+                                td { code { (schedule.cron) } }
+                                td { (schedule.timezone) }
+                                td { (schedule.job) }
+                                td { @match (schedule.next_tick)(now) { Some(next) => { (when(next)) }, None => "–" } }
+                                td { @match last { Some(last) => (time_ago(*last)), None => "–" } }
+                                td { @if is_paused { span.badge.warn { "paused" } } @else { span.badge { "active" } } }
+                                td {
+                                    @if is_paused {
+                                        (action_button(&session, &format!("/console/schedules/{}/resume", schedule.name), "Resume", None))
+                                    } @else {
+                                        (action_button(&session, &format!("/console/schedules/{}/pause", schedule.name), "Pause", Some("Pause this schedule? Its ticks pass without a job until it is resumed.")))
+                                    }
+                                    (action_button(&session, &format!("/console/schedules/{}/run", schedule.name), "Run now", Some("Queue this schedule's job now?")))
+                                }
+                            }
+                        }
+                    }
+                }
+                p.hint { "The last run is the last tick the scheduler passed (enqueued, or skipped while paused)." }
+            }
+        },
+    ))
+}
+
+pub(crate) async fn act(
+    State(state): State<AppState>,
+    session: Session,
+    Path((name, action)): Path<(String, String)>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, PageError> {
+    session.check(form.csrf.as_deref())?;
+    let queue = crate::queues::known_queue(&name)?;
+    let by = session.key_id.to_string();
+    let notice = match action.as_str() {
+        "pause" => {
+            state.store.queue().pause_queue(queue, &by).await?;
+            "queue_paused"
+        }
+        "resume" => {
+            state.store.queue().resume_queue(queue).await?;
+            "queue_resumed"
+        }
+        _ => return Err(ApiError::NotFound("resource").into()),
+    };
+    session
+        .audit(
+            &state,
+            &format!("queue.{action}"),
+            &format!("queue:{queue}"),
+            None,
+        )
+        .await?;
+    Ok(done("/console/queues", notice))
+}
+
+pub(crate) async fn act_on_schedule(
+    State(state): State<AppState>,
+    session: Session,
+    Path((name, action)): Path<(String, String)>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, PageError> {
+    session.check(form.csrf.as_deref())?;
+    let schedule = state
+        .settings
+        .console
+        .as_ref()
+        .and_then(|c| c.schedules.iter().find(|s| s.name == name))
+        .ok_or(ApiError::NotFound("schedule"))?;
+    let (notice, detail) = match action.as_str() {
+        "pause" => {
+            state
+                .store
+                .pause_schedule(&schedule.name, &session.key_id.to_string())
+                .await?;
+            ("schedule_paused", None)
+        }
+        "resume" => {
+            state.store.resume_schedule(&schedule.name).await?;
+            ("schedule_resumed", None)
+        }
+        "run" => {
+            let tick = orderly_domain::now()
+                .format(&time::format_description::well_known::Rfc3339)
+                .map_err(ApiError::internal)?;
+            let job = NewJob::named(&schedule.job, json!({ "tick": tick }))
+                .max_attempts(schedule.max_attempts)
+                .unique(format!("schedule:{}:manual:{tick}", schedule.name));
+            let ids = state.store.queue().enqueue(&[job]).await?;
+            ("schedule_run", ids.first().map(|id| format!("job {id}")))
+        }
+        _ => return Err(ApiError::NotFound("resource").into()),
+    };
+    session
+        .audit(
+            &state,
+            &format!("schedule.{action}"),
+            &format!("schedule:{}", schedule.name),
+            detail.as_deref(),
+        )
+        .await?;
+    Ok(done("/console/queues", notice))
+}

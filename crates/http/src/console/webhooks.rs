@@ -1,0 +1,247 @@
+//! Webhooks: every endpoint with the success ratio of its last 100 attempts; an endpoint's
+//! page with its deliveries (status, the answer's excerpt), redelivery of one, enabling a
+//! disabled endpoint, and rotating its secret (the new secret is shown once, on the answer to
+//! the rotation, never again).
+
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use maud::html;
+use orderly_storage::{WebhookChange, WebhookEndpoint};
+use serde::Deserialize;
+
+use super::layout::{Nav, PageError, action_button, done, notice_text, page, time_ago, when};
+use super::session::{CsrfForm, Session};
+use crate::AppState;
+use crate::error::ApiError;
+
+/// The attempts the success ratio counts.
+const RECENT: i64 = 100;
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct NoticeQuery {
+    notice: Option<String>,
+}
+
+fn state_badge(endpoint: &WebhookEndpoint) -> maud::Markup {
+    html! {
+        @if endpoint.disabled_at.is_some() {
+            span.badge.warn { "disabled" }
+        } @else if endpoint.failing_since.is_some() {
+            span.badge.warn { "failing" }
+        } @else {
+            span.badge { "enabled" }
+        }
+    }
+}
+
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    session: Session,
+    Query(q): Query<NoticeQuery>,
+) -> Result<Response, PageError> {
+    let endpoints = state.store.list_webhooks(None, 100).await?;
+    let mut ratios = Vec::with_capacity(endpoints.len());
+    for endpoint in &endpoints {
+        ratios.push(state.store.webhook_success(endpoint.id, RECENT).await?);
+    }
+    let notice = notice_text(q.notice.as_deref(), None);
+    Ok(page(
+        "Webhooks",
+        Nav::Webhooks,
+        Some(&session),
+        notice.as_deref(),
+        html! {
+            @if endpoints.is_empty() {
+                p.hint { "No endpoint is registered (POST /v1/webhooks)." }
+            } @else {
+                table.endpoints {
+                    thead { tr { th { "Endpoint" } th { "Events" } th { "State" } th.num { "Recent success" } } }
+                    tbody {
+                        @for (endpoint, (ok, total)) in endpoints.iter().zip(&ratios) {
+                            tr {
+                                td { a href={"/console/webhooks/" (endpoint.id)} { (endpoint.url) } }
+                                td { (endpoint.event_types.join(", ")) }
+                                td { (state_badge(endpoint)) }
+                                td.num {
+                                    @if *total == 0 { "–" } @else {
+                                        (format!("{:.0} %", *ok as f64 * 100.0 / *total as f64)) " of " (total)
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    ))
+}
+
+async fn endpoint_page(
+    state: &AppState,
+    session: &Session,
+    id: uuid::Uuid,
+    notice: Option<String>,
+    new_secret: Option<&str>,
+) -> Result<Response, PageError> {
+    let endpoint = state
+        .store
+        .webhook(id)
+        .await?
+        .ok_or(ApiError::NotFound("webhook"))?;
+    let attempts = state.store.webhook_attempts(id, None, 50).await?;
+    let (ok, total) = state.store.webhook_success(id, RECENT).await?;
+    let here = format!("/console/webhooks/{id}");
+    Ok(page(
+        &format!("Webhook {}", endpoint.url),
+        Nav::Webhooks,
+        Some(session),
+        notice.as_deref(),
+        html! {
+            @if let Some(secret) = new_secret {
+                div.secret role="alert" {
+                    p { "The new signing secret, shown this once. The old one keeps signing for the rotation's grace period." }
+                    pre { code #new-secret { (secret) } }
+                }
+            }
+            section.facts {
+                dl {
+                    dt { "URL" } dd { code { (endpoint.url) } }
+                    dt { "State" } dd #endpoint-state { (state_badge(&endpoint)) }
+                    @if let Some(reason) = &endpoint.disabled_reason { dt { "Disabled because" } dd { (reason) } }
+                    @if let Some(since) = endpoint.failing_since { dt { "Failing since" } dd { (when(since)) } }
+                    dt { "Events" } dd { (endpoint.event_types.join(", ")) }
+                    dt { "Recent success" } dd { (ok) " of the last " (total) " attempts" }
+                    @if !endpoint.description.is_empty() { dt { "Description" } dd { (endpoint.description) } }
+                }
+                div.actions {
+                    @if endpoint.disabled_at.is_some() {
+                        (action_button(session, &format!("{here}/enable"), "Enable", Some("Enable this endpoint? Events are sent to it again.")))
+                    }
+                    (action_button(session, &format!("{here}/rotate-secret"), "Rotate secret", Some("Rotate this endpoint's signing secret? The new one is shown once.")))
+                }
+            }
+            h2 { "Deliveries" }
+            @if attempts.is_empty() {
+                p.hint { "No delivery was attempted." }
+            } @else {
+                table.deliveries {
+                    thead { tr { th { "When" } th { "Event" } th.num { "Attempt" } th { "Outcome" } th.num { "Status" } th.num { "Latency" } th { "Answer" } th {} } }
+                    tbody {
+                        @for attempt in &attempts {
+                            tr data-attempt=(attempt.id) {
+                                td { (time_ago(attempt.created_at)) }
+                                td { (attempt.event_type) }
+                                td.num { (attempt.attempt) }
+                                td { span.badge.warn[attempt.outcome != "succeeded"] { (attempt.outcome) } }
+                                td.num { (attempt.response_status.map(|s| s.to_string()).unwrap_or_default()) }
+                                td.num { (attempt.latency_ms) " ms" }
+                                td.excerpt { (attempt.response_excerpt.as_deref().or(attempt.error.as_deref()).unwrap_or("")) }
+                                td {
+                                    @if endpoint.disabled_at.is_none() {
+                                        (action_button(session, &format!("{here}/deliveries/{}/redeliver", attempt.id), "Redeliver", None))
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    ))
+}
+
+pub(crate) async fn show(
+    State(state): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+    Query(q): Query<NoticeQuery>,
+) -> Result<Response, PageError> {
+    let id = crate::webhooks::parse_id(&id)?;
+    endpoint_page(
+        &state,
+        &session,
+        id,
+        notice_text(q.notice.as_deref(), None),
+        None,
+    )
+    .await
+}
+
+pub(crate) async fn enable(
+    State(state): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, PageError> {
+    session.check(form.csrf.as_deref())?;
+    let id = crate::webhooks::parse_id(&id)?;
+    state
+        .store
+        .update_webhook(
+            id,
+            &WebhookChange {
+                enabled: Some(true),
+                ..WebhookChange::default()
+            },
+        )
+        .await?
+        .ok_or(ApiError::NotFound("webhook"))?;
+    session
+        .audit(&state, "webhook.enable", &format!("webhook:{id}"), None)
+        .await?;
+    Ok(done(&format!("/console/webhooks/{id}"), "webhook_enabled"))
+}
+
+pub(crate) async fn rotate_secret(
+    State(state): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, PageError> {
+    session.check(form.csrf.as_deref())?;
+    let id = crate::webhooks::parse_id(&id)?;
+    let grace = time::Duration::try_from(state.settings.webhook_rotation_grace)
+        .unwrap_or(time::Duration::DAY);
+    let endpoint = state
+        .store
+        .rotate_webhook_secret(id, grace)
+        .await?
+        .ok_or(ApiError::NotFound("webhook"))?;
+    session
+        .audit(
+            &state,
+            "webhook.rotate_secret",
+            &format!("webhook:{id}"),
+            None,
+        )
+        .await?;
+    // Answered with the page itself (not a redirect): the secret appears in this answer only.
+    endpoint_page(&state, &session, id, None, Some(&endpoint.secret)).await
+}
+
+pub(crate) async fn redeliver(
+    State(state): State<AppState>,
+    session: Session,
+    Path((id, attempt)): Path<(String, String)>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, PageError> {
+    session.check(form.csrf.as_deref())?;
+    let id = crate::webhooks::parse_id(&id)?;
+    let attempt: i64 = attempt
+        .parse()
+        .map_err(|_| ApiError::NotFound("delivery attempt"))?;
+    let (job_id, event_id) = crate::webhooks::queue_redelivery(&state, id, attempt).await?;
+    session
+        .audit(
+            &state,
+            "webhook.redeliver",
+            &format!("webhook:{id}"),
+            Some(&format!("event {event_id}, job {job_id}")),
+        )
+        .await?;
+    Ok(done(
+        &format!("/console/webhooks/{id}"),
+        "redelivery_queued",
+    ))
+}
