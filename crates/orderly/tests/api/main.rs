@@ -10,6 +10,7 @@ mod auth;
 mod cache;
 mod cli;
 mod connections;
+mod console;
 mod database_loss;
 mod errors;
 mod events;
