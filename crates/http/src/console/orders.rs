@@ -251,7 +251,7 @@ pub(crate) async fn show(
                             tr {
                                 td { a href={"/console/jobs/" (job.id)} { (job.id) } }
                                 td { (job.kind) }
-                                td { span.badge { (job.state.as_str()) } }
+                                td { span.badge.warn[job.state == orderly_queue::JobState::Discarded] { (job.state.as_str()) } }
                                 td.num { (job.attempt) "/" (job.max_attempts) }
                                 td.error { (job.last_error.as_deref().unwrap_or("")) }
                             }

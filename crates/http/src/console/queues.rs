@@ -56,7 +56,7 @@ pub(crate) async fn show(
                             td { (queue.name) }
                             td {
                                 @match &queue.paused {
-                                    Some(p) => { span.badge.warn { "paused" } " " span.hint { (time_ago(p.paused_at)) " by " code { (p.paused_by) } } }
+                                    Some(p) => { span.badge.warn { "paused" } " " span.hint title={"by " (p.paused_by)} { (time_ago(p.paused_at)) " by " code { (p.paused_by.get(..8).unwrap_or(&p.paused_by)) } } }
                                     None => { span.badge { "running" } }
                                 }
                             }
