@@ -231,3 +231,57 @@ async fn prune_deletes_only_what_is_past_retention_on_sqlite() {
 async fn prune_deletes_only_what_is_past_retention_on_postgres() {
     prune(Backend::Postgres).await;
 }
+
+/// A paused schedule lets its ticks pass without a job, and resumed goes on from the next
+/// tick without catching up the ones it let pass.
+async fn paused_schedule(backend: Backend) {
+    let Some(app) = TestApp::spawn_with_worker(
+        backend,
+        &[
+            ("ORDERLY_WORKER__SCHEDULER", "true"),
+            ("ORDERLY_SCHEDULES__TICKER__CRON", "* * * * * *"),
+            ("ORDERLY_SCHEDULES__TICKER__JOB", kinds::Noop::NAME),
+        ],
+    )
+    .await
+    else {
+        return;
+    };
+    let ticks =
+        || app.scalar("SELECT COUNT(*) FROM jobs WHERE unique_key LIKE 'schedule:ticker:%'");
+    eventually(10, "the schedule to tick", || async {
+        (ticks().await >= 1).then_some(())
+    })
+    .await;
+    assert!(app.store.pause_schedule("ticker", "test").await.unwrap());
+    assert!(
+        !app.store.pause_schedule("ticker", "test").await.unwrap(),
+        "paused already"
+    );
+    // A pass that read the pauses just before may still enqueue one tick.
+    tokio::time::sleep(std::time::Duration::from_millis(1_300)).await;
+    let paused_at = ticks().await;
+    tokio::time::sleep(std::time::Duration::from_millis(3_000)).await;
+    assert_eq!(ticks().await, paused_at, "no tick is enqueued while paused");
+    assert!(app.store.resume_schedule("ticker").await.unwrap());
+    eventually(5, "the schedule to tick again", || async {
+        (ticks().await > paused_at).then_some(())
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(
+        ticks().await <= paused_at + 2,
+        "the ticks let pass are not caught up: {} after {paused_at}",
+        ticks().await
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_schedule_skips_its_ticks_and_resumes_without_catching_up_on_sqlite() {
+    paused_schedule(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_schedule_skips_its_ticks_and_resumes_without_catching_up_on_postgres() {
+    paused_schedule(Backend::Postgres).await;
+}
