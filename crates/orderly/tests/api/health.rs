@@ -55,6 +55,9 @@ backend_tests! {
             ("/v1/jobs/{id}", "get", &["200", "404"][..]),
             ("/v1/jobs/{id}/retry", "post", &["200", "404", "409"][..]),
             ("/v1/jobs/{id}/cancel", "post", &["200", "404", "409"][..]),
+            ("/v1/queues", "get", &["200", "401", "403"][..]),
+            ("/v1/queues/{name}/pause", "post", &["200", "401", "403", "404"][..]),
+            ("/v1/queues/{name}/resume", "post", &["200", "401", "403", "404"][..]),
             ("/v1/events", "get", &["200", "400", "401", "403", "404"][..]),
             ("/v1/events/{id}", "get", &["200", "404"][..]),
             ("/v1/webhooks", "post", &["201", "401", "403", "413", "415", "422"][..]),
@@ -75,7 +78,7 @@ backend_tests! {
                 assert!(responses.get(*status).is_some(), "{method} {path} lacks {status}");
             }
         }
-        assert_eq!(paths.len(), 23, "a route is missing from the test or the document: {:?}", paths.keys());
+        assert_eq!(paths.len(), 26, "a route is missing from the test or the document: {:?}", paths.keys());
         assert!(doc["components"]["schemas"]["Problem"].is_object());
         assert!(doc["components"]["securitySchemes"]["api_key"].is_object());
     }
