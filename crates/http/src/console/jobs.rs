@@ -11,7 +11,8 @@ use orderly_queue::{DiscardedFilter, JobChange, JobFilter, JobState, RETRY_ALL_L
 use serde::Deserialize;
 
 use super::layout::{
-    Nav, PageError, action_button, done, notice_text, page, query, time_ago, when,
+    Nav, NoticeQuery, PageError, action_button, done, non_empty, notice_text, page, query,
+    time_ago, when,
 };
 use super::session::{CsrfForm, Session};
 use crate::AppState;
@@ -34,10 +35,6 @@ pub(crate) struct JobsQuery {
     before: Option<i64>,
     notice: Option<String>,
     n: Option<u64>,
-}
-
-fn non_empty(value: &Option<String>) -> Option<&str> {
-    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
 }
 
 pub(crate) async fn list(
@@ -148,11 +145,6 @@ fn trace_id(traceparent: &str) -> Option<&str> {
     let mut parts = traceparent.split('-');
     let (_, trace) = (parts.next()?, parts.next()?);
     (trace.len() == 32).then_some(trace)
-}
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct NoticeQuery {
-    notice: Option<String>,
 }
 
 pub(crate) async fn show(

@@ -155,6 +155,17 @@ pub(crate) fn notice_text(code: Option<&str>, count: Option<u64>) -> Option<Stri
     )
 }
 
+/// The query of a page that may show a notice left by [`done`].
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct NoticeQuery {
+    pub(crate) notice: Option<String>,
+}
+
+/// A form field or query parameter with something in it, trimmed.
+pub(crate) fn non_empty(value: &Option<String>) -> Option<&str> {
+    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
+}
+
 /// A button that posts to `action` with the session's CSRF token; with `confirm`, the
 /// browser asks first.
 pub(crate) fn action_button(

@@ -12,7 +12,8 @@ use serde::Deserialize;
 use time::macros::format_description;
 
 use super::layout::{
-    Nav, PageError, action_button, done, money, notice_text, page, query, time_ago, when,
+    Nav, NoticeQuery, PageError, action_button, done, money, non_empty, notice_text, page, query,
+    time_ago, when,
 };
 use super::session::{CsrfForm, Session};
 use crate::AppState;
@@ -41,10 +42,6 @@ fn day(raw: Option<&str>) -> Result<Option<time::Date>, String> {
             .map(Some)
             .map_err(|_| format!("{raw:?} is not a date like 2026-12-03")),
     }
-}
-
-fn non_empty(value: &Option<String>) -> Option<&str> {
-    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
 }
 
 pub(crate) async fn list(
@@ -149,11 +146,6 @@ pub(crate) async fn list(
             }
         },
     ))
-}
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct NoticeQuery {
-    notice: Option<String>,
 }
 
 pub(crate) async fn show(

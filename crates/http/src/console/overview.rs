@@ -6,17 +6,11 @@
 use axum::extract::{Query, State};
 use axum::response::Response;
 use maud::{Markup, html};
-use serde::Deserialize;
 
 use super::figures;
-use super::layout::{Nav, PageError, fragment, notice_text, page, span, time_ago};
+use super::layout::{Nav, NoticeQuery, PageError, fragment, notice_text, page, span, time_ago};
 use super::session::Session;
 use crate::AppState;
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct NoticeQuery {
-    notice: Option<String>,
-}
 
 pub(crate) async fn show(
     State(state): State<AppState>,

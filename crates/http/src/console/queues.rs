@@ -7,18 +7,14 @@ use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use maud::html;
 use orderly_queue::NewJob;
-use serde::Deserialize;
 use serde_json::json;
 
-use super::layout::{Nav, PageError, action_button, done, notice_text, page, time_ago, when};
+use super::layout::{
+    Nav, NoticeQuery, PageError, action_button, done, notice_text, page, time_ago, when,
+};
 use super::session::{CsrfForm, Session};
 use crate::AppState;
 use crate::error::ApiError;
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct NoticeQuery {
-    notice: Option<String>,
-}
 
 pub(crate) async fn show(
     State(state): State<AppState>,

@@ -8,20 +8,16 @@ use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use maud::html;
 use orderly_storage::{WebhookChange, WebhookEndpoint};
-use serde::Deserialize;
 
-use super::layout::{Nav, PageError, action_button, done, notice_text, page, time_ago, when};
+use super::layout::{
+    Nav, NoticeQuery, PageError, action_button, done, notice_text, page, time_ago, when,
+};
 use super::session::{CsrfForm, Session};
 use crate::AppState;
 use crate::error::ApiError;
 
 /// The attempts the success ratio counts.
 const RECENT: i64 = 100;
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct NoticeQuery {
-    notice: Option<String>,
-}
 
 fn state_badge(endpoint: &WebhookEndpoint) -> maud::Markup {
     html! {
