@@ -52,18 +52,12 @@ impl Queue {
                     ", finished_at = NULL, locked_by = NULL, locked_until = NULL \
                      WHERE id IN (SELECT id FROM jobs WHERE state = 'discarded'",
                 );
-            if let Some(kind) = filter.kind.as_deref() {
-                query.push(" AND kind = ").push_bind(kind);
-            }
-            if let Some(queue) = filter.queue.as_deref() {
-                query.push(" AND queue = ").push_bind(queue);
-            }
-            if let Some(text) = filter.error_contains.as_deref() {
-                query
-                    .push(" AND lower(last_error) LIKE ")
-                    .push_bind(crate::queue::like_pattern(text))
-                    .push(" ESCAPE '\\'");
-            }
+            sql::push_job_filters(
+                &mut query,
+                filter.kind.as_deref(),
+                filter.queue.as_deref(),
+                filter.error_contains.as_deref(),
+            );
             query
                 .push(" ORDER BY id LIMIT ")
                 .push_bind(RETRY_ALL_LIMIT)

@@ -361,19 +361,12 @@ impl Queue {
             if let Some(state) = filter.state {
                 query.push(format_args!(" AND state = '{}'", state.as_str()));
             }
-            if let Some(kind) = filter.kind.as_deref() {
-                query.push(" AND kind = ").push_bind(kind);
-            }
-            if let Some(queue) = filter.queue.as_deref() {
-                query.push(" AND queue = ").push_bind(queue);
-            }
-            if let Some(text) = filter.error_contains.as_deref() {
-                // Case-insensitive on both backends (SQLite's LIKE is, PostgreSQL's is not).
-                query
-                    .push(" AND lower(last_error) LIKE ")
-                    .push_bind(like_pattern(text))
-                    .push(" ESCAPE '\\'");
-            }
+            sql::push_job_filters(
+                &mut query,
+                filter.kind.as_deref(),
+                filter.queue.as_deref(),
+                filter.error_contains.as_deref(),
+            );
             query.push(" ORDER BY id DESC LIMIT ").push_bind(i64::from(filter.limit.get()));
             query.build_query_as::<JobRow>().fetch_all(pool).await
         })?;
@@ -502,29 +495,5 @@ impl Queue {
             (JobState::Discarded, discarded),
             (JobState::Cancelled, cancelled),
         ])
-    }
-}
-
-/// A `LIKE` pattern matching any text that contains `text`, lowercased, with `%`, `_` and the
-/// escape character taken literally.
-pub(crate) fn like_pattern(text: &str) -> String {
-    let mut pattern = String::with_capacity(text.len() + 2);
-    pattern.push('%');
-    for c in text.to_lowercase().chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            pattern.push('\\');
-        }
-        pattern.push(c);
-    }
-    pattern.push('%');
-    pattern
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn like_patterns_take_wildcards_literally() {
-        assert_eq!(super::like_pattern("Timed OUT"), "%timed out%");
-        assert_eq!(super::like_pattern("50%_a\\b"), "%50\\%\\_a\\\\b%");
     }
 }

@@ -117,6 +117,47 @@ pub(crate) const NEXT_DUE: &str =
 pub(crate) const OLDEST_DUE: &str =
     "SELECT MIN(run_at) FROM jobs WHERE state = 'available' AND run_at <= $1";
 
+/// Adds the operator's filters by kind, queue and text in the last error (case-insensitive on
+/// both backends: SQLite's `LIKE` is, PostgreSQL's is not) to a statement over `jobs`.
+pub(crate) fn push_job_filters<'a, DB>(
+    query: &mut sqlx::QueryBuilder<DB>,
+    kind: Option<&'a str>,
+    queue: Option<&'a str>,
+    error_contains: Option<&str>,
+) where
+    DB: sqlx::Database,
+    &'a str: sqlx::Encode<'a, DB> + Type<DB>,
+    String: sqlx::Encode<'a, DB> + Type<DB>,
+{
+    if let Some(kind) = kind {
+        query.push(" AND kind = ").push_bind(kind);
+    }
+    if let Some(queue) = queue {
+        query.push(" AND queue = ").push_bind(queue);
+    }
+    if let Some(text) = error_contains {
+        query
+            .push(" AND lower(last_error) LIKE ")
+            .push_bind(like_pattern(text))
+            .push(" ESCAPE '\\'");
+    }
+}
+
+/// A `LIKE` pattern matching any text that contains `text`, lowercased, with `%`, `_` and the
+/// escape character taken literally.
+fn like_pattern(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
 /// The message kept on a job whose worker stopped holding it.
 pub(crate) const LEASE_EXPIRED: &str = "lease expired: the worker stopped without finishing";
 
@@ -276,5 +317,14 @@ pub(crate) fn complete_postgres<'q>(
     match completed {
         Completed::Kept => query.bind(at).bind(worker),
         Completed::Deleted => query.bind(worker),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn like_patterns_take_wildcards_literally() {
+        assert_eq!(super::like_pattern("Timed OUT"), "%timed out%");
+        assert_eq!(super::like_pattern("50%_a\\b"), "%50\\%\\_a\\\\b%");
     }
 }

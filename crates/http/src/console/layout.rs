@@ -55,6 +55,19 @@ pub(crate) fn secure(mut response: Response) -> Response {
     response
 }
 
+/// A page's `<head>`: its title, the stylesheet and the script.
+fn head(title: &str) -> Markup {
+    html! {
+        head {
+            meta charset="utf-8";
+            meta name="viewport" content="width=device-width, initial-scale=1";
+            title { (title) " · orderly console" }
+            link rel="stylesheet" href="/console/assets/console.css";
+            script src="/console/assets/console.js" defer {}
+        }
+    }
+}
+
 /// A whole page.
 pub(crate) fn page(
     title: &str,
@@ -66,13 +79,7 @@ pub(crate) fn page(
     let markup = html! {
         (DOCTYPE)
         html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " · orderly console" }
-                link rel="stylesheet" href="/console/assets/console.css";
-                script src="/console/assets/console.js" defer {}
-            }
+            (head(title))
             body {
                 header.top {
                     a.brand href="/console" { "orderly" }
@@ -267,12 +274,7 @@ impl IntoResponse for PageError {
         let markup = html! {
             (DOCTYPE)
             html lang="en" {
-                head {
-                    meta charset="utf-8";
-                    meta name="viewport" content="width=device-width, initial-scale=1";
-                    title { (title) " · orderly console" }
-                    link rel="stylesheet" href="/console/assets/console.css";
-                }
+                (head(title))
                 body {
                     header.top { a.brand href="/console" { "orderly" } }
                     main {
