@@ -238,6 +238,42 @@ backend_tests! {
         app.assert_times_in_one_form().await;
         assert_eq!(app.scalar("SELECT COUNT(*) FROM audit_log WHERE target = 'queue:nope'").await, 0);
     }
+
+    async fn jobs_are_found_by_their_error_and_the_matching_discarded_ones_retried_together(app) {
+        let jobs: Vec<orderly_queue::NewJob> = (0..5)
+            .map(|_| orderly_queue::NewJob::named("noop", json!({})))
+            .collect();
+        let ids = app.store.queue().enqueue(&jobs).await.unwrap();
+        assert_eq!(ids.len(), 5);
+        app.execute(
+            "UPDATE jobs SET state = 'discarded', attempt = 3, finished_at = created_at, \
+             last_error = CASE WHEN id % 2 = 0 THEN 'SMTP: 50% of the time it says Timed Out' \
+             ELSE 'the printer is on fire' END",
+            "UPDATE jobs SET state = 'discarded', attempt = 3, finished_at = created_at, \
+             last_error = CASE WHEN id % 2 = 0 THEN 'SMTP: 50% of the time it says Timed Out' \
+             ELSE 'the printer is on fire' END",
+        ).await;
+        let timed_out = ids.iter().filter(|id| *id % 2 == 0).count();
+        let mut browser = Browser::new(&app);
+        browser.sign_in(&app.admin_key.clone(), &[]).await;
+        // The text is found whatever its case, and a `%` in it is only a `%`.
+        let (_, page, _) = browser.get("/console/jobs?state=discarded&error=50%25+of+the+time+it+says+timed").await;
+        assert_eq!(page.matches("Timed Out</td>").count(), timed_out, "{page}");
+        let (_, page, _) = browser.get("/console/jobs?state=discarded&error=5%25%25").await;
+        assert!(!page.contains("Timed Out</td>"), "`%%` is not a wildcard");
+
+        let token = browser.csrf("/console/jobs?state=discarded").await;
+        let retried = browser.post("/console/jobs/retry-discarded?error=timed+out", &[("csrf", &token)]).await;
+        assert_eq!(retried.status(), StatusCode::SEE_OTHER);
+        let location = retried.headers()[header::LOCATION].to_str().unwrap().to_owned();
+        assert!(location.ends_with(&format!("&n={timed_out}&notice=jobs_retried")), "{location}");
+        let (_, page, _) = browser.get(&location).await;
+        assert!(page.contains(&format!("{timed_out} discarded jobs are queued again.")), "{page}");
+        assert_eq!(app.scalar("SELECT COUNT(*) FROM jobs WHERE state = 'available' AND attempt = 0").await as usize, timed_out);
+        assert_eq!(app.scalar("SELECT COUNT(*) FROM jobs WHERE state = 'discarded'").await as usize, 5 - timed_out, "the others stay discarded");
+        let detail = app.scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'job.retry_discarded' AND detail LIKE '% jobs; kind any, queue any, error contains \"timed out\"'").await;
+        assert_eq!(detail, 1, "the audit log says what was retried");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
