@@ -19,7 +19,7 @@ db=orderly_container_memory
 source scripts/podman-env.sh
 image=$(scripts/image.sh)
 bin="${CARGO_TARGET_DIR:-target}/release/orderly"
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+free_port() { /usr/bin/python3 "$(dirname "$0")/../scripts/free-port.py"; }
 api_port=$(free_port) worker_port=$(free_port) smtp_port=$(free_port)
 work=$(mktemp -d)
 cleanup() {

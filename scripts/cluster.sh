@@ -41,7 +41,7 @@ say() { printf 'cluster: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }
 
 free_port() {
-  /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+  /usr/bin/python3 "$(dirname "${BASH_SOURCE[0]}")/free-port.py"
 }
 
 # Waits up to $1 seconds for the command after it to succeed.

@@ -20,4 +20,5 @@ wait_until() {
     sleep 0.2
   done
 }
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# A port nothing listens on, below the ephemeral range (see scripts/free-port.py).
+free_port() { /usr/bin/python3 "$(dirname "${BASH_SOURCE[0]}")/../scripts/free-port.py"; }

@@ -22,7 +22,7 @@ export ORDERLY_CLUSTER_DIR=${ORDERLY_CLUSTER_TEST_DIR:-$(mktemp -d)}/cluster
 # A short lease so that a killed worker's jobs are rescued within seconds.
 export ORDERLY_WORKER__LEASE=3s
 export ORDERLY_WORKER__POLL_INTERVAL=200ms
-export ORDERLY_LB_PORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+export ORDERLY_LB_PORT=$(/usr/bin/python3 "$root/scripts/free-port.py")
 dir=$ORDERLY_CLUSTER_DIR
 cluster() { "$root/scripts/cluster.sh" "$@"; }
 sql() { psql -qAtX "$pg/$ORDERLY_CLUSTER_DB" -c "$1"; }

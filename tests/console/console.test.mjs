@@ -29,14 +29,19 @@ const children = [];
 // Whatever happens, no process of the test outlives it.
 process.on("exit", () => children.forEach((child) => child.kill("SIGKILL")));
 
+// A port nothing listens on, below the kernel's ephemeral range, so that no outgoing
+// connection takes it before the process it is for binds it (as scripts/free-port.py).
+const ephemeralLow = Number(fs.readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").split(/\s+/)[0]);
 async function freePort() {
-  return new Promise((resolve) => {
-    const server = net.createServer();
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
+  for (;;) {
+    const port = 10000 + Math.floor(Math.random() * Math.max(ephemeralLow - 10000, 1));
+    const free = await new Promise((resolve) => {
+      const server = net.createServer();
+      server.once("error", () => resolve(false));
+      server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
     });
-  });
+    if (free) return port;
+  }
 }
 
 async function until(what, check, seconds = 15) {

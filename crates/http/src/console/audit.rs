@@ -1,12 +1,13 @@
 //! The audit log: every action taken in the console (and each sign-in and sign-out), newest
 //! first, with the key id, the client's address, what was done and to what.
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::response::Response;
 use maud::html;
 use orderly_domain::PageLimit;
 use serde::Deserialize;
 
+use super::extract::Query;
 use super::layout::{Nav, PageError, page, query, when};
 use super::session::Session;
 use crate::AppState;

@@ -2,14 +2,14 @@
 //! with its arguments, attempts, last error as its cause chain and trace id; retry and
 //! cancel; and "retry all" for the discarded jobs a filter matches.
 
-use axum::Form;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::response::Response;
 use maud::html;
 use orderly_domain::PageLimit;
 use orderly_queue::{DiscardedFilter, JobChange, JobFilter, JobState, RETRY_ALL_LIMIT};
 use serde::Deserialize;
 
+use super::extract::{Form, Path, Query};
 use super::layout::{
     Nav, NoticeQuery, PageError, action_button, done, non_empty, notice_text, page, query,
     time_ago, when,
@@ -171,7 +171,10 @@ pub(crate) async fn show(
         html! {
             section.facts {
                 dl {
-                    dt { "State" } dd { span.badge #job-state { (job.state.as_str()) } }
+                    dt { "State" } dd { span.badge.warn[job.state == JobState::Discarded] #job-state { (job.state.as_str()) } }
+                    @if let Some(order) = job.args.get("order_id").and_then(|o| o.as_str()).filter(|o| uuid::Uuid::parse_str(o).is_ok()) {
+                        dt { "Order" } dd { a href={"/console/orders/" (order)} { code { (order) } } }
+                    }
                     dt { "Kind" } dd { (job.kind) }
                     dt { "Queue" } dd { (job.queue) }
                     dt { "Attempt" } dd { (job.attempt) " of " (job.max_attempts) }

@@ -3,6 +3,7 @@
 //!
 //! - `session.rs`: signing in with an admin key (a session cookie, HttpOnly, SameSite=Strict,
 //!   Secure behind HTTPS), the CSRF token every action carries, signing out.
+//! - `extract.rs`: paths, queries and forms checked as the API checks them, refused as pages.
 //! - `layout.rs`: the page shell, its security headers, and the small pieces pages share.
 //! - one module per page: `overview.rs` (live figures, `figures.rs` reads this process's
 //!   metrics), `orders.rs`, `jobs.rs`, `queues.rs` (queues and schedules), `webhooks.rs`,
@@ -13,6 +14,7 @@
 //! log with the key id, the client address and what it changed.
 
 mod audit;
+mod extract;
 mod figures;
 mod jobs;
 mod layout;

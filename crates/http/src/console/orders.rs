@@ -2,8 +2,7 @@
 //! with its lines and totals, its history (events), its receipt, its jobs and its webhook
 //! deliveries, and the pay / fulfil / cancel buttons (each asks for confirmation).
 
-use axum::Form;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
 use orderly_domain::{OrderAction, OrderId, OrderStatus, PageLimit};
@@ -11,6 +10,7 @@ use orderly_storage::OrderSearch;
 use serde::Deserialize;
 use time::macros::format_description;
 
+use super::extract::{Form, Path, Query};
 use super::layout::{
     Nav, NoticeQuery, PageError, action_button, done, money, non_empty, notice_text, page, query,
     time_ago, when,

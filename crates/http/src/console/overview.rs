@@ -3,10 +3,11 @@
 //! the last hour, worker processes alive, webhook endpoints disabled, and the readiness of
 //! each dependency. The live part is re-fetched every five seconds by the page's script.
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::response::Response;
 use maud::{Markup, html};
 
+use super::extract::Query;
 use super::figures;
 use super::layout::{Nav, NoticeQuery, PageError, fragment, notice_text, page, span, time_ago};
 use super::session::Session;

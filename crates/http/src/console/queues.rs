@@ -2,13 +2,13 @@
 //! its completions in the last minute, with pause and resume (for every worker process); each
 //! schedule's cron, time zone, next and last run, with pause, resume and "run now".
 
-use axum::Form;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::response::Response;
 use maud::html;
 use orderly_queue::NewJob;
 use serde_json::json;
 
+use super::extract::{Form, Path, Query};
 use super::layout::{
     Nav, NoticeQuery, PageError, action_button, done, notice_text, page, time_ago, when,
 };

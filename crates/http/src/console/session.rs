@@ -7,7 +7,6 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use axum::Form;
 use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -21,6 +20,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use super::extract::{Form, Query};
 use super::layout::{Nav, PageError, page};
 use crate::AppState;
 use crate::error::ApiError;
@@ -240,9 +240,7 @@ fn sign_in_form(next: Option<&str>, problem: Option<&str>) -> Markup {
     }
 }
 
-pub(crate) async fn sign_in_page(
-    axum::extract::Query(query): axum::extract::Query<SignInQuery>,
-) -> Response {
+pub(crate) async fn sign_in_page(Query(query): Query<SignInQuery>) -> Response {
     let notice = super::layout::notice_text(query.notice.as_deref(), None);
     page(
         "Sign in",

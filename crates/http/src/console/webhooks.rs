@@ -3,12 +3,12 @@
 //! disabled endpoint, and rotating its secret (the new secret is shown once, on the answer to
 //! the rotation, never again).
 
-use axum::Form;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::response::Response;
 use maud::html;
 use orderly_storage::{WebhookChange, WebhookEndpoint};
 
+use super::extract::{Form, Path, Query};
 use super::layout::{
     Nav, NoticeQuery, PageError, action_button, done, notice_text, page, time_ago, when,
 };
