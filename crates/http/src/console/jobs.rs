@@ -9,12 +9,12 @@ use orderly_domain::PageLimit;
 use orderly_queue::{DiscardedFilter, JobChange, JobFilter, JobState, RETRY_ALL_LIMIT};
 use serde::Deserialize;
 
-use super::extract::{Form, Path, Query};
+use super::extract::{Path, Query};
 use super::layout::{
     Nav, NoticeQuery, PageError, action_button, done, non_empty, notice_text, page, query,
     time_ago, when,
 };
-use super::session::{CsrfForm, Session};
+use super::session::{Action, Session};
 use crate::AppState;
 use crate::error::ApiError;
 
@@ -215,11 +215,9 @@ pub(crate) async fn show(
 
 pub(crate) async fn act(
     State(state): State<AppState>,
-    session: Session,
     Path((id, action)): Path<(String, String)>,
-    Form(form): Form<CsrfForm>,
+    Action(session): Action,
 ) -> Result<Response, PageError> {
-    session.check(form.csrf.as_deref())?;
     let id: i64 = id.parse().map_err(|_| ApiError::NotFound("job"))?;
     let queue = state.store.queue();
     let (change, verb, notice) = match action.as_str() {
@@ -246,11 +244,9 @@ pub(crate) async fn act(
 
 pub(crate) async fn retry_discarded(
     State(state): State<AppState>,
-    session: Session,
     Query(q): Query<JobsQuery>,
-    Form(form): Form<CsrfForm>,
+    Action(session): Action,
 ) -> Result<Response, PageError> {
-    session.check(form.csrf.as_deref())?;
     let filter = DiscardedFilter {
         kind: non_empty(&q.kind).map(str::to_owned),
         queue: non_empty(&q.queue).map(str::to_owned),

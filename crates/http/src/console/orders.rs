@@ -10,12 +10,12 @@ use orderly_storage::OrderSearch;
 use serde::Deserialize;
 use time::macros::format_description;
 
-use super::extract::{Form, Path, Query};
+use super::extract::{Path, Query};
 use super::layout::{
     Nav, NoticeQuery, PageError, action_button, done, money, non_empty, notice_text, page, query,
     time_ago, when,
 };
-use super::session::{CsrfForm, Session};
+use super::session::{Action, Session};
 use crate::AppState;
 use crate::error::ApiError;
 
@@ -277,11 +277,9 @@ pub(crate) async fn show(
 
 pub(crate) async fn act(
     State(state): State<AppState>,
-    session: Session,
     Path((id, action)): Path<(String, String)>,
-    Form(form): Form<CsrfForm>,
+    Action(session): Action,
 ) -> Result<Response, PageError> {
-    session.check(form.csrf.as_deref())?;
     let id = crate::orders::parse_order_id(&id)?;
     let (action, name, notice) = match action.as_str() {
         "pay" => (OrderAction::Pay, "order.pay", "order_paid"),

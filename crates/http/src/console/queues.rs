@@ -8,11 +8,11 @@ use maud::html;
 use orderly_queue::NewJob;
 use serde_json::json;
 
-use super::extract::{Form, Path, Query};
+use super::extract::{Path, Query};
 use super::layout::{
     Nav, NoticeQuery, PageError, action_button, done, notice_text, page, time_ago, when,
 };
-use super::session::{CsrfForm, Session};
+use super::session::{Action, Session};
 use crate::AppState;
 use crate::error::ApiError;
 
@@ -111,11 +111,9 @@ pub(crate) async fn show(
 
 pub(crate) async fn act(
     State(state): State<AppState>,
-    session: Session,
     Path((name, action)): Path<(String, String)>,
-    Form(form): Form<CsrfForm>,
+    Action(session): Action,
 ) -> Result<Response, PageError> {
-    session.check(form.csrf.as_deref())?;
     let queue = crate::queues::known_queue(&name)?;
     let by = session.key_id.to_string();
     let notice = match action.as_str() {
@@ -142,11 +140,9 @@ pub(crate) async fn act(
 
 pub(crate) async fn act_on_schedule(
     State(state): State<AppState>,
-    session: Session,
     Path((name, action)): Path<(String, String)>,
-    Form(form): Form<CsrfForm>,
+    Action(session): Action,
 ) -> Result<Response, PageError> {
-    session.check(form.csrf.as_deref())?;
     let schedule = state
         .settings
         .console

@@ -7,7 +7,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -46,7 +46,7 @@ impl Session {
     }
 
     /// Refuses an action whose form did not carry this session's CSRF token.
-    pub(crate) fn check(&self, presented: Option<&str>) -> Result<(), PageError> {
+    fn check(&self, presented: Option<&str>) -> Result<(), PageError> {
         let presented = presented.unwrap_or_default().as_bytes();
         let expected = self.csrf_token.as_bytes();
         // Compared in full whatever differs first, so its time tells nothing.
@@ -341,16 +341,35 @@ pub(crate) async fn sign_in(
 
 /// A form that posts only its CSRF token.
 #[derive(Debug, Deserialize)]
-pub(crate) struct CsrfForm {
-    pub(crate) csrf: Option<String>,
+struct CsrfForm {
+    csrf: Option<String>,
+}
+
+/// An action posted from a console page: the signed-in session whose CSRF token the form
+/// carried. Without a session the browser goes to sign-in; without the token, `403`.
+#[derive(Debug)]
+pub(crate) struct Action(pub(crate) Session);
+
+impl FromRequest<AppState> for Action {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Response> {
+        let (mut parts, body) = request.into_parts();
+        let session = Session::from_request_parts(&mut parts, state).await?;
+        let Form(form) = Form::<CsrfForm>::from_request(Request::from_parts(parts, body), state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        session
+            .check(form.csrf.as_deref())
+            .map_err(IntoResponse::into_response)?;
+        Ok(Self(session))
+    }
 }
 
 pub(crate) async fn sign_out(
     State(state): State<AppState>,
-    session: Session,
-    Form(form): Form<CsrfForm>,
+    Action(session): Action,
 ) -> Result<Response, PageError> {
-    session.check(form.csrf.as_deref())?;
     state.store.end_console_session(&session.token_hash).await?;
     session
         .audit(

@@ -8,11 +8,11 @@ use axum::response::Response;
 use maud::html;
 use orderly_storage::{WebhookChange, WebhookEndpoint};
 
-use super::extract::{Form, Path, Query};
+use super::extract::{Path, Query};
 use super::layout::{
     Nav, NoticeQuery, PageError, action_button, done, notice_text, page, time_ago, when,
 };
-use super::session::{CsrfForm, Session};
+use super::session::{Action, Session};
 use crate::AppState;
 use crate::error::ApiError;
 
@@ -166,11 +166,9 @@ pub(crate) async fn show(
 
 pub(crate) async fn enable(
     State(state): State<AppState>,
-    session: Session,
     Path(id): Path<String>,
-    Form(form): Form<CsrfForm>,
+    Action(session): Action,
 ) -> Result<Response, PageError> {
-    session.check(form.csrf.as_deref())?;
     let id = crate::webhooks::parse_id(&id)?;
     state
         .store
@@ -191,11 +189,9 @@ pub(crate) async fn enable(
 
 pub(crate) async fn rotate_secret(
     State(state): State<AppState>,
-    session: Session,
     Path(id): Path<String>,
-    Form(form): Form<CsrfForm>,
+    Action(session): Action,
 ) -> Result<Response, PageError> {
-    session.check(form.csrf.as_deref())?;
     let id = crate::webhooks::parse_id(&id)?;
     let grace = time::Duration::try_from(state.settings.webhook_rotation_grace)
         .unwrap_or(time::Duration::DAY);
@@ -218,11 +214,9 @@ pub(crate) async fn rotate_secret(
 
 pub(crate) async fn redeliver(
     State(state): State<AppState>,
-    session: Session,
     Path((id, attempt)): Path<(String, String)>,
-    Form(form): Form<CsrfForm>,
+    Action(session): Action,
 ) -> Result<Response, PageError> {
-    session.check(form.csrf.as_deref())?;
     let id = crate::webhooks::parse_id(&id)?;
     let attempt: i64 = attempt
         .parse()
