@@ -62,8 +62,11 @@ impl WorkerProcess {
         assert!(sent.success());
     }
 
-    /// Sends SIGTERM and waits for a clean exit.
+    /// Sends SIGTERM once the process is serving (before that the signal's default action
+    /// ends it: a finisher with nothing left to do was signalled as it spawned) and waits for
+    /// a clean exit.
     async fn stop(mut self) -> Vec<Value> {
+        ops_address(&self).await;
         self.signal("-TERM");
         let status = eventually(20, "the worker to exit", || {
             let status = self.child.try_wait().unwrap();
@@ -162,7 +165,9 @@ process_tests! {
 
     async fn sigterm_during_a_burst_loses_no_job_and_leaves_none_running(backend) {
         let Some((_db, url, store, dir)) = migrated(backend).await else { return };
-        enqueue_noops(&store, 300, json!({"sleep_ms": 30})).await;
+        // 1,000 jobs of 200 ms at 32 at once: about six seconds of work, so the signal
+        // lands while most of it is still to do.
+        enqueue_noops(&store, 1_000, json!({"sleep_ms": 200})).await;
         let worker = WorkerProcess::start(&url, &dir, "burst", &[]);
         eventually(30, "the burst to be under way", || async {
             (count(&store, JobState::Completed).await >= 50).then_some(())
@@ -177,11 +182,12 @@ process_tests! {
         assert_eq!(count(&store, JobState::Running).await, 0, "nothing is left running");
         let completed = count(&store, JobState::Completed).await;
         let available = count(&store, JobState::Available).await;
-        assert_eq!(completed + available, 300, "no job is lost");
+        assert_eq!(completed + available, 1_000, "no job is lost");
+        assert!(available > 0, "the signal came during the burst, not after it");
 
         let finisher = WorkerProcess::start(&url, &dir, "finisher", &[]);
         eventually(60, "every job to complete", || async {
-            (count(&store, JobState::Completed).await == 300).then_some(())
+            (count(&store, JobState::Completed).await == 1_000).then_some(())
         }).await;
         finisher.stop().await;
         let _ = std::fs::remove_dir_all(dir);
