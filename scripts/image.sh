@@ -7,6 +7,8 @@
 #
 #   --tag    the image's name (default localhost/orderly:<version>, also tagged :latest)
 #   --base   the base image (default: the local one from scripts/base-image.sh)
+#   ORDERLY_BIN  a binary to package instead of building the release one (CI packages the
+#                debug build its tests ran: the same Containerfile, without a second build)
 #   CARGO_TARGET_DIR is honoured; the binary is staged in dist/ (the build context).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -26,9 +28,13 @@ while [[ $# -gt 0 ]]; do
 done
 [[ -n $base ]] || base=$(scripts/base-image.sh)
 
-cargo build --release --locked --quiet -p orderly
+binary=${ORDERLY_BIN:-}
+if [[ -z $binary ]]; then
+  cargo build --release --locked --quiet -p orderly
+  binary="${CARGO_TARGET_DIR:-target}/release/orderly"
+fi
 mkdir -p dist
-strip -o dist/orderly "${CARGO_TARGET_DIR:-target}/release/orderly"
+strip -o dist/orderly "$binary"
 
 # Docker's image format: the OCI one has no HEALTHCHECK.
 podman build --quiet --format docker -f Containerfile \
