@@ -15,35 +15,14 @@ cd "$(dirname "$0")/.."
 n=${1:-1000000}
 read -r -a backends <<<"${ORDERLY_CONSOLE_BACKENDS:-sqlite postgres}"
 pg=${ORDERLY_BENCH_POSTGRES:-postgres://postgres@127.0.0.1:5432}
-if [[ -n ${ORDERLY_BIN:-} ]]; then
-  bin=$ORDERLY_BIN
-else
-  cargo build --release --quiet -p orderly
-  bin="${CARGO_TARGET_DIR:-target}/release/orderly"
-fi
+# shellcheck source=lib.sh
+source bench/lib.sh
+bin=$(bench_binary)
 work=$(mktemp -d /var/tmp/orderly-console.XXXXXX)
 port=18190
-cleanup() { [[ -f $work/pids ]] && xargs -r kill 2>/dev/null <"$work/pids" || true; }
-trap cleanup EXIT
+trap stop_all EXIT
 export ORDERLY_WORKER__SCHEDULER=false ORDERLY_LOG_FORMAT=json ORDERLY_HTTP__DRAIN=0s
 export ORDERLY_RATE_LIMITS__ENABLED=false ORDERLY_MAIL_OUTBOX="$work/outbox"
-
-sql() {
-  case $1 in
-    sqlite://*) sqlite3 -cmd '.timeout 10000' "${1#sqlite://}" "$2" ;;
-    *) psql -qAtX "$1" -c "$2" ;;
-  esac
-}
-
-start() { # URL
-  ORDERLY_DATABASE_URL="$1" ORDERLY_LISTEN="127.0.0.1:$port" "$bin" run >>"$work/orderly.log" 2>&1 &
-  echo $! >>"$work/pids"
-  for _ in $(seq 100); do
-    curl -sf -o /dev/null "http://127.0.0.1:$port/readyz" && { echo $!; return; }
-    sleep 0.1
-  done
-  echo "orderly did not start:" >&2; tail -20 "$work/orderly.log" >&2; exit 1
-}
 
 times() { # PATH: median and max of 20 fetches, ms
   for _ in $(seq 20); do
@@ -56,31 +35,13 @@ times() { # PATH: median and max of 20 fetches, ms
 for backend in "${backends[@]}"; do
   echo "== $backend, $n orders stored"
   : >"$work/orderly.log"
-  if [[ $backend == postgres ]]; then
-    psql -qAtX "$pg/postgres" -c "DROP DATABASE IF EXISTS orderly_console" -c "CREATE DATABASE orderly_console" >/dev/null
-    url="$pg/orderly_console"
-  else
-    rm -f "$work/console.db"*; url="sqlite://$work/console.db"
-  fi
-  ORDERLY_DATABASE_URL=$url "$bin" migrate >/dev/null 2>&1
+  url=$(fresh_database "$backend" orderly_console)
   key=$(ORDERLY_DATABASE_URL=$url "$bin" keys create --role admin --name console 2>/dev/null)
-  pid=$(start "$url")
-  ORDERLY_BENCH_KEY=$key "$bin" bench orders --url "http://127.0.0.1:$port" --concurrency 4 \
-    --duration 1 --products 10 --json >/dev/null
-  for _ in $(seq 100); do
-    [[ $(sql "$url" "SELECT count(*) FROM jobs WHERE state IN ('available', 'running')") == 0 ]] && break
-    sleep 0.2
-  done
-  kill -TERM "$pid"; while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+  seed_orders "$url" "$key" "$port"
   started=$SECONDS
-  if [[ $backend == postgres ]]; then
-    psql -qX "$url" -v n="$n" -f bench/growth/load_postgres.sql >/dev/null
-    psql -qX "$url" -c "VACUUM ANALYZE" -c "CHECKPOINT" >/dev/null
-  else
-    sed "s/:n\b/$n/g" bench/growth/load_sqlite.sql | sqlite3 "${url#sqlite://}" >/dev/null
-  fi
+  bulk_load "$backend" "$url" "$n"
   echo "  loaded in $(( SECONDS - started )) s: $(sql "$url" "SELECT count(*) FROM orders") orders, $(sql "$url" "SELECT count(*) FROM jobs") jobs"
-  pid=$(start "$url")
+  pid=$(start run "$url" "$port")
   cookie=$(curl -s -i -X POST --data-urlencode "key=$key" "http://127.0.0.1:$port/console/sign-in" \
     | grep -io 'orderly_console=[^;]*')
   [[ -n $cookie ]] || { echo "cannot sign in to the console" >&2; exit 1; }
@@ -93,5 +54,5 @@ for backend in "${backends[@]}"; do
               "/console/jobs?state=discarded" /console/jobs /console/queues /console/overview/live /console/audit; do
     printf '  %-48s %s\n' "$page" "$(times "$page")"
   done
-  kill -TERM "$pid"; while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+  stop "$pid"
 done

@@ -30,44 +30,18 @@ pg=${ORDERLY_BENCH_POSTGRES:-postgres://postgres@127.0.0.1:5432}
 results=${ORDERLY_GROWTH_RESULTS:-bench/growth/results.jsonl}
 command -v wrk >/dev/null || { apt-get install -y -q wrk >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q wrk >/dev/null; }; }
 
-if [[ -n ${ORDERLY_BIN:-} ]]; then
-  bin=$ORDERLY_BIN
-else
-  cargo build --release --quiet -p orderly
-  bin="${CARGO_TARGET_DIR:-target}/release/orderly"
-fi
+# shellcheck source=lib.sh
+source bench/lib.sh
+bin=$(bench_binary)
 work=$(mktemp -d /var/tmp/orderly-growth.XXXXXX)
 port=18090
-cleanup() { [[ -f $work/pids ]] && xargs -r kill 2>/dev/null <"$work/pids" || true; }
-trap cleanup EXIT
+trap stop_all EXIT
 
 # What every orderly of the run shares: no scheduled chores (the prune is started by hand),
 # no rate limit in the load's way, logs to a file.
 export ORDERLY_WORKER__SCHEDULER=false ORDERLY_LOG_FORMAT=json ORDERLY_HTTP__DRAIN=0s
 export ORDERLY_RATE_LIMITS__ENABLED=false
 export ORDERLY_MAIL_OUTBOX="$work/outbox"
-
-sql() { # URL QUERY: one query, rows as a|b
-  case $1 in
-    sqlite://*) sqlite3 -cmd '.timeout 10000' "${1#sqlite://}" "$2" ;;
-    *) psql -qAtX "$1" -c "$2" ;;
-  esac
-}
-
-start() { # ROLE URL PORT [VAR=VALUE...]
-  local role=$1 url=$2 at=$3; shift 3
-  env ORDERLY_DATABASE_URL="$url" ORDERLY_LISTEN="127.0.0.1:$at" "$@" "$bin" "$role" \
-    >>"$work/orderly.log" 2>&1 &
-  local pid=$!
-  echo "$pid" >>"$work/pids"
-  for _ in $(seq 100); do
-    curl -sf -o /dev/null "http://127.0.0.1:$at/readyz" && { echo "$pid"; return; }
-    sleep 0.1
-  done
-  echo "orderly $role did not start; its log:" >&2; tail -20 "$work/orderly.log" >&2; exit 1
-}
-
-stop() { kill -TERM "$1" 2>/dev/null || true; while kill -0 "$1" 2>/dev/null; do sleep 0.1; done; }
 
 p99() { # URL: the p99 in ms of 5 s of wrk with 4 connections; fails on any non-2xx answer
   wrk -t1 -c4 -d5s --latency -H "authorization: Bearer $key" "$1" >"$work/wrk.out"
@@ -119,34 +93,11 @@ run() { # BACKEND ORDERS
   local backend=$1 n=$2 url
   echo "== $backend, $n orders stored"
   rm -rf "$work/outbox"; : >"$work/orderly.log"
-  if [[ $backend == postgres ]]; then
-    psql -qAtX "$pg/postgres" -c "DROP DATABASE IF EXISTS orderly_growth" -c "CREATE DATABASE orderly_growth" >/dev/null
-    url="$pg/orderly_growth"
-  else
-    rm -f "$work/growth.db"*; url="sqlite://$work/growth.db"
-  fi
-  ORDERLY_DATABASE_URL=$url "$bin" migrate >/dev/null 2>&1
+  url=$(fresh_database "$backend" orderly_growth)
   key=$(ORDERLY_DATABASE_URL=$url "$bin" keys create --role admin --name growth 2>/dev/null)
-
-  # A few real orders through the API: the products the load refers to, and its template.
-  local pid; pid=$(start run "$url" "$port")
-  ORDERLY_BENCH_KEY=$key "$bin" bench orders --url "http://127.0.0.1:$port" --concurrency 4 \
-    --duration 1 --products 10 --json >/dev/null
-  for _ in $(seq 100); do
-    [[ $(sql "$url" "SELECT count(*) FROM jobs WHERE state IN ('available', 'running')") == 0 ]] && break
-    sleep 0.2
-  done
-  stop "$pid"
-
-  local started=$SECONDS
-  if [[ $backend == postgres ]]; then
-    psql -qX "$url" -v n="$n" -f bench/growth/load_postgres.sql >/dev/null
-    # Vacuumed and analysed, as autovacuum would leave it, and checkpointed, so that writing
-    # out the load does not fall on the measurements.
-    psql -qX "$url" -c "VACUUM ANALYZE" -c "CHECKPOINT" >/dev/null
-  else
-    sed "s/:n\b/$n/g" bench/growth/load_sqlite.sql | sqlite3 "${url#sqlite://}" >/dev/null
-  fi
+  seed_orders "$url" "$key" "$port"
+  local started=$SECONDS pid
+  bulk_load "$backend" "$url" "$n"
   local load_s=$(( SECONDS - started ))
   local stored bytes
   stored=$(sql "$url" "SELECT count(*) FROM orders")
@@ -159,10 +110,7 @@ run() { # BACKEND ORDERS
   echo "  orders: $(jq -r '"\(.orders_per_s | floor) orders/s, p99 \(.p99_ms) ms, \(.errors) errors"' <<<"$orders")"
 
   # The reads are measured once the receipts of those orders are sent.
-  for _ in $(seq 600); do
-    [[ $(sql "$url" "SELECT count(*) FROM jobs WHERE state IN ('available', 'running')") == 0 ]] && break
-    sleep 0.1
-  done
+  jobs_done "$url" 60
   local product email=customer7@example.com
   product=$(sql "$url" "SELECT sku FROM products LIMIT 1")
   local cached by_email by_status discarded uncached

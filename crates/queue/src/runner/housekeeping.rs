@@ -88,11 +88,12 @@ pub(super) async fn heartbeat(
     stop: CancellationToken,
 ) {
     let mut every = tokio::time::interval(settings.lease / 3);
-    let queues: Vec<String> = settings
+    let queues = settings
         .queues
         .iter()
         .map(|(name, concurrency)| format!("{name}:{concurrency}"))
-        .collect();
+        .collect::<Vec<_>>()
+        .join(",");
     let started_at = orderly_domain::now();
     let mut beat_failing = false;
     loop {
@@ -104,7 +105,7 @@ pub(super) async fn heartbeat(
         let now = orderly_domain::now();
         let beat = WorkerBeat {
             worker: settings.id.clone(),
-            queues: queues.join(","),
+            queues: queues.clone(),
             started_at,
             beat_at: now,
             expires_at: now + settings.lease,
