@@ -5,10 +5,11 @@
 # yardstick's own schema in a database of its own. Ratio = orderly orders/s ÷ pgbench tps, each
 # round's two halves back to back.
 #
-#   bench/yardstick.sh [role=run|api] [seconds=20] [rounds=2]
+#   bench/yardstick.sh [role=run|api|split] [seconds=20] [rounds=2]
 #
 # With `run` the worker in the same process sends every receipt (to the outbox) while orders
-# arrive; the report adds the receipts sent during the run, how long the backlog took to drain
+# arrive; with `split` an `orderly api` and an `orderly worker` process share the machine, the
+# worker sending the receipts (its CPU and memory are counted with the API's); the report adds the receipts sent during the run, how long the backlog took to drain
 # after it, and the receipt lag (order created → receipt_sent_at recorded) p50/p99. Peak
 # resident memory is orderly's VmHWM. Any non-2xx answer makes a round invalid (reported).
 # Also the CPU orderly and PostgreSQL used during the run; YARDSTICK_PERF=FILE records a
@@ -18,6 +19,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 role=${1:-run}
+[[ $role == run || $role == api || $role == split ]] || { echo "role: run, api or split" >&2; exit 2; }
 seconds=${2:-20}
 rounds=${3:-2}
 pg=${ORDERLY_BENCH_POSTGRES:-postgres://postgres@127.0.0.1:5432}
@@ -27,8 +29,8 @@ command -v pgbench >/dev/null || apt-get install -y -q postgresql-client >/dev/n
 
 [[ -n ${ORDERLY_BIN:-} ]] || { cargo build --release --quiet --locked -p orderly; ORDERLY_BIN="${CARGO_TARGET_DIR:-target}/release/orderly"; }
 work=$(mktemp -d)
-server=
-cleanup() { [[ -n $server ]] && kill "$server" 2>/dev/null; rm -rf "$work"; }
+server= worker=
+cleanup() { [[ -n $server ]] && kill "$server" 2>/dev/null; [[ -n $worker ]] && kill "$worker" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
 db=orderly_yardstick
 sql() { psql -qAtX "$pg/$db" -c "$1"; }
@@ -45,6 +47,13 @@ cpu_of() {
   echo "$total"
 }
 
+# CPU ticks used so far by the orderly processes of the run (the API's, and the worker's).
+orderly_cpu() {
+  local total; total=$(cpu_of_pid "$server")
+  [[ -z $worker ]] || total=$((total + $(cpu_of_pid "$worker")))
+  echo "$total"
+}
+
 orderly_half() {
   fresh "$db"
   local url="$pg/$db"
@@ -53,8 +62,13 @@ orderly_half() {
   admin=$(ORDERLY_DATABASE_URL=$url "$ORDERLY_BIN" keys create --role admin --name yardstick 2>/dev/null)
   storefront=$(ORDERLY_DATABASE_URL=$url "$ORDERLY_BIN" keys create --role storefront --name yardstick 2>/dev/null)
   ORDERLY_DATABASE_URL=$url ORDERLY_LISTEN=127.0.0.1:$port ORDERLY_MAIL_OUTBOX="$work/outbox" \
-    "$ORDERLY_BIN" "$role" >"$work/orderly.log" 2>&1 &
+    "$ORDERLY_BIN" "${role/split/api}" >"$work/orderly.log" 2>&1 &
   server=$!
+  if [[ $role == split ]]; then
+    ORDERLY_DATABASE_URL=$url ORDERLY_MAIL_OUTBOX="$work/outbox" ORDERLY_WORKER__METRICS_LISTEN=127.0.0.1:0 \
+      "$ORDERLY_BIN" worker >"$work/worker.log" 2>&1 &
+    worker=$!
+  fi
   until curl -sf -o /dev/null "http://127.0.0.1:$port/healthz"; do sleep 0.05; done
   for i in $(seq 1 200); do
     ids+=("$(curl -sf "http://127.0.0.1:$port/v1/products" -H "Authorization: Bearer $admin" \
@@ -64,7 +78,7 @@ orderly_half() {
   products=$(IFS=,; echo "${ids[*]}")
   local started ended cpu_before cpu_after
   started=$(date +%s.%N)
-  cpu_before="$(cpu_of_pid "$server") $(cpu_of postgres)"
+  cpu_before="$(orderly_cpu) $(cpu_of postgres)"
   vmstat 1 "$seconds" >"$work/vmstat.out" &
   local vmstat=$!
   local perf=
@@ -75,7 +89,7 @@ orderly_half() {
   ORDERLY_KEY=$storefront ORDERLY_PRODUCTS=$products \
     wrk -t2 -c32 -d"${seconds}s" --latency -s bench/yardstick/order.lua "http://127.0.0.1:$port" >"$work/wrk.out" 2>&1
   ended=$(date +%s.%N)
-  cpu_after="$(cpu_of_pid "$server") $(cpu_of postgres)"
+  cpu_after="$(orderly_cpu) $(cpu_of postgres)"
   [[ -z $perf ]] || wait "$perf"
   wait "$vmstat" 2>/dev/null || true
   local rps non2xx p99 peak_kb
@@ -83,7 +97,7 @@ orderly_half() {
   non2xx=$(awk '/Non-2xx/ {print $5}' "$work/wrk.out")
   p99=$(awk '$1 == "99%" {print $2}' "$work/wrk.out")
   local receipts=""
-  if [[ $role == run ]]; then
+  if [[ $role != api ]]; then
     local sent_in_run waited orders drained lag
     sent_in_run=$(sql "SELECT count(*) FROM orders WHERE receipt_sent_at IS NOT NULL")
     until [[ $(sql "SELECT count(*) FROM orders WHERE receipt_sent_at IS NULL") == 0 ]]; do sleep 0.05; done
@@ -98,9 +112,14 @@ orderly_half() {
     grep -E 'WARN|ERROR' "$work/orderly.log" | sed -E 's/^[^ ]+ +//' | cut -c1-160 | sort | uniq -c | sort -rn | head -n 8
   fi
   peak_kb=$(awk '/VmHWM/ {print $2}' "/proc/$server/status")
+  local peak="$((peak_kb / 1024)) MB"
+  if [[ -n $worker ]]; then
+    peak="$peak (api), $(( $(awk '/VmHWM/ {print $2}' "/proc/$worker/status") / 1024 )) MB (worker)"
+    kill -TERM "$worker"; wait "$worker" 2>/dev/null || true; worker=
+  fi
   kill -TERM "$server"; wait "$server" 2>/dev/null || true; server=
   orderly_rps=$rps
-  echo "  orderly $role: ${rps} orders/s, p99 ${p99}, non-2xx ${non2xx:-0}, peak RSS $((peak_kb / 1024)) MB${receipts}"
+  echo "  orderly $role: ${rps} orders/s, p99 ${p99}, non-2xx ${non2xx:-0}, peak RSS ${peak}${receipts}"
   read -r ob pb <<<"$cpu_before"; read -r oa pa <<<"$cpu_after"
   python3 - "$oa" "$ob" "$pa" "$pb" "$ticks" "$seconds" "$rps" "$work/vmstat.out" <<'PY'
 import sys
