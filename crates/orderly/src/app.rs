@@ -537,25 +537,32 @@ async fn serve_http(
 /// comes early in the process's life (a test, an orchestrator) drains it instead of killing
 /// it (seen once: a worker process ended by the signal itself).
 pub fn shutdown_on_signals() -> CancellationToken {
-    use tokio::signal::unix::{SignalKind, signal};
+    use tokio::signal::unix::{Signal, SignalKind, signal};
+    // A signal that cannot be listened for keeps its default action (it ends the process
+    // undrained); the other one still drains it.
+    let listen = |kind: SignalKind, name: &str| {
+        signal(kind)
+            .inspect_err(|e| tracing::error!(error = %e, "cannot listen for {name}"))
+            .ok()
+    };
+    async fn received(signal: Option<Signal>) {
+        match signal {
+            Some(mut signal) => {
+                signal.recv().await;
+            }
+            None => std::future::pending().await,
+        }
+    }
+    let (term, interrupt) = (
+        listen(SignalKind::terminate(), "SIGTERM"),
+        listen(SignalKind::interrupt(), "SIGINT"),
+    );
     let token = CancellationToken::new();
     let cancel = token.clone();
-    let (term, interrupt) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    );
     tokio::spawn(async move {
-        match (term, interrupt) {
-            (Ok(mut term), Ok(mut interrupt)) => {
-                tokio::select! {
-                    _ = term.recv() => {},
-                    _ = interrupt.recv() => {},
-                }
-            }
-            (Err(e), _) | (_, Err(e)) => {
-                tracing::error!(error = %e, "cannot listen for SIGTERM or SIGINT");
-                let _ = tokio::signal::ctrl_c().await;
-            }
+        tokio::select! {
+            () = received(term) => {},
+            () = received(interrupt) => {},
         }
         cancel.cancel();
     });
