@@ -169,7 +169,7 @@ impl<P: Policy> FromRequestParts<AppState> for Authorized<P> {
 }
 
 /// The key presented as `Authorization: Bearer <key>` has been looked up already (by the
-/// rate limiter): its caller, or `None` when it is not a live key.
+/// edge, before admission): its caller, or `None` when it is not a live key.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Authenticated(pub(crate) Option<Caller>);
 

@@ -1,6 +1,6 @@
 //! The edge of every request, as one tower layer outside the request span: the request id
 //! (the client's if it is a sane token, else a fresh one, echoed in the answer), the request
-//! metrics, admission (load shedding), `Connection: close` while draining, and the security
+//! metrics, admission (load shedding, with a share kept for keyed callers), `Connection: close` while draining, and the security
 //! headers every answer carries.
 //!
 //! These were six layers (five `axum::middleware::from_fn` and tower-http's request-id pair).
@@ -23,8 +23,9 @@ use axum::response::IntoResponse;
 use metrics::{Counter, Histogram};
 use uuid::Uuid;
 
+use crate::AppState;
+use crate::auth::{Authenticated, presented_digest};
 use crate::error::{ApiError, DatabaseUnreachable};
-use crate::health::Drain;
 
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -33,9 +34,11 @@ pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 struct Edge {
     /// API requests being answered now; past its permits a request is shed.
     in_flight: tokio::sync::Semaphore,
-    orders: orderly_storage::OrderWriter,
-    store: orderly_storage::Store,
-    drain: Drain,
+    /// Of those, the ones not from a verified key or console session: a share of
+    /// `in_flight`, so that however many anonymous requests arrive (slow ones included), the
+    /// rest of `in_flight` stays free for keyed callers.
+    anonymous: tokio::sync::Semaphore,
+    state: AppState,
 }
 
 impl Edge {
@@ -68,7 +71,7 @@ impl Edge {
         }
         // While the process drains, a client on a kept-alive connection is told to open its
         // next one through the load balancer, to a process that is staying.
-        if self.drain.is_draining() {
+        if self.state.drain.is_draining() {
             headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         response
@@ -76,15 +79,16 @@ impl Edge {
 
     /// Sheds what the process cannot take: any API request past `http.max_in_flight`, every
     /// API request while the database is away (a request found it unreachable and the probe
-    /// has not seen it back: `orderly_storage::Store::report_unreachable`), and new orders
-    /// the order writer does not let in (`orderly_storage::OrderWriter::admit`). It runs
-    /// before the request's span, its log line, the rate limiter and the key check, so that a
-    /// refusal costs next to nothing: under ten times the requests the process can serve,
-    /// refusals that each cost a span and a log line took the CPU the admitted requests
-    /// needed. Refusals are counted in the metrics as every request is, and logged as one
-    /// summary line a second ([`ShedLog`]), not a line each. `/healthz`, `/readyz` and
-    /// `/metrics` are never shed: an overloaded process must still say how it is.
-    async fn admit_and_run<S>(&self, request: Request, mut inner: S) -> Response<Body>
+    /// has not seen it back: `orderly_storage::Store::report_unreachable`), any request
+    /// without a verified caller past its share of `http.max_in_flight`
+    /// (`http.anonymous_share`), and new orders the order writer does not let in
+    /// (`orderly_storage::OrderWriter::admit`). It runs before the request's span, its log
+    /// line and the rate limiter, so that a refusal costs next to nothing: under ten times the
+    /// requests the process can serve, refusals that each cost a span and a log line took the
+    /// CPU the admitted requests needed. Refusals are counted in the metrics as every request
+    /// is, and logged as one summary line a second ([`ShedLog`]), not a line each. `/healthz`,
+    /// `/readyz` and `/metrics` are never shed: an overloaded process must still say how it is.
+    async fn admit_and_run<S>(&self, mut request: Request, mut inner: S) -> Response<Body>
     where
         S: tower::Service<Request, Error = Infallible>,
         S::Response: IntoResponse,
@@ -93,17 +97,21 @@ impl Edge {
             return run(&mut inner, request).await;
         }
         let Ok(_admitted) = self.in_flight.try_acquire() else {
-            metrics::counter!("http_requests_shed_total", "reason" => "in_flight").increment(1);
-            SHED_LOG.refused();
-            return ApiError::Overloaded.into_response();
+            return shed("in_flight", ApiError::Overloaded);
         };
-        if self.store.database_away() {
-            metrics::counter!("http_requests_shed_total", "reason" => "database_away").increment(1);
-            SHED_LOG.refused();
-            return ApiError::DatabaseAway.into_response();
+        if self.state.store.database_away() {
+            return shed("database_away", ApiError::DatabaseAway);
         }
+        let _anonymous = match self.verify_caller(&mut request).await {
+            Ok(true) => None,
+            Ok(false) => match self.anonymous.try_acquire() {
+                Ok(permit) => Some(AnonymousInFlight::new(permit)),
+                Err(_) => return shed("anonymous", ApiError::Overloaded),
+            },
+            Err(response) => return response,
+        };
         let _order = if request.method() == Method::POST && request.uri().path() == "/v1/orders" {
-            let Some(order) = self.orders.admit() else {
+            let Some(order) = self.state.orders.admit() else {
                 metrics::counter!("orders_shed_total", "reason" => "congested").increment(1);
                 SHED_LOG.refused();
                 return ApiError::Overloaded.into_response();
@@ -114,10 +122,67 @@ impl Edge {
         };
         let response = run(&mut inner, request).await;
         if response.extensions().get::<DatabaseUnreachable>().is_some() {
-            self.store.report_unreachable();
+            self.state.store.report_unreachable();
         }
         response
     }
+
+    /// Whether the request comes from a keyed caller: an API key that is live (from the key
+    /// cache, or looked up), or a live console session. What was found is left in the
+    /// request's extensions, so the rate limiter and the handler's extractors do not look
+    /// again. A made-up `Bearer oly_…` is anonymous.
+    async fn verify_caller(&self, request: &mut Request) -> Result<bool, Response<Body>> {
+        let state = &self.state;
+        if let Some(digest) = presented_digest(request.headers()) {
+            let caller = state
+                .keys
+                .caller(state, &digest)
+                .await
+                .map_err(IntoResponse::into_response)?;
+            request.extensions_mut().insert(Authenticated(caller));
+            return Ok(caller.is_some());
+        }
+        if state.settings.console.is_some() && request.uri().path().starts_with("/console") {
+            let verified = crate::console::session::verify(state, request.headers())
+                .await
+                .map_err(|e| ApiError::from(e).into_response())?;
+            if let Some(verified) = verified {
+                let live = verified.is_live();
+                request.extensions_mut().insert(verified);
+                return Ok(live);
+            }
+        }
+        Ok(false)
+    }
+}
+
+fn shed(reason: &'static str, error: ApiError) -> Response<Body> {
+    metrics::counter!("http_requests_shed_total", "reason" => reason).increment(1);
+    SHED_LOG.refused();
+    error.into_response()
+}
+
+/// An anonymous request's permit, counted in `http_requests_in_flight_anonymous` while held.
+struct AnonymousInFlight<'a> {
+    _permit: tokio::sync::SemaphorePermit<'a>,
+}
+
+impl<'a> AnonymousInFlight<'a> {
+    fn new(permit: tokio::sync::SemaphorePermit<'a>) -> Self {
+        anonymous_gauge().increment(1.0);
+        Self { _permit: permit }
+    }
+}
+
+impl Drop for AnonymousInFlight<'_> {
+    fn drop(&mut self) {
+        anonymous_gauge().decrement(1.0);
+    }
+}
+
+fn anonymous_gauge() -> &'static metrics::Gauge {
+    static GAUGE: OnceLock<metrics::Gauge> = OnceLock::new();
+    GAUGE.get_or_init(|| metrics::gauge!("http_requests_in_flight_anonymous"))
 }
 
 async fn run<S>(inner: &mut S, request: Request) -> Response<Body>
@@ -136,17 +201,12 @@ where
 pub struct EdgeLayer(Arc<Edge>);
 
 impl EdgeLayer {
-    pub fn new(
-        max_in_flight: usize,
-        orders: orderly_storage::OrderWriter,
-        store: orderly_storage::Store,
-        drain: Drain,
-    ) -> Self {
+    pub fn new(state: AppState) -> Self {
+        let settings = &state.settings;
         Self(Arc::new(Edge {
-            in_flight: tokio::sync::Semaphore::new(max_in_flight.max(1)),
-            orders,
-            store,
-            drain,
+            in_flight: tokio::sync::Semaphore::new(settings.max_in_flight.max(1)),
+            anonymous: tokio::sync::Semaphore::new(settings.anonymous_in_flight.max(1)),
+            state,
         }))
     }
 }

@@ -12,6 +12,7 @@ use orderly_domain::{FieldError, ValidationErrors};
 use serde::de::DeserializeOwned;
 
 use crate::AppState;
+use crate::body_deadline::is_body_timeout;
 use crate::error::ApiError;
 
 /// A JSON request body. The content type must say JSON; the body must fit the configured limit
@@ -26,27 +27,40 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
         if !is_json(req.headers().get(header::CONTENT_TYPE)) {
             return Err(ApiError::UnsupportedMediaType);
         }
-        // The whole body within the deadline: a client sending a byte a second would
-        // otherwise hold its connection and this handler for as long as it likes.
-        let timeout = state.settings.body_read_timeout;
-        let bytes = tokio::time::timeout(timeout, Bytes::from_request(req, state))
+        let bytes = Bytes::from_request(req, state)
             .await
-            .map_err(|_| ApiError::BodyTimeout(timeout))?
-            .map_err(|rejection| match rejection {
-                BytesRejection::FailedToBufferBody(e) if is_length_limit(&e) => {
-                    ApiError::PayloadTooLarge {
-                        limit: state.settings.body_limit,
-                    }
-                }
-                _ => ApiError::BodyUnreadable,
-            })?;
+            .map_err(|rejection| body_rejection(rejection, state))?;
         parse_json(&bytes).map(JsonBody)
     }
 }
 
+/// What a body that could not be read is answered with: `408` past the body deadline (see
+/// [`crate::body_deadline`]), `413` past the size limit, else `400`.
+pub(crate) fn body_rejection(rejection: BytesRejection, state: &AppState) -> ApiError {
+    match rejection {
+        BytesRejection::FailedToBufferBody(e) if is_body_timeout(&e) => {
+            ApiError::BodyTimeout(state.settings.body_read_timeout)
+        }
+        BytesRejection::FailedToBufferBody(e) if is_length_limit(&e) => ApiError::PayloadTooLarge {
+            limit: state.settings.body_limit,
+        },
+        _ => ApiError::BodyUnreadable,
+    }
+}
+
 /// Parses a body: syntax errors (including invalid UTF-8) are 400; a document of the wrong
-/// shape, such as an array where an object belongs, is 422.
+/// shape, such as an array where an object belongs, or one repeating a key within an object,
+/// is 422.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if let Some(field) = crate::duplicate_keys::first_duplicate(bytes) {
+        return Err(ApiError::Validation(ValidationErrors::single(
+            FieldError::new(
+                field,
+                "duplicate_key",
+                "this key appears more than once in its object; send it once",
+            ),
+        )));
+    }
     serde_json::from_slice(bytes).map_err(|e| match e.classify() {
         serde_json::error::Category::Data => ApiError::Validation(ValidationErrors::single(
             FieldError::new("", "invalid_type", without_type_names(&e.to_string())),

@@ -4,8 +4,10 @@
 
 pub mod auth;
 pub mod bodies;
+pub mod body_deadline;
 pub mod console;
 mod docs;
+mod duplicate_keys;
 mod edge;
 mod error;
 mod events;
@@ -57,6 +59,9 @@ pub struct HttpSettings {
     pub request_timeout: std::time::Duration,
     /// Most API requests answered at once; past it they are shed (`503 overloaded`).
     pub max_in_flight: usize,
+    /// Of those, most answered at once for callers without a verified API key or console
+    /// session; past it such requests are shed, and the rest stays free for keyed callers.
+    pub anonymous_in_flight: usize,
     /// Whether webhook URLs may be `http` and point at internal addresses.
     pub webhooks_allow_private: bool,
     /// How long a rotated-out webhook secret keeps signing.
@@ -152,12 +157,7 @@ async fn metrics(
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
     let body_limit = state.settings.body_limit;
-    let edge = edge::EdgeLayer::new(
-        state.settings.max_in_flight,
-        state.orders.clone(),
-        state.store.clone(),
-        state.drain.clone(),
-    );
+    let edge = edge::EdgeLayer::new(state.clone());
     let (api, mut document) = api_routes().split_for_parts();
     openapi::add_shared_problems(&mut document);
     openapi::close_request_objects(&mut document);

@@ -15,7 +15,7 @@ use orderly_domain::Role;
 use orderly_ratelimit::{Client, Decision, Policy, RateLimiter};
 
 use crate::AppState;
-use crate::auth::{Authenticated, presented_digest};
+use crate::auth::Authenticated;
 use crate::error::ApiError;
 
 const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
@@ -67,7 +67,7 @@ fn forwarded_address(headers: &HeaderMap, name: &HeaderName) -> Option<IpAddr> {
 /// much room is left either way.
 pub async fn check<F>(
     state: &AppState,
-    mut request: Request,
+    request: Request,
     handler: impl FnOnce(Request) -> F,
 ) -> Response<Body>
 where
@@ -79,15 +79,11 @@ where
     if matches!(request.uri().path(), "/healthz" | "/readyz" | "/metrics") {
         return handler(request).await;
     }
-    let mut caller = None;
-    if let Some(digest) = presented_digest(request.headers()) {
-        caller = match state.keys.caller(state, &digest).await {
-            Ok(found) => found,
-            Err(error) => return error.into_response(),
-        };
-        // The handler's extractor takes the answer from here instead of looking again.
-        request.extensions_mut().insert(Authenticated(caller));
-    }
+    // The edge looked the presented key up before admitting the request.
+    let caller = request
+        .extensions()
+        .get::<Authenticated>()
+        .and_then(|Authenticated(caller)| *caller);
     let (policy, client, whose) = match caller {
         Some(caller) => (
             limits.for_role(caller.role),

@@ -306,6 +306,10 @@ impl Application {
                     body_read_timeout: config.http.body_read_timeout,
                     request_timeout: config.http.request_timeout,
                     max_in_flight: config.http.max_in_flight,
+                    anonymous_in_flight: (config.http.max_in_flight
+                        * usize::from(config.http.anonymous_share)
+                        / 100)
+                        .max(1),
                     webhooks_allow_private: config.webhooks.allow_private,
                     webhook_rotation_grace: config.webhooks.rotation_grace,
                     relay_lag_threshold: config
@@ -348,6 +352,7 @@ impl Application {
             connection_limits: ConnectionLimits {
                 max_connections: config.http.max_connections,
                 header_read_timeout: config.http.header_read_timeout,
+                body_read_timeout: config.http.body_read_timeout,
             },
             // Room for HTTP to drain, then for the worker's jobs and its flush.
             shutdown_deadline: config.http.drain

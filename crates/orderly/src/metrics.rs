@@ -71,7 +71,13 @@ fn describe() {
         "http_requests_shed_total",
         "API requests refused at once with 503, by reason: in_flight (http.max_in_flight were \
          being answered), database_away (the database could not be reached and has not \
-         answered since)"
+         answered since), anonymous (requests without a verified key or console session held \
+         their share of http.max_in_flight, http.anonymous_share)"
+    );
+    describe_gauge!(
+        "http_requests_in_flight_anonymous",
+        "API requests without a verified key or console session being answered now (at most \
+         http.anonymous_share percent of http.max_in_flight)"
     );
     describe_counter!(
         "orders_shed_total",

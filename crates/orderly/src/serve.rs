@@ -1,7 +1,8 @@
 //! The HTTP server under orderly's routers. It accepts connections up to a cap and serves
 //! each with hyper's HTTP/1.1, closing a connection whose request headers have not all
 //! arrived within `header_read_timeout` (a slow or stalled client) or that stays idle between
-//! requests that long. Written on hyper directly because `axum::serve` sets none of these
+//! requests that long, and failing a request body that has not arrived in full within
+//! `body_read_timeout`. Written on hyper directly because `axum::serve` sets none of these
 //! limits: a client sending one header byte every few seconds held its connection, and a file
 //! descriptor, for ever.
 
@@ -13,6 +14,7 @@ use axum::extract::ConnectInfo;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
+use orderly_http::body_deadline::DeadlineBody;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -33,6 +35,9 @@ pub struct ConnectionLimits {
     /// response (or from the connection's start): it is the idle timeout of kept-alive
     /// connections too.
     pub header_read_timeout: Duration,
+    /// Longest a request's body may take to arrive in full, counted from its head: then the
+    /// body ends in an error the API answers `408` (see `orderly_http::body_deadline`).
+    pub body_read_timeout: Duration,
 }
 
 /// After a failed `accept` (out of file descriptors, most often), how long to wait before the
@@ -77,9 +82,12 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         open.increment(1.0);
         let open = open.clone();
-        // The peer's address, for the rate limits of clients without a key.
+        // The peer's address, for the rate limits of clients without a key; the body's
+        // deadline, so that no route waits on a trickling body for longer.
+        let body_read_timeout = limits.body_read_timeout;
         let service = TowerToHyperService::new(router.clone().map_request(
-            move |mut request: axum::http::Request<hyper::body::Incoming>| {
+            move |request: axum::http::Request<hyper::body::Incoming>| {
+                let mut request = request.map(|body| DeadlineBody::new(body, body_read_timeout));
                 request.extensions_mut().insert(ConnectInfo(peer));
                 request
             },

@@ -21,7 +21,7 @@ mod layout;
 mod orders;
 mod overview;
 mod queues;
-mod session;
+pub(crate) mod session;
 mod webhooks;
 
 use std::sync::Arc;

@@ -15,7 +15,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use maud::{Markup, html};
 use orderly_domain::Role;
-use orderly_storage::{NewAuditEntry, NewSession};
+use orderly_storage::{ConsoleSession, NewAuditEntry, NewSession, StoreError};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -163,6 +163,43 @@ fn clear_cookie() -> HeaderValue {
     )
 }
 
+/// The console session a request's cookie names, looked up once per request: by the edge,
+/// which admits a signed-in operator as a keyed caller, and then taken from the request's
+/// extensions by the [`Session`] extractor.
+#[derive(Debug, Clone)]
+pub(crate) struct VerifiedSession {
+    token_hash: [u8; 32],
+    /// `None`: no live session of an admin key has that token.
+    session: Option<ConsoleSession>,
+}
+
+impl VerifiedSession {
+    /// Whether the cookie names a live session of an admin key.
+    pub(crate) fn is_live(&self) -> bool {
+        self.session.is_some()
+    }
+}
+
+/// Looks up the session the request's cookie names; `None` when it carries no cookie.
+pub(crate) async fn verify(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<VerifiedSession>, StoreError> {
+    let Some(token) = presented_token(headers) else {
+        return Ok(None);
+    };
+    let token_hash = token_hash(token);
+    let session = state
+        .store
+        .console_session(&token_hash)
+        .await?
+        .filter(|session| session.role == Role::Admin);
+    Ok(Some(VerifiedSession {
+        token_hash,
+        session,
+    }))
+}
+
 impl FromRequestParts<AppState> for Session {
     type Rejection = Response;
 
@@ -170,27 +207,27 @@ impl FromRequestParts<AppState> for Session {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let Some(token) = presented_token(&parts.headers) else {
+        let verified = match parts.extensions.get::<VerifiedSession>() {
+            Some(verified) => Some(verified.clone()),
+            None => verify(state, &parts.headers)
+                .await
+                .map_err(|e| PageError::from(e).into_response())?,
+        };
+        let Some(verified) = verified else {
             return Err(to_sign_in(parts, false));
         };
-        let hash = token_hash(token);
-        let session = state
-            .store
-            .console_session(&hash)
-            .await
-            .map_err(|e| PageError::from(e).into_response())?;
-        match session {
-            Some(session) if session.role == Role::Admin => {
+        match verified.session {
+            Some(session) => {
                 tracing::Span::current().record("key_id", tracing::field::display(session.key_id));
                 Ok(Session {
                     key_id: session.key_id,
                     key_name: session.key_name,
                     csrf_token: session.csrf_token,
-                    token_hash: hash,
+                    token_hash: verified.token_hash,
                     address: client_address(state, parts),
                 })
             }
-            _ => Err(to_sign_in(parts, true)),
+            None => Err(to_sign_in(parts, true)),
         }
     }
 }

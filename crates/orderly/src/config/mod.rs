@@ -87,6 +87,9 @@ pub struct HttpConfig {
     pub request_timeout: Duration,
     /// Most API requests answered at once; past it they are shed (`503 overloaded`).
     pub max_in_flight: usize,
+    /// The percentage of `max_in_flight` that requests without a verified key or console
+    /// session may hold; the rest is kept for keyed callers.
+    pub anonymous_share: u8,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -507,6 +510,12 @@ impl Config {
             "http.max_in_flight",
             h.max_in_flight,
             "must be between 1 and 65536",
+        )?;
+        check(
+            (1..=90).contains(&h.anonymous_share),
+            "http.anonymous_share",
+            h.anonymous_share,
+            "must be a percentage between 1 and 90",
         )?;
         check(
             (Duration::from_millis(100)..=Duration::from_secs(600)).contains(&h.request_timeout),

@@ -57,6 +57,43 @@ backend_tests! {
         assert_eq!(fields, ["active", "colour", "currency", "name", "price", "sku", "stock"]);
     }
 
+    async fn a_key_repeated_in_any_body_is_422_naming_it_and_nothing_is_written(app) {
+        let product = app.create_product("MUG-BLUE", 100, 5_000).await;
+        let product_path = format!("/v1/products/{}", product["id"].as_str().unwrap());
+        let webhook_path = format!("/v1/webhooks/{}", uuid::Uuid::new_v4());
+        for (method, path, body, field) in [
+            (Method::POST, "/v1/orders",
+             r#"{"customer": {"email": "ana@example.com", "name": "Ana"},
+                 "lines": [{"sku": "MUG-BLUE", "quantity": 1, "quantity": 1000}]}"#,
+             "lines[0].quantity"),
+            (Method::POST, "/v1/orders",
+             r#"{"customer": {"email": "ana@example.com", "email": "eve@example.com", "name": "A"},
+                 "lines": [{"sku": "MUG-BLUE", "quantity": 1}]}"#,
+             "customer.email"),
+            (Method::POST, "/v1/products",
+             r#"{"sku": "TWICE", "name": "Twice", "price": 1, "price": 2}"#, "price"),
+            (Method::PATCH, product_path.as_str(), r#"{"stock": 1, "st\u006fck": 2}"#, "stock"),
+            (Method::POST, "/v1/webhooks",
+             r#"{"url": "https://a.example/", "event_types": ["order.created"],
+                 "url": "https://b.example/"}"#, "url"),
+            (Method::PATCH, webhook_path.as_str(), r#"{"enabled": true, "enabled": false}"#,
+             "enabled"),
+        ] {
+            let response = app.admin(method, path)
+                .header("content-type", "application/json")
+                .header("idempotency-key", format!("dup-{field}"))
+                .body(body).send().await.unwrap();
+            let problem = problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
+            assert_eq!(problem["code"], "validation_failed", "{body}");
+            assert_eq!(problem["errors"][0]["field"], field, "{body}");
+            assert_eq!(problem["errors"][0]["code"], "duplicate_key", "{body}");
+        }
+        assert_eq!(app.scalar("SELECT COUNT(*) FROM orders").await, 0);
+        assert_eq!(app.scalar("SELECT COUNT(*) FROM products").await, 1);
+        let unchanged = app.admin(Method::GET, &product_path).send().await.unwrap();
+        assert_eq!(unchanged.json::<Value>().await.unwrap()["stock"], 5_000);
+    }
+
     async fn numbers_too_large_for_any_field_are_422_not_5xx(app) {
         for (field, value) in [
             ("price", "100000000000000000000000"),

@@ -25,6 +25,7 @@ mod products;
 mod queues;
 mod rate_limits;
 mod scheduler;
+mod slow_bodies;
 mod traces;
 mod webhooks;
 mod workers;

@@ -292,6 +292,23 @@ backend_tests! {
         assert!(read.get("failing_since").is_none(), "a success clears the failure record: {read}");
         assert_eq!(read["enabled"], true);
     }
+
+    async fn an_answer_with_a_nul_byte_is_recorded_and_the_event_goes_out_once(app) {
+        let Some(app) = app_with(app.backend, "1s 1s 1s", &[]).await else { return };
+        app.create_product("HOOK", 100, 10).await;
+        let receiver = Receiver::start().await;
+        receiver.script([Reply { body: "accepted\0\u{1}é".into(), ..Reply::status(200) }]);
+        let endpoint = create_endpoint(&app, &receiver.url, &["order.created"]).await;
+        order(&app).await;
+
+        let attempts = wait_for_attempts(&app, &endpoint, 1, 15).await;
+        deliveries_settled(&app).await;
+        assert_eq!(receiver.received().len(), 1, "one webhook-id, sent once");
+        assert_eq!(attempts.len(), 1, "{attempts:?}");
+        assert_eq!(attempts[0]["outcome"], "succeeded");
+        assert_eq!(attempts[0]["response_body"], "accepted\u{fffd}\u{1}é");
+        assert_eq!(deliveries(&app, &endpoint).await.len(), 1);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -93,11 +93,10 @@ pub(super) async fn send(
                 Ok(None) | Err(_) => break,
             }
         }
-        read.truncate(limit);
         Ok(Answer {
             status,
             retry_after,
-            excerpt: String::from_utf8_lossy(&read).into_owned(),
+            excerpt: excerpt(&read, limit),
         })
     };
     match tokio::time::timeout(settings.timeout, exchange).await {
@@ -107,6 +106,29 @@ pub(super) async fn send(
             settings.timeout.as_secs_f64()
         ))),
     }
+}
+
+/// The start of an answer's body as text that every backend can store, at most `limit`
+/// bytes of it: UTF-8, with each invalid sequence and each NUL (which PostgreSQL's `text`
+/// refuses: recording the attempt failed, and the delivery went out again and again) as
+/// U+FFFD, cut on a character boundary.
+fn excerpt(body: &[u8], limit: usize) -> String {
+    let cut = body.len() > limit;
+    let mut body = &body[..body.len().min(limit)];
+    // A character the cut split in two is left out rather than shown as U+FFFD.
+    if cut
+        && let Err(error) = std::str::from_utf8(body)
+        && error.error_len().is_none()
+    {
+        body = &body[..error.valid_up_to()];
+    }
+    let mut text = String::from_utf8_lossy(body).replace('\0', "\u{fffd}");
+    let mut end = text.len().min(limit);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.truncate(end);
+    text
 }
 
 /// What an endpoint answered.
@@ -184,6 +206,22 @@ mod tests {
             &body,
         );
         assert!(readme.contains(&format!("webhook-signature: {signature}")));
+    }
+
+    #[test]
+    fn excerpts_are_storable_text_cut_on_a_character_boundary() {
+        assert_eq!(excerpt(b"ok\0done", 100), "ok\u{fffd}done");
+        assert_eq!(excerpt(b"a\xff\xfeb", 100), "a\u{fffd}\u{fffd}b");
+        // "é" is two bytes: a cut between them leaves it out.
+        assert_eq!(excerpt("abé".as_bytes(), 3), "ab");
+        assert_eq!(excerpt("abé".as_bytes(), 4), "abé");
+        assert_eq!(excerpt(b"ab\xc3", 100), "ab\u{fffd}");
+        // NULs grow as they are replaced; the text still fits the limit.
+        let text = excerpt(&[0u8; 10], 10);
+        assert!(
+            text.len() <= 10 && text.chars().all(|c| c == '\u{fffd}'),
+            "{text:?}"
+        );
     }
 
     #[test]
