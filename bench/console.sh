@@ -42,7 +42,12 @@ for backend in "${backends[@]}"; do
   bulk_load "$backend" "$url" "$n"
   echo "  loaded in $(( SECONDS - started )) s: $(sql "$url" "SELECT count(*) FROM orders") orders, $(sql "$url" "SELECT count(*) FROM jobs") jobs"
   pid=$(start run "$url" "$port")
-  cookie=$(curl -s -i -X POST --data-urlencode "key=$key" "http://127.0.0.1:$port/console/sign-in" \
+  # As a browser signs in: the page first, for its form token and the cookie that goes with it.
+  form_page=$(curl -s -i "http://127.0.0.1:$port/console/sign-in")
+  form_cookie=$(grep -io 'orderly_console_sign_in=[^;]*' <<<"$form_page")
+  form_token=$(grep -o 'name="csrf" value="[^"]*' <<<"$form_page" | cut -d'"' -f4)
+  cookie=$(curl -s -i -X POST -H "Cookie: $form_cookie" --data-urlencode "csrf=$form_token" \
+    --data-urlencode "key=$key" "http://127.0.0.1:$port/console/sign-in" \
     | grep -io 'orderly_console=[^;]*')
   [[ -n $cookie ]] || { echo "cannot sign in to the console" >&2; exit 1; }
   middle=$(sql "$url" "SELECT id FROM orders ORDER BY id LIMIT 1 OFFSET $(( n / 2 ))")

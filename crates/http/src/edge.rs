@@ -25,7 +25,7 @@ use uuid::Uuid;
 
 use crate::AppState;
 use crate::auth::{Authenticated, presented_digest};
-use crate::error::{ApiError, DatabaseUnreachable};
+use crate::error::{ApiError, DatabaseUnreachable, Explained};
 
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -58,7 +58,18 @@ impl Edge {
         };
         let timing = RequestTiming::start(&request);
         let mut response = self.admit_and_run(request, inner).await;
-        timing.finish(response.status().as_u16());
+        let status = response.status();
+        if status.is_server_error() && response.extensions().get::<Explained>().is_none() {
+            // Every server error says why in the log: one made from an `ApiError` has; this
+            // one (a framework's own answer) has not.
+            tracing::error!(
+                status = status.as_u16(),
+                route = timing.route(),
+                request_id = request_id.to_str().unwrap_or("-"),
+                "answered with a server error whose cause nothing logged"
+            );
+        }
+        timing.finish(status.as_u16());
 
         let headers = response.headers_mut();
         headers.entry(X_REQUEST_ID).or_insert(request_id);
@@ -270,10 +281,14 @@ impl RequestTiming {
         }
     }
 
+    fn route(&self) -> &str {
+        self.route.as_ref().map_or("unmatched", MatchedPath::as_str)
+    }
+
     /// Records the answer's series; the gauge is taken down when `self` drops, here or when the
     /// client went away first.
     fn finish(self, status: u16) {
-        let route = self.route.as_ref().map_or("unmatched", MatchedPath::as_str);
+        let route = self.route();
         let elapsed = self.started.elapsed().as_secs_f64();
         with_request_series(self.method, route, status, |count, duration| {
             count.increment(1);

@@ -294,6 +294,24 @@ impl From<QueueError> for ApiError {
     }
 }
 
+/// Left on every answer made from an [`ApiError`]: a server error among them has logged its
+/// cause (or, when shed, is counted and summarised), so the edge logs only the others.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Explained;
+
+/// A `303 See Other` to `location`. axum's `Redirect` answers a location that is no valid
+/// header value with a bare `500` and logs nothing; this one answers it as an internal error,
+/// its cause logged.
+pub(crate) fn redirect(location: &str) -> Response {
+    match HeaderValue::from_str(location) {
+        Ok(location) => (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response(),
+        Err(error) => ApiError::Internal(
+            format!("redirecting to {location:?}, which is no header value: {error}").into(),
+        )
+        .into_response(),
+    }
+}
+
 /// Left on a response whose request could not reach the database, for the admission
 /// middleware to report (`orderly_storage::Store::report_unreachable`).
 #[derive(Debug, Clone, Copy)]
@@ -337,6 +355,7 @@ impl IntoResponse for ApiError {
             errors,
         };
         let mut response = (status, axum::Json(problem)).into_response();
+        response.extensions_mut().insert(Explained);
         if let ApiError::Unavailable(error) | ApiError::CommitOutcomeUnknown(error) = &self
             && orderly_storage::is_unreachable(error.as_ref())
         {

@@ -127,16 +127,7 @@ where
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or_default();
-        // Every value gets the checks body text gets: no control characters (a NUL would
-        // reach PostgreSQL, which cannot take it, as a 500).
-        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap_or_default();
-        let mut errors = ValidationErrors::default();
-        for (name, value) in &pairs {
-            errors.check(orderly_domain::validation::check_text(name, value, &[]));
-        }
-        if !errors.is_empty() {
-            return Err(ApiError::InvalidQuery(errors));
-        }
+        check_encoded_values(query.as_bytes()).map_err(ApiError::InvalidQuery)?;
         serde_urlencoded::from_str(query)
             .map(QueryParams)
             .map_err(|e| {
@@ -146,6 +137,22 @@ where
                     e.to_string(),
                 )))
             })
+    }
+}
+
+/// Checks every value of a URL-encoded query or form as body text is checked: no control
+/// characters (a NUL would reach PostgreSQL, which cannot take it, as a 500; a `%01` in a
+/// console `next` reached a `Location` header, which cannot either).
+pub(crate) fn check_encoded_values(encoded: &[u8]) -> Result<(), ValidationErrors> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(encoded).unwrap_or_default();
+    let mut errors = ValidationErrors::default();
+    for (name, value) in &pairs {
+        errors.check(orderly_domain::validation::check_text(name, value, &[]));
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
     }
 }
 

@@ -15,7 +15,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
-use crate::error::cause_chain;
+use crate::error::{Explained, cause_chain};
 
 /// How long a dependency may take to answer a readiness probe.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
@@ -99,9 +99,12 @@ pub struct Check {
         (status = 200, description = "Ready", body = Readiness),
         (status = 503, description = "A required dependency is down, or the process is draining", body = Readiness),
     ))]
-async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
+async fn readyz(
+    State(state): State<AppState>,
+) -> (StatusCode, axum::Extension<Explained>, Json<Readiness>) {
     let (status, body) = readiness(&state).await;
-    (status, Json(body))
+    // A 503 here is the answer itself, its cause logged above when a dependency is down.
+    (status, axum::Extension(Explained), Json(body))
 }
 
 /// The readiness `/readyz` answers with (the console's overview shows it too).

@@ -3,10 +3,10 @@
 //! The `Message-ID` is derived from the order id, so a receipt sent twice (the job ran again
 //! after a crash) is recognisably the same message; in outbox mode it overwrites its file.
 
-use lettre::Message;
 use lettre::message::header::ContentType;
 use lettre::message::{Mailbox, MultiPart, SinglePart};
-use orderly_domain::{Order, OrderId};
+use lettre::{Address, Message};
+use orderly_domain::{Email, Order, OrderId};
 use orderly_queue::kinds::{self, OrderArgs};
 use orderly_queue::{BoxFuture, Handler, Job, JobError};
 use orderly_storage::Store;
@@ -102,14 +102,15 @@ fn escape(text: &str) -> String {
 
 /// Builds the receipt message for `order`.
 pub fn receipt(order: &Order, from: &Mailbox) -> Result<Message, JobError> {
-    let to: Mailbox = format!(
-        "{} <{}>",
-        order.name.replace(['<', '>', '"'], ""),
-        order.email
-    )
-    .parse()
-    .or_else(|_| order.email.parse())
-    .map_err(|e| JobError::Permanent(format!("unusable recipient {}: {e}", order.email)))?;
+    // Addressed from the parts the domain's parser keeps: the address was accepted when the
+    // order was placed only if these checks pass (an order kept from before that parser may
+    // still fail them, and is not sent).
+    let unusable = |e: &dyn std::fmt::Display| {
+        JobError::Permanent(format!("unusable recipient {}: {e}", order.email))
+    };
+    let email = Email::parse("customer.email", &order.email).map_err(|e| unusable(&e.message))?;
+    let address = Address::new(email.local_part(), email.domain()).map_err(|e| unusable(&e))?;
+    let to = Mailbox::new(Some(order.name.clone()), address);
     let mut text = format!(
         "Thank you for your order, {}.\n\nOrder {}\n\n",
         order.name, order.id
@@ -191,6 +192,48 @@ mod tests {
             receipt_sent_at: None,
             created_at: now,
             updated_at: now,
+        }
+    }
+
+    /// Every address the order's parser accepts, the mailer takes; the addresses it refuses
+    /// are ones the mailer would have refused too (the receipt job was discarded).
+    #[test]
+    fn the_order_parser_and_the_mailer_agree_on_addresses() {
+        let from: Mailbox = "Shop <orders@shop.example>".parse().unwrap();
+        for address in [
+            "ana@example.com",
+            "o'brien+x@mail.example.co.uk",
+            "ana@bücher.example",
+            "a.b-c_d@e-f.example",
+        ] {
+            assert!(Email::parse("e", address).is_ok(), "{address}");
+            let order = Order {
+                email: address.into(),
+                ..order()
+            };
+            assert!(receipt(&order, &from).is_ok(), "{address}");
+        }
+        for address in [
+            "a,b@example.com",
+            "a(c)@example.com",
+            "x@evil.example,y@example.com",
+            "javascript:alert(1)//@example.com",
+        ] {
+            assert!(Email::parse("e", address).is_err(), "{address}");
+            assert!(address.parse::<Address>().is_err(), "{address}");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2_000))]
+        #[test]
+        fn no_address_the_order_parser_accepts_is_refused_by_the_mailer(
+            address in "[a-z0-9.,;:()<>\\[\\]@!#$%&'*+/=?^_`{|}~\"ü -]{1,24}@[a-z0-9.ü\\[\\]-]{1,12}"
+        ) {
+            if let Ok(email) = Email::parse("e", &address) {
+                proptest::prop_assert!(Address::new(email.local_part(), email.domain()).is_ok());
+                proptest::prop_assert!(email.as_str().parse::<Address>().is_ok());
+            }
         }
     }
 

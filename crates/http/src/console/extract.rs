@@ -1,6 +1,6 @@
 //! The console's extractors: the API's checks on paths and queries (a path that does not
 //! parse is `404`; a query value with control characters is `400`, so a NUL never reaches
-//! PostgreSQL) and a form that does not parse is `400` (one too slow to arrive `408`, too
+//! PostgreSQL) and a form that does not parse, or has such a value, is `400` (one too slow to arrive `408`, too
 //! large `413`), each answered as a console page rather than a JSON problem.
 
 use axum::body::Bytes;
@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use super::layout::PageError;
 use crate::AppState;
 use crate::error::ApiError;
-use crate::extract::{PathParams, QueryParams, body_rejection};
+use crate::extract::{PathParams, QueryParams, body_rejection, check_encoded_values};
 
 /// Path parameters.
 #[derive(Debug)]
@@ -73,6 +73,10 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Form<T> {
         let bytes = Bytes::from_request(request, state)
             .await
             .map_err(|rejection| PageError::Api(body_rejection(rejection, state)))?;
+        check_encoded_values(&bytes).map_err(|errors| {
+            let named: Vec<&str> = errors.errors().iter().map(|e| e.field.as_str()).collect();
+            invalid(format!("control characters in {}", named.join(", ")))
+        })?;
         serde_urlencoded::from_bytes(&bytes)
             .map(Self)
             .map_err(|e| invalid(e.to_string()))

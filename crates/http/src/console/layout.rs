@@ -3,12 +3,12 @@
 
 use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use maud::{DOCTYPE, Markup, html};
 use time::OffsetDateTime;
 
 use super::session::Session;
-use crate::error::ApiError;
+use crate::error::{ApiError, redirect};
 
 /// The pages in the navigation bar.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,7 +132,7 @@ pub(crate) fn fragment(markup: Markup) -> Response {
 /// After an action: back to `to`, with a notice code the page turns into words.
 pub(crate) fn done(to: &str, notice: &str) -> Response {
     let separator = if to.contains('?') { '&' } else { '?' };
-    Redirect::to(&format!("{to}{separator}notice={notice}")).into_response()
+    redirect(&format!("{to}{separator}notice={notice}"))
 }
 
 /// The words for a notice code left by [`done`]; unknown codes say nothing (a link cannot put

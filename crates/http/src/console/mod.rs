@@ -22,6 +22,7 @@ mod orders;
 mod overview;
 mod queues;
 pub(crate) mod session;
+mod sign_in;
 mod webhooks;
 
 use std::sync::Arc;
@@ -80,7 +81,7 @@ pub fn router() -> Router<AppState> {
         .route("/console/overview/live", get(overview::live))
         .route(
             "/console/sign-in",
-            get(session::sign_in_page).post(session::sign_in),
+            get(sign_in::sign_in_page).post(sign_in::sign_in),
         )
         .route("/console/sign-out", post(session::sign_out))
         .route("/console/orders", get(orders::list))

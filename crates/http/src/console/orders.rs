@@ -3,7 +3,7 @@
 //! deliveries, and the pay / fulfil / cancel buttons (each asks for confirmation).
 
 use axum::extract::State;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use maud::html;
 use orderly_domain::{OrderAction, OrderId, OrderStatus, PageLimit};
 use orderly_storage::OrderSearch;
@@ -17,7 +17,7 @@ use super::layout::{
 };
 use super::session::{Action, Session};
 use crate::AppState;
-use crate::error::ApiError;
+use crate::error::{ApiError, redirect};
 
 /// A page of the search.
 const PAGE: u16 = 50;
@@ -52,7 +52,7 @@ pub(crate) async fn list(
     if let Some(id) = non_empty(&search.id) {
         // An id goes straight to its order (or says there is none).
         return match id.parse::<OrderId>() {
-            Ok(id) => Ok(Redirect::to(&format!("/console/orders/{id}")).into_response()),
+            Ok(id) => Ok(redirect(&format!("/console/orders/{id}"))),
             Err(_) => Err(ApiError::NotFound("order").into()),
         };
     }

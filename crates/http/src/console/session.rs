@@ -1,4 +1,4 @@
-//! Signing in to the console with an admin key, and the session that follows: the cookie
+//! The console session that follows signing in (`sign_in.rs`): the cookie
 //! carries a random token (only its SHA-256 is stored), lasts `console.session_ttl`, is
 //! HttpOnly and SameSite=Strict, and Secure when the request came over HTTPS (or
 //! `console.secure_cookie`). Each session has a CSRF token of its own that every action
@@ -9,24 +9,24 @@ use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use maud::{Markup, html};
 use orderly_domain::Role;
-use orderly_storage::{ConsoleSession, NewAuditEntry, NewSession, StoreError};
+use orderly_storage::{ConsoleSession, NewAuditEntry, StoreError};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::extract::{Form, Query};
-use super::layout::{Nav, PageError, page};
+use super::extract::Form;
+use super::layout::PageError;
 use crate::AppState;
-use crate::error::ApiError;
+use crate::error::{ApiError, redirect};
 
 /// The session cookie's name.
-const COOKIE: &str = "orderly_console";
+pub(super) const COOKIE: &str = "orderly_console";
 
 /// A signed-in operator.
 #[derive(Debug, Clone)]
@@ -47,16 +47,11 @@ impl Session {
 
     /// Refuses an action whose form did not carry this session's CSRF token.
     fn check(&self, presented: Option<&str>) -> Result<(), PageError> {
-        let presented = presented.unwrap_or_default().as_bytes();
-        let expected = self.csrf_token.as_bytes();
-        // Compared in full whatever differs first, so its time tells nothing.
-        let same = presented.len() == expected.len()
-            && presented
-                .iter()
-                .zip(expected)
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                == 0;
-        if same { Ok(()) } else { Err(PageError::Csrf) }
+        if same_secret(presented.unwrap_or_default(), &self.csrf_token) {
+            Ok(())
+        } else {
+            Err(PageError::Csrf)
+        }
     }
 
     /// Records an action in the audit log; a failure to record fails the request (after the
@@ -109,27 +104,57 @@ pub(crate) fn client_address(state: &AppState, parts: &Parts) -> Option<IpAddr> 
         })
 }
 
-fn token_hash(token: &str) -> [u8; 32] {
+pub(super) fn token_hash(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 
-fn random_token() -> Result<String, ApiError> {
+pub(super) fn random_token() -> Result<String, ApiError> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|e| ApiError::internal(std::io::Error::other(e)))?;
     Ok(URL_SAFE_NO_PAD.encode(bytes))
 }
 
 /// The session cookie's token, if the request carries one.
-fn presented_token(headers: &HeaderMap) -> Option<&str> {
+pub(super) fn presented_token(headers: &HeaderMap) -> Option<&str> {
+    cookie(headers, COOKIE)
+}
+
+/// The value of the cookie `name`, if the request carries a non-empty one.
+pub(super) fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
+        .find(|(found, _)| *found == name)
         .map(|(_, value)| value)
         .filter(|value| !value.is_empty())
+}
+
+/// Whether `presented` is `expected`, compared in full whatever differs first, so that the
+/// time it takes tells nothing.
+pub(super) fn same_secret(presented: &str, expected: &str) -> bool {
+    let (presented, expected) = (presented.as_bytes(), expected.as_bytes());
+    presented.len() == expected.len()
+        && presented
+            .iter()
+            .zip(expected)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+}
+
+/// Whether the request came over HTTPS (as the balancer says, or as configured): the cookies
+/// set in answer are then `Secure`.
+pub(super) fn over_https(state: &AppState, headers: &HeaderMap) -> bool {
+    state
+        .settings
+        .console
+        .as_ref()
+        .is_some_and(|console| console.secure_cookie)
+        || headers
+            .get("x-forwarded-proto")
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"))
 }
 
 /// Where a request without a live session goes: sign-in, then back to the page it asked for
@@ -148,7 +173,7 @@ fn to_sign_in(parts: &Parts, expired: bool) -> Response {
         ("next", next),
         ("notice", expired.then_some("expired")),
     ]));
-    let mut response = Redirect::to(&to).into_response();
+    let mut response = redirect(&to);
     if expired {
         response
             .headers_mut()
@@ -232,150 +257,6 @@ impl FromRequestParts<AppState> for Session {
     }
 }
 
-/// The sign-in page's query.
-#[derive(Debug, Deserialize)]
-pub(crate) struct SignInQuery {
-    next: Option<String>,
-    notice: Option<String>,
-}
-
-/// The sign-in form.
-#[derive(Deserialize)]
-pub(crate) struct SignInForm {
-    key: Option<String>,
-    next: Option<String>,
-}
-
-/// A `next` that stays within the console, else the overview.
-fn safe_next(next: Option<&str>) -> &str {
-    match next {
-        Some(next)
-            if next.starts_with("/console/")
-                && !next.starts_with("/console//")
-                && !next.contains(['\\', '\r', '\n']) =>
-        {
-            next
-        }
-        _ => "/console",
-    }
-}
-
-fn sign_in_form(next: Option<&str>, problem: Option<&str>) -> Markup {
-    html! {
-        form.signin method="post" action="/console/sign-in" {
-            @if let Some(problem) = problem {
-                p.error role="alert" { (problem) }
-            }
-            label for="key" { "Admin API key" }
-            input #key type="password" name="key" autocomplete="off" required autofocus;
-            @if let Some(next) = next {
-                input type="hidden" name="next" value=(next);
-            }
-            button type="submit" { "Sign in" }
-            p.hint { "Storefront keys cannot sign in. The key is checked once and never kept in the session." }
-        }
-    }
-}
-
-pub(crate) async fn sign_in_page(Query(query): Query<SignInQuery>) -> Response {
-    let notice = super::layout::notice_text(query.notice.as_deref(), None);
-    page(
-        "Sign in",
-        Nav::None,
-        None,
-        notice.as_deref(),
-        sign_in_form(query.next.as_deref(), None),
-    )
-}
-
-pub(crate) async fn sign_in(
-    State(state): State<AppState>,
-    parts: Parts,
-    Form(form): Form<SignInForm>,
-) -> Result<Response, PageError> {
-    let address = client_address(&state, &parts);
-    let refuse = |status: StatusCode, problem: &str| {
-        let mut response = page(
-            "Sign in",
-            Nav::None,
-            None,
-            None,
-            sign_in_form(form.next.as_deref(), Some(problem)),
-        );
-        *response.status_mut() = status;
-        response
-    };
-    let caller = match form
-        .key
-        .as_deref()
-        .map(str::trim)
-        .and_then(orderly_storage::key_digest)
-    {
-        Some(digest) => state.store.authenticate_digest(&digest).await?,
-        None => None,
-    };
-    let Some(caller) = caller else {
-        tracing::warn!(address = ?address, "console sign-in with a key that is not live");
-        return Ok(refuse(
-            StatusCode::UNAUTHORIZED,
-            "That is not a live API key.",
-        ));
-    };
-    if caller.role != Role::Admin {
-        tracing::warn!(key_id = %caller.key_id, "console sign-in with a storefront key refused");
-        return Ok(refuse(
-            StatusCode::FORBIDDEN,
-            "Storefront keys cannot sign in to the console: use an admin key.",
-        ));
-    }
-    let Some(console) = state.settings.console.as_ref() else {
-        return Err(ApiError::NotFound("resource").into());
-    };
-    let token = random_token()?;
-    let ttl = time::Duration::try_from(console.session_ttl).unwrap_or(time::Duration::HOUR);
-    state
-        .store
-        .create_console_session(&NewSession {
-            token_hash: token_hash(&token),
-            key_id: caller.key_id,
-            csrf_token: random_token()?,
-            address: address.map(|a| a.to_string()),
-            expires_at: orderly_domain::now() + ttl,
-        })
-        .await?;
-    let address_text = address.map(|a| a.to_string());
-    state
-        .store
-        .record_audit(&NewAuditEntry {
-            key_id: Some(caller.key_id),
-            address: address_text.as_deref(),
-            action: "session.sign_in",
-            target: &format!("key:{}", caller.key_id),
-            detail: None,
-        })
-        .await?;
-    tracing::info!(key_id = %caller.key_id, "console sign-in");
-    let over_https = parts
-        .headers
-        .get("x-forwarded-proto")
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"));
-    let cookie = format!(
-        "{COOKIE}={token}; Path=/console; HttpOnly; SameSite=Strict; Max-Age={}{}",
-        ttl.whole_seconds(),
-        if console.secure_cookie || over_https {
-            "; Secure"
-        } else {
-            ""
-        }
-    );
-    let mut response = Redirect::to(safe_next(form.next.as_deref())).into_response();
-    response.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_str(&cookie).map_err(ApiError::internal)?,
-    );
-    Ok(response)
-}
-
 /// A form that posts only its CSRF token.
 #[derive(Debug, Deserialize)]
 struct CsrfForm {
@@ -416,7 +297,7 @@ pub(crate) async fn sign_out(
             None,
         )
         .await?;
-    let mut response = Redirect::to("/console/sign-in?notice=signed_out").into_response();
+    let mut response = redirect("/console/sign-in?notice=signed_out");
     response
         .headers_mut()
         .insert(header::SET_COOKIE, clear_cookie());
@@ -428,19 +309,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_cookie_is_found_among_others_and_next_stays_in_the_console() {
+    fn the_cookie_is_found_among_others() {
         let mut headers = HeaderMap::new();
         headers.insert(
             header::COOKIE,
             HeaderValue::from_static("a=1; orderly_console=tok; b=2"),
         );
         assert_eq!(presented_token(&headers), Some("tok"));
-        assert_eq!(
-            safe_next(Some("/console/jobs?state=discarded")),
-            "/console/jobs?state=discarded"
-        );
-        assert_eq!(safe_next(Some("https://evil.example/")), "/console");
-        assert_eq!(safe_next(Some("/console//evil.example")), "/console");
-        assert_eq!(safe_next(None), "/console");
     }
 }

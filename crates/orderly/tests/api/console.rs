@@ -28,17 +28,61 @@ impl Browser {
         }
     }
 
+    /// Opens the sign-in page, as a browser does, and posts its form with `key`.
     async fn sign_in(&mut self, key: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+        let (token, cookie) = self.sign_in_page().await;
+        self.post_sign_in(&[("csrf", &token), ("key", key)], Some(&cookie), headers)
+            .await
+    }
+
+    /// The sign-in page's form token and the cookie that goes with it.
+    async fn sign_in_page(&self) -> (String, String) {
+        let response = self
+            .client
+            .get(format!("{}/console/sign-in", self.base))
+            .send()
+            .await
+            .unwrap();
+        let cookie = response.headers()[header::SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(cookie.starts_with("orderly_console_sign_in="), "{cookie}");
+        for attribute in ["Path=/console/sign-in", "HttpOnly", "SameSite=Strict"] {
+            assert!(cookie.contains(attribute), "{attribute} in {cookie}");
+        }
+        let page = response.text().await.unwrap();
+        let at = page.find("name=\"csrf\" value=\"").expect("a CSRF field") + 19;
+        let token = page[at..at + page[at..].find('"').unwrap()].to_owned();
+        (token, cookie.split(';').next().unwrap().to_owned())
+    }
+
+    /// Posts the sign-in form with `fields`, the sign-in `cookie` and `headers`.
+    async fn post_sign_in(
+        &mut self,
+        fields: &[(&str, &str)],
+        cookie: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> reqwest::Response {
         let mut request = form(
             self.client.post(format!("{}/console/sign-in", self.base)),
-            &[("key", key)],
+            fields,
         );
+        if let Some(cookie) = cookie {
+            request = request.header(header::COOKIE, cookie);
+        }
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
         let response = request.send().await.unwrap();
-        if let Some(set) = response.headers().get(header::SET_COOKIE) {
-            self.cookie = set.to_str().unwrap().split(';').next().map(str::to_owned);
+        let session = response
+            .headers()
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.starts_with("orderly_console="));
+        if let Some(set) = session {
+            self.cookie = set.split(';').next().map(str::to_owned);
         }
         response
     }
@@ -76,6 +120,13 @@ impl Browser {
             .unwrap()
     }
 }
+
+/// A sign-in post: its fields, its cookie and its other headers.
+type SignInPost<'a> = (
+    &'a [(&'a str, &'a str)],
+    Option<&'a str>,
+    Vec<(&'a str, &'a str)>,
+);
 
 /// A form post's body, `application/x-www-form-urlencoded`.
 fn form(request: reqwest::RequestBuilder, fields: &[(&str, &str)]) -> reqwest::RequestBuilder {
@@ -146,6 +197,64 @@ backend_tests! {
         let mut behind_tls = Browser::new(&app);
         let secure = behind_tls.sign_in(&app.admin_key.clone(), &[("x-forwarded-proto", "https")]).await;
         assert!(secure.headers()[header::SET_COOKIE].to_str().unwrap().contains("; Secure"));
+    }
+
+    async fn a_sign_in_not_posted_from_the_sign_in_page_is_refused_without_a_session(app) {
+        let mut browser = Browser::new(&app);
+        let key = app.admin_key.clone();
+        let (token, cookie) = browser.sign_in_page().await;
+        let own_origin = app.address.clone();
+        let refused: [SignInPost; 6] = [
+            // A page elsewhere posting the form: no token, no cookie.
+            (&[("key", &key)], None, vec![]),
+            // The token without its cookie, and a cookie with another token.
+            (&[("csrf", &token), ("key", &key)], None, vec![]),
+            (&[("csrf", "x".repeat(43).leak()), ("key", &key)], Some(&cookie), vec![]),
+            // Both, but the browser says the post came from another site.
+            (&[("csrf", &token), ("key", &key)], Some(&cookie),
+             vec![("origin", "https://evil.example")]),
+            (&[("csrf", &token), ("key", &key)], Some(&cookie),
+             vec![("sec-fetch-site", "cross-site")]),
+            (&[("csrf", &token), ("key", &key)], Some(&cookie), vec![("origin", "null")]),
+        ];
+        for (fields, cookie, headers) in refused {
+            let response = browser.post_sign_in(fields, cookie, &headers).await;
+            assert_eq!(response.status(), StatusCode::FORBIDDEN, "{headers:?}");
+            assert!(response.headers().get(header::SET_COOKIE).is_none(), "{headers:?}");
+            assert!(browser.cookie.is_none());
+        }
+        assert_eq!(app.scalar("SELECT COUNT(*) FROM console_sessions").await, 0);
+        assert_eq!(app.scalar("SELECT COUNT(*) FROM audit_log").await, 0);
+
+        // From the page itself, with what a browser sends on a same-origin post.
+        let signed_in = browser.post_sign_in(
+            &[("csrf", &token), ("key", &key)],
+            Some(&cookie),
+            &[("origin", &own_origin), ("sec-fetch-site", "same-origin")],
+        ).await;
+        assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+        assert!(browser.cookie.is_some());
+        assert_eq!(app.scalar("SELECT COUNT(*) FROM console_sessions").await, 1);
+    }
+
+    async fn a_next_with_a_control_character_is_400_and_signs_nobody_in(app) {
+        let mut browser = Browser::new(&app);
+        let key = app.admin_key.clone();
+        for next in ["/console/jobs\u{1}", "/console/\u{7f}"] {
+            let (token, cookie) = browser.sign_in_page().await;
+            let response = browser.post_sign_in(
+                &[("csrf", &token), ("key", &key), ("next", next)], Some(&cookie), &[],
+            ).await;
+            assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{next:?}");
+            assert!(browser.cookie.is_none());
+            // The page validates the same `next` the same way.
+            let (status, ..) = browser.get(&format!(
+                "/console/sign-in?next={}", if next.ends_with('\u{1}') { "%01" } else { "%7F" }
+            )).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST);
+        }
+        assert_eq!(app.scalar("SELECT COUNT(*) FROM console_sessions").await, 0);
+        assert_eq!(app.scalar("SELECT COUNT(*) FROM audit_log").await, 0);
     }
 
     async fn an_expired_session_or_a_revoked_key_sends_the_browser_to_sign_in(app) {
@@ -360,7 +469,15 @@ async fn with_the_console_disabled_there_is_no_console() {
     let mut browser = Browser::new(&app);
     assert_eq!(browser.get("/console").await.0, StatusCode::NOT_FOUND);
     assert_eq!(
-        browser.sign_in(&app.admin_key.clone(), &[]).await.status(),
+        browser.get("/console/sign-in").await.0,
+        StatusCode::NOT_FOUND
+    );
+    let key = app.admin_key.clone();
+    assert_eq!(
+        browser
+            .post_sign_in(&[("key", &key)], None, &[])
+            .await
+            .status(),
         StatusCode::NOT_FOUND
     );
 }

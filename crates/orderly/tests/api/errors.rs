@@ -94,6 +94,27 @@ backend_tests! {
         assert_eq!(unchanged.json::<Value>().await.unwrap()["stock"], 5_000);
     }
 
+    async fn an_address_the_mailer_cannot_send_to_is_422_when_the_order_is_placed(app) {
+        app.create_product("MUG-BLUE", 100, 10).await;
+        for email in [
+            "a,b@example.com",
+            "a(c)@example.com",
+            "x@evil.example,y@example.com",
+            "javascript:alert(1)//@example.com",
+        ] {
+            let response = app.storefront(Method::POST, "/v1/orders")
+                .header("idempotency-key", format!("mail-{email}"))
+                .json(&json!({"customer": {"email": email, "name": "Ana"},
+                              "lines": [{"sku": "MUG-BLUE", "quantity": 1}]}))
+                .send().await.unwrap();
+            let problem = problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
+            assert_eq!(problem["errors"][0]["field"], "customer.email", "{email}");
+            assert_eq!(problem["errors"][0]["code"], "invalid_format", "{email}");
+        }
+        assert_eq!(app.scalar("SELECT COUNT(*) FROM orders").await, 0);
+        assert_eq!(app.scalar("SELECT COUNT(*) FROM jobs").await, 0);
+    }
+
     async fn numbers_too_large_for_any_field_are_422_not_5xx(app) {
         for (field, value) in [
             ("price", "100000000000000000000000"),
