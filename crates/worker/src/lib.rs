@@ -8,6 +8,7 @@ mod noop;
 mod operators;
 mod receipt;
 pub mod scheduler;
+mod smtp;
 pub mod webhook;
 
 pub use chores::{ExpireOrders, Prune};

@@ -1,11 +1,14 @@
-//! Sending e-mail: over SMTP with `lettre` when an SMTP URL is configured, otherwise as one
+//! Sending e-mail: over SMTP ([`crate::smtp`]) when an SMTP URL is configured, otherwise as one
 //! `.eml` file per message in an outbox folder (the embedded default, handy on a laptop).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
+use lettre::Message;
 use lettre::message::Mailbox;
-use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+use crate::smtp::{SmtpError, SmtpPool};
 
 /// Where mail goes.
 #[derive(Debug, Clone)]
@@ -27,10 +30,10 @@ pub enum MailError {
     BadUrl(#[source] lettre::transport::smtp::Error),
     /// Will not succeed as it is: a 5xx reply.
     #[error("the SMTP server refused the message")]
-    Refused(#[source] lettre::transport::smtp::Error),
+    Refused(#[source] SmtpError),
     /// Worth trying again: a 4xx reply, a timeout, a refused connection.
     #[error("the SMTP exchange failed")]
-    Smtp(#[source] lettre::transport::smtp::Error),
+    Smtp(#[source] SmtpError),
     #[error("cannot write to the outbox {}", .dir.display())]
     Outbox {
         dir: PathBuf,
@@ -60,7 +63,8 @@ impl From<MailError> for orderly_queue::JobError {
 #[derive(Clone)]
 pub enum Mailer {
     Smtp {
-        transport: AsyncSmtpTransport<Tokio1Executor>,
+        /// Connections with `TCP_NODELAY` (see [`crate::smtp`] for the 40 ms stall they avoid).
+        transport: Arc<SmtpPool>,
         from: Mailbox,
     },
     Outbox {
@@ -82,10 +86,8 @@ impl Mailer {
     pub fn new(settings: &MailSettings) -> Result<Self, MailError> {
         match &settings.smtp_url {
             Some(url) => {
-                let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
-                    .map_err(MailError::BadUrl)?
-                    .timeout(Some(settings.timeout))
-                    .build();
+                let transport =
+                    Arc::new(SmtpPool::from_url(url, settings.timeout).map_err(MailError::BadUrl)?);
                 Ok(Mailer::Smtp {
                     transport,
                     from: settings.from.clone(),
@@ -110,9 +112,8 @@ impl Mailer {
     pub async fn send(&self, message: &Message, name: &str) -> Result<(), MailError> {
         match self {
             Mailer::Smtp { transport, .. } => transport
-                .send(message.clone())
+                .send(message.envelope(), &message.formatted())
                 .await
-                .map(|_| ())
                 .map_err(|e| {
                     if e.is_permanent() {
                         MailError::Refused(e)

@@ -203,3 +203,53 @@ async fn a_permanent_smtp_refusal_discards_the_receipt_job_with_the_reply_kept()
         .await;
     assert!(read["receipt_sent_at"].is_null());
 }
+
+/// lettre writes a message and its closing `.` in two writes; without `TCP_NODELAY` the
+/// second waited for the server's delayed acknowledgement of the first, about 40 ms on Linux,
+/// for every message. Twenty messages one after another on one mailer (so on one kept
+/// connection): each takes a few milliseconds, not 40.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_over_smtp_does_not_wait_for_a_delayed_acknowledgement() {
+    if !aiosmtpd_available() {
+        return;
+    }
+    orderly::install_crypto_provider();
+    let port = free_port();
+    let dir = std::env::temp_dir().join(format!("orderly-smtp-{port}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let _sink = SmtpSink::start(port, &dir.join("maildir")).await;
+    let mailer = orderly_worker::Mailer::new(&orderly_worker::MailSettings {
+        smtp_url: Some(format!("smtp://127.0.0.1:{port}")),
+        outbox: dir.join("outbox"),
+        from: "Shop <orders@shop.example>".parse().unwrap(),
+        timeout: std::time::Duration::from_secs(10),
+    })
+    .unwrap();
+    let mut took = Vec::new();
+    for n in 0..20 {
+        let message = lettre::Message::builder()
+            .from("Shop <orders@shop.example>".parse().unwrap())
+            .to("Ana <ana@example.com>".parse().unwrap())
+            .subject(format!("Message {n}"))
+            .body("x".repeat(2_000))
+            .unwrap();
+        let started = std::time::Instant::now();
+        mailer.send(&message, &format!("m{n}")).await.unwrap();
+        took.push(started.elapsed());
+    }
+    took.sort();
+    let median = took[took.len() / 2];
+    println!(
+        "20 messages over SMTP, one at a time: median {median:?}, slowest {:?}",
+        took[19]
+    );
+    assert!(
+        median < std::time::Duration::from_millis(25),
+        "a message takes {median:?}: the delayed-acknowledgement stall is back ({took:?})"
+    );
+    let stored = std::fs::read_dir(dir.join("maildir").join("new"))
+        .unwrap()
+        .count();
+    assert_eq!(stored, 20);
+    let _ = std::fs::remove_dir_all(&dir);
+}
