@@ -98,21 +98,32 @@ where
     };
     let decision = limits.limiter.check(policy, client).await;
     if !decision.allowed {
-        return refused(policy, decision, whose);
+        let console = request.uri().path().starts_with("/console");
+        return refused(policy, decision, whose, console);
     }
     let mut response = handler(request).await;
     describe(response.headers_mut(), policy, &decision);
     response
 }
 
-fn refused(policy: &Policy, decision: Decision, whose: &'static str) -> Response<Body> {
-    let mut response = ApiError::RateLimited {
+/// The `429`: a problem document, or for the console a page saying the same.
+fn refused(
+    policy: &Policy,
+    decision: Decision,
+    whose: &'static str,
+    console: bool,
+) -> Response<Body> {
+    let error = ApiError::RateLimited {
         whose,
         rate: policy.quota.rate,
         burst: policy.quota.burst,
         retry_after_secs: decision.retry_after.as_secs_f64().ceil().max(1.0) as u64,
-    }
-    .into_response();
+    };
+    let mut response = if console {
+        crate::console::error_page(error)
+    } else {
+        error.into_response()
+    };
     describe(response.headers_mut(), policy, &decision);
     response
 }

@@ -34,6 +34,7 @@ use axum::routing::{get, post};
 use time::OffsetDateTime;
 
 use crate::AppState;
+use crate::error::ApiError;
 
 /// What the console needs from the configuration.
 #[derive(Debug)]
@@ -131,4 +132,10 @@ async fn script() -> impl axum::response::IntoResponse {
         ],
         include_str!("assets/console.js"),
     )
+}
+
+/// An API error answered as a console page (its status and headers kept), for what refuses a
+/// console request before its handler runs (the rate limit).
+pub(crate) fn error_page(error: ApiError) -> axum::response::Response {
+    axum::response::IntoResponse::into_response(layout::PageError::Api(error))
 }

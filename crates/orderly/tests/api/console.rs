@@ -481,3 +481,36 @@ async fn with_the_console_disabled_there_is_no_console() {
         StatusCode::NOT_FOUND
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_console_request_is_a_page_429_or_413_not_json() {
+    let app = TestApp::spawn_with(
+        crate::helpers::Backend::Sqlite,
+        &[
+            ("ORDERLY_RATE_LIMITS__ANONYMOUS__RATE", "1"),
+            ("ORDERLY_RATE_LIMITS__ANONYMOUS__BURST", "3"),
+        ],
+    )
+    .await
+    .unwrap();
+    let mut browser = Browser::new(&app);
+    // Over the body limit (64 KiB): 413, as the API answers it.
+    let (token, cookie) = browser.sign_in_page().await;
+    let big = "k".repeat(100_000);
+    let large = browser
+        .post_sign_in(&[("csrf", &token), ("key", &big)], Some(&cookie), &[])
+        .await;
+    assert_eq!(large.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(large.headers()[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/html"));
+    // The anonymous burst spent: 429, a page with Retry-After.
+    let limited = loop {
+        let response = browser.request(Method::GET, "/console/sign-in").send().await.unwrap();
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            break response;
+        }
+        assert_eq!(response.status(), StatusCode::OK);
+    };
+    assert!(limited.headers().contains_key(header::RETRY_AFTER));
+    assert!(limited.headers()[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/html"));
+    assert!(limited.text().await.unwrap().contains("429"));
+}
