@@ -89,10 +89,14 @@ async fn a_key_past_its_burst_gets_429_with_retry_after_and_other_keys_do_not() 
         .text()
         .await
         .unwrap();
-    assert!(
-        metrics.contains(r#"http_requests_rate_limited_total{policy="storefront"} 1"#),
-        "{metrics}"
-    );
+    // At least this test's refusal: the in-process tests share one metrics recorder, and
+    // others refuse storefront keys too (a test ran beside this one and made it 2).
+    let refused: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(r#"http_requests_rate_limited_total{policy="storefront"} "#))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(refused >= 1, "{metrics}");
 
     // A second later, one token has come back.
     tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
