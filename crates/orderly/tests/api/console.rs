@@ -501,16 +501,30 @@ async fn a_refused_console_request_is_a_page_429_or_413_not_json() {
         .post_sign_in(&[("csrf", &token), ("key", &big)], Some(&cookie), &[])
         .await;
     assert_eq!(large.status(), StatusCode::PAYLOAD_TOO_LARGE);
-    assert!(large.headers()[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/html"));
+    assert!(
+        large.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
     // The anonymous burst spent: 429, a page with Retry-After.
     let limited = loop {
-        let response = browser.request(Method::GET, "/console/sign-in").send().await.unwrap();
+        let response = browser
+            .request(Method::GET, "/console/sign-in")
+            .send()
+            .await
+            .unwrap();
         if response.status() == StatusCode::TOO_MANY_REQUESTS {
             break response;
         }
         assert_eq!(response.status(), StatusCode::OK);
     };
     assert!(limited.headers().contains_key(header::RETRY_AFTER));
-    assert!(limited.headers()[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/html"));
+    assert!(
+        limited.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
     assert!(limited.text().await.unwrap().contains("429"));
 }
