@@ -388,3 +388,22 @@ impl IntoResponse for ApiError {
         response
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_redirect_no_header_can_carry_is_an_explained_500_not_a_bare_one() {
+        let fine = redirect("/console/jobs?state=discarded");
+        assert_eq!(fine.status(), StatusCode::SEE_OTHER);
+        assert_eq!(
+            fine.headers()[header::LOCATION],
+            "/console/jobs?state=discarded"
+        );
+        let broken = redirect("/console/\u{1}");
+        assert_eq!(broken.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        // Made from an ApiError, whose cause is logged: the edge sees it was explained.
+        assert!(broken.extensions().get::<Explained>().is_some());
+    }
+}
