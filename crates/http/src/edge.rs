@@ -1,7 +1,7 @@
 //! The edge of every request, as one tower layer outside the request span: the request id
 //! (the client's if it is a sane token, else a fresh one, echoed in the answer), the request
-//! metrics, admission (load shedding, with a share kept for keyed callers), `Connection: close` while draining, and the security
-//! headers every answer carries.
+//! metrics, admission (load shedding, with a share kept for keyed callers), `Connection:
+//! close` while draining, and the security headers every answer carries.
 //!
 //! These were six layers (five `axum::middleware::from_fn` and tower-http's request-id pair).
 //! Each `from_fn` clones the whole service stack inside it and boxes it and its future on
@@ -119,7 +119,7 @@ impl Edge {
                 Ok(permit) => Some(AnonymousInFlight::new(permit)),
                 Err(_) => return shed("anonymous", ApiError::Overloaded),
             },
-            Err(response) => return response,
+            Err(response) => return self.noting_unreachable(response),
         };
         let _order = if request.method() == Method::POST && request.uri().path() == "/v1/orders" {
             let Some(order) = self.state.orders.admit() else {
@@ -132,6 +132,11 @@ impl Edge {
             None
         };
         let response = run(&mut inner, request).await;
+        self.noting_unreachable(response)
+    }
+
+    /// `response`, after telling the store when it says the database could not be reached.
+    fn noting_unreachable(&self, response: Response<Body>) -> Response<Body> {
         if response.extensions().get::<DatabaseUnreachable>().is_some() {
             self.state.store.report_unreachable();
         }
