@@ -12,7 +12,7 @@ pub mod webhook;
 pub use api_key::Role;
 pub use order::{
     CustomerName, Email, NewOrder, NewOrderLine, Note, Order, OrderAction, OrderId, OrderLine,
-    OrderStatus, ProductRef, Quantity,
+    OrderStatus, ProductRef, Quantity, format_money, receipt_message_id,
 };
 pub use page::PageLimit;
 pub use product::{

@@ -157,6 +157,19 @@ impl FromStr for OrderStatus {
     }
 }
 
+/// The `Message-ID` of an order's receipt, `<receipt-<order id>@<domain>>`: stable, so a
+/// receipt sent again (its job ran twice) is one message to the recipient's mail system.
+pub fn receipt_message_id(order: OrderId, domain: &str) -> String {
+    format!("<receipt-{order}@{domain}>")
+}
+
+/// An amount in minor units as people read it: `25.00 EUR`, `-0.05 EUR`.
+pub fn format_money(minor: i64, currency: &str) -> String {
+    let sign = if minor < 0 { "-" } else { "" };
+    let minor = minor.unsigned_abs();
+    format!("{sign}{}.{:02} {currency}", minor / 100, minor % 100)
+}
+
 /// A customer's e-mail address: at most 254 characters, a local part and a domain that the
 /// mailer can send to. This is the one place that decides: the receipt is addressed from the
 /// parts kept here, with the checks lettre makes of them (`email_address`'s local part and
@@ -387,6 +400,17 @@ mod tests {
             .collect();
         assert_eq!(releasing, [Cancelled, Expired]);
         assert_eq!(OrderStatus::sources(Cancel), [Pending, Paid]);
+    }
+
+    #[test]
+    fn amounts_and_receipt_ids_are_written_one_way() {
+        assert_eq!(format_money(2_500, "EUR"), "25.00 EUR");
+        assert_eq!(format_money(-5, "EUR"), "-0.05 EUR");
+        let id = OrderId::generate();
+        assert_eq!(
+            receipt_message_id(id, "shop.example"),
+            format!("<receipt-{id}@shop.example>")
+        );
     }
 
     #[test]

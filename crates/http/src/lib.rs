@@ -105,6 +105,8 @@ impl std::ops::Deref for AppState {
 /// The services and settings behind [`AppState`].
 #[derive(Debug)]
 pub struct Shared {
+    /// The use cases (the service layer): what a handler calls to change anything.
+    pub services: orderly_service::Services,
     pub store: Store,
     /// Places orders through group commit.
     pub orders: OrderWriter,

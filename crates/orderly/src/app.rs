@@ -10,6 +10,7 @@ use std::time::Duration;
 use orderly_http::{AppState, HttpSettings};
 use orderly_queue::kinds::{self, JobKind};
 use orderly_queue::{Liveness, Registry, Worker, WorkerSettings};
+use orderly_service::Services;
 use orderly_storage::{
     OrderWriter, OrderWriterSettings, Store, StoreError, StoreOptions, WriteLoop,
 };
@@ -145,7 +146,8 @@ pub fn rate_limits(config: &Config) -> Result<Option<orderly_http::RateLimits>, 
 }
 
 /// The job handlers every worker runs.
-pub fn registry(store: &Store, config: &Config) -> Result<Registry, AppError> {
+pub fn registry(services: &Services, config: &Config) -> Result<Registry, AppError> {
+    let store = services.store();
     let smtp_url = config.mail.smtp_url.expose();
     let mailer = Mailer::new(&MailSettings {
         smtp_url: (!smtp_url.is_empty()).then(|| smtp_url.to_owned()),
@@ -174,7 +176,7 @@ pub fn registry(store: &Store, config: &Config) -> Result<Registry, AppError> {
         })
         .register::<kinds::Noop>(Noop)
         .register::<kinds::ExpireOrders>(orderly_worker::ExpireOrders {
-            store: store.clone(),
+            services: services.clone(),
             payment_timeout: config.orders.payment_timeout,
         })
         .register::<kinds::Prune>(orderly_worker::Prune {
@@ -255,12 +257,15 @@ impl Application {
         if config.database.migrate_on_start {
             store.migrate().await.map_err(AppError::Migrate)?;
         }
+        // One product cache per process, shared by the API and the worker's chores: a write
+        // either makes forgets the entries it changed, here and through Redis elsewhere.
+        let services = Services::new(store.clone(), product_cache(config)?);
         let settings = worker_settings(config);
         let worker_id = settings.id.clone();
         let worker = if roles.worker {
             Some(Worker::new(
                 store.queue().clone(),
-                registry(&store, config)?,
+                registry(&services, config)?,
                 settings,
             ))
         } else {
@@ -294,10 +299,11 @@ impl Application {
                 Arc::new(orderly_http::render_order),
             );
             let state = AppState::new(orderly_http::Shared {
+                services: services.clone(),
                 store: store.clone(),
                 orders,
                 keys: orderly_http::auth::KeyCache::new(config.http.auth_cache),
-                cache: product_cache(config)?,
+                cache: services.cache().cloned(),
                 rate_limits: rate_limits(config)?,
                 metrics: Some(crate::metrics::install()),
                 settings: Arc::new(HttpSettings {

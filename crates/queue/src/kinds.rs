@@ -38,6 +38,13 @@ impl JobKind for SendReceipt {
     type Args = OrderArgs;
 }
 
+impl SendReceipt {
+    /// The unique key of an order's receipt job: at most one per order.
+    pub fn unique_key(order: impl std::fmt::Display) -> String {
+        format!("{}:{order}", Self::NAME)
+    }
+}
+
 /// Delivers one event to one webhook endpoint.
 #[derive(Debug)]
 pub struct DeliverWebhook;
@@ -54,6 +61,13 @@ pub struct DeliveryArgs {
 
 fn is_zero(n: &i64) -> bool {
     *n == 0
+}
+
+impl DeliverWebhook {
+    /// The unique key of the job delivering `event` to `endpoint`: one per pair, ever.
+    pub fn unique_key(event: impl std::fmt::Display, endpoint: impl std::fmt::Display) -> String {
+        format!("webhook:{event}:{endpoint}")
+    }
 }
 
 impl JobKind for DeliverWebhook {

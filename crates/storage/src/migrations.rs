@@ -72,6 +72,11 @@ const SQLITE: &[Embedded] = &[
         "operator console",
         include_str!("../migrations/sqlite/0011_operator_console.sql"),
     ),
+    (
+        12,
+        "fulfill spelling",
+        include_str!("../migrations/sqlite/0012_fulfill_spelling.sql"),
+    ),
 ];
 
 const POSTGRES: &[Embedded] = &[
@@ -134,6 +139,11 @@ const POSTGRES: &[Embedded] = &[
         12,
         "operator console",
         include_str!("../migrations/postgres/0012_operator_console.sql"),
+    ),
+    (
+        13,
+        "fulfill spelling",
+        include_str!("../migrations/postgres/0013_fulfill_spelling.sql"),
     ),
 ];
 

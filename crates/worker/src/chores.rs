@@ -3,16 +3,17 @@
 
 use std::time::Duration;
 
-use orderly_domain::OrderAction;
 use orderly_queue::kinds::{self, TickArgs};
 use orderly_queue::{BoxFuture, Handler, Job, JobError};
-use orderly_storage::{Store, TransitionOutcome};
+use orderly_service::Services;
+use orderly_storage::Store;
 
-/// `expire_orders`: pending orders older than the payment timeout become `expired`, their
-/// stock released and `order.expired` written, one transaction each.
+/// `expire_orders`: pending orders older than the payment timeout become `expired`, by the
+/// service layer's rule (stock released, `order.expired` written, one transaction each, and the
+/// products' cached reads forgotten).
 #[derive(Debug, Clone)]
 pub struct ExpireOrders {
-    pub store: Store,
+    pub services: Services,
     pub payment_timeout: Duration,
 }
 
@@ -20,33 +21,10 @@ impl Handler<kinds::ExpireOrders> for ExpireOrders {
     fn run<'a>(&'a self, _: TickArgs, _job: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
         Box::pin(async move {
             let cutoff = orderly_domain::now() - self.payment_timeout;
-            let transient =
-                |e: orderly_storage::StoreError| JobError::transient("expiring orders", &e);
-            let mut expired = 0;
-            loop {
-                let batch = self
-                    .store
-                    .pending_orders_before(cutoff, 100)
-                    .await
-                    .map_err(transient)?;
-                if batch.is_empty() {
-                    break;
-                }
-                for id in batch {
-                    // An order paid meanwhile is no longer pending: the transition refuses it.
-                    if let (TransitionOutcome::Done, _) = self
-                        .store
-                        .transition_order(id, OrderAction::Expire, None)
-                        .await
-                        .map_err(transient)?
-                    {
-                        expired += 1;
-                    }
-                }
-            }
-            if expired > 0 {
-                tracing::info!(expired, "expired unpaid orders");
-            }
+            self.services
+                .expire_unpaid_orders(cutoff)
+                .await
+                .map_err(|e| JobError::transient("expiring orders", &e))?;
             Ok(())
         })
     }

@@ -5,6 +5,7 @@
 use lettre::Message;
 use lettre::message::Mailbox;
 use lettre::message::header::ContentType;
+use orderly_domain::format_money as money;
 use orderly_queue::kinds::{self, NoticeArgs, TickArgs};
 use orderly_queue::{BoxFuture, Handler, Job, JobError, NewJob};
 use orderly_storage::{SalesSummary, Store};
@@ -12,7 +13,6 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::mail::Mailer;
-use crate::receipt::money;
 
 /// A notice for the operators; `key` makes it unique (queued twice, sent once) and names its
 /// `Message-ID`.

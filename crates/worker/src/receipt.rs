@@ -6,7 +6,7 @@
 use lettre::message::header::ContentType;
 use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::{Address, Message};
-use orderly_domain::{Email, Order, OrderId};
+use orderly_domain::{Email, Order, OrderId, format_money as money, receipt_message_id};
 use orderly_queue::kinds::{self, OrderArgs};
 use orderly_queue::{BoxFuture, Handler, Job, JobError};
 use orderly_storage::Store;
@@ -74,15 +74,9 @@ impl Handler<kinds::SendReceipt> for SendReceipt {
     }
 }
 
-/// The stable `Message-ID` of an order's receipt.
+/// The stable `Message-ID` of an order's receipt, on the sender's domain.
 pub fn message_id(order: OrderId, from: &Mailbox) -> String {
-    format!("<receipt-{order}@{}>", from.email.domain())
-}
-
-pub(crate) fn money(minor: i64, currency: &str) -> String {
-    let sign = if minor < 0 { "-" } else { "" };
-    let minor = minor.unsigned_abs();
-    format!("{sign}{}.{:02} {currency}", minor / 100, minor % 100)
+    receipt_message_id(order, from.email.domain())
 }
 
 fn escape(text: &str) -> String {
@@ -262,12 +256,5 @@ mod tests {
                 .get_raw("Message-ID"),
             Some(message_id(order.id, &from).as_str())
         );
-    }
-
-    #[test]
-    fn money_prints_minor_units_with_two_decimals() {
-        assert_eq!(money(1250, "EUR"), "12.50 EUR");
-        assert_eq!(money(5, "EUR"), "0.05 EUR");
-        assert_eq!(money(-199, "USD"), "-1.99 USD");
     }
 }

@@ -220,12 +220,7 @@ pub(crate) fn span(d: time::Duration) -> String {
     }
 }
 
-/// An amount in minor units: `25.00 EUR`.
-pub(crate) fn money(minor: i64, currency: &str) -> String {
-    let sign = if minor < 0 { "-" } else { "" };
-    let minor = minor.unsigned_abs();
-    format!("{sign}{}.{:02} {currency}", minor / 100, minor % 100)
-}
+pub(crate) use orderly_domain::format_money as money;
 
 /// A query string of the non-empty pairs, `?a=1&b=2` (or nothing).
 pub(crate) fn query(pairs: &[(&str, Option<&str>)]) -> String {

@@ -1,11 +1,12 @@
 //! Orders: search by e-mail, status, creation date or id (newest first), and an order's page
 //! with its lines and totals, its history (events), its receipt, its jobs and its webhook
-//! deliveries, and the pay / fulfil / cancel buttons (each asks for confirmation).
+//! deliveries, and the pay / fulfill / cancel buttons (each asks for confirmation).
 
 use axum::extract::State;
 use axum::response::Response;
 use maud::html;
 use orderly_domain::{OrderAction, OrderId, OrderStatus, PageLimit};
+use orderly_queue::kinds;
 use orderly_storage::OrderSearch;
 use serde::Deserialize;
 use time::macros::format_description;
@@ -164,10 +165,10 @@ pub(crate) async fn show(
     let event_ids: Vec<uuid::Uuid> = events.iter().map(|e| e.id).collect();
     let deliveries = state.store.webhook_attempts_of_events(&event_ids).await?;
     let endpoints = state.store.list_webhooks(None, 100).await?;
-    let mut keys = vec![format!("send_receipt:{id}")];
+    let mut keys = vec![kinds::SendReceipt::unique_key(id)];
     for event in &events {
         for endpoint in &endpoints {
-            keys.push(format!("webhook:{}:{}", event.id, endpoint.id));
+            keys.push(kinds::DeliverWebhook::unique_key(event.id, endpoint.id));
         }
     }
     let jobs = state.store.queue().jobs_by_unique_keys(&keys).await?;
@@ -198,7 +199,7 @@ pub(crate) async fn show(
                         (action_button(&session, &format!("{here}/pay"), "Mark paid", Some("Mark this order paid?")))
                     }
                     @if order.status.apply(OrderAction::Fulfill).is_ok() {
-                        (action_button(&session, &format!("{here}/fulfil"), "Mark fulfilled", Some("Mark this order fulfilled?")))
+                        (action_button(&session, &format!("{here}/fulfill"), "Mark fulfilled", Some("Mark this order fulfilled?")))
                     }
                     @if order.status.apply(OrderAction::Cancel).is_ok() {
                         (action_button(&session, &format!("{here}/cancel"), "Cancel order", Some("Cancel this order? Its stock goes back on sale.")))
@@ -229,7 +230,7 @@ pub(crate) async fn show(
             }
             h2 { "Receipt" }
             @match order.receipt_sent_at {
-                Some(sent) => p { "Sent " (time_ago(sent)) " (" (when(sent)) "), Message-ID " code { "<receipt-" (id) "@" (domain) ">" } }
+                Some(sent) => p { "Sent " (time_ago(sent)) " (" (when(sent)) "), Message-ID " code { (orderly_domain::receipt_message_id(id, domain)) } }
                 None => p.hint { "Not sent yet." }
             }
             h2 { "Jobs" }
@@ -283,7 +284,7 @@ pub(crate) async fn act(
     let id = crate::orders::parse_order_id(&id)?;
     let (action, name, notice) = match action.as_str() {
         "pay" => (OrderAction::Pay, "order.pay", "order_paid"),
-        "fulfil" => (OrderAction::Fulfill, "order.fulfil", "order_fulfilled"),
+        "fulfill" => (OrderAction::Fulfill, "order.fulfill", "order_fulfilled"),
         "cancel" => (OrderAction::Cancel, "order.cancel", "order_cancelled"),
         _ => return Err(ApiError::NotFound("resource").into()),
     };

@@ -10,7 +10,8 @@ use axum::http::request::Parts;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use orderly_domain::{FieldError, OrderAction, OrderId, OrderStatus, Role, ValidationErrors};
-use orderly_storage::{CreateOrder, CreateOutcome, OrderFilter, OrderRejection, TransitionOutcome};
+use orderly_service::TransitionError;
+use orderly_storage::{CreateOrder, CreateOutcome, OrderFilter, OrderRejection};
 use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -300,36 +301,25 @@ async fn transition(
     Ok(Json(OrderResource::from(&order)))
 }
 
-/// Moves order `id` on by `action` (the console's buttons too): the stock an order releases
-/// leaves the product cache.
+/// Moves order `id` on by `action` (the console's buttons too), by the service layer's rule.
 pub(crate) async fn apply_transition(
     state: &AppState,
     id: OrderId,
     action: OrderAction,
 ) -> Result<orderly_domain::Order, ApiError> {
     let trace = crate::tracing_context::current_traceparent();
-    match state
-        .store
+    state
+        .services
         .transition_order(id, action, trace.as_deref())
-        .await?
-    {
-        (TransitionOutcome::Done, Some(order)) => {
-            if order.status.releases_stock() {
-                crate::products::read::invalidate(
-                    state,
-                    order.lines.iter().map(|l| (l.product_id, None)),
-                )
-                .await;
-            }
-            tracing::info!(order_id = %order.id, status = %order.status, "order {action} done");
-            Ok(order)
-        }
-        (TransitionOutcome::NotAllowed { current }, _) => Err(ApiError::Conflict {
-            code: "invalid_transition",
-            detail: format!("cannot {action} an order that is {current}"),
-        }),
-        _ => Err(ApiError::NotFound("order")),
-    }
+        .await
+        .map_err(|error| match error {
+            TransitionError::NotAllowed { action, current } => ApiError::Conflict {
+                code: "invalid_transition",
+                detail: format!("cannot {action} an order that is {current}"),
+            },
+            TransitionError::NotFound => ApiError::NotFound("order"),
+            TransitionError::Store(error) => error.into(),
+        })
 }
 
 /// Mark a pending order paid (admin).

@@ -72,18 +72,11 @@ pub async fn by_sku(state: &AppState, sku: &Sku) -> Result<Option<Arc<CachedProd
     Ok(None)
 }
 
-/// Drops the cached entries of products that a committed write changed.
+/// Drops the cached entries of products that a committed write changed (the service
+/// layer's rule: [`orderly_service::Services::forget_products`]).
 pub async fn invalidate(
     state: &AppState,
     products: impl IntoIterator<Item = (ProductId, Option<String>)>,
 ) {
-    let Some(cache) = &state.cache else { return };
-    let mut keys = Vec::new();
-    for (id, sku) in products {
-        keys.push(Key::Id(id.as_uuid()));
-        if let Some(sku) = sku {
-            keys.push(Key::Sku(sku));
-        }
-    }
-    cache.invalidate(&keys).await;
+    state.services.forget_products(products).await;
 }

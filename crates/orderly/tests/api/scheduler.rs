@@ -1,6 +1,9 @@
 //! The scheduler: one tick, one job, whatever the number of workers; and the order-expiry
 //! chore it runs.
 
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
 use orderly_queue::{JobKind, kinds};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -12,7 +15,7 @@ async fn expiry(backend: Backend) {
         backend,
         &[
             ("ORDERLY_WORKER__SCHEDULER", "true"),
-            ("ORDERLY_ORDERS__PAYMENT_TIMEOUT", "1s"),
+            ("ORDERLY_ORDERS__PAYMENT_TIMEOUT", "3s"),
             ("ORDERLY_SCHEDULES__EXPIRE_ORDERS__CRON", "* * * * * *"),
         ],
     )
@@ -33,6 +36,9 @@ async fn expiry(backend: Backend) {
         .json()
         .await
         .unwrap();
+    // The placements invalidated the product's cached reads, and each invalidation is
+    // repeated 100 ms later.
+    let last_invalidation = Instant::now() + Duration::from_millis(100);
     let pay = app
         .admin(
             Method::POST,
@@ -42,6 +48,23 @@ async fn expiry(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(pay.status(), StatusCode::OK);
+    // Served from the cache before the expiry, once the placements' repeated invalidations
+    // have passed: the chore must forget it.
+    let before: Value = app.read("/v1/products/by-sku/EXP").await;
+    let product_path = format!("/v1/products/{}", before["id"].as_str().unwrap());
+    let cache = app.cache.clone().expect("the product cache is on");
+    let hits = || cache.stats().local_hits.load(Ordering::Relaxed);
+    eventually(5, "the product served from the cache", || async {
+        let hits_before = hits();
+        let cached: Value = app.read(&product_path).await;
+        let after_invalidations = Instant::now() > last_invalidation + Duration::from_millis(100);
+        (after_invalidations && hits() > hits_before && cached["stock"] == 5).then_some(())
+    })
+    .await;
+    let pending: Value = app
+        .read(&format!("/v1/orders/{}", unpaid["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(pending["status"], "pending", "cached before the expiry");
     let unpaid_path = format!("/v1/orders/{}", unpaid["id"].as_str().unwrap());
     eventually(15, "the unpaid order to expire", || async {
         let order: Value = app
@@ -55,11 +78,14 @@ async fn expiry(backend: Backend) {
         (order["status"] == "expired").then_some(())
     })
     .await;
-    let product: Value = app.read("/v1/products/by-sku/EXP").await;
-    assert_eq!(
-        product["stock"], 8,
-        "the expired order's 3 units came back; the paid order keeps its 2"
-    );
+    // Read right after, through the cache, by SKU and by id.
+    for path in ["/v1/products/by-sku/EXP", product_path.as_str()] {
+        let product: Value = app.read(path).await;
+        assert_eq!(
+            product["stock"], 8,
+            "{path}: the expired order's 3 units came back; the paid order keeps its 2"
+        );
+    }
     let paid_now: Value = app
         .read(&format!("/v1/orders/{}", paid["id"].as_str().unwrap()))
         .await;

@@ -16,7 +16,7 @@ use uuid::Uuid;
 use super::{CreateOrder, CreateOutcome, RenderOrder, StoredResponse};
 use crate::webhooks::{OutboxEvent, OutboxSql, queue_deliveries};
 use orderly_queue::kinds::{OrderArgs, SendReceipt};
-use orderly_queue::{Enqueued, JobKind, NewJob, enqueue_in};
+use orderly_queue::{Enqueued, NewJob, enqueue_in};
 
 /// What every order of a batch shares.
 pub(crate) struct BatchContext<'a> {
@@ -90,7 +90,7 @@ pub(crate) fn receipt_job(order: &Order, max_attempts: i32, trace: Option<&str>)
         order_id: order.id.as_uuid(),
     })
     .max_attempts(max_attempts)
-    .unique(format!("{}:{}", SendReceipt::NAME, order.id))
+    .unique(SendReceipt::unique_key(order.id))
     .traced(trace)
 }
 

@@ -52,7 +52,7 @@ fn delivery_job(event: Uuid, endpoint: Uuid, trace: Option<&str>) -> NewJob {
         endpoint_id: endpoint,
         attempts_before: 0,
     })
-    .unique(format!("webhook:{event}:{endpoint}"))
+    .unique(DeliverWebhook::unique_key(event, endpoint))
     .traced(trace)
 }
 

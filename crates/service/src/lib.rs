@@ -1,0 +1,38 @@
+//! The service layer: each use case is one function here that owns its whole rule (the writes,
+//! and what must follow them: the cache entries it invalidates, the log line it writes), so that
+//! whoever triggers it (an API request, a console form, a CLI command, a scheduled chore) gets
+//! the same behaviour. Adapters extract, call and render; storage stores.
+//!
+//! Use cases here so far: order transitions, expiring unpaid orders (`orders.rs`), and
+//! forgetting the cached reads of products a write changed (`catalogue.rs`), the one place
+//! outside `crates/cache` that invalidates the product cache.
+
+mod catalogue;
+mod orders;
+
+pub use orders::TransitionError;
+
+use orderly_cache::ProductCache;
+use orderly_storage::Store;
+
+/// What the use cases work with. Cheap to clone: each part is shared.
+#[derive(Debug, Clone)]
+pub struct Services {
+    store: Store,
+    /// The product read cache; `None` when caching is off.
+    cache: Option<ProductCache>,
+}
+
+impl Services {
+    pub fn new(store: Store, cache: Option<ProductCache>) -> Self {
+        Self { store, cache }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn cache(&self) -> Option<&ProductCache> {
+        self.cache.as_ref()
+    }
+}
