@@ -1,12 +1,61 @@
-//! The catalogue's rules that follow a write: a product whose stock or fields a committed
-//! write changed leaves the read cache, in this process and (through Redis) in every other.
+//! The catalogue's writes: creating, changing and archiving a product, each followed, once it
+//! has committed, by forgetting the product's cached reads (in this process, and through Redis
+//! in every other), so that a read after the answer never shows what was there before.
 
 use orderly_cache::Key;
-use orderly_domain::ProductId;
+use orderly_domain::{NewProduct, Product, ProductId, ProductPatch};
+use orderly_storage::{StoreError, UpdateOutcome};
 
 use crate::Services;
 
 impl Services {
+    /// Creates a product (its SKU unique: a taken one is `StoreError`'s conflict).
+    pub async fn create_product(&self, new: &NewProduct) -> Result<Product, StoreError> {
+        let product = self.store.create_product(new).await?;
+        self.forget_product(&product).await;
+        tracing::info!(product_id = %product.id, sku = %product.sku, "product created");
+        Ok(product)
+    }
+
+    /// Changes the fields `patch` names, if the product is at `expected_version` (any, when
+    /// `None`) and not archived.
+    pub async fn update_product(
+        &self,
+        id: ProductId,
+        expected_version: Option<i64>,
+        patch: &ProductPatch,
+    ) -> Result<UpdateOutcome, StoreError> {
+        let outcome = self
+            .store
+            .update_product(id, expected_version, patch)
+            .await?;
+        if let UpdateOutcome::Updated(product) = &outcome {
+            self.forget_product(product).await;
+            tracing::info!(product_id = %product.id, version = product.version, "product updated");
+        }
+        Ok(outcome)
+    }
+
+    /// Archives a product, if it is at `expected_version` (any, when `None`): it can no longer
+    /// be ordered or changed. Archiving an archived product changes nothing.
+    pub async fn archive_product(
+        &self,
+        id: ProductId,
+        expected_version: Option<i64>,
+    ) -> Result<UpdateOutcome, StoreError> {
+        let outcome = self.store.archive_product(id, expected_version).await?;
+        if let UpdateOutcome::Updated(product) = &outcome {
+            self.forget_product(product).await;
+            tracing::info!(product_id = %product.id, "product archived");
+        }
+        Ok(outcome)
+    }
+
+    async fn forget_product(&self, product: &Product) {
+        self.forget_products([(product.id, Some(product.sku.clone()))])
+            .await;
+    }
+
     /// Drops the cached reads of `products` (by id, and by SKU when it is given), after the
     /// write that changed them has committed.
     pub async fn forget_products(

@@ -3,9 +3,10 @@
 //! whoever triggers it (an API request, a console form, a CLI command, a scheduled chore) gets
 //! the same behaviour. Adapters extract, call and render; storage stores.
 //!
-//! Use cases here so far: order transitions, expiring unpaid orders (`orders.rs`), and
-//! forgetting the cached reads of products a write changed (`catalogue.rs`), the one place
-//! outside `crates/cache` that invalidates the product cache.
+//! Use cases here so far: order transitions and expiring unpaid orders (`orders.rs`); creating,
+//! changing and archiving products, and forgetting the cached reads of products a write
+//! changed (`catalogue.rs`, the one place outside `crates/cache` that invalidates the product
+//! cache).
 
 mod catalogue;
 mod orders;

@@ -104,11 +104,10 @@ async fn create_order(
     };
     match state.orders.place(request).await? {
         CreateOutcome::Created { order, response } => {
-            crate::products::read::invalidate(
-                &state,
-                order.lines.iter().map(|l| (l.product_id, None)),
-            )
-            .await;
+            state
+                .services
+                .forget_products(order.lines.iter().map(|l| (l.product_id, None)))
+                .await;
             metrics::counter!("orders_created_total").increment(1);
             tracing::info!(order_id = %order.id, total = order.total, lines = order.lines.len(), "order placed");
             Ok(stored_response(

@@ -86,9 +86,7 @@ async fn create_product(
     let new = body
         .parse(state.settings.currency)
         .map_err(ApiError::Validation)?;
-    let product = state.store.create_product(&new).await?;
-    read::invalidate(&state, [(product.id, Some(product.sku.clone()))]).await;
-    tracing::info!(product_id = %product.id, sku = %product.sku, "product created");
+    let product = state.services.create_product(&new).await?;
     Ok(product_response(StatusCode::CREATED, product))
 }
 
@@ -232,13 +230,8 @@ async fn update_product(
     let expected = if_match
         .required_version(current_version(&state, id))
         .await?;
-    let outcome = state.store.update_product(id, expected, &patch).await?;
-    match outcome {
-        UpdateOutcome::Updated(product) => {
-            read::invalidate(&state, [(product.id, Some(product.sku.clone()))]).await;
-            tracing::info!(product_id = %product.id, version = product.version, "product updated");
-            Ok(product_response(StatusCode::OK, product))
-        }
+    match state.services.update_product(id, expected, &patch).await? {
+        UpdateOutcome::Updated(product) => Ok(product_response(StatusCode::OK, product)),
         UpdateOutcome::NotFound => Err(ApiError::NotFound("product")),
         UpdateOutcome::Archived(_) => Err(archived()),
         UpdateOutcome::VersionMismatch(_) => Err(ApiError::PreconditionFailed),
@@ -281,12 +274,8 @@ async fn archive_product(
     let expected = if_match
         .required_version(current_version(&state, id))
         .await?;
-    match state.store.archive_product(id, expected).await? {
-        UpdateOutcome::Updated(product) => {
-            read::invalidate(&state, [(product.id, Some(product.sku.clone()))]).await;
-            tracing::info!(product_id = %product.id, "product archived");
-            Ok(product_response(StatusCode::OK, product))
-        }
+    match state.services.archive_product(id, expected).await? {
+        UpdateOutcome::Updated(product) => Ok(product_response(StatusCode::OK, product)),
         UpdateOutcome::Archived(product) => Ok(product_response(StatusCode::OK, product)),
         UpdateOutcome::NotFound => Err(ApiError::NotFound("product")),
         UpdateOutcome::VersionMismatch(_) => Err(ApiError::PreconditionFailed),

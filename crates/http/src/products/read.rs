@@ -1,5 +1,5 @@
 //! Reading products through the cache: by id, and by sku through a cached sku → id mapping.
-//! Writes call [`invalidate`] after they commit.
+//! Writes forget what they changed (`orderly_service::Services::forget_products`).
 
 use std::sync::Arc;
 
@@ -70,13 +70,4 @@ pub async fn by_sku(state: &AppState, sku: &Sku) -> Result<Option<Arc<CachedProd
         }
     }
     Ok(None)
-}
-
-/// Drops the cached entries of products that a committed write changed (the service
-/// layer's rule: [`orderly_service::Services::forget_products`]).
-pub async fn invalidate(
-    state: &AppState,
-    products: impl IntoIterator<Item = (ProductId, Option<String>)>,
-) {
-    state.services.forget_products(products).await;
 }
