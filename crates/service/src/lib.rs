@@ -6,12 +6,14 @@
 //! Use cases here so far: order transitions and expiring unpaid orders (`orders.rs`); creating,
 //! changing and archiving products, and forgetting the cached reads of products a write
 //! changed (`catalogue.rs`, the one place outside `crates/cache` that invalidates the product
-//! cache).
+//! cache); sending a webhook delivery again (`webhooks.rs`).
 
 mod catalogue;
 mod orders;
+mod webhooks;
 
 pub use orders::TransitionError;
+pub use webhooks::{Redelivery, RedeliveryError};
 
 use orderly_cache::ProductCache;
 use orderly_storage::Store;

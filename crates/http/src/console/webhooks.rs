@@ -221,13 +221,13 @@ pub(crate) async fn redeliver(
     let attempt: i64 = attempt
         .parse()
         .map_err(|_| ApiError::NotFound("delivery attempt"))?;
-    let (job_id, event_id) = crate::webhooks::queue_redelivery(&state, id, attempt).await?;
+    let queued = crate::webhooks::queue_redelivery(&state, id, attempt).await?;
     session
         .audit(
             &state,
             "webhook.redeliver",
             &format!("webhook:{id}"),
-            Some(&format!("event {event_id}, job {job_id}")),
+            Some(&format!("event {}, job {}", queued.event_id, queued.job_id)),
         )
         .await?;
     Ok(done(

@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use orderly_domain::webhook::forbidden_address;
 use orderly_domain::{FieldError, ValidationErrors};
-use orderly_storage::{WebhookChange, WebhookEndpoint, redelivery_job};
+use orderly_storage::{WebhookChange, WebhookEndpoint};
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
@@ -366,45 +366,37 @@ async fn redeliver(
     let attempt_id: i64 = attempt_id
         .parse()
         .map_err(|_| ApiError::NotFound("delivery attempt"))?;
-    let (job_id, event_id) = queue_redelivery(&state, id, attempt_id).await?;
-    Ok((StatusCode::ACCEPTED, Json(Redelivery { event_id, job_id })))
+    let queued = queue_redelivery(&state, id, attempt_id).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(Redelivery {
+            event_id: queued.event_id,
+            job_id: queued.job_id,
+        }),
+    ))
 }
 
-/// Queues the event of attempt `attempt_id` to endpoint `id` again (the console's button
-/// too); returns the job's id and the event's.
+/// Queues the event of attempt `attempt_id` to endpoint `id` again, by the service layer's
+/// rule (the console's button too).
 pub(crate) async fn queue_redelivery(
     state: &AppState,
     id: Uuid,
     attempt_id: i64,
-) -> Result<(i64, Uuid), ApiError> {
-    let endpoint = state
-        .store
-        .webhook(id)
-        .await?
-        .ok_or(ApiError::NotFound("webhook"))?;
-    if endpoint.disabled_at.is_some() {
-        return Err(ApiError::Conflict {
-            code: "webhook_disabled",
-            detail: "enable the endpoint before sending events to it".into(),
-        });
-    }
-    let attempt = state
-        .store
-        .webhook_attempt(id, attempt_id)
-        .await?
-        .ok_or(ApiError::NotFound("delivery attempt"))?;
-    let attempts_before = state
-        .store
-        .count_webhook_attempts(id, attempt.event_id)
-        .await?;
-    let ids = state
-        .store
-        .queue()
-        .enqueue(&[redelivery_job(attempt.event_id, id, attempts_before)])
-        .await?;
-    let job_id = ids.first().copied().ok_or_else(|| {
-        ApiError::internal(std::io::Error::other("the redelivery job was not queued"))
-    })?;
-    tracing::info!(endpoint_id = %id, event_id = %attempt.event_id, job_id, "webhook redelivery queued");
-    Ok((job_id, attempt.event_id))
+) -> Result<orderly_service::Redelivery, ApiError> {
+    use orderly_service::RedeliveryError as E;
+    state
+        .services
+        .redeliver(id, attempt_id)
+        .await
+        .map_err(|error| match error {
+            E::EndpointNotFound => ApiError::NotFound("webhook"),
+            E::AttemptNotFound => ApiError::NotFound("delivery attempt"),
+            E::EndpointDisabled => ApiError::Conflict {
+                code: "webhook_disabled",
+                detail: "enable the endpoint before sending events to it".into(),
+            },
+            E::Store(error) => error.into(),
+            E::Queue(error) => error.into(),
+            E::NotQueued => ApiError::internal(error),
+        })
 }
