@@ -86,11 +86,11 @@ pub(crate) async fn queue_figures(state: &AppState) -> Result<Vec<QueueStats>, A
 }
 
 /// The queue named `name`, when there is one.
-pub(crate) fn known_queue(name: &str) -> Result<&'static str, ApiError> {
-    orderly_queue::known_queues()
-        .into_iter()
-        .find(|queue| *queue == name)
-        .ok_or(ApiError::NotFound("queue"))
+pub(crate) fn queue_control_error(error: orderly_service::QueueControlError) -> ApiError {
+    match error {
+        orderly_service::QueueControlError::UnknownQueue { .. } => ApiError::NotFound("queue"),
+        orderly_service::QueueControlError::Queue(error) => error.into(),
+    }
 }
 
 /// List the queues with their jobs' figures (admin).
@@ -125,12 +125,13 @@ async fn pause_queue(
     State(state): State<AppState>,
     PathParams(name): PathParams<String>,
 ) -> Result<Json<QueueResource>, ApiError> {
-    let queue = known_queue(&name)?;
     let by = auth.caller.key_id.to_string();
-    if state.store.queue().pause_queue(queue, &by).await? {
-        tracing::info!(queue, paused_by = %by, "queue paused");
-    }
-    Ok(Json(state.store.queue().queue_stats(queue).await?.into()))
+    let paused = state
+        .services
+        .pause_queue(&name, &by)
+        .await
+        .map_err(queue_control_error)?;
+    Ok(Json(paused.stats.into()))
 }
 
 /// Resume a paused queue (admin): workers fetch from it again at once.
@@ -148,9 +149,11 @@ async fn resume_queue(
     State(state): State<AppState>,
     PathParams(name): PathParams<String>,
 ) -> Result<Json<QueueResource>, ApiError> {
-    let queue = known_queue(&name)?;
-    if state.store.queue().resume_queue(queue).await? {
-        tracing::info!(queue, resumed_by = %auth.caller.key_id, "queue resumed");
-    }
-    Ok(Json(state.store.queue().queue_stats(queue).await?.into()))
+    let by = auth.caller.key_id.to_string();
+    let resumed = state
+        .services
+        .resume_queue(&name, &by)
+        .await
+        .map_err(queue_control_error)?;
+    Ok(Json(resumed.stats.into()))
 }

@@ -6,13 +6,16 @@
 //! Use cases here so far: order transitions and expiring unpaid orders (`orders.rs`); creating,
 //! changing and archiving products, and forgetting the cached reads of products a write
 //! changed (`catalogue.rs`, the one place outside `crates/cache` that invalidates the product
-//! cache); sending a webhook delivery again (`webhooks.rs`).
+//! cache); sending a webhook delivery again (`webhooks.rs`); pausing and resuming job queues
+//! (`queues.rs`).
 
 mod catalogue;
 mod orders;
+mod queues;
 mod webhooks;
 
 pub use orders::TransitionError;
+pub use queues::{QueueControlError, QueueControlled};
 pub use webhooks::{Redelivery, RedeliveryError};
 
 use orderly_cache::ProductCache;

@@ -114,19 +114,19 @@ pub(crate) async fn act(
     Path((name, action)): Path<(String, String)>,
     Action(session): Action,
 ) -> Result<Response, PageError> {
-    let queue = crate::queues::known_queue(&name)?;
     let by = session.key_id.to_string();
-    let notice = match action.as_str() {
-        "pause" => {
-            state.store.queue().pause_queue(queue, &by).await?;
-            "queue_paused"
-        }
-        "resume" => {
-            state.store.queue().resume_queue(queue).await?;
-            "queue_resumed"
-        }
+    let (controlled, notice) = match action.as_str() {
+        "pause" => (state.services.pause_queue(&name, &by).await, "queue_paused"),
+        "resume" => (
+            state.services.resume_queue(&name, &by).await,
+            "queue_resumed",
+        ),
         _ => return Err(ApiError::NotFound("resource").into()),
     };
+    let queue = controlled
+        .map_err(crate::queues::queue_control_error)?
+        .stats
+        .name;
     session
         .audit(
             &state,

@@ -1,7 +1,8 @@
 //! `orderly queues list|pause|resume`: the queues from the shell, as `/v1/queues` shows and
 //! changes them. A pause made here is recorded as paused by `cli`.
 
-use anyhow::{Context, bail};
+use anyhow::Context;
+use orderly_service::Services;
 
 use super::short_time;
 use crate::app;
@@ -14,34 +15,25 @@ pub async fn run(command: QueuesCommand, config: &Config) -> anyhow::Result<()> 
         .migrate()
         .await
         .context("cannot migrate the database")?;
-    let queue = store.queue();
-    let known = |name: &str| {
-        let queues = orderly_queue::known_queues();
-        match queues.iter().find(|q| **q == name) {
-            Some(queue) => Ok(*queue),
-            None => bail!(
-                "no queue is named {name:?}; the queues are {}",
-                queues.join(", ")
-            ),
-        }
-    };
+    let services = Services::new(store.clone(), None);
     let names = match &command {
         QueuesCommand::List => orderly_queue::known_queues(),
         QueuesCommand::Pause { name } => {
-            let name = known(name)?;
-            if !queue.pause_queue(name, "cli").await? {
+            let paused = services.pause_queue(name, "cli").await?;
+            if !paused.changed {
                 println!("queue {name} was paused already");
             }
-            vec![name]
+            vec![Services::known_queue(name)?]
         }
         QueuesCommand::Resume { name } => {
-            let name = known(name)?;
-            if !queue.resume_queue(name).await? {
+            let resumed = services.resume_queue(name, "cli").await?;
+            if !resumed.changed {
                 println!("queue {name} was not paused");
             }
-            vec![name]
+            vec![Services::known_queue(name)?]
         }
     };
+    let queue = store.queue();
     println!(
         "{:<10}  {:<8}  {:>9}  {:>9}  {:>7}  {:>9}  {:>10}  OLDEST DUE",
         "QUEUE", "STATE", "AVAILABLE", "SCHEDULED", "RUNNING", "DISCARDED", "DONE/MIN"
