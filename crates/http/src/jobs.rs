@@ -5,7 +5,8 @@ use axum::Json;
 use axum::extract::State;
 use orderly_domain::ValidationErrors;
 use orderly_queue::JobState;
-use orderly_queue::{Job, JobChange, JobFilter};
+use orderly_queue::{Job, JobFilter};
+use orderly_service::{JobAction, JobActionError};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
@@ -186,18 +187,25 @@ async fn get_job(
     Ok(Json(job.into()))
 }
 
-fn changed(change: JobChange, verb: &str) -> Result<Json<JobResource>, ApiError> {
-    match change {
-        JobChange::Done(job) => {
-            tracing::info!(job_id = job.id, kind = %job.kind, "job {verb} by an operator");
-            Ok(Json(job.into()))
-        }
-        JobChange::NotFound => Err(ApiError::NotFound("job")),
-        JobChange::NotAllowed(job) => Err(ApiError::Conflict {
-            code: "invalid_job_state",
-            detail: format!("cannot {verb} a job that is {}", job.state),
-        }),
-    }
+/// Applies an operator's `action` to job `id` by the service layer's rule (the console's
+/// buttons too).
+pub(crate) async fn act_on_job(
+    state: &AppState,
+    id: i64,
+    action: JobAction,
+) -> Result<Job, ApiError> {
+    state
+        .services
+        .act_on_job(id, action)
+        .await
+        .map_err(|error| match error {
+            JobActionError::NotFound(_) => ApiError::NotFound("job"),
+            JobActionError::NotAllowed { action, job } => ApiError::Conflict {
+                code: "invalid_job_state",
+                detail: format!("cannot {} a job that is {}", action.as_str(), job.state),
+            },
+            JobActionError::Queue(error) => error.into(),
+        })
 }
 
 /// Send a discarded or cancelled job round again, with a fresh set of attempts (admin).
@@ -216,10 +224,8 @@ async fn retry_job(
     State(state): State<AppState>,
     PathParams(id): PathParams<String>,
 ) -> Result<Json<JobResource>, ApiError> {
-    changed(
-        state.store.queue().retry_job(parse_id(&id)?).await?,
-        "retry",
-    )
+    let job = act_on_job(&state, parse_id(&id)?, JobAction::Retry).await?;
+    Ok(Json(job.into()))
 }
 
 /// Cancel a job that has not finished (admin). A running job's current run completes, but its
@@ -239,8 +245,6 @@ async fn cancel_job(
     State(state): State<AppState>,
     PathParams(id): PathParams<String>,
 ) -> Result<Json<JobResource>, ApiError> {
-    changed(
-        state.store.queue().cancel_job(parse_id(&id)?).await?,
-        "cancel",
-    )
+    let job = act_on_job(&state, parse_id(&id)?, JobAction::Cancel).await?;
+    Ok(Json(job.into()))
 }

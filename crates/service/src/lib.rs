@@ -7,13 +7,15 @@
 //! changing and archiving products, and forgetting the cached reads of products a write
 //! changed (`catalogue.rs`, the one place outside `crates/cache` that invalidates the product
 //! cache); sending a webhook delivery again (`webhooks.rs`); pausing and resuming job queues
-//! (`queues.rs`).
+//! (`queues.rs`); retrying and cancelling a job (`jobs.rs`).
 
 mod catalogue;
+mod jobs;
 mod orders;
 mod queues;
 mod webhooks;
 
+pub use jobs::{JobAction, JobActionError};
 pub use orders::TransitionError;
 pub use queues::{QueueControlError, QueueControlled};
 pub use webhooks::{Redelivery, RedeliveryError};

@@ -6,7 +6,8 @@ use axum::extract::State;
 use axum::response::Response;
 use maud::html;
 use orderly_domain::PageLimit;
-use orderly_queue::{DiscardedFilter, JobChange, JobFilter, JobState, RETRY_ALL_LIMIT};
+use orderly_queue::{DiscardedFilter, JobFilter, JobState, RETRY_ALL_LIMIT};
+use orderly_service::JobAction;
 use serde::Deserialize;
 
 use super::extract::{Path, Query};
@@ -219,23 +220,13 @@ pub(crate) async fn act(
     Action(session): Action,
 ) -> Result<Response, PageError> {
     let id: i64 = id.parse().map_err(|_| ApiError::NotFound("job"))?;
-    let queue = state.store.queue();
-    let (change, verb, notice) = match action.as_str() {
-        "retry" => (queue.retry_job(id).await?, "retry", "job_retried"),
-        "cancel" => (queue.cancel_job(id).await?, "cancel", "job_cancelled"),
+    let (action, notice) = match action.as_str() {
+        "retry" => (JobAction::Retry, "job_retried"),
+        "cancel" => (JobAction::Cancel, "job_cancelled"),
         _ => return Err(ApiError::NotFound("resource").into()),
     };
-    match change {
-        JobChange::Done(_) => {}
-        JobChange::NotFound => return Err(ApiError::NotFound("job").into()),
-        JobChange::NotAllowed(job) => {
-            return Err(ApiError::Conflict {
-                code: "invalid_job_state",
-                detail: format!("cannot {verb} a job that is {}", job.state),
-            }
-            .into());
-        }
-    }
+    crate::jobs::act_on_job(&state, id, action).await?;
+    let verb = action.as_str();
     session
         .audit(&state, &format!("job.{verb}"), &format!("job:{id}"), None)
         .await?;

@@ -2,7 +2,8 @@
 
 use anyhow::{Context, bail};
 use orderly_domain::PageLimit;
-use orderly_queue::{Job, JobChange, JobFilter};
+use orderly_queue::{Job, JobFilter};
+use orderly_service::{JobAction, Services};
 
 use super::short_time;
 use crate::app;
@@ -11,6 +12,7 @@ use crate::config::Config;
 
 pub async fn run(command: JobsCommand, config: &Config) -> anyhow::Result<()> {
     let store = app::open_store(config, "orderly jobs").await?;
+    let services = Services::new(store.clone(), None);
     store
         .migrate()
         .await
@@ -56,22 +58,11 @@ pub async fn run(command: JobsCommand, config: &Config) -> anyhow::Result<()> {
             Some(job) => print_job(&job),
             None => bail!("no job has id {id}"),
         },
-        JobsCommand::Retry { id } => report(store.queue().retry_job(id).await?, id, "retry")?,
-        JobsCommand::Cancel { id } => report(store.queue().cancel_job(id).await?, id, "cancel")?,
+        JobsCommand::Retry { id } => print_job(&services.act_on_job(id, JobAction::Retry).await?),
+        JobsCommand::Cancel { id } => print_job(&services.act_on_job(id, JobAction::Cancel).await?),
     }
     store.close().await;
     Ok(())
-}
-
-fn report(change: JobChange, id: i64, verb: &str) -> anyhow::Result<()> {
-    match change {
-        JobChange::Done(job) => {
-            print_job(&job);
-            Ok(())
-        }
-        JobChange::NotFound => bail!("no job has id {id}"),
-        JobChange::NotAllowed(job) => bail!("cannot {verb} job {id}: it is {}", job.state),
-    }
 }
 
 fn print_job(job: &Job) {
