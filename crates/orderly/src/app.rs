@@ -285,8 +285,7 @@ impl Application {
             let (orders, loops) = OrderWriter::new(
                 store.clone(),
                 OrderWriterSettings {
-                    idempotency_ttl: time::Duration::try_from(config.orders.idempotency_ttl)
-                        .unwrap_or(time::Duration::DAY),
+                    idempotency_ttl: config.idempotency_ttl(),
                     max_batch: config.orders.max_batch,
                     queue: config.orders.queue,
                     writers: config.orders.writers,

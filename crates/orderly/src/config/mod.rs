@@ -290,7 +290,7 @@ pub struct EventsConfig {
     /// The JetStream stream, created when missing with the settings below.
     pub stream: String,
     /// `limits`, `interest` or `workqueue`.
-    pub retention: String,
+    pub retention: StreamRetention,
     #[serde(with = "humantime_serde")]
     pub max_age: Duration,
     #[serde(with = "humantime_serde")]
@@ -336,6 +336,15 @@ pub struct LogConfig {
     pub format: LogFormat,
     /// A `tracing` filter such as `info` or `info,orderly_storage=debug`.
     pub filter: String,
+}
+
+/// The JetStream stream's retention policy, as NATS names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StreamRetention {
+    Limits,
+    Interest,
+    Workqueue,
 }
 
 /// How log lines are written.
@@ -785,12 +794,6 @@ impl Config {
             "must be letters, digits, - and _",
         )?;
         check(
-            ["limits", "interest", "workqueue"].contains(&e.retention.as_str()),
-            "events.retention",
-            &e.retention,
-            "must be limits, interest or workqueue",
-        )?;
-        check(
             !e.duplicate_window.is_zero() && e.duplicate_window <= e.max_age,
             "events.duplicate_window",
             written(e.duplicate_window),
@@ -837,6 +840,12 @@ impl Config {
             .collect()
     }
 
+    /// `orders.idempotency_ttl` as the order writer takes it. Validated to at most 30 days, so
+    /// the whole seconds always fit.
+    pub fn idempotency_ttl(&self) -> time::Duration {
+        time::Duration::seconds(self.orders.idempotency_ttl.as_secs() as i64)
+    }
+
     /// Where and how events are relayed; `None` when `events.nats_url` is empty.
     pub fn relay_settings(&self) -> Option<orderly_worker::events::RelaySettings> {
         let e = &self.events;
@@ -848,10 +857,10 @@ impl Config {
             url: e.nats_url.expose().to_owned(),
             subject_prefix: e.subject_prefix.clone(),
             stream: e.stream.clone(),
-            retention: match e.retention.as_str() {
-                "interest" => RetentionPolicy::Interest,
-                "workqueue" => RetentionPolicy::WorkQueue,
-                _ => RetentionPolicy::Limits,
+            retention: match e.retention {
+                StreamRetention::Limits => RetentionPolicy::Limits,
+                StreamRetention::Interest => RetentionPolicy::Interest,
+                StreamRetention::Workqueue => RetentionPolicy::WorkQueue,
             },
             max_age: e.max_age,
             duplicate_window: e.duplicate_window,
