@@ -373,8 +373,13 @@ async fn an_endpoint_failing_for_five_days_is_disabled_and_the_operators_told() 
     // Failing, but for less than five days: retried, still enabled.
     order(&app).await;
     receiver.wait_for(1, 30).await;
-    let read = read_endpoint(&app, id).await;
-    assert!(read["failing_since"].is_string(), "{read}");
+    // The failure is recorded once the worker has the answer, a moment after the receiver
+    // sent it.
+    let read = eventually(10, "the failure recorded", || async {
+        let read = read_endpoint(&app, id).await;
+        read["failing_since"].is_string().then_some(read)
+    })
+    .await;
     assert_eq!(read["enabled"], true);
     // As if the first failure had been six days ago: the next failure disables it.
     app.execute(
