@@ -29,7 +29,7 @@ HEADS = [
 def main() -> None:
     host, port, seconds, rate = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
     addresses = sys.argv[5:]
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     poller = select.poll()
     live = {}  # fd -> [socket, opened at, first bytes of the answer]
