@@ -93,7 +93,7 @@ impl Edge {
     /// has not seen it back: `orderly_storage::Store::report_unreachable`), any request
     /// without a verified caller past its share of `http.max_in_flight`
     /// (`http.anonymous_share`), and new orders the order writer does not let in
-    /// (`orderly_storage::OrderWriter::admit`). It runs before the request's span, its log
+    /// (`orderly_service::OrderPlacement::admit`). It runs before the request's span, its log
     /// line and the rate limiter, so that a refusal costs next to nothing: under ten times the
     /// requests the process can serve, refusals that each cost a span and a log line took the
     /// CPU the admitted requests needed. Refusals are counted in the metrics as every request
@@ -122,8 +122,7 @@ impl Edge {
             Err(response) => return self.noting_unreachable(response),
         };
         let _order = if request.method() == Method::POST && request.uri().path() == "/v1/orders" {
-            let Some(order) = self.state.orders.admit() else {
-                metrics::counter!("orders_shed_total", "reason" => "congested").increment(1);
+            let Some(order) = self.state.placement.admit() else {
                 SHED_LOG.refused();
                 return ApiError::Overloaded.into_response();
             };

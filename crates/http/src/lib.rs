@@ -33,7 +33,7 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use orderly_domain::Currency;
-use orderly_storage::{OrderWriter, Store};
+use orderly_storage::Store;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::classify::StatusInRangeAsFailures;
 use tower_http::trace::{DefaultOnFailure, DefaultOnResponse, TraceLayer};
@@ -43,7 +43,6 @@ use utoipa_axum::router::OpenApiRouter;
 
 pub use error::{ApiError, PROBLEM_JSON, Problem};
 pub use health::Drain;
-pub use orders::render as render_order;
 pub use rate_limit::RateLimits;
 
 /// Settings the HTTP layer needs from the configuration.
@@ -108,8 +107,8 @@ pub struct Shared {
     /// The use cases (the service layer): what a handler calls to change anything.
     pub services: orderly_service::Services,
     pub store: Store,
-    /// Places orders through group commit.
-    pub orders: OrderWriter,
+    /// Places orders (admission, group commit, what follows an order).
+    pub placement: orderly_service::OrderPlacement,
     /// Recently verified API keys.
     pub keys: auth::KeyCache,
     /// The product read cache; `None` when caching is off.

@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use orderly_http::{AppState, HttpSettings};
-use orderly_queue::kinds::{self, JobKind};
+use orderly_queue::kinds;
 use orderly_queue::{Liveness, Registry, Worker, WorkerSettings};
-use orderly_service::Services;
+use orderly_service::{OrderPlacement, Services};
 use orderly_storage::{
     OrderWriter, OrderWriterSettings, Store, StoreError, StoreOptions, WriteLoop,
 };
@@ -259,7 +259,11 @@ impl Application {
         }
         // One product cache per process, shared by the API and the worker's chores: a write
         // either makes forgets the entries it changed, here and through Redis elsewhere.
-        let services = Services::new(store.clone(), product_cache(config)?);
+        let services = Services::new(
+            store.clone(),
+            product_cache(config)?,
+            config.worker.attempt_limits(),
+        );
         let settings = worker_settings(config);
         let worker_id = settings.id.clone();
         let worker = if roles.worker {
@@ -289,18 +293,16 @@ impl Application {
                     max_batch: config.orders.max_batch,
                     queue: config.orders.queue,
                     writers: config.orders.writers,
-                    receipt_max_attempts: config.worker.max_attempts_for(kinds::SendReceipt::NAME),
                     write_timeout: config.database.write_timeout,
                     max_queue_wait: config.orders.max_queue_wait,
                     queue_wait_target: config.orders.queue_wait_target,
                     queue_wait_interval: config.orders.queue_wait_interval,
                 },
-                Arc::new(orderly_http::render_order),
             );
             let state = AppState::new(orderly_http::Shared {
                 services: services.clone(),
                 store: store.clone(),
-                orders,
+                placement: OrderPlacement::new(services.clone(), orders, config.currency()),
                 keys: orderly_http::auth::KeyCache::new(config.http.auth_cache),
                 cache: services.cache().cloned(),
                 rate_limits: rate_limits(config)?,

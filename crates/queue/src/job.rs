@@ -73,7 +73,7 @@ impl NewJob {
             kind: kind.to_owned(),
             args,
             priority: 5,
-            max_attempts: known.map_or(5, |k| k.max_attempts),
+            max_attempts: known.map_or(crate::kinds::DEFAULT_MAX_ATTEMPTS, |k| k.max_attempts),
             run_at: None,
             unique_key: None,
             trace_context: None,

@@ -43,6 +43,11 @@ impl SendReceipt {
     pub fn unique_key(order: impl std::fmt::Display) -> String {
         format!("{}:{order}", Self::NAME)
     }
+
+    /// The job that sends the receipt of order `order_id`, under its unique key.
+    pub fn job(order_id: Uuid) -> crate::NewJob {
+        crate::NewJob::of::<Self>(&OrderArgs { order_id }).unique(Self::unique_key(order_id))
+    }
 }
 
 /// Delivers one event to one webhook endpoint.
@@ -206,6 +211,34 @@ impl KindInfo {
     }
 }
 
+/// Runs allowed to a job of a kind no one declared (one named only by configuration).
+pub const DEFAULT_MAX_ATTEMPTS: i32 = 5;
+
+/// How many runs a job of each kind gets: the configured number where configuration gives one
+/// (`worker.max_attempts`), else the kind's own [`JobKind::MAX_ATTEMPTS`]. The one place that
+/// decides it: whoever enqueues a job asks here.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AttemptLimits(std::collections::BTreeMap<String, i32>);
+
+impl AttemptLimits {
+    /// `configured`: runs per kind name, for the kinds whose own limit is overridden.
+    pub fn new(configured: std::collections::BTreeMap<String, i32>) -> Self {
+        Self(configured)
+    }
+
+    /// Runs allowed to a job of the kind named `kind`.
+    pub fn named(&self, kind: &str) -> i32 {
+        self.0.get(kind).copied().unwrap_or_else(|| {
+            KindInfo::named(kind).map_or(DEFAULT_MAX_ATTEMPTS, |k| k.max_attempts)
+        })
+    }
+
+    /// Runs allowed to a job of kind `K`.
+    pub fn of<K: JobKind>(&self) -> i32 {
+        self.0.get(K::NAME).copied().unwrap_or(K::MAX_ATTEMPTS)
+    }
+}
+
 /// Every kind, for checking names given in configuration.
 pub const ALL: &[KindInfo] = &[
     KindInfo::of::<SendReceipt>(),
@@ -221,6 +254,15 @@ pub const ALL: &[KindInfo] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn configuration_overrides_a_kinds_own_attempt_limit() {
+        let limits = AttemptLimits::new([("send_receipt".to_owned(), 3)].into());
+        assert_eq!(limits.of::<SendReceipt>(), 3);
+        assert_eq!(limits.named("send_receipt"), 3);
+        assert_eq!(limits.of::<DeliverWebhook>(), DeliverWebhook::MAX_ATTEMPTS);
+        assert_eq!(limits.named("made_up"), DEFAULT_MAX_ATTEMPTS);
+    }
 
     #[test]
     fn arguments_read_what_earlier_versions_stored() {

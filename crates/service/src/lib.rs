@@ -3,7 +3,8 @@
 //! whoever triggers it (an API request, a console form, a CLI command, a scheduled chore) gets
 //! the same behaviour. Adapters extract, call and render; storage stores.
 //!
-//! Use cases here so far: order transitions and expiring unpaid orders (`orders.rs`); creating,
+//! Use cases here so far: placing orders (`orders/place.rs`); order transitions and expiring
+//! unpaid orders (`orders/mod.rs`); creating,
 //! changing and archiving products, and forgetting the cached reads of products a write
 //! changed (`catalogue.rs`, the one place outside `crates/cache` that invalidates the product
 //! cache); sending a webhook delivery again (`webhooks.rs`); pausing and resuming job queues
@@ -16,11 +17,12 @@ mod queues;
 mod webhooks;
 
 pub use jobs::{JobAction, JobActionError};
-pub use orders::TransitionError;
+pub use orders::{OrderPlacement, OrderRejection, PlaceOrder, Placement, TransitionError};
 pub use queues::{QueueControlError, QueueControlled};
 pub use webhooks::{Redelivery, RedeliveryError};
 
 use orderly_cache::ProductCache;
+use orderly_queue::kinds::AttemptLimits;
 use orderly_storage::Store;
 
 /// What the use cases work with. Cheap to clone: each part is shared.
@@ -29,11 +31,17 @@ pub struct Services {
     store: Store,
     /// The product read cache; `None` when caching is off.
     cache: Option<ProductCache>,
+    /// Runs each kind of job gets, for the jobs the use cases enqueue.
+    attempts: std::sync::Arc<AttemptLimits>,
 }
 
 impl Services {
-    pub fn new(store: Store, cache: Option<ProductCache>) -> Self {
-        Self { store, cache }
+    pub fn new(store: Store, cache: Option<ProductCache>, attempts: AttemptLimits) -> Self {
+        Self {
+            store,
+            cache,
+            attempts: std::sync::Arc::new(attempts),
+        }
     }
 
     pub fn store(&self) -> &Store {

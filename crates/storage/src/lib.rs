@@ -28,8 +28,8 @@ pub use events::{EventFilter, EventRecord, NATS_RELAY, RelayState};
 pub use order_writer::{AdmittedOrder, OrderWriter, OrderWriterSettings, WriteLoop};
 pub use orderly_db::cause_chain;
 pub use orders::{
-    CreateOrder, CreateOutcome, LineProblem, OrderFilter, OrderRejection, OrderSettings,
-    RenderOrder, ShortLine, StoredResponse, TransitionOutcome,
+    CreateOrder, CreateOutcome, LineProblem, OrderFilter, OrderRejection, OrderSettings, ShortLine,
+    TransitionOutcome,
 };
 pub use products::{ProductFilter, UpdateOutcome};
 pub use reachability::is_unreachable;

@@ -31,7 +31,7 @@ use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use crate::orders::{CreateOrder, CreateOutcome, OrderSettings, RenderOrder};
+use crate::orders::{CreateOrder, CreateOutcome, OrderSettings};
 use crate::{BackendKind, Store, StoreError};
 
 /// How orders are batched.
@@ -45,8 +45,6 @@ pub struct OrderWriterSettings {
     pub queue: usize,
     /// Writer tasks (transactions in parallel) on PostgreSQL; SQLite always uses one.
     pub writers: usize,
-    /// Attempts each order's receipt job gets.
-    pub receipt_max_attempts: i32,
     /// Longest one batch's transaction may take (see [`Store::create_orders`]).
     pub write_timeout: std::time::Duration,
     /// Longest an order may wait in the queue for a writer (see the module's description).
@@ -231,11 +229,7 @@ impl OrderWriter {
     /// The writer, and the write loops the caller must run (and watch: orders fail with
     /// [`StoreError::WriterStopped`] once none runs). A loop ends when every clone of the
     /// writer is dropped.
-    pub fn new(
-        store: Store,
-        settings: OrderWriterSettings,
-        render: Arc<RenderOrder>,
-    ) -> (Self, Vec<WriteLoop>) {
+    pub fn new(store: Store, settings: OrderWriterSettings) -> (Self, Vec<WriteLoop>) {
         let (sender, receiver) = mpsc::channel(settings.queue.max(1));
         let receiver = Arc::new(tokio::sync::Mutex::new(receiver));
         let congestion = Arc::new(Congestion {
@@ -260,7 +254,6 @@ impl OrderWriter {
                     store.clone(),
                     receiver.clone(),
                     settings.clone(),
-                    render.clone(),
                     congestion.clone(),
                     delay.clone(),
                 )))
@@ -278,8 +271,9 @@ impl OrderWriter {
 
     /// Lets a new order in, or `None` when it is to be refused at once: for a while after an
     /// order was shed, and while as many orders as the adaptive limit allows are in already.
-    /// Cheap: the HTTP layer asks before reading an order's body, and holds what it gets until
-    /// the order is answered.
+    /// Cheap: asked once per order, before its body is read (the placing use case,
+    /// `orderly_service::OrderPlacement::admit`), and what it gets is held until the order is
+    /// answered. [`OrderWriter::place`] does not ask again.
     pub fn admit(&self) -> Option<AdmittedOrder> {
         if self.congestion.active() {
             return None;
@@ -290,18 +284,9 @@ impl OrderWriter {
         (admitted < limit).then_some(order)
     }
 
-    /// Whether new orders are being refused at once because queued ones waited too long.
-    fn congested(&self) -> bool {
-        self.congestion.active()
-    }
-
     /// Places one order and waits for its commit. A second request with the same key while
     /// the first is queued or running is answered [`CreateOutcome::InFlight`] at once.
     pub async fn place(&self, request: CreateOrder) -> Result<CreateOutcome, StoreError> {
-        if self.congested() {
-            metrics::counter!("orders_shed_total", "reason" => "congested").increment(1);
-            return Err(StoreError::Overloaded);
-        }
         let key = (request.api_key, request.idempotency_key.clone());
         if !self
             .in_flight
@@ -333,20 +318,15 @@ async fn write_loop(
     store: Store,
     receiver: Arc<tokio::sync::Mutex<mpsc::Receiver<Queued>>>,
     settings: OrderWriterSettings,
-    render: Arc<RenderOrder>,
     congestion: Arc<Congestion>,
     delay: Arc<QueueDelay>,
 ) {
     let order_settings = OrderSettings {
         idempotency_ttl: settings.idempotency_ttl,
-        render: render.as_ref(),
-        receipt_max_attempts: settings.receipt_max_attempts,
         write_timeout: settings.write_timeout,
     };
     let mut queued = Vec::with_capacity(settings.max_batch);
     loop {
-        let mut requests = Vec::with_capacity(settings.max_batch);
-        let mut replies = Vec::with_capacity(settings.max_batch);
         {
             let mut receiver = receiver.lock().await;
             let Some(first) = receiver.recv().await else {
@@ -360,81 +340,104 @@ async fn write_loop(
                 }
             }
         }
-        let now = Instant::now();
-        let full = queued.len() >= settings.max_batch;
-        let standing = queued
-            .first()
-            .is_some_and(|(_, _, since)| delay.standing(now.duration_since(*since), full, now));
-        for (request, reply, since) in queued.drain(..) {
-            let waited = now.duration_since(since);
-            // After a shed, new orders are refused at once for a while: a quarter of
-            // max_queue_wait past that bound, half an interval in a standing queue. Only a
-            // full batch sheds: one that empties the queue writes all its orders in one
-            // commit, so refusing some of them (say, behind a commit a slow disk held up)
-            // would spare the database nothing.
-            let shed = if full && waited > settings.max_queue_wait {
-                Some(("queue_wait", settings.max_queue_wait / 4))
-            } else if standing && waited >= delay.target() {
-                Some(("standing_queue", settings.queue_wait_interval / 2))
-            } else {
-                None
-            };
-            if let Some((reason, refuse_for)) = shed {
-                congestion.extend(refuse_for);
-                metrics::counter!("orders_shed_total", "reason" => reason).increment(1);
-                let _ = reply.send(Err(StoreError::Overloaded));
-            } else {
-                requests.push(request);
-                replies.push(reply);
-            }
-        }
+        let (requests, replies) = shed_waited(&mut queued, &settings, &congestion, &delay);
         if requests.is_empty() {
             continue;
         }
         let started = Instant::now();
         let written = store.create_orders(&requests, &order_settings).await;
         delay.batch_took(started.elapsed());
-        match written {
-            Ok(outcomes) => {
-                for (reply, outcome) in replies.into_iter().zip(outcomes) {
-                    let _ = reply.send(Ok(outcome));
-                }
+        answer(&store, &order_settings, requests, replies, written).await;
+    }
+}
+
+/// Takes the batch out of `queued`, answering `Overloaded` to the orders that waited too
+/// long; the rest are to be written.
+fn shed_waited(
+    queued: &mut Vec<Queued>,
+    settings: &OrderWriterSettings,
+    congestion: &Congestion,
+    delay: &QueueDelay,
+) -> (Vec<CreateOrder>, Vec<Reply>) {
+    let mut requests = Vec::with_capacity(queued.len());
+    let mut replies = Vec::with_capacity(queued.len());
+    let now = Instant::now();
+    let full = queued.len() >= settings.max_batch;
+    let standing = queued
+        .first()
+        .is_some_and(|(_, _, since)| delay.standing(now.duration_since(*since), full, now));
+    for (request, reply, since) in queued.drain(..) {
+        let waited = now.duration_since(since);
+        // After a shed, new orders are refused at once for a while: a quarter of
+        // max_queue_wait past that bound, half an interval in a standing queue. Only a
+        // full batch sheds: one that empties the queue writes all its orders in one
+        // commit, so refusing some of them (say, behind a commit a slow disk held up)
+        // would spare the database nothing.
+        let shed = if full && waited > settings.max_queue_wait {
+            Some(("queue_wait", settings.max_queue_wait / 4))
+        } else if standing && waited >= delay.target() {
+            Some(("standing_queue", settings.queue_wait_interval / 2))
+        } else {
+            None
+        };
+        if let Some((reason, refuse_for)) = shed {
+            congestion.extend(refuse_for);
+            metrics::counter!("orders_shed_total", "reason" => reason).increment(1);
+            let _ = reply.send(Err(StoreError::Overloaded));
+        } else {
+            requests.push(request);
+            replies.push(reply);
+        }
+    }
+    (requests, replies)
+}
+
+/// Answers each order of a written batch.
+async fn answer(
+    store: &Store,
+    order_settings: &OrderSettings,
+    requests: Vec<CreateOrder>,
+    replies: Vec<Reply>,
+    written: Result<Vec<CreateOutcome>, StoreError>,
+) {
+    match written {
+        Ok(outcomes) => {
+            for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                let _ = reply.send(Ok(outcome));
             }
-            Err(error)
-                if requests.len() > 1 && !error.is_unavailable() && !error.is_storage_full() =>
-            {
-                // A batch fails whole when any of its orders meets an unexpected error (or the
-                // commit fails). Each order then gets a transaction of its own, so one bad
-                // order fails alone; one that did commit is replayed by its idempotency key.
-                // Not when the database is unavailable (or the commit's outcome unknown):
-                // retrying each order against a database that is away would hold this writer
-                // for one acquire timeout per order; the clients' retries do it instead.
+        }
+        Err(error) if requests.len() > 1 && !error.is_unavailable() && !error.is_storage_full() => {
+            // A batch fails whole when any of its orders meets an unexpected error (or the
+            // commit fails). Each order then gets a transaction of its own, so one bad
+            // order fails alone; one that did commit is replayed by its idempotency key.
+            // Not when the database is unavailable (or the commit's outcome unknown):
+            // retrying each order against a database that is away would hold this writer
+            // for one acquire timeout per order; the clients' retries do it instead.
+            tracing::warn!(
+                error = %orderly_db::cause_chain(&error),
+                batch = requests.len(),
+                "order batch failed; retrying its orders one by one"
+            );
+            for (request, reply) in requests.into_iter().zip(replies) {
+                let outcome = store
+                    .create_orders(std::slice::from_ref(&request), order_settings)
+                    .await
+                    .and_then(|mut outcomes| outcomes.pop().ok_or(StoreError::WriterStopped));
+                let _ = reply.send(outcome);
+            }
+        }
+        Err(error) => {
+            if error.is_commit_outcome_unknown() {
                 tracing::warn!(
                     error = %orderly_db::cause_chain(&error),
                     batch = requests.len(),
-                    "order batch failed; retrying its orders one by one"
+                    "the connection failed during COMMIT: these orders may or may not exist; \
+                     answered 503 so that clients retry with the same Idempotency-Key"
                 );
-                for (request, reply) in requests.into_iter().zip(replies) {
-                    let outcome = store
-                        .create_orders(std::slice::from_ref(&request), &order_settings)
-                        .await
-                        .and_then(|mut outcomes| outcomes.pop().ok_or(StoreError::WriterStopped));
-                    let _ = reply.send(outcome);
-                }
             }
-            Err(error) => {
-                if error.is_commit_outcome_unknown() {
-                    tracing::warn!(
-                        error = %orderly_db::cause_chain(&error),
-                        batch = requests.len(),
-                        "the connection failed during COMMIT: these orders may or may not exist; \
-                         answered 503 so that clients retry with the same Idempotency-Key"
-                    );
-                }
-                let error = Arc::new(error);
-                for reply in replies {
-                    let _ = reply.send(Err(StoreError::BatchFailed(error.clone())));
-                }
+            let error = Arc::new(error);
+            for reply in replies {
+                let _ = reply.send(Err(StoreError::BatchFailed(error.clone())));
             }
         }
     }

@@ -9,9 +9,11 @@ use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use orderly_domain::{FieldError, OrderAction, OrderId, OrderStatus, Role, ValidationErrors};
-use orderly_service::TransitionError;
-use orderly_storage::{CreateOrder, CreateOutcome, OrderFilter, OrderRejection};
+use orderly_domain::{
+    FieldError, Order, OrderAction, OrderId, OrderStatus, Role, ValidationErrors,
+};
+use orderly_service::{OrderRejection, PlaceOrder, Placement, TransitionError};
+use orderly_storage::OrderFilter;
 use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -20,7 +22,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub use body::CreateOrderBody;
-pub use resource::{OrderPage, OrderResource, render};
+pub use resource::{OrderPage, OrderResource};
 
 use crate::AppState;
 use crate::auth::{Authorized, ManageOrders, PlaceOrders};
@@ -94,48 +96,28 @@ async fn create_order(
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Response, ApiError> {
     let (fingerprint, order) = decode_order(&body)?;
-    let request = CreateOrder {
+    let request = PlaceOrder {
         api_key: auth.caller.key_id,
         idempotency_key,
         fingerprint,
         order,
-        currency: state.settings.currency.as_str().to_owned(),
         trace_context: crate::tracing_context::current_traceparent(),
     };
-    match state.orders.place(request).await? {
-        CreateOutcome::Created { order, response } => {
-            state
-                .services
-                .forget_products(order.lines.iter().map(|l| (l.product_id, None)))
-                .await;
-            metrics::counter!("orders_created_total").increment(1);
-            tracing::info!(order_id = %order.id, total = order.total, lines = order.lines.len(), "order placed");
-            Ok(stored_response(
-                response.status,
-                response.body,
-                order.id,
-                false,
-            ))
-        }
-        CreateOutcome::Replayed(response) => {
-            let id = serde_json::from_str::<Value>(&response.body)
-                .ok()
-                .and_then(|v| v["id"].as_str().map(str::to_owned))
-                .unwrap_or_default();
-            Ok(stored_response(response.status, response.body, id, true))
-        }
-        CreateOutcome::KeyReused => Err(ApiError::Unprocessable {
+    match state.placement.place(request).await? {
+        Placement::Created(order) => Ok(placed(&order, false)),
+        Placement::Replayed(order) => Ok(placed(&order, true)),
+        Placement::KeyReused => Err(ApiError::Unprocessable {
             code: "idempotency_key_reused",
             detail: "this Idempotency-Key was used with a different body; use a new key for a \
                      new order"
                 .into(),
         }),
-        CreateOutcome::InFlight => Err(ApiError::Conflict {
+        Placement::InFlight => Err(ApiError::Conflict {
             code: "idempotency_key_in_flight",
             detail: "a request with this Idempotency-Key is still being processed; retry shortly"
                 .into(),
         }),
-        CreateOutcome::Rejected(rejection) => Err(rejected(rejection)),
+        Placement::Rejected(rejection) => Err(rejected(rejection)),
     }
 }
 
@@ -150,15 +132,10 @@ pub(crate) fn decode_order(body: &Value) -> Result<(Vec<u8>, orderly_domain::New
     Ok((fingerprint, order))
 }
 
-fn stored_response(
-    status: u16,
-    body: String,
-    id: impl std::fmt::Display,
-    replayed: bool,
-) -> Response {
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::CREATED);
-    let mut response = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
-    if let Some(location) = order_location(id) {
+/// The `201` for an order placed, or for a retry of the request that placed it.
+fn placed(order: &Order, replayed: bool) -> Response {
+    let mut response = (StatusCode::CREATED, Json(OrderResource::from(order))).into_response();
+    if let Some(location) = order_location(order.id) {
         response.headers_mut().insert(header::LOCATION, location);
     }
     if replayed {

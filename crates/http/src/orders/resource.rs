@@ -80,11 +80,6 @@ impl From<&Order> for OrderResource {
     }
 }
 
-/// The JSON of an order, as stored for idempotent replays.
-pub fn render(order: &Order) -> String {
-    serde_json::to_string(&OrderResource::from(order)).unwrap_or_else(|_| "{}".to_owned())
-}
-
 /// One page of orders.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OrderPage {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use orderly_domain::{
-    Currency, CustomerName, Description, Email, NewOrder, NewOrderLine, NewProduct, Price,
+    Currency, CustomerName, Description, Email, NewOrder, NewOrderLine, NewProduct, OrderId, Price,
     ProductName, ProductRef, Quantity, Role, Sku, Stock,
 };
 use orderly_storage::{CreateOrder, CreateOutcome, NewApiKey, OrderSettings, Store, StoreOptions};
@@ -68,8 +68,6 @@ pub async fn run(args: CeilingArgs, config: &Config) -> anyhow::Result<Report> {
         workers.push(tokio::spawn(async move {
             let settings = OrderSettings {
                 idempotency_ttl: time::Duration::hours(24),
-                render: &orderly_http::render_order,
-                receipt_max_attempts: 10,
                 write_timeout: Duration::from_secs(30),
             };
             let mut rng = XorShift::new(worker as u64 + 1);
@@ -82,7 +80,7 @@ pub async fn run(args: CeilingArgs, config: &Config) -> anyhow::Result<Report> {
                         .create_orders(std::slice::from_ref(&request), &settings)
                         .await
                         .as_deref(),
-                    Ok([CreateOutcome::Created { .. }])
+                    Ok([CreateOutcome::Created(_)])
                 );
                 tally.record(ok, sent.elapsed());
             }
@@ -116,7 +114,9 @@ fn order(
             quantity: Quantity::parse("q", 1).unwrap_or_else(|_| unreachable!()),
         })
         .collect();
+    let id = OrderId::generate();
     CreateOrder {
+        id,
         api_key,
         idempotency_key: uuid::Uuid::new_v4().to_string(),
         fingerprint: uuid::Uuid::new_v4().as_bytes().to_vec(),
@@ -128,5 +128,7 @@ fn order(
         },
         currency: currency.as_str().to_owned(),
         trace_context: None,
+        // As the placing use case does: the receipt job in the order's transaction.
+        follow_up: vec![orderly_queue::kinds::SendReceipt::job(id.as_uuid())],
     }
 }

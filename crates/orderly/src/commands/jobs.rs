@@ -12,7 +12,7 @@ use crate::config::Config;
 
 pub async fn run(command: JobsCommand, config: &Config) -> anyhow::Result<()> {
     let store = app::open_store(config, "orderly jobs").await?;
-    let services = Services::new(store.clone(), None);
+    let services = Services::new(store.clone(), None, config.worker.attempt_limits());
     store
         .migrate()
         .await

@@ -210,10 +210,8 @@ pub struct WorkerConfig {
 
 impl WorkerConfig {
     /// Runs allowed to a job of `kind`: the configured limit, else the kind's own.
-    pub fn max_attempts_for(&self, kind: &str) -> i32 {
-        self.max_attempts.get(kind).copied().unwrap_or_else(|| {
-            orderly_queue::kinds::KindInfo::named(kind).map_or(5, |k| k.max_attempts)
-        })
+    pub fn attempt_limits(&self) -> orderly_queue::kinds::AttemptLimits {
+        orderly_queue::kinds::AttemptLimits::new(self.max_attempts.clone())
     }
 }
 
@@ -825,6 +823,7 @@ impl Config {
 
     /// The schedules, as the scheduler runs them.
     pub fn schedules(&self) -> Vec<Schedule> {
+        let attempts = self.worker.attempt_limits();
         self.schedules
             .iter()
             .map(|(name, s)| {
@@ -834,7 +833,7 @@ impl Config {
                     &s.job,
                     s.missed,
                     s.timezone,
-                    self.worker.max_attempts_for(&s.job),
+                    attempts.named(&s.job),
                 )
             })
             .collect()

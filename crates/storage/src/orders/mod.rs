@@ -4,6 +4,7 @@
 mod place;
 mod place_postgres;
 mod place_sqlite;
+mod snapshot;
 mod sql;
 mod transition;
 
@@ -17,10 +18,6 @@ use uuid::Uuid;
 pub use orderly_domain::reservation::{LineProblem, OrderRejection, ShortLine};
 use place::{BatchContext, judge_retry, place_batch};
 
-/// Renders the `201` body stored for replays. Supplied by the HTTP layer, which owns the
-/// representation.
-pub type RenderOrder = dyn Fn(&Order) -> String + Send + Sync;
-
 use crate::error::is_unique_violation;
 use orderly_db::{WriteConnection, WritePool};
 
@@ -29,6 +26,8 @@ use crate::{Store, StoreError, with_pool};
 /// A request to place one order.
 #[derive(Debug, Clone)]
 pub struct CreateOrder {
+    /// The id the order gets if this request creates it.
+    pub id: OrderId,
     /// The API key placing the order; idempotency keys are scoped to it.
     pub api_key: Uuid,
     pub idempotency_key: String,
@@ -37,27 +36,20 @@ pub struct CreateOrder {
     pub order: NewOrder,
     /// The store currency; every product must be priced in it.
     pub currency: String,
-    /// The W3C `traceparent` of the request, handed on to the order's receipt job.
+    /// The W3C `traceparent` of the request, handed on to the order's events.
     pub trace_context: Option<String>,
-}
-
-/// The response remembered for an idempotency key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredResponse {
-    pub status: u16,
-    pub body: String,
+    /// Jobs enqueued in the order's transaction when this request creates it.
+    pub follow_up: Vec<orderly_queue::NewJob>,
 }
 
 /// How a request to place an order ended.
 #[derive(Debug, Clone)]
 pub enum CreateOutcome {
-    /// The order is committed; `response` is what retries will get.
-    Created {
-        order: Box<Order>,
-        response: StoredResponse,
-    },
-    /// A retry of a request that already created an order: here is its first response.
-    Replayed(StoredResponse),
+    /// The order is committed; retries will get it as it is now.
+    Created(Box<Order>),
+    /// A retry of a request that already created an order: here is that order as it was
+    /// created.
+    Replayed(Box<Order>),
     /// The idempotency key was used before with a different body.
     KeyReused,
     /// The same idempotency key is being processed right now.
@@ -86,23 +78,12 @@ pub struct OrderFilter {
 }
 
 /// Settings for placing orders.
-pub struct OrderSettings<'a> {
+#[derive(Debug, Clone, Copy)]
+pub struct OrderSettings {
     pub idempotency_ttl: time::Duration,
-    pub render: &'a RenderOrder,
-    /// Attempts the receipt job gets before it is discarded.
-    pub receipt_max_attempts: i32,
     /// Longest a batch's transaction may take, from taking a connection to the answer to
     /// its `COMMIT` (see [`Store::create_orders`]).
     pub write_timeout: std::time::Duration,
-}
-
-impl std::fmt::Debug for OrderSettings<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OrderSettings")
-            .field("idempotency_ttl", &self.idempotency_ttl)
-            .field("write_timeout", &self.write_timeout)
-            .finish_non_exhaustive()
-    }
 }
 
 const ORDER_BY_ID: &str = "SELECT id, status, email, name, note, currency, total, created_by, \
@@ -234,13 +215,11 @@ impl Store {
     pub async fn create_orders(
         &self,
         requests: &[CreateOrder],
-        settings: &OrderSettings<'_>,
+        settings: &OrderSettings,
     ) -> Result<Vec<CreateOutcome>, StoreError> {
         let context = BatchContext {
             now: orderly_domain::now(),
             idempotency_ttl: settings.idempotency_ttl,
-            render: settings.render,
-            receipt_max_attempts: settings.receipt_max_attempts,
         };
         let result = with_pool!(self, pool => {
             let mut conn = pool.acquire().await?;
@@ -317,7 +296,7 @@ impl Store {
                         expires_at,
                     },
                     request,
-                )
+                )?
             }
             _ => CreateOutcome::InFlight,
         })

@@ -8,22 +8,19 @@ use std::collections::{HashMap, HashSet};
 use std::future::Future;
 
 use orderly_domain::reservation::{StockBook, StockedProduct};
-use orderly_domain::{Order, OrderId, OrderStatus, ProductId, ProductRef};
+use orderly_domain::{Order, OrderStatus, ProductId, ProductRef};
 use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{CreateOrder, CreateOutcome, RenderOrder, StoredResponse};
+use super::{CreateOrder, CreateOutcome, snapshot};
 use crate::webhooks::{OutboxEvent, OutboxSql, queue_deliveries};
-use orderly_queue::kinds::{OrderArgs, SendReceipt};
 use orderly_queue::{Enqueued, NewJob, enqueue_in};
 
 /// What every order of a batch shares.
-pub(crate) struct BatchContext<'a> {
+pub(crate) struct BatchContext {
     pub now: OffsetDateTime,
     pub idempotency_ttl: time::Duration,
-    pub render: &'a RenderOrder,
-    pub receipt_max_attempts: i32,
 }
 
 /// A stored idempotency record.
@@ -32,7 +29,9 @@ pub(crate) struct IdempotencyRecord {
     pub api_key_id: Uuid,
     pub key: String,
     pub fingerprint: Vec<u8>,
+    /// 201: the status of the answer that created the order.
     pub response_status: i32,
+    /// The order as it was created ([`snapshot`]).
     pub response_body: String,
     pub expires_at: OffsetDateTime,
 }
@@ -84,27 +83,20 @@ pub(crate) struct BatchWrites<'a> {
     pub at: OffsetDateTime,
 }
 
-/// The job that sends an order's receipt; at most one per order.
-pub(crate) fn receipt_job(order: &Order, max_attempts: i32, trace: Option<&str>) -> NewJob {
-    NewJob::of::<SendReceipt>(&OrderArgs {
-        order_id: order.id.as_uuid(),
-    })
-    .max_attempts(max_attempts)
-    .unique(SendReceipt::unique_key(order.id))
-    .traced(trace)
-}
-
-/// The answer to a request whose key has a live record: the same request is replayed,
-/// another is refused.
-pub(crate) fn judge_retry(record: &IdempotencyRecord, request: &CreateOrder) -> CreateOutcome {
-    if record.fingerprint == request.fingerprint {
-        CreateOutcome::Replayed(StoredResponse {
-            status: u16::try_from(record.response_status).unwrap_or(201),
-            body: record.response_body.clone(),
-        })
+/// The answer to a request whose key has a live record: the same request gets the order it
+/// created, another is refused.
+pub(crate) fn judge_retry(
+    record: &IdempotencyRecord,
+    request: &CreateOrder,
+) -> Result<CreateOutcome, sqlx::Error> {
+    Ok(if record.fingerprint == request.fingerprint {
+        CreateOutcome::Replayed(Box::new(snapshot::read(
+            &record.response_body,
+            record.api_key_id,
+        )?))
     } else {
         CreateOutcome::KeyReused
-    }
+    })
 }
 
 /// Places `requests` inside the open transaction `conn`. Any error means the caller must roll
@@ -113,9 +105,31 @@ pub(crate) fn judge_retry(record: &IdempotencyRecord, request: &CreateOrder) -> 
 pub(crate) async fn place_batch<C: PlaceSql>(
     conn: &mut C,
     requests: &[CreateOrder],
-    context: &BatchContext<'_>,
+    context: &BatchContext,
 ) -> Result<(Vec<CreateOutcome>, Enqueued), sqlx::Error> {
-    let now = context.now;
+    let (outcomes, book) = decide(conn, requests, context.now).await?;
+    let created: Vec<(&CreateOrder, &Order)> = requests
+        .iter()
+        .zip(&outcomes)
+        .filter_map(|(request, outcome)| match outcome {
+            CreateOutcome::Created(order) => Some((request, &**order)),
+            _ => None,
+        })
+        .collect();
+    if created.is_empty() {
+        return Ok((outcomes, Enqueued::default()));
+    }
+    let enqueued = write_created(conn, &created, &book, context).await?;
+    Ok((outcomes, enqueued))
+}
+
+/// Decides each request of the batch in memory, against the stock of the products the batch
+/// names and the idempotency records of its keys; deletes the expired records it met.
+async fn decide<C: PlaceSql>(
+    conn: &mut C,
+    requests: &[CreateOrder],
+    now: OffsetDateTime,
+) -> Result<(Vec<CreateOutcome>, StockBook), sqlx::Error> {
     let mut ids = Vec::new();
     let mut skus = Vec::new();
     for line in requests.iter().flat_map(|r| &r.order.lines) {
@@ -151,59 +165,49 @@ pub(crate) async fn place_batch<C: PlaceSql>(
         }
         if let Some(record) = records.get(&key) {
             if record.expires_at > now {
-                outcomes.push(judge_retry(record, request));
+                outcomes.push(judge_retry(record, request)?);
                 continue;
             }
             expired.push(key);
         }
-        let outcome = match book.place(&request.order, &request.currency) {
-            Ok(placement) => {
-                let order = Order {
-                    id: OrderId::generate(),
-                    status: OrderStatus::Pending,
-                    email: request.order.email.as_str().to_owned(),
-                    name: request.order.name.as_str().to_owned(),
-                    note: request.order.note.as_ref().map(|n| n.as_str().to_owned()),
-                    currency: request.currency.clone(),
-                    total: placement.total,
-                    lines: placement.lines,
-                    created_by: request.api_key,
-                    receipt_sent_at: None,
-                    created_at: now,
-                    updated_at: now,
-                };
-                let response = StoredResponse {
-                    status: 201,
-                    body: (context.render)(&order),
-                };
-                CreateOutcome::Created {
-                    order: Box::new(order),
-                    response,
-                }
-            }
+        outcomes.push(match book.place(&request.order, &request.currency) {
+            Ok(placement) => CreateOutcome::Created(Box::new(Order {
+                id: request.id,
+                status: OrderStatus::Pending,
+                email: request.order.email.as_str().to_owned(),
+                name: request.order.name.as_str().to_owned(),
+                note: request.order.note.as_ref().map(|n| n.as_str().to_owned()),
+                currency: request.currency.clone(),
+                total: placement.total,
+                lines: placement.lines,
+                created_by: request.api_key,
+                receipt_sent_at: None,
+                created_at: now,
+                updated_at: now,
+            })),
             Err(rejection) => CreateOutcome::Rejected(rejection),
-        };
-        outcomes.push(outcome);
+        });
     }
-
-    let created: Vec<(&CreateOrder, &Order, &StoredResponse)> = requests
-        .iter()
-        .zip(&outcomes)
-        .filter_map(|(request, outcome)| match outcome {
-            CreateOutcome::Created { order, response } => Some((request, &**order, response)),
-            _ => None,
-        })
-        .collect();
     if !expired.is_empty() {
         conn.delete_idempotency_records(&expired).await?;
     }
-    if created.is_empty() {
-        return Ok((outcomes, Enqueued::default()));
-    }
-    let orders: Vec<&Order> = created.iter().map(|(_, order, _)| *order).collect();
+    Ok((outcomes, book))
+}
+
+/// Writes the orders the batch created: the stock they took, the orders, their
+/// `order.created` events and the deliveries of those, their idempotency records (each with
+/// its order as created, [`snapshot`]) and the jobs their requests asked to follow them.
+async fn write_created<C: PlaceSql>(
+    conn: &mut C,
+    created: &[(&CreateOrder, &Order)],
+    book: &StockBook,
+    context: &BatchContext,
+) -> Result<Enqueued, sqlx::Error> {
+    let now = context.now;
+    let orders: Vec<&Order> = created.iter().map(|(_, order)| *order).collect();
     let events: Vec<EventRow> = created
         .iter()
-        .map(|(request, order, _)| EventRow {
+        .map(|(request, order)| EventRow {
             id: Uuid::now_v7(),
             kind: "order.created",
             subject_id: order.id.as_uuid(),
@@ -221,12 +225,12 @@ pub(crate) async fn place_batch<C: PlaceSql>(
         .collect();
     let records: Vec<IdempotencyRecord> = created
         .iter()
-        .map(|(request, _, response)| IdempotencyRecord {
+        .map(|(request, order)| IdempotencyRecord {
             api_key_id: request.api_key,
             key: request.idempotency_key.clone(),
             fingerprint: request.fingerprint.clone(),
-            response_status: i32::from(response.status),
-            response_body: response.body.clone(),
+            response_status: 201,
+            response_body: snapshot::write(order),
             expires_at: now + context.idempotency_ttl,
         })
         .collect();
@@ -238,26 +242,19 @@ pub(crate) async fn place_batch<C: PlaceSql>(
         at: now,
     })
     .await?;
-    let receipts: Vec<NewJob> = created
+    let follow_up: Vec<NewJob> = created
         .iter()
-        .map(|(request, order, _)| {
-            receipt_job(
-                order,
-                context.receipt_max_attempts,
-                request.trace_context.as_deref(),
-            )
-        })
+        .flat_map(|(request, _)| request.follow_up.iter().cloned())
         .collect();
-    let receipts = enqueue_in(conn, &receipts, now).await?;
+    let jobs = enqueue_in(conn, &follow_up, now).await?;
     let outbox: Vec<OutboxEvent<'_>> = events
         .iter()
-        .zip(&created)
-        .map(|(event, (request, _, _))| OutboxEvent {
+        .map(|event| OutboxEvent {
             id: event.id,
             kind: event.kind,
-            trace: request.trace_context.as_deref(),
+            trace: event.trace,
         })
         .collect();
     let deliveries = queue_deliveries(conn, &outbox, now).await?;
-    Ok((outcomes, receipts.and(deliveries)))
+    Ok(jobs.and(deliveries))
 }

@@ -3,6 +3,10 @@
 //! (cancelled, expired) leaves its products' cached reads stale: they are forgotten here, once
 //! the transition has committed.
 
+mod place;
+
+pub use place::{OrderPlacement, OrderRejection, PlaceOrder, Placement};
+
 use orderly_domain::{Order, OrderAction, OrderId, OrderStatus};
 use orderly_storage::{StoreError, TransitionOutcome};
 use time::OffsetDateTime;
