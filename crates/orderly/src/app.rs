@@ -215,7 +215,7 @@ pub fn worker_settings(config: &Config) -> WorkerSettings {
 pub struct Application {
     listener: Option<TcpListener>,
     /// Cron schedules, run by a worker process that holds the scheduler lease.
-    schedules: Vec<orderly_worker::scheduler::Schedule>,
+    schedules: Vec<orderly_service::Schedule>,
     /// Who holds the scheduler lease when this process leads.
     scheduler_id: String,
     /// A worker process positions events, and relays them when NATS is configured: `None`
@@ -224,6 +224,8 @@ pub struct Application {
     /// `/healthz` and `/metrics` of a worker-only process.
     ops_listener: Option<TcpListener>,
     store: Store,
+    /// The use cases, for the scheduler's passes.
+    services: Services,
     state: Option<AppState>,
     /// The order writer's loops, run under supervision by `serve`.
     write_loops: Vec<WriteLoop>,
@@ -347,6 +349,7 @@ impl Application {
             events,
             ops_listener,
             store,
+            services,
             state,
             write_loops,
             worker,
@@ -403,7 +406,7 @@ impl Application {
         }
         if !self.schedules.is_empty() {
             let scheduler = orderly_worker::scheduler::run(
-                self.store.clone(),
+                self.services.clone(),
                 self.schedules,
                 self.scheduler_id.clone(),
                 shutdown.clone(),
@@ -583,30 +586,11 @@ pub fn shutdown_on_signals() -> CancellationToken {
 
 /// The console's settings; `None` when `console.enabled` is false.
 fn console_settings(config: &Config) -> Option<Arc<orderly_http::console::ConsoleSettings>> {
-    use orderly_http::console::{ConsoleSettings, ScheduleView};
     config.console.enabled.then(|| {
-        let schedules = config
-            .schedules()
-            .into_iter()
-            .map(|schedule| {
-                let schedule = Arc::new(schedule);
-                ScheduleView {
-                    name: schedule.name.clone(),
-                    cron: schedule.cron_text.clone(),
-                    timezone: schedule.timezone.to_string(),
-                    job: schedule.job.clone(),
-                    max_attempts: schedule.max_attempts,
-                    next_tick: {
-                        let schedule = schedule.clone();
-                        Arc::new(move |after| schedule.next_tick(after))
-                    },
-                }
-            })
-            .collect();
-        Arc::new(ConsoleSettings {
+        Arc::new(orderly_http::console::ConsoleSettings {
             session_ttl: config.console.session_ttl,
             secure_cookie: config.console.secure_cookie,
-            schedules,
+            schedules: config.schedules().into_iter().map(Arc::new).collect(),
             receipt_domain: config.mail.from.email.domain().to_owned(),
         })
     })

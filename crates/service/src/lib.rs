@@ -3,22 +3,28 @@
 //! whoever triggers it (an API request, a console form, a CLI command, a scheduled chore) gets
 //! the same behaviour. Adapters extract, call and render; storage stores.
 //!
-//! Use cases here so far: placing orders (`orders/place.rs`); order transitions and expiring
+//! Use cases here so far: placing orders (`orders/place.rs`); an order's dossier for
+//! operators (`orders/dossier.rs`); order transitions and expiring
 //! unpaid orders (`orders/mod.rs`); creating,
 //! changing and archiving products, and forgetting the cached reads of products a write
 //! changed (`catalogue.rs`, the one place outside `crates/cache` that invalidates the product
 //! cache); sending a webhook delivery again (`webhooks.rs`); pausing and resuming job queues
-//! (`queues.rs`); retrying and cancelling a job (`jobs.rs`).
+//! (`queues.rs`); the scheduler's pass and pausing, resuming and running a schedule now
+//! (`schedules/`); retrying and cancelling a job (`jobs.rs`).
 
 mod catalogue;
 mod jobs;
 mod orders;
 mod queues;
+mod schedules;
 mod webhooks;
 
 pub use jobs::{JobAction, JobActionError};
-pub use orders::{OrderPlacement, OrderRejection, PlaceOrder, Placement, TransitionError};
+pub use orders::{
+    OrderDossier, OrderPlacement, OrderRejection, PlaceOrder, Placement, TransitionError,
+};
 pub use queues::{QueueControlError, QueueControlled};
+pub use schedules::{CronPattern, Missed, Schedule, ScheduleState, Zone};
 pub use webhooks::{Redelivery, RedeliveryError};
 
 use orderly_cache::ProductCache;

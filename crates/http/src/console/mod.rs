@@ -31,7 +31,6 @@ use std::time::Duration;
 use axum::Router;
 use axum::http::header;
 use axum::routing::{get, post};
-use time::OffsetDateTime;
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -44,35 +43,9 @@ pub struct ConsoleSettings {
     /// Mark the session cookie `Secure` whatever the request said.
     pub secure_cookie: bool,
     /// The configured schedules, as the queues page shows them.
-    pub schedules: Vec<ScheduleView>,
+    pub schedules: Vec<Arc<orderly_service::Schedule>>,
     /// The domain of receipts' `Message-ID` (`<receipt-<order id>@<domain>>`).
     pub receipt_domain: String,
-}
-
-/// The next tick of a schedule after a given instant.
-pub type NextTick = Arc<dyn Fn(OffsetDateTime) -> Option<OffsetDateTime> + Send + Sync>;
-
-/// A configured schedule, as the console shows and runs it.
-#[derive(Clone)]
-pub struct ScheduleView {
-    pub name: String,
-    pub cron: String,
-    pub timezone: String,
-    /// The job kind each tick enqueues.
-    pub job: String,
-    pub max_attempts: i32,
-    pub next_tick: NextTick,
-}
-
-impl std::fmt::Debug for ScheduleView {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ScheduleView")
-            .field("name", &self.name)
-            .field("cron", &self.cron)
-            .field("timezone", &self.timezone)
-            .field("job", &self.job)
-            .finish_non_exhaustive()
-    }
 }
 
 /// The console's routes (merged only when the console is enabled).

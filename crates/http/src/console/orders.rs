@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::response::Response;
 use maud::html;
 use orderly_domain::{OrderAction, OrderId, OrderStatus, PageLimit};
-use orderly_queue::kinds;
+use orderly_service::OrderDossier;
 use orderly_storage::OrderSearch;
 use serde::Deserialize;
 use time::macros::format_description;
@@ -156,22 +156,16 @@ pub(crate) async fn show(
     Query(query): Query<NoticeQuery>,
 ) -> Result<Response, PageError> {
     let id = crate::orders::parse_order_id(&id)?;
-    let order = state
-        .store
-        .order_by_id(id)
+    let OrderDossier {
+        order,
+        events,
+        jobs,
+        deliveries,
+    } = state
+        .services
+        .order_dossier(id)
         .await?
         .ok_or(ApiError::NotFound("order"))?;
-    let events = state.store.order_events(id).await?;
-    let event_ids: Vec<uuid::Uuid> = events.iter().map(|e| e.id).collect();
-    let deliveries = state.store.webhook_attempts_of_events(&event_ids).await?;
-    let endpoints = state.store.list_webhooks(None, 100).await?;
-    let mut keys = vec![kinds::SendReceipt::unique_key(id)];
-    for event in &events {
-        for endpoint in &endpoints {
-            keys.push(kinds::DeliverWebhook::unique_key(event.id, endpoint.id));
-        }
-    }
-    let jobs = state.store.queue().jobs_by_unique_keys(&keys).await?;
     let domain = state
         .settings
         .console

@@ -5,8 +5,6 @@
 use axum::extract::State;
 use axum::response::Response;
 use maud::html;
-use orderly_queue::NewJob;
-use serde_json::json;
 
 use super::extract::{Path, Query};
 use super::layout::{
@@ -22,18 +20,14 @@ pub(crate) async fn show(
     Query(q): Query<NoticeQuery>,
 ) -> Result<Response, PageError> {
     let queues = crate::queues::queue_figures(&state).await?;
-    let paused = state.store.paused_schedules().await?;
     let schedules = state
         .settings
         .console
         .as_ref()
         .map(|c| c.schedules.clone())
         .unwrap_or_default();
+    let states = state.services.schedule_states(&schedules).await?;
     let now = orderly_domain::now();
-    let mut last_runs = Vec::with_capacity(schedules.len());
-    for schedule in &schedules {
-        last_runs.push(state.store.last_tick(&schedule.name).await?);
-    }
     let notice = notice_text(q.notice.as_deref(), None);
     Ok(page(
         "Queues and schedules",
@@ -81,14 +75,15 @@ pub(crate) async fn show(
                 table.schedules {
                     thead { tr { th { "Schedule" } th { "Cron" } th { "Time zone" } th { "Job" } th { "Next run" } th { "Last run" } th { "State" } th {} } }
                     tbody {
-                        @for (schedule, last) in schedules.iter().zip(&last_runs) {
-                            @let is_paused = paused.iter().any(|(name, _)| name == &schedule.name);
+                        @for (schedule, schedule_state) in schedules.iter().zip(&states) {
+                            @let is_paused = schedule_state.paused;
+                            @let last = &schedule_state.last_tick;
                             tr data-schedule=(schedule.name) {
                                 td { (schedule.name) }
-                                td { code { (schedule.cron) } }
+                                td { code { (schedule.cron_text) } }
                                 td { (schedule.timezone) }
                                 td { (schedule.job) }
-                                td { @match (schedule.next_tick)(now) { Some(next) => { (when(next)) }, None => "–" } }
+                                td { @match schedule.next_tick(now) { Some(next) => { (when(next)) }, None => "–" } }
                                 td { @match last { Some(last) => (time_ago(*last)), None => "–" } }
                                 td { @if is_paused { span.badge.warn { "paused" } } @else { span.badge { "active" } } }
                                 td {
@@ -149,27 +144,21 @@ pub(crate) async fn act_on_schedule(
         .as_ref()
         .and_then(|c| c.schedules.iter().find(|s| s.name == name))
         .ok_or(ApiError::NotFound("schedule"))?;
+    let services = &state.services;
     let (notice, detail) = match action.as_str() {
         "pause" => {
-            state
-                .store
-                .pause_schedule(&schedule.name, &session.key_id.to_string())
+            services
+                .pause_schedule(schedule, &session.key_id.to_string())
                 .await?;
             ("schedule_paused", None)
         }
         "resume" => {
-            state.store.resume_schedule(&schedule.name).await?;
+            services.resume_schedule(schedule).await?;
             ("schedule_resumed", None)
         }
         "run" => {
-            let tick = orderly_domain::now()
-                .format(&time::format_description::well_known::Rfc3339)
-                .map_err(ApiError::internal)?;
-            let job = NewJob::named(&schedule.job, json!({ "tick": tick }))
-                .max_attempts(schedule.max_attempts)
-                .unique(format!("schedule:{}:manual:{tick}", schedule.name));
-            let ids = state.store.queue().enqueue(&[job]).await?;
-            ("schedule_run", ids.first().map(|id| format!("job {id}")))
+            let id = services.run_schedule_now(schedule).await?;
+            ("schedule_run", id.map(|id| format!("job {id}")))
         }
         _ => return Err(ApiError::NotFound("resource").into()),
     };

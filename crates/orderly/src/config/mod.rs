@@ -15,7 +15,7 @@ use std::time::Duration;
 use config::{Config as Layers, File, FileFormat};
 use lettre::message::Mailbox;
 use orderly_domain::Currency;
-use orderly_worker::scheduler::{CronPattern, Missed, Schedule, Zone};
+use orderly_service::{CronPattern, Missed, Schedule, Zone};
 use serde::{Deserialize, Serialize};
 
 use self::values::text;

@@ -148,6 +148,13 @@ backend_tests! {
         assert_eq!(retry.headers()["idempotent-replayed"], "true");
         assert_eq!(retry.headers()["location"], first_location);
         assert_eq!(retry.text().await.unwrap(), first_body);
+        // A replay is the order as the first answer gave it, not as it stands now.
+        let id = serde_json::from_str::<Value>(&first_body).unwrap()["id"].as_str().unwrap().to_owned();
+        let paid = app.admin(Method::POST, &format!("/v1/orders/{id}/pay")).send().await.unwrap();
+        assert_eq!(paid.status(), StatusCode::OK);
+        let after_payment = send("k-1", 1).await.unwrap();
+        assert_eq!(after_payment.headers()["idempotent-replayed"], "true");
+        assert_eq!(after_payment.text().await.unwrap(), first_body);
         let other = send("k-1", 2).await.unwrap();
         assert_eq!(problem(other, StatusCode::UNPROCESSABLE_ENTITY).await["code"], "idempotency_key_reused");
         assert_eq!(stock(&app, "RETRY").await, 9);

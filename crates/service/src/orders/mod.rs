@@ -3,8 +3,10 @@
 //! (cancelled, expired) leaves its products' cached reads stale: they are forgotten here, once
 //! the transition has committed.
 
+mod dossier;
 mod place;
 
+pub use dossier::OrderDossier;
 pub use place::{OrderPlacement, OrderRejection, PlaceOrder, Placement};
 
 use orderly_domain::{Order, OrderAction, OrderId, OrderStatus};
