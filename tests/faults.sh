@@ -292,7 +292,10 @@ redis_restart() {
   sleep 3
   start_redis
   echo "  Redis was down for $(( $(now_ms) - stopped )) ms"
-  sleep 2
+  # Back within a few seconds: at most a second of "using the database" after a failure, then a
+  # reconnect (more on a loaded machine, so wait up to 10 s rather than a fixed 2 s).
+  redis_keys() { redis-cli -p "$redis_port" --scan --pattern 'orderly:*' | grep -q .; }
+  wait_until 10 redis_keys || true
   local keys_back; keys_back=$(redis-cli -p "$redis_port" --scan --pattern 'orderly:*' | wc -l)
   finish_load redis-restart
   kill "$probe_pid"; { wait "$probe_pid"; } 2>/dev/null || true

@@ -141,8 +141,7 @@ async fn list_jobs(
     );
     let limit = page_limit(limit, errors)?;
     let jobs = state
-        .store
-        .queue()
+        .services
         .list_jobs(&JobFilter {
             state: job_state,
             kind: query.kind,

@@ -63,8 +63,6 @@ pub struct HttpSettings {
     pub anonymous_in_flight: usize,
     /// Whether webhook URLs may be `http` and point at internal addresses.
     pub webhooks_allow_private: bool,
-    /// How long a rotated-out webhook secret keeps signing.
-    pub webhook_rotation_grace: std::time::Duration,
     /// When events are relayed to NATS: how old the oldest event not yet relayed may be
     /// before readiness reports the relay `degraded`. `None`: no relay.
     pub relay_lag_threshold: Option<std::time::Duration>,

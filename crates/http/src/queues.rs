@@ -76,15 +76,6 @@ pub struct QueueList {
     pub data: Vec<QueueResource>,
 }
 
-/// Every queue's figures, for the console's queue page too.
-pub(crate) async fn queue_figures(state: &AppState) -> Result<Vec<QueueStats>, ApiError> {
-    let mut figures = Vec::new();
-    for name in orderly_queue::known_queues() {
-        figures.push(state.store.queue().queue_stats(name).await?);
-    }
-    Ok(figures)
-}
-
 /// The queue named `name`, when there is one.
 pub(crate) fn queue_control_error(error: orderly_service::QueueControlError) -> ApiError {
     match error {
@@ -103,7 +94,7 @@ async fn list_queues(
     _auth: Authorized<ManageJobs>,
     State(state): State<AppState>,
 ) -> Result<Json<QueueList>, ApiError> {
-    let data = queue_figures(&state).await?;
+    let data = state.services.queue_figures().await?;
     Ok(Json(QueueList {
         data: data.into_iter().map(QueueResource::from).collect(),
     }))

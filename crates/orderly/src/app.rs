@@ -7,16 +7,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use orderly_http::{AppState, HttpSettings};
+use orderly_http::AppState;
 use orderly_queue::kinds;
-use orderly_queue::{Liveness, Registry, Worker, WorkerSettings};
+use orderly_queue::{Liveness, Registry, Worker};
 use orderly_service::{OrderPlacement, Services};
-use orderly_storage::{
-    OrderWriter, OrderWriterSettings, Store, StoreError, StoreOptions, WriteLoop,
-};
-use orderly_worker::{
-    MailSettings, Mailer, Noop, NotifyOperators, SalesSummaryReport, SendReceipt,
-};
+use orderly_storage::{OrderWriter, Store, StoreError, WriteLoop};
+use orderly_worker::{Mailer, NoopHandler, OperatorNotifier, ReceiptSender, SalesSummaryReporter};
 use tokio::net::TcpListener;
 
 use crate::serve::ConnectionLimits;
@@ -77,96 +73,52 @@ impl Roles {
 /// Opens the store the configuration names, for the process `name` (what PostgreSQL shows
 /// as its sessions' `application_name`: `orderly api`, `orderly worker`, …).
 pub async fn open_store(config: &Config, name: &'static str) -> Result<Store, AppError> {
-    let options = StoreOptions {
-        max_connections: config.database.max_connections,
-        acquire_timeout: config.database.acquire_timeout,
-        application_name: name,
-    };
-    Store::connect(config.database.url.expose(), &options)
+    Store::connect(config.database.url.expose(), &config.store_options(name))
         .await
         .map_err(AppError::Connect)
 }
 
 /// The product cache the configuration asks for, if any.
 pub fn product_cache(config: &Config) -> Result<Option<orderly_cache::ProductCache>, AppError> {
-    let c = &config.cache;
-    if !c.enabled {
-        return Ok(None);
-    }
-    let redis_url = c.redis_url.expose();
-    orderly_cache::ProductCache::new(orderly_cache::CacheSettings {
-        ttl: c.ttl,
-        negative_ttl: c.negative_ttl,
-        max_entries: c.max_entries,
-        redis_url: (!redis_url.is_empty()).then(|| redis_url.to_owned()),
-        redis_timeout: c.redis_timeout,
-        redis_namespace: c.redis_namespace.clone(),
-    })
-    .map(Some)
-    .map_err(AppError::Cache)
+    config
+        .cache_settings()
+        .map(|settings| orderly_cache::ProductCache::new(settings).map_err(AppError::Cache))
+        .transpose()
 }
 
 /// The rate limits the configuration asks for, if any.
 pub fn rate_limits(config: &Config) -> Result<Option<orderly_http::RateLimits>, AppError> {
-    use orderly_ratelimit::{Policy, Quota};
-    let r = &config.rate_limits;
-    if !r.enabled {
+    let Some((policies, redis)) = config.rate_limit_policies() else {
         return Ok(None);
-    }
-    let policy = |name, quota: crate::config::QuotaConfig| Policy {
-        name,
-        quota: Quota {
-            rate: quota.rate,
-            burst: quota.burst,
-        },
     };
-    let (admin, storefront, anonymous) = (
-        policy("admin", r.admin),
-        policy("storefront", r.storefront),
-        policy("anonymous", r.anonymous),
-    );
-    let redis_url = config.cache.redis_url.expose();
-    let redis = (!redis_url.is_empty()).then(|| orderly_ratelimit::RedisSettings {
-        url: redis_url.to_owned(),
-        timeout: config.cache.redis_timeout,
-        namespace: config.cache.redis_namespace.clone(),
-    });
     let limiter =
-        orderly_ratelimit::RateLimiter::new(&[admin, storefront, anonymous], r.max_tracked, redis)
+        orderly_ratelimit::RateLimiter::new(&policies, config.rate_limits.max_tracked, redis)
             .map_err(AppError::RateLimits)?;
+    let [admin, storefront, anonymous] = policies;
     Ok(Some(orderly_http::RateLimits {
         limiter,
         admin,
         storefront,
         anonymous,
-        client_address_header: (!r.client_address_header.is_empty())
-            .then(|| axum::http::HeaderName::from_bytes(r.client_address_header.as_bytes()).ok())
-            .flatten(),
+        client_address_header: config.client_address_header(),
     }))
 }
 
 /// The job handlers every worker runs.
 pub fn registry(services: &Services, config: &Config) -> Result<Registry, AppError> {
     let store = services.store();
-    let smtp_url = config.mail.smtp_url.expose();
-    let mailer = Mailer::new(&MailSettings {
-        smtp_url: (!smtp_url.is_empty()).then(|| smtp_url.to_owned()),
-        outbox: config.mail.outbox.clone(),
-        from: config.mail.from.clone(),
-        timeout: config.mail.timeout,
-    })
-    .map_err(AppError::Mail)?;
+    let mailer = Mailer::new(&config.mail_settings()).map_err(AppError::Mail)?;
     let operators = config.mail.operators.0.clone();
-    let webhooks = orderly_worker::DeliverWebhook::new(store.clone(), config.webhook_settings())
+    let webhooks = orderly_worker::WebhookDeliverer::new(store.clone(), config.webhook_settings())
         .map_err(AppError::Webhooks)?;
     Ok(Registry::new()
-        .register::<kinds::SendReceipt>(SendReceipt::new(store.clone(), mailer.clone()))
+        .register::<kinds::SendReceipt>(ReceiptSender::new(store.clone(), mailer.clone()))
         .register::<kinds::DeliverWebhook>(webhooks)
-        .register::<kinds::NotifyOperators>(NotifyOperators {
+        .register::<kinds::NotifyOperators>(OperatorNotifier {
             mailer: mailer.clone(),
             operators: operators.clone(),
         })
-        .register::<kinds::SalesSummary>(SalesSummaryReport {
+        .register::<kinds::SalesSummary>(SalesSummaryReporter {
             store: store.clone(),
             mailer,
             operators,
@@ -174,12 +126,12 @@ pub fn registry(services: &Services, config: &Config) -> Result<Registry, AppErr
             top_products: config.reports.top_products,
             low_stock: config.reports.low_stock,
         })
-        .register::<kinds::Noop>(Noop)
-        .register::<kinds::ExpireOrders>(orderly_worker::ExpireOrders {
+        .register::<kinds::Noop>(NoopHandler)
+        .register::<kinds::ExpireOrders>(orderly_worker::OrderExpirer {
             services: services.clone(),
             payment_timeout: config.orders.payment_timeout,
         })
-        .register::<kinds::Prune>(orderly_worker::Prune {
+        .register::<kinds::Prune>(orderly_worker::Pruner {
             store: store.clone(),
             job_retention: config.worker.retention,
             event_retention: config.webhooks.event_retention,
@@ -187,27 +139,6 @@ pub fn registry(services: &Services, config: &Config) -> Result<Registry, AppErr
             // Half the job timeout: room for the last statement and the outcome's write.
             max_run: config.worker.job_timeout / 2,
         }))
-}
-
-/// How the worker runs, from the configuration.
-pub fn worker_settings(config: &Config) -> WorkerSettings {
-    let w = &config.worker;
-    WorkerSettings {
-        id: orderly_queue::worker_id(),
-        queues: w.queues.iter().map(|(q, c)| (q.clone(), *c)).collect(),
-        local_queue: w.local_queue,
-        lease: w.lease,
-        poll_interval: w.poll_interval,
-        shutdown_grace: w.shutdown_grace,
-        job_timeout: w.job_timeout,
-        backoff_base: w.backoff_base,
-        backoff_max: w.backoff_max,
-        completed: if w.keep_completed {
-            orderly_queue::Completed::Kept
-        } else {
-            orderly_queue::Completed::Deleted
-        },
-    }
 }
 
 /// A service ready to run: database open, listener bound, worker prepared.
@@ -264,9 +195,9 @@ impl Application {
         let services = Services::new(
             store.clone(),
             product_cache(config)?,
-            config.worker.attempt_limits(),
+            config.service_settings(),
         );
-        let settings = worker_settings(config);
+        let settings = config.worker_settings();
         let worker_id = settings.id.clone();
         let worker = if roles.worker {
             Some(Worker::new(
@@ -288,19 +219,7 @@ impl Application {
             let listener = TcpListener::bind(addr)
                 .await
                 .map_err(|source| AppError::Bind { addr, source })?;
-            let (orders, loops) = OrderWriter::new(
-                store.clone(),
-                OrderWriterSettings {
-                    idempotency_ttl: config.idempotency_ttl(),
-                    max_batch: config.orders.max_batch,
-                    queue: config.orders.queue,
-                    writers: config.orders.writers,
-                    write_timeout: config.database.write_timeout,
-                    max_queue_wait: config.orders.max_queue_wait,
-                    queue_wait_target: config.orders.queue_wait_target,
-                    queue_wait_interval: config.orders.queue_wait_interval,
-                },
-            );
+            let (orders, loops) = OrderWriter::new(store.clone(), config.order_writer_settings());
             let state = AppState::new(orderly_http::Shared {
                 services: services.clone(),
                 store: store.clone(),
@@ -309,23 +228,7 @@ impl Application {
                 cache: services.cache().cloned(),
                 rate_limits: rate_limits(config)?,
                 metrics: Some(crate::metrics::install()),
-                settings: Arc::new(HttpSettings {
-                    currency: config.currency(),
-                    body_limit: config.http.body_limit_bytes,
-                    body_read_timeout: config.http.body_read_timeout,
-                    request_timeout: config.http.request_timeout,
-                    max_in_flight: config.http.max_in_flight,
-                    anonymous_in_flight: (config.http.max_in_flight
-                        * usize::from(config.http.anonymous_share)
-                        / 100)
-                        .max(1),
-                    webhooks_allow_private: config.webhooks.allow_private,
-                    webhook_rotation_grace: config.webhooks.rotation_grace,
-                    relay_lag_threshold: config
-                        .relay_settings()
-                        .map(|_| config.events.lag_threshold),
-                    console: console_settings(config),
-                }),
+                settings: Arc::new(config.http_settings()),
                 drain: orderly_http::Drain::default(),
             });
             (Some(listener), Some(state), loops)
@@ -582,16 +485,4 @@ pub fn shutdown_on_signals() -> CancellationToken {
         cancel.cancel();
     });
     token
-}
-
-/// The console's settings; `None` when `console.enabled` is false.
-fn console_settings(config: &Config) -> Option<Arc<orderly_http::console::ConsoleSettings>> {
-    config.console.enabled.then(|| {
-        Arc::new(orderly_http::console::ConsoleSettings {
-            session_ttl: config.console.session_ttl,
-            secure_cookie: config.console.secure_cookie,
-            schedules: config.schedules().into_iter().map(Arc::new).collect(),
-            receipt_domain: config.mail.from.email.domain().to_owned(),
-        })
-    })
 }

@@ -1,8 +1,9 @@
-//! An operator sending a job round again or cancelling it, whoever asks: the API, the console
-//! and `orderly jobs`. Only a discarded or cancelled job can be retried, only an unfinished one
+//! An operator looking at jobs, sending one round again or cancelling it, or sending every
+//! discarded job a filter matches round again, whoever asks: the API, the console and
+//! `orderly jobs`. Only a discarded or cancelled job can be retried, only an unfinished one
 //! cancelled; each change is logged with the job it touched.
 
-use orderly_queue::{Job, JobChange, QueueError};
+use orderly_queue::{DiscardedFilter, Job, JobChange, JobFilter, QueueError};
 
 use crate::Services;
 
@@ -36,6 +37,24 @@ pub enum JobActionError {
 }
 
 impl Services {
+    /// A page of jobs matching `filter`, newest first.
+    pub async fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<Job>, QueueError> {
+        self.store.queue().list_jobs(filter).await
+    }
+
+    /// Job `id`, if there is one.
+    pub async fn job(&self, id: i64) -> Result<Option<Job>, QueueError> {
+        self.store.queue().job(id).await
+    }
+
+    /// Sends the discarded jobs `filter` matches round again (at most
+    /// [`orderly_queue::RETRY_ALL_LIMIT`] at once); how many.
+    pub async fn retry_discarded(&self, filter: &DiscardedFilter) -> Result<u64, QueueError> {
+        let retried = self.store.queue().retry_discarded(filter).await?;
+        tracing::info!(retried, kind = ?filter.kind, queue = ?filter.queue, "discarded jobs retried by an operator");
+        Ok(retried)
+    }
+
     /// Applies `action` to job `id`; the job as it is afterwards.
     pub async fn act_on_job(&self, id: i64, action: JobAction) -> Result<Job, JobActionError> {
         let queue = self.store.queue();

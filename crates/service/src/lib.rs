@@ -3,29 +3,44 @@
 //! whoever triggers it (an API request, a console form, a CLI command, a scheduled chore) gets
 //! the same behaviour. Adapters extract, call and render; storage stores.
 //!
-//! Use cases here so far: placing orders (`orders/place.rs`); an order's dossier for
-//! operators (`orders/dossier.rs`); order transitions and expiring
+//! Use cases here so far: operators' console sessions and the audit log
+//! (`console_sessions.rs`); placing orders (`orders/place.rs`); an order's dossier for
+//! operators (`orders/dossier.rs`); the overview's figures (`overview.rs`); order transitions and expiring
 //! unpaid orders (`orders/mod.rs`); creating,
 //! changing and archiving products, and forgetting the cached reads of products a write
 //! changed (`catalogue.rs`, the one place outside `crates/cache` that invalidates the product
 //! cache); sending a webhook delivery again (`webhooks.rs`); pausing and resuming job queues
-//! (`queues.rs`); the scheduler's pass and pausing, resuming and running a schedule now
+//! (`queues.rs`); webhook endpoints: their writes, reads and secret rotation
+//! (`webhook_endpoints.rs`); the scheduler's pass and pausing, resuming and running a schedule now
 //! (`schedules/`); retrying and cancelling a job (`jobs.rs`).
 
 mod catalogue;
+mod console_sessions;
 mod jobs;
 mod orders;
+mod overview;
 mod queues;
 mod schedules;
+mod webhook_endpoints;
 mod webhooks;
 
-pub use jobs::{JobAction, JobActionError};
-pub use orders::{
-    OrderDossier, OrderPlacement, OrderRejection, PlaceOrder, Placement, TransitionError,
+pub use console_sessions::{
+    AuditEntry, Audited, ConsoleSession, OpenedSession, SignInError, random_token,
+    session_token_hash,
 };
+pub use jobs::{JobAction, JobActionError};
+pub use orderly_storage::NewWebhook;
+pub use orders::{
+    OrderDossier, OrderEvent, OrderPlacement, OrderRejection, OrderSearch, PlaceOrder, Placement,
+    TransitionError, WebhookAttempt,
+};
+pub use overview::Overview;
 pub use queues::{QueueControlError, QueueControlled};
 pub use schedules::{CronPattern, Missed, Schedule, ScheduleState, Zone};
+pub use webhook_endpoints::{EndpointHealth, RECENT_ATTEMPTS, WebhookChange, WebhookEndpoint};
 pub use webhooks::{Redelivery, RedeliveryError};
+
+pub use orderly_storage::StoreError;
 
 use orderly_cache::ProductCache;
 use orderly_queue::kinds::AttemptLimits;
@@ -37,16 +52,24 @@ pub struct Services {
     store: Store,
     /// The product read cache; `None` when caching is off.
     cache: Option<ProductCache>,
+    settings: std::sync::Arc<ServiceSettings>,
+}
+
+/// The configured values the rules use.
+#[derive(Debug, Clone, Default)]
+pub struct ServiceSettings {
     /// Runs each kind of job gets, for the jobs the use cases enqueue.
-    attempts: std::sync::Arc<AttemptLimits>,
+    pub attempts: AttemptLimits,
+    /// How long a webhook endpoint's old secret keeps signing after a rotation.
+    pub webhook_rotation_grace: time::Duration,
 }
 
 impl Services {
-    pub fn new(store: Store, cache: Option<ProductCache>, attempts: AttemptLimits) -> Self {
+    pub fn new(store: Store, cache: Option<ProductCache>, settings: ServiceSettings) -> Self {
         Self {
             store,
             cache,
-            attempts: std::sync::Arc::new(attempts),
+            settings: std::sync::Arc::new(settings),
         }
     }
 

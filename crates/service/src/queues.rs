@@ -1,5 +1,6 @@
-//! Pausing and resuming a job queue for every worker, whoever asks: the API, the console and
-//! `orderly queues`. Only a queue orderly knows can be paused; who paused it is recorded.
+//! Each job queue's figures, and pausing and resuming a queue for every worker, whoever asks:
+//! the API, the console and `orderly queues`. Only a queue orderly knows can be paused; who
+//! paused it is recorded.
 
 use orderly_queue::{QueueError, QueueStats, known_queues};
 
@@ -23,6 +24,15 @@ pub struct QueueControlled {
 }
 
 impl Services {
+    /// Every queue's figures, in the order of [`known_queues`].
+    pub async fn queue_figures(&self) -> Result<Vec<QueueStats>, QueueError> {
+        let mut figures = Vec::new();
+        for name in known_queues() {
+            figures.push(self.store.queue().queue_stats(name).await?);
+        }
+        Ok(figures)
+    }
+
     /// The queue named `name`, if orderly has one.
     pub fn known_queue(name: &str) -> Result<&'static str, QueueControlError> {
         known_queues()

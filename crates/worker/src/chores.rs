@@ -12,12 +12,12 @@ use orderly_storage::Store;
 /// service layer's rule (stock released, `order.expired` written, one transaction each, and the
 /// products' cached reads forgotten).
 #[derive(Debug, Clone)]
-pub struct ExpireOrders {
+pub struct OrderExpirer {
     pub services: Services,
     pub payment_timeout: Duration,
 }
 
-impl Handler<kinds::ExpireOrders> for ExpireOrders {
+impl Handler<kinds::ExpireOrders> for OrderExpirer {
     fn run<'a>(&'a self, _: TickArgs, _job: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
         Box::pin(async move {
             let cutoff = orderly_domain::now() - self.payment_timeout;
@@ -36,7 +36,7 @@ impl Handler<kinds::ExpireOrders> for ExpireOrders {
 /// millions of rows under a steady stream of orders is pruned over several runs instead of
 /// failing each one at the timeout.
 #[derive(Debug, Clone)]
-pub struct Prune {
+pub struct Pruner {
     pub store: Store,
     pub job_retention: Duration,
     pub event_retention: Duration,
@@ -45,7 +45,7 @@ pub struct Prune {
     pub max_run: std::time::Duration,
 }
 
-impl Handler<kinds::Prune> for Prune {
+impl Handler<kinds::Prune> for Pruner {
     fn run<'a>(&'a self, _: TickArgs, _job: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
         Box::pin(async move {
             let transient = |e: orderly_storage::StoreError| JobError::transient("pruning", &e);

@@ -11,9 +11,9 @@ pub mod scheduler;
 mod smtp;
 pub mod webhook;
 
-pub use chores::{ExpireOrders, Prune};
+pub use chores::{OrderExpirer, Pruner};
 pub use mail::{MailError, MailSettings, Mailer};
-pub use noop::Noop;
-pub use operators::{NotifyOperators, SalesSummaryReport};
-pub use receipt::SendReceipt;
-pub use webhook::{DeliverWebhook, WebhookSettings};
+pub use noop::NoopHandler;
+pub use operators::{OperatorNotifier, SalesSummaryReporter};
+pub use receipt::ReceiptSender;
+pub use webhook::{WebhookDeliverer, WebhookSettings};

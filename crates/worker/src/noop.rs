@@ -9,9 +9,9 @@ use orderly_queue::{BoxFuture, Handler, Job, JobError};
 /// Arguments ([`NoopArgs`]): `{"sleep_ms": 250}` sleeps first; `{"fail": "reason"}` fails
 /// (transiently) with that reason; `{"fail": "reason", "permanent": true}` fails permanently.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Noop;
+pub struct NoopHandler;
 
-impl Handler<kinds::Noop> for Noop {
+impl Handler<kinds::Noop> for NoopHandler {
     fn run<'a>(&'a self, args: NoopArgs, _job: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
         Box::pin(async move {
             if let Some(ms) = args.sleep_ms {

@@ -27,12 +27,12 @@ pub fn notice_job(key: &str, subject: &str, text: &str) -> NewJob {
 
 /// Sends operator notices.
 #[derive(Debug, Clone)]
-pub struct NotifyOperators {
+pub struct OperatorNotifier {
     pub mailer: Mailer,
     pub operators: Vec<Mailbox>,
 }
 
-impl Handler<kinds::NotifyOperators> for NotifyOperators {
+impl Handler<kinds::NotifyOperators> for OperatorNotifier {
     fn run<'a>(&'a self, args: NoticeArgs, _job: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
         Box::pin(async move {
             send_to_operators(
@@ -91,7 +91,7 @@ pub(crate) async fn send_to_operators(
 /// hand), mailed to the operators. The tick names the message, so a run repeated after a
 /// crash sends the same message again rather than a second one.
 #[derive(Debug, Clone)]
-pub struct SalesSummaryReport {
+pub struct SalesSummaryReporter {
     pub store: Store,
     pub mailer: Mailer,
     pub operators: Vec<Mailbox>,
@@ -101,7 +101,7 @@ pub struct SalesSummaryReport {
     pub low_stock: i64,
 }
 
-impl Handler<kinds::SalesSummary> for SalesSummaryReport {
+impl Handler<kinds::SalesSummary> for SalesSummaryReporter {
     fn run<'a>(&'a self, args: TickArgs, _job: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
         Box::pin(async move {
             let to = match args.tick.as_deref() {

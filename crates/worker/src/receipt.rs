@@ -20,13 +20,13 @@ const MAX_BATCH: usize = 64;
 /// Sends an order's receipt and records when it went out. Receipts running at the same time
 /// share their reads of the orders and their `receipt_sent_at` updates (see `coalesce`).
 #[derive(Debug, Clone)]
-pub struct SendReceipt {
+pub struct ReceiptSender {
     mailer: Mailer,
     orders: Coalescer<OrderId, Option<Order>>,
     sent: Coalescer<OrderId, ()>,
 }
 
-impl SendReceipt {
+impl ReceiptSender {
     /// The handler, with its batching tasks started on the current tokio runtime.
     pub fn new(store: Store, mailer: Mailer) -> Self {
         let reader = store.clone();
@@ -51,7 +51,7 @@ impl SendReceipt {
     }
 }
 
-impl Handler<kinds::SendReceipt> for SendReceipt {
+impl Handler<kinds::SendReceipt> for ReceiptSender {
     fn run<'a>(&'a self, args: OrderArgs, _job: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
         Box::pin(async move {
             let id = OrderId::from_uuid(args.order_id);

@@ -23,7 +23,7 @@ pub(crate) async fn show(
     Query(q): Query<AuditQuery>,
 ) -> Result<Response, PageError> {
     let limit = PageLimit::parse(100).unwrap_or_default();
-    let entries = state.store.audit_log(q.before, limit).await?;
+    let entries = state.services.audit_log(q.before, limit).await?;
     let next = (entries.len() == limit.get() as usize)
         .then(|| entries.last().map(|e| e.id.to_string()))
         .flatten();

@@ -4,9 +4,9 @@
 
 use axum::extract::State;
 use axum::response::Response;
-use maud::html;
+use maud::{Markup, html};
 use orderly_domain::PageLimit;
-use orderly_queue::{DiscardedFilter, JobFilter, JobState, RETRY_ALL_LIMIT};
+use orderly_queue::{DiscardedFilter, Job, JobFilter, JobState, RETRY_ALL_LIMIT};
 use orderly_service::JobAction;
 use serde::Deserialize;
 
@@ -55,8 +55,7 @@ pub(crate) async fn list(
     };
     let limit = PageLimit::DEFAULT;
     let jobs = state
-        .store
-        .queue()
+        .services
         .list_jobs(&JobFilter {
             state: job_state,
             kind: non_empty(&q.kind).map(str::to_owned),
@@ -69,46 +68,15 @@ pub(crate) async fn list(
     let more = jobs.len() == limit.get() as usize;
     let next = jobs.last().map(|j| j.id.to_string());
     let notice = notice_text(q.notice.as_deref(), q.n);
-    let kinds: Vec<&str> = orderly_queue::kinds::ALL.iter().map(|k| k.name).collect();
-    let filter_query = |before: Option<&str>| {
-        query(&[
-            ("state", non_empty(&q.state)),
-            ("kind", non_empty(&q.kind)),
-            ("queue", non_empty(&q.queue)),
-            ("error", non_empty(&q.error)),
-            ("before", before),
-        ])
-    };
     Ok(page(
         "Jobs",
         Nav::Jobs,
         Some(&session),
         notice.as_deref(),
         html! {
-            form.filters method="get" action="/console/jobs" {
-                label { "State"
-                    select name="state" {
-                        option value="" { "any" }
-                        @for s in STATES { option value=(s) selected[non_empty(&q.state) == Some(s)] { (s) } }
-                    }
-                }
-                label { "Kind"
-                    select name="kind" {
-                        option value="" { "any" }
-                        @for k in &kinds { option value=(k) selected[non_empty(&q.kind) == Some(*k)] { (k) } }
-                    }
-                }
-                label { "Queue"
-                    select name="queue" {
-                        option value="" { "any" }
-                        @for name in orderly_queue::known_queues() { option value=(name) selected[non_empty(&q.queue) == Some(name)] { (name) } }
-                    }
-                }
-                label { "Error contains" input type="search" name="error" value=[non_empty(&q.error)]; }
-                button type="submit" { "Filter" }
-            }
+            (filters(&q))
             @if job_state == Some(JobState::Discarded) {
-                form.inline method="post" action={"/console/jobs/retry-discarded" (filter_query(None))}
+                form.inline method="post" action={"/console/jobs/retry-discarded" (filter_query(&q, None))}
                     data-confirm={"Send every discarded job this filter matches round again (at most " (RETRY_ALL_LIMIT) ")?"} {
                     (session.csrf_field())
                     button type="submit" { "Retry all matching discarded jobs" }
@@ -117,28 +85,73 @@ pub(crate) async fn list(
             @if jobs.is_empty() {
                 p.hint { "No job matches." }
             } @else {
-                table.jobs {
-                    thead { tr { th { "Job" } th { "Queue" } th { "Kind" } th { "State" } th.num { "Attempt" } th { "Run at" } th { "Last error" } } }
-                    tbody {
-                        @for job in &jobs {
-                            tr {
-                                td { a href={"/console/jobs/" (job.id)} { (job.id) } }
-                                td { (job.queue) }
-                                td { (job.kind) }
-                                td { span.badge.warn[job.state == JobState::Discarded] { (job.state.as_str()) } }
-                                td.num { (job.attempt) "/" (job.max_attempts) }
-                                td { (time_ago(job.run_at)) }
-                                td.error { (job.last_error.as_deref().unwrap_or("")) }
-                            }
-                        }
-                    }
-                }
+                (jobs_table(&jobs))
                 @if more {
-                    a.more href={"/console/jobs" (filter_query(next.as_deref()))} { "Older jobs →" }
+                    a.more href={"/console/jobs" (filter_query(&q, next.as_deref()))} { "Older jobs →" }
                 }
             }
         },
     ))
+}
+
+/// The query of the filter in `q`, from `before` on.
+fn filter_query(q: &JobsQuery, before: Option<&str>) -> String {
+    query(&[
+        ("state", non_empty(&q.state)),
+        ("kind", non_empty(&q.kind)),
+        ("queue", non_empty(&q.queue)),
+        ("error", non_empty(&q.error)),
+        ("before", before),
+    ])
+}
+
+fn filters(q: &JobsQuery) -> Markup {
+    let kinds = orderly_queue::kinds::ALL.iter().map(|k| k.name);
+    html! {
+        form.filters method="get" action="/console/jobs" {
+            label { "State"
+                select name="state" {
+                    option value="" { "any" }
+                    @for s in STATES { option value=(s) selected[non_empty(&q.state) == Some(s)] { (s) } }
+                }
+            }
+            label { "Kind"
+                select name="kind" {
+                    option value="" { "any" }
+                    @for k in kinds { option value=(k) selected[non_empty(&q.kind) == Some(k)] { (k) } }
+                }
+            }
+            label { "Queue"
+                select name="queue" {
+                    option value="" { "any" }
+                    @for name in orderly_queue::known_queues() { option value=(name) selected[non_empty(&q.queue) == Some(name)] { (name) } }
+                }
+            }
+            label { "Error contains" input type="search" name="error" value=[non_empty(&q.error)]; }
+            button type="submit" { "Filter" }
+        }
+    }
+}
+
+fn jobs_table(jobs: &[Job]) -> Markup {
+    html! {
+        table.jobs {
+            thead { tr { th { "Job" } th { "Queue" } th { "Kind" } th { "State" } th.num { "Attempt" } th { "Run at" } th { "Last error" } } }
+            tbody {
+                @for job in jobs {
+                    tr {
+                        td { a href={"/console/jobs/" (job.id)} { (job.id) } }
+                        td { (job.queue) }
+                        td { (job.kind) }
+                        td { span.badge.warn[job.state == JobState::Discarded] { (job.state.as_str()) } }
+                        td.num { (job.attempt) "/" (job.max_attempts) }
+                        td { (time_ago(job.run_at)) }
+                        td.error { (job.last_error.as_deref().unwrap_or("")) }
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// The trace id of a W3C `traceparent` (`00-<trace id>-<span id>-<flags>`).
@@ -156,8 +169,7 @@ pub(crate) async fn show(
 ) -> Result<Response, PageError> {
     let id: i64 = id.parse().map_err(|_| ApiError::NotFound("job"))?;
     let job = state
-        .store
-        .queue()
+        .services
         .job(id)
         .await?
         .ok_or(ApiError::NotFound("job"))?;
@@ -243,7 +255,7 @@ pub(crate) async fn retry_discarded(
         queue: non_empty(&q.queue).map(str::to_owned),
         error_contains: non_empty(&q.error).map(str::to_owned),
     };
-    let retried = state.store.queue().retry_discarded(&filter).await?;
+    let retried = state.services.retry_discarded(&filter).await?;
     let detail = format!(
         "{retried} jobs; kind {}, queue {}, error contains {:?}",
         filter.kind.as_deref().unwrap_or("any"),

@@ -4,10 +4,10 @@
 
 use axum::extract::State;
 use axum::response::Response;
-use maud::html;
-use orderly_domain::{OrderAction, OrderId, OrderStatus, PageLimit};
-use orderly_service::OrderDossier;
-use orderly_storage::OrderSearch;
+use maud::{Markup, html};
+use orderly_domain::{Order, OrderAction, OrderId, OrderStatus, PageLimit};
+use orderly_queue::Job;
+use orderly_service::{OrderDossier, OrderSearch, WebhookAttempt};
 use serde::Deserialize;
 use time::macros::format_description;
 
@@ -57,16 +57,39 @@ pub(crate) async fn list(
             Err(_) => Err(ApiError::NotFound("order").into()),
         };
     }
+    let (filter, problems) = parse_search(&search);
+    let orders = match &filter {
+        Some(filter) => state.services.search_orders(filter).await?,
+        None => Vec::new(),
+    };
+    let status = filter.as_ref().and_then(|f| f.status);
+    let notice = notice_text(search.notice.as_deref(), None);
+    Ok(page(
+        "Orders",
+        Nav::Orders,
+        Some(&session),
+        notice.as_deref(),
+        html! {
+            (search_form(&search, status))
+            @for problem in &problems { p.error { (problem) } }
+            @if orders.is_empty() && problems.is_empty() {
+                p.hint { "No order matches." }
+            } @else if !orders.is_empty() {
+                (results(&search, &orders))
+            }
+        },
+    ))
+}
+
+/// The search a query asks for, or what is wrong with it.
+fn parse_search(search: &SearchQuery) -> (Option<OrderSearch>, Vec<String>) {
     let mut problems = Vec::new();
     let status = match non_empty(&search.status) {
         None => None,
-        Some(raw) => match raw.parse::<OrderStatus>() {
-            Ok(status) => Some(status),
-            Err(_) => {
-                problems.push(format!("{raw:?} is not an order status"));
-                None
-            }
-        },
+        Some(raw) => raw.parse::<OrderStatus>().map(Some).unwrap_or_else(|_| {
+            problems.push(format!("{raw:?} is not an order status"));
+            None
+        }),
     };
     let from = day(search.from.as_deref()).unwrap_or_else(|p| {
         problems.push(p);
@@ -76,77 +99,68 @@ pub(crate) async fn list(
         problems.push(p);
         None
     });
-    let orders = if problems.is_empty() {
-        state
-            .store
-            .search_orders(&OrderSearch {
-                status,
-                email: non_empty(&search.email).map(str::to_owned),
-                from: from.map(|d| d.midnight().assume_utc()),
-                until: to
-                    .and_then(|d| d.next_day())
-                    .map(|d| d.midnight().assume_utc()),
-                before: non_empty(&search.before).and_then(|b| b.parse().ok()),
-                limit: PageLimit::parse(i64::from(PAGE)).unwrap_or_default(),
-            })
-            .await?
-    } else {
-        Vec::new()
-    };
+    let filter = problems.is_empty().then(|| OrderSearch {
+        status,
+        email: non_empty(&search.email).map(str::to_owned),
+        from: from.map(|d| d.midnight().assume_utc()),
+        until: to
+            .and_then(|d| d.next_day())
+            .map(|d| d.midnight().assume_utc()),
+        before: non_empty(&search.before).and_then(|b| b.parse().ok()),
+        limit: PageLimit::parse(i64::from(PAGE)).unwrap_or_default(),
+    });
+    (filter, problems)
+}
+
+fn search_form(search: &SearchQuery, status: Option<OrderStatus>) -> Markup {
+    html! {
+        form.filters method="get" action="/console/orders" {
+            label { "E-mail" input type="email" name="email" value=[non_empty(&search.email)]; }
+            label { "Status"
+                select name="status" {
+                    option value="" { "any" }
+                    @for s in OrderStatus::ALL {
+                        option value=(s.as_str()) selected[status == Some(s)] { (s.as_str()) }
+                    }
+                }
+            }
+            label { "From" input type="date" name="from" value=[non_empty(&search.from)]; }
+            label { "To" input type="date" name="to" value=[non_empty(&search.to)]; }
+            label { "Order id" input type="text" name="id" placeholder="0193…" ; }
+            button type="submit" { "Search" }
+        }
+    }
+}
+
+/// A page of orders found, with a link to the next when it is full.
+fn results(search: &SearchQuery, orders: &[Order]) -> Markup {
     let more = orders.len() == usize::from(PAGE);
     let next = orders.last().map(|o| o.id.to_string());
-    let notice = notice_text(search.notice.as_deref(), None);
-    Ok(page(
-        "Orders",
-        Nav::Orders,
-        Some(&session),
-        notice.as_deref(),
-        html! {
-            form.filters method="get" action="/console/orders" {
-                label { "E-mail" input type="email" name="email" value=[non_empty(&search.email)]; }
-                label { "Status"
-                    select name="status" {
-                        option value="" { "any" }
-                        @for s in OrderStatus::ALL {
-                            option value=(s.as_str()) selected[status == Some(s)] { (s.as_str()) }
-                        }
+    html! {
+        table.orders {
+            thead { tr { th { "Order" } th { "Customer" } th { "Status" } th.num { "Total" } th { "Created" } } }
+            tbody {
+                @for order in orders {
+                    tr {
+                        td { a href={"/console/orders/" (order.id)} { code { (order.id) } } }
+                        td { (order.email) }
+                        td { span.badge { (order.status.as_str()) } }
+                        td.num { (money(order.total, &order.currency)) }
+                        td { (time_ago(order.created_at)) }
                     }
                 }
-                label { "From" input type="date" name="from" value=[non_empty(&search.from)]; }
-                label { "To" input type="date" name="to" value=[non_empty(&search.to)]; }
-                label { "Order id" input type="text" name="id" placeholder="0193…" ; }
-                button type="submit" { "Search" }
             }
-            @for problem in &problems { p.error { (problem) } }
-            @if orders.is_empty() && problems.is_empty() {
-                p.hint { "No order matches." }
-            } @else if !orders.is_empty() {
-                table.orders {
-                    thead { tr { th { "Order" } th { "Customer" } th { "Status" } th.num { "Total" } th { "Created" } } }
-                    tbody {
-                        @for order in &orders {
-                            tr {
-                                td { a href={"/console/orders/" (order.id)} { code { (order.id) } } }
-                                td { (order.email) }
-                                td { span.badge { (order.status.as_str()) } }
-                                td.num { (money(order.total, &order.currency)) }
-                                td { (time_ago(order.created_at)) }
-                            }
-                        }
-                    }
-                }
-                @if more {
-                    a.more href={"/console/orders" (query(&[
-                        ("email", non_empty(&search.email)),
-                        ("status", non_empty(&search.status)),
-                        ("from", non_empty(&search.from)),
-                        ("to", non_empty(&search.to)),
-                        ("before", next.as_deref()),
-                    ]))} { "Older orders →" }
-                }
-            }
-        },
-    ))
+        }
+        @if more {
+            a.more href={"/console/orders" (query(&[
+                ("email", non_empty(&search.email)),
+                ("status", non_empty(&search.status)),
+                ("from", non_empty(&search.from)),
+                ("to", non_empty(&search.to)),
+                ("before", next.as_deref()),
+            ]))} { "Older orders →" }
+        }
+    }
 }
 
 pub(crate) async fn show(
@@ -172,50 +186,14 @@ pub(crate) async fn show(
         .as_ref()
         .map_or("orderly.localhost", |c| c.receipt_domain.as_str());
     let notice = notice_text(query.notice.as_deref(), None);
-    let here = format!("/console/orders/{id}");
     Ok(page(
         &format!("Order {id}"),
         Nav::Orders,
         Some(&session),
         notice.as_deref(),
         html! {
-            section.facts {
-                dl {
-                    dt { "Status" } dd { span.badge #order-status { (order.status.as_str()) } }
-                    dt { "Customer" } dd { (order.name) " <" (order.email) ">" }
-                    dt { "Total" } dd { (money(order.total, &order.currency)) }
-                    dt { "Created" } dd { (when(order.created_at)) }
-                    dt { "Updated" } dd { (when(order.updated_at)) }
-                    @if let Some(note) = &order.note { dt { "Note" } dd { (note) } }
-                }
-                div.actions {
-                    @if order.status.apply(OrderAction::Pay).is_ok() {
-                        (action_button(&session, &format!("{here}/pay"), "Mark paid", Some("Mark this order paid?")))
-                    }
-                    @if order.status.apply(OrderAction::Fulfill).is_ok() {
-                        (action_button(&session, &format!("{here}/fulfill"), "Mark fulfilled", Some("Mark this order fulfilled?")))
-                    }
-                    @if order.status.apply(OrderAction::Cancel).is_ok() {
-                        (action_button(&session, &format!("{here}/cancel"), "Cancel order", Some("Cancel this order? Its stock goes back on sale.")))
-                    }
-                }
-            }
-            h2 { "Lines" }
-            table {
-                thead { tr { th { "SKU" } th { "Product" } th.num { "Unit price" } th.num { "Quantity" } th.num { "Line total" } } }
-                tbody {
-                    @for line in &order.lines {
-                        tr {
-                            td { code { (line.sku) } }
-                            td { (line.name) }
-                            td.num { (money(line.unit_price, &order.currency)) }
-                            td.num { (line.quantity) }
-                            td.num { (money(line.line_total, &order.currency)) }
-                        }
-                    }
-                }
-                tfoot { tr { td colspan="4" { "Total" } td.num { (money(order.total, &order.currency)) } } }
-            }
+            (facts(&session, &order))
+            (lines(&order))
             h2 { "History" }
             ol.history {
                 @for event in &events {
@@ -227,47 +205,108 @@ pub(crate) async fn show(
                 Some(sent) => p { "Sent " (time_ago(sent)) " (" (when(sent)) "), Message-ID " code { (orderly_domain::receipt_message_id(id, domain)) } }
                 None => p.hint { "Not sent yet." }
             }
-            h2 { "Jobs" }
-            @if jobs.is_empty() {
-                p.hint { "No job of this order is kept." }
-            } @else {
-                table {
-                    thead { tr { th { "Job" } th { "Kind" } th { "State" } th.num { "Attempt" } th { "Last error" } } }
-                    tbody {
-                        @for job in &jobs {
-                            tr {
-                                td { a href={"/console/jobs/" (job.id)} { (job.id) } }
-                                td { (job.kind) }
-                                td { span.badge.warn[job.state == orderly_queue::JobState::Discarded] { (job.state.as_str()) } }
-                                td.num { (job.attempt) "/" (job.max_attempts) }
-                                td.error { (job.last_error.as_deref().unwrap_or("")) }
-                            }
-                        }
-                    }
-                }
-            }
-            h2 { "Webhook deliveries" }
-            @if deliveries.is_empty() {
-                p.hint { "No delivery was attempted." }
-            } @else {
-                table {
-                    thead { tr { th { "Endpoint" } th { "Event" } th.num { "Attempt" } th { "Outcome" } th.num { "Status" } th { "When" } } }
-                    tbody {
-                        @for (endpoint, attempt) in &deliveries {
-                            tr {
-                                td { a href={"/console/webhooks/" (endpoint)} { code { (endpoint.to_string().get(..8).unwrap_or_default()) } } }
-                                td { (attempt.event_type) }
-                                td.num { (attempt.attempt) }
-                                td { span.badge.warn[attempt.outcome != "succeeded"] { (attempt.outcome) } }
-                                td.num { (attempt.response_status.map(|s| s.to_string()).unwrap_or_default()) }
-                                td { (time_ago(attempt.created_at)) }
-                            }
-                        }
-                    }
-                }
-            }
+            (jobs_table(&jobs))
+            (deliveries_table(&deliveries))
         },
     ))
+}
+
+/// The order's status, customer, totals and dates, with the transitions it allows.
+fn facts(session: &Session, order: &Order) -> Markup {
+    let here = format!("/console/orders/{}", order.id);
+    html! {
+        section.facts {
+            dl {
+                dt { "Status" } dd { span.badge #order-status { (order.status.as_str()) } }
+                dt { "Customer" } dd { (order.name) " <" (order.email) ">" }
+                dt { "Total" } dd { (money(order.total, &order.currency)) }
+                dt { "Created" } dd { (when(order.created_at)) }
+                dt { "Updated" } dd { (when(order.updated_at)) }
+                @if let Some(note) = &order.note { dt { "Note" } dd { (note) } }
+            }
+            div.actions {
+                @if order.status.apply(OrderAction::Pay).is_ok() {
+                    (action_button(session, &format!("{here}/pay"), "Mark paid", Some("Mark this order paid?")))
+                }
+                @if order.status.apply(OrderAction::Fulfill).is_ok() {
+                    (action_button(session, &format!("{here}/fulfill"), "Mark fulfilled", Some("Mark this order fulfilled?")))
+                }
+                @if order.status.apply(OrderAction::Cancel).is_ok() {
+                    (action_button(session, &format!("{here}/cancel"), "Cancel order", Some("Cancel this order? Its stock goes back on sale.")))
+                }
+            }
+        }
+    }
+}
+
+fn lines(order: &Order) -> Markup {
+    html! {
+        h2 { "Lines" }
+        table {
+            thead { tr { th { "SKU" } th { "Product" } th.num { "Unit price" } th.num { "Quantity" } th.num { "Line total" } } }
+            tbody {
+                @for line in &order.lines {
+                    tr {
+                        td { code { (line.sku) } }
+                        td { (line.name) }
+                        td.num { (money(line.unit_price, &order.currency)) }
+                        td.num { (line.quantity) }
+                        td.num { (money(line.line_total, &order.currency)) }
+                    }
+                }
+            }
+            tfoot { tr { td colspan="4" { "Total" } td.num { (money(order.total, &order.currency)) } } }
+        }
+    }
+}
+
+fn jobs_table(jobs: &[Job]) -> Markup {
+    html! {
+        h2 { "Jobs" }
+        @if jobs.is_empty() {
+            p.hint { "No job of this order is kept." }
+        } @else {
+            table {
+                thead { tr { th { "Job" } th { "Kind" } th { "State" } th.num { "Attempt" } th { "Last error" } } }
+                tbody {
+                    @for job in jobs {
+                        tr {
+                            td { a href={"/console/jobs/" (job.id)} { (job.id) } }
+                            td { (job.kind) }
+                            td { span.badge.warn[job.state == orderly_queue::JobState::Discarded] { (job.state.as_str()) } }
+                            td.num { (job.attempt) "/" (job.max_attempts) }
+                            td.error { (job.last_error.as_deref().unwrap_or("")) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn deliveries_table(deliveries: &[(uuid::Uuid, WebhookAttempt)]) -> Markup {
+    html! {
+        h2 { "Webhook deliveries" }
+        @if deliveries.is_empty() {
+            p.hint { "No delivery was attempted." }
+        } @else {
+            table {
+                thead { tr { th { "Endpoint" } th { "Event" } th.num { "Attempt" } th { "Outcome" } th.num { "Status" } th { "When" } } }
+                tbody {
+                    @for (endpoint, attempt) in deliveries {
+                        tr {
+                            td { a href={"/console/webhooks/" (endpoint)} { code { (endpoint.to_string().get(..8).unwrap_or_default()) } } }
+                            td { (attempt.event_type) }
+                            td.num { (attempt.attempt) }
+                            td { span.badge.warn[attempt.outcome != "succeeded"] { (attempt.outcome) } }
+                            td.num { (attempt.response_status.map(|s| s.to_string()).unwrap_or_default()) }
+                            td { (time_ago(attempt.created_at)) }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 pub(crate) async fn act(

@@ -12,6 +12,7 @@ use super::figures;
 use super::layout::{Nav, NoticeQuery, PageError, fragment, notice_text, page, span, time_ago};
 use super::session::Session;
 use crate::AppState;
+use orderly_service::Overview;
 
 pub(crate) async fn show(
     State(state): State<AppState>,
@@ -53,46 +54,15 @@ fn tile(label: &str, value: &str, warn: bool) -> Markup {
 }
 
 async fn live_figures(state: &AppState) -> Result<Markup, PageError> {
-    let now = orderly_domain::now();
-    let orders = state
-        .store
-        .count_orders_since(now - time::Duration::MINUTE)
-        .await?;
-    let discarded = state
-        .store
-        .count_discarded_since(now - time::Duration::HOUR)
-        .await?;
-    let (disabled, endpoints) = state.store.count_disabled_webhooks().await?;
-    let beats = state.store.queue().worker_beats().await?;
-    let alive = beats.iter().filter(|b| b.is_alive(now)).count();
-    let queues = crate::queues::queue_figures(state).await?;
+    let overview = state.services.overview().await?;
+    let queues = state.services.queue_figures().await?;
     let (_, readiness) = crate::health::readiness(state).await;
     let traffic = state
         .metrics
         .as_ref()
         .map(|render| figures::sample(&(render.0)()));
     Ok(html! {
-        section.tiles {
-            (tile("Orders in the last minute", &orders.to_string(), false))
-            (tile("Jobs discarded in the last hour", &discarded.to_string(), discarded > 0))
-            (tile("Worker processes alive", &alive.to_string(), alive == 0))
-            (tile("Webhook endpoints disabled", &format!("{disabled} of {endpoints}"), disabled > 0))
-            @if let Some(traffic) = &traffic {
-                (tile("API error ratio (5xx)", &percent(traffic.error_ratio), traffic.error_ratio.is_some_and(|r| r > 0.01)))
-                (tile("API p99 latency", &traffic.p99.map_or_else(|| "–".into(), |s| if s.is_infinite() { "> 10 s".into() } else { format!("≤ {} ms", s * 1_000.0) }), false))
-                (tile("Cache hit ratio", &percent(traffic.cache_hit_ratio), false))
-            }
-        }
-        @if let Some(traffic) = &traffic {
-            p.hint {
-                "Error ratio, latency and cache: this API process, "
-                @match traffic.over {
-                    Some(over) => { "over the last " (span(time::Duration::try_from(over).unwrap_or_default())) }
-                    None => { "since it started" }
-                }
-                " (" (traffic.requests) " API requests)."
-            }
-        }
+        (tiles(&overview, traffic.as_ref()))
         h2 { "Queues" }
         table {
             thead { tr { th { "Queue" } th { "State" } th.num { "Due" } th.num { "Running" } th.num { "Scheduled" } th { "Oldest due job" } } }
@@ -123,24 +93,58 @@ async fn live_figures(state: &AppState) -> Result<Markup, PageError> {
                 }
             }
         }
+        (workers(&overview))
+    })
+}
+
+/// The tiles: the figures that say at a glance whether anything is wrong.
+fn tiles(overview: &Overview, traffic: Option<&figures::Figures>) -> Markup {
+    let alive = overview.workers_alive();
+    html! {
+        section.tiles {
+            (tile("Orders in the last minute", &overview.orders_last_minute.to_string(), false))
+            (tile("Jobs discarded in the last hour", &overview.discarded_last_hour.to_string(), overview.discarded_last_hour > 0))
+            (tile("Worker processes alive", &alive.to_string(), alive == 0))
+            (tile("Webhook endpoints disabled", &format!("{} of {}", overview.webhooks_disabled, overview.webhooks), overview.webhooks_disabled > 0))
+            @if let Some(traffic) = traffic {
+                (tile("API error ratio (5xx)", &percent(traffic.error_ratio), traffic.error_ratio.is_some_and(|r| r > 0.01)))
+                (tile("API p99 latency", &traffic.p99.map_or_else(|| "–".into(), |s| if s.is_infinite() { "> 10 s".into() } else { format!("≤ {} ms", s * 1_000.0) }), false))
+                (tile("Cache hit ratio", &percent(traffic.cache_hit_ratio), false))
+            }
+        }
+        @if let Some(traffic) = traffic {
+            p.hint {
+                "Error ratio, latency and cache: this API process, "
+                @match traffic.over {
+                    Some(over) => { "over the last " (span(time::Duration::try_from(over).unwrap_or_default())) }
+                    None => { "since it started" }
+                }
+                " (" (traffic.requests) " API requests)."
+            }
+        }
+    }
+}
+
+fn workers(overview: &Overview) -> Markup {
+    html! {
         h2 { "Worker processes" }
-        @if beats.is_empty() {
+        @if overview.workers.is_empty() {
             p.hint { "No worker process has reported a heartbeat." }
         } @else {
             table {
                 thead { tr { th { "Worker" } th { "Queues" } th { "Started" } th { "Last heartbeat" } th { "State" } } }
                 tbody {
-                    @for beat in &beats {
+                    @for beat in &overview.workers {
                         tr {
                             td { code { (beat.worker) } }
                             td { (beat.queues) }
                             td { (time_ago(beat.started_at)) }
                             td { (time_ago(beat.beat_at)) }
-                            td { @if beat.is_alive(now) { span.badge { "alive" } } @else { span.badge.warn { "gone" } } }
+                            td { @if beat.is_alive(overview.at) { span.badge { "alive" } } @else { span.badge.warn { "gone" } } }
                         }
                     }
                 }
             }
         }
-    })
+    }
 }

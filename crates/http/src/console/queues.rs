@@ -2,9 +2,13 @@
 //! its completions in the last minute, with pause and resume (for every worker process); each
 //! schedule's cron, time zone, next and last run, with pause, resume and "run now".
 
+use std::sync::Arc;
+
 use axum::extract::State;
 use axum::response::Response;
-use maud::html;
+use maud::{Markup, html};
+use orderly_queue::QueueStats;
+use orderly_service::{Schedule, ScheduleState};
 
 use super::extract::{Path, Query};
 use super::layout::{
@@ -19,7 +23,7 @@ pub(crate) async fn show(
     session: Session,
     Query(q): Query<NoticeQuery>,
 ) -> Result<Response, PageError> {
-    let queues = crate::queues::queue_figures(&state).await?;
+    let queues = state.services.queue_figures().await?;
     let schedules = state
         .settings
         .console
@@ -27,7 +31,6 @@ pub(crate) async fn show(
         .map(|c| c.schedules.clone())
         .unwrap_or_default();
     let states = state.services.schedule_states(&schedules).await?;
-    let now = orderly_domain::now();
     let notice = notice_text(q.notice.as_deref(), None);
     Ok(page(
         "Queues and schedules",
@@ -35,73 +38,88 @@ pub(crate) async fn show(
         Some(&session),
         notice.as_deref(),
         html! {
-            table.queues {
-                thead { tr {
-                    th { "Queue" } th { "State" } th.num { "Available" } th.num { "Running" }
-                    th.num { "Scheduled" } th.num { "Discarded" } th.num { "Done / min" } th { "Oldest due" } th {}
-                } }
-                tbody {
-                    @for queue in &queues {
-                        tr data-queue=(queue.name) {
-                            td { (queue.name) }
-                            td {
-                                @match &queue.paused {
-                                    Some(p) => { span.badge.warn { "paused" } " " span.hint title={"by " (p.paused_by)} { (time_ago(p.paused_at)) " by " code { (p.paused_by.get(..8).unwrap_or(&p.paused_by)) } } }
-                                    None => { span.badge { "running" } }
-                                }
-                            }
-                            td.num.available { (queue.available) }
-                            td.num.running { (queue.running) }
-                            td.num { (queue.scheduled) }
-                            td.num { a href={"/console/jobs?state=discarded&queue=" (queue.name)} { (queue.discarded) } }
-                            td.num { (queue.completed_last_minute) }
-                            td { @match queue.oldest_due_at { Some(t) => (time_ago(t)), None => "–" } }
-                            td {
-                                @if queue.paused.is_some() {
-                                    (action_button(&session, &format!("/console/queues/{}/resume", queue.name), "Resume", None))
-                                } @else {
-                                    (action_button(&session, &format!("/console/queues/{}/pause", queue.name), "Pause", Some("Pause this queue for every worker? Running jobs finish; no other starts.")))
-                                }
-                            }
-                        }
-                    }
-                }
-            }
+            (queues_table(&session, &queues))
             p.hint { "A pause reaches every worker process within a second: none starts a job of the queue, and the jobs a worker fetched ahead go back to the queue." }
             h2 { "Schedules" }
             @if schedules.is_empty() {
                 p.hint { "No schedule is configured." }
             } @else {
-                table.schedules {
-                    thead { tr { th { "Schedule" } th { "Cron" } th { "Time zone" } th { "Job" } th { "Next run" } th { "Last run" } th { "State" } th {} } }
-                    tbody {
-                        @for (schedule, schedule_state) in schedules.iter().zip(&states) {
-                            @let is_paused = schedule_state.paused;
-                            @let last = &schedule_state.last_tick;
-                            tr data-schedule=(schedule.name) {
-                                td { (schedule.name) }
-                                td { code { (schedule.cron_text) } }
-                                td { (schedule.timezone) }
-                                td { (schedule.job) }
-                                td { @match schedule.next_tick(now) { Some(next) => { (when(next)) }, None => "–" } }
-                                td { @match last { Some(last) => (time_ago(*last)), None => "–" } }
-                                td { @if is_paused { span.badge.warn { "paused" } } @else { span.badge { "active" } } }
-                                td {
-                                    @if is_paused {
-                                        (action_button(&session, &format!("/console/schedules/{}/resume", schedule.name), "Resume", None))
-                                    } @else {
-                                        (action_button(&session, &format!("/console/schedules/{}/pause", schedule.name), "Pause", Some("Pause this schedule? Its ticks pass without a job until it is resumed.")))
-                                    }
-                                    (action_button(&session, &format!("/console/schedules/{}/run", schedule.name), "Run now", Some("Queue this schedule's job now?")))
-                                }
-                            }
-                        }
-                    }
-                }
+                (schedules_table(&session, &schedules, &states))
                 p.hint { "The last run is the last tick the scheduler passed (enqueued, or skipped while paused)." }
             }
         },
     ))
+}
+
+fn queues_table(session: &Session, queues: &[QueueStats]) -> Markup {
+    html! {
+        table.queues {
+            thead { tr {
+                th { "Queue" } th { "State" } th.num { "Available" } th.num { "Running" }
+                th.num { "Scheduled" } th.num { "Discarded" } th.num { "Done / min" } th { "Oldest due" } th {}
+            } }
+            tbody {
+                @for queue in queues {
+                    tr data-queue=(queue.name) {
+                        td { (queue.name) }
+                        td {
+                            @match &queue.paused {
+                                Some(p) => { span.badge.warn { "paused" } " " span.hint title={"by " (p.paused_by)} { (time_ago(p.paused_at)) " by " code { (p.paused_by.get(..8).unwrap_or(&p.paused_by)) } } }
+                                None => { span.badge { "running" } }
+                            }
+                        }
+                        td.num.available { (queue.available) }
+                        td.num.running { (queue.running) }
+                        td.num { (queue.scheduled) }
+                        td.num { a href={"/console/jobs?state=discarded&queue=" (queue.name)} { (queue.discarded) } }
+                        td.num { (queue.completed_last_minute) }
+                        td { @match queue.oldest_due_at { Some(t) => (time_ago(t)), None => "–" } }
+                        td {
+                            @if queue.paused.is_some() {
+                                (action_button(session, &format!("/console/queues/{}/resume", queue.name), "Resume", None))
+                            } @else {
+                                (action_button(session, &format!("/console/queues/{}/pause", queue.name), "Pause", Some("Pause this queue for every worker? Running jobs finish; no other starts.")))
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn schedules_table(
+    session: &Session,
+    schedules: &[Arc<Schedule>],
+    states: &[ScheduleState],
+) -> Markup {
+    let now = orderly_domain::now();
+    html! {
+        table.schedules {
+            thead { tr { th { "Schedule" } th { "Cron" } th { "Time zone" } th { "Job" } th { "Next run" } th { "Last run" } th { "State" } th {} } }
+            tbody {
+                @for (schedule, state) in schedules.iter().zip(states) {
+                    tr data-schedule=(schedule.name) {
+                        td { (schedule.name) }
+                        td { code { (schedule.cron_text) } }
+                        td { (schedule.timezone) }
+                        td { (schedule.job) }
+                        td { @match schedule.next_tick(now) { Some(next) => { (when(next)) }, None => "–" } }
+                        td { @match state.last_tick { Some(last) => (time_ago(last)), None => "–" } }
+                        td { @if state.paused { span.badge.warn { "paused" } } @else { span.badge { "active" } } }
+                        td {
+                            @if state.paused {
+                                (action_button(session, &format!("/console/schedules/{}/resume", schedule.name), "Resume", None))
+                            } @else {
+                                (action_button(session, &format!("/console/schedules/{}/pause", schedule.name), "Pause", Some("Pause this schedule? Its ticks pass without a job until it is resumed.")))
+                            }
+                            (action_button(session, &format!("/console/schedules/{}/run", schedule.name), "Run now", Some("Queue this schedule's job now?")))
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 pub(crate) async fn act(

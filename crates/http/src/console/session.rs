@@ -11,19 +11,15 @@ use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use maud::{Markup, html};
-use orderly_domain::Role;
-use orderly_storage::{ConsoleSession, NewAuditEntry, StoreError};
+use orderly_service::{Audited, ConsoleSession, StoreError, session_token_hash};
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::extract::Form;
 use super::layout::PageError;
 use crate::AppState;
-use crate::error::{ApiError, redirect};
+use crate::error::redirect;
 
 /// The session cookie's name.
 pub(super) const COOKIE: &str = "orderly_console";
@@ -65,16 +61,15 @@ impl Session {
     ) -> Result<(), PageError> {
         let address = self.address.map(|a| a.to_string());
         state
-            .store
-            .record_audit(&NewAuditEntry {
-                key_id: Some(self.key_id),
+            .services
+            .audit(Audited {
+                key_id: self.key_id,
                 address: address.as_deref(),
                 action,
                 target,
                 detail,
             })
             .await?;
-        tracing::info!(key_id = %self.key_id, action, target, "console action");
         Ok(())
     }
 }
@@ -102,16 +97,6 @@ pub(crate) fn client_address(state: &AppState, parts: &Parts) -> Option<IpAddr> 
                 .get::<ConnectInfo<SocketAddr>>()
                 .map(|ConnectInfo(peer)| peer.ip())
         })
-}
-
-pub(super) fn token_hash(token: &str) -> [u8; 32] {
-    Sha256::digest(token.as_bytes()).into()
-}
-
-pub(super) fn random_token() -> Result<String, ApiError> {
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| ApiError::internal(std::io::Error::other(e)))?;
-    Ok(URL_SAFE_NO_PAD.encode(bytes))
 }
 
 /// The session cookie's token, if the request carries one.
@@ -213,12 +198,8 @@ pub(crate) async fn verify(
     let Some(token) = presented_token(headers) else {
         return Ok(None);
     };
-    let token_hash = token_hash(token);
-    let session = state
-        .store
-        .console_session(&token_hash)
-        .await?
-        .filter(|session| session.role == Role::Admin);
+    let token_hash = session_token_hash(token);
+    let session = state.services.console_session(&token_hash).await?;
     Ok(Some(VerifiedSession {
         token_hash,
         session,
@@ -288,14 +269,10 @@ pub(crate) async fn sign_out(
     State(state): State<AppState>,
     Action(session): Action,
 ) -> Result<Response, PageError> {
-    state.store.end_console_session(&session.token_hash).await?;
-    session
-        .audit(
-            &state,
-            "session.sign_out",
-            &format!("key:{}", session.key_id),
-            None,
-        )
+    let address = session.address.map(|a| a.to_string());
+    state
+        .services
+        .sign_out(&session.token_hash, session.key_id, address.as_deref())
         .await?;
     let mut response = redirect("/console/sign-in?notice=signed_out");
     response

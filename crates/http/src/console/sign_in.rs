@@ -12,15 +12,12 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use maud::{Markup, html};
-use orderly_domain::Role;
-use orderly_storage::{NewAuditEntry, NewSession};
+use orderly_service::{SignInError, random_token};
 use serde::Deserialize;
 
 use super::extract::{Form, Query};
 use super::layout::{Nav, PageError, page};
-use super::session::{
-    COOKIE, client_address, cookie, over_https, random_token, same_secret, token_hash,
-};
+use super::session::{COOKIE, client_address, cookie, over_https, same_secret};
 use crate::AppState;
 use crate::error::{ApiError, redirect};
 
@@ -110,7 +107,7 @@ fn form_token(headers: &HeaderMap) -> Result<String, ApiError> {
         Some(token) if token.len() == 43 && token.bytes().all(is_token_byte) => {
             Ok(token.to_owned())
         }
-        _ => random_token(),
+        _ => random_token().map_err(ApiError::internal),
     }
 }
 
@@ -179,53 +176,34 @@ pub(crate) async fn sign_in(
         *response.status_mut() = status;
         Ok(response)
     };
-    let caller = match form
-        .key
-        .as_deref()
-        .map(str::trim)
-        .and_then(orderly_storage::key_digest)
-    {
-        Some(digest) => state.store.authenticate_digest(&digest).await?,
-        None => None,
-    };
-    let Some(caller) = caller else {
-        tracing::warn!(address = ?address, "console sign-in with a key that is not live");
-        return refuse(StatusCode::UNAUTHORIZED, "That is not a live API key.");
-    };
-    if caller.role != Role::Admin {
-        tracing::warn!(key_id = %caller.key_id, "console sign-in with a storefront key refused");
-        return refuse(
-            StatusCode::FORBIDDEN,
-            "Storefront keys cannot sign in to the console: use an admin key.",
-        );
-    }
     let Some(console) = state.settings.console.as_ref() else {
         return Err(ApiError::NotFound("resource").into());
     };
-    let session_token = random_token()?;
     let ttl = time::Duration::try_from(console.session_ttl).unwrap_or(time::Duration::HOUR);
-    state
-        .store
-        .create_console_session(&NewSession {
-            token_hash: token_hash(&session_token),
-            key_id: caller.key_id,
-            csrf_token: random_token()?,
-            address: address.map(|a| a.to_string()),
-            expires_at: orderly_domain::now() + ttl,
-        })
-        .await?;
     let address_text = address.map(|a| a.to_string());
-    state
-        .store
-        .record_audit(&NewAuditEntry {
-            key_id: Some(caller.key_id),
-            address: address_text.as_deref(),
-            action: "session.sign_in",
-            target: &format!("key:{}", caller.key_id),
-            detail: None,
-        })
-        .await?;
-    tracing::info!(key_id = %caller.key_id, "console sign-in");
+    let key = form.key.as_deref().unwrap_or_default();
+    let opened = match state
+        .services
+        .sign_in(key, address_text.as_deref(), ttl)
+        .await
+    {
+        Ok(opened) => opened,
+        Err(SignInError::NotLive) => {
+            tracing::warn!(address = ?address, "console sign-in with a key that is not live");
+            return refuse(StatusCode::UNAUTHORIZED, "That is not a live API key.");
+        }
+        Err(SignInError::NotAdmin(key_id)) => {
+            tracing::warn!(%key_id, "console sign-in with a storefront key refused");
+            return refuse(
+                StatusCode::FORBIDDEN,
+                "Storefront keys cannot sign in to the console: use an admin key.",
+            );
+        }
+        Err(SignInError::Random(error)) => return Err(ApiError::internal(error).into()),
+        Err(SignInError::Store(error)) => return Err(error.into()),
+    };
+    tracing::info!(key_id = %opened.key_id, "console sign-in");
+    let session_token = opened.token;
     let cookie = format!(
         "{COOKIE}={session_token}; Path=/console; HttpOnly; SameSite=Strict; Max-Age={}{}",
         ttl.whole_seconds(),

@@ -6,7 +6,7 @@
 use axum::extract::State;
 use axum::response::Response;
 use maud::html;
-use orderly_storage::{WebhookChange, WebhookEndpoint};
+use orderly_service::{EndpointHealth, WebhookChange, WebhookEndpoint};
 
 use super::extract::{Path, Query};
 use super::layout::{
@@ -15,9 +15,6 @@ use super::layout::{
 use super::session::{Action, Session};
 use crate::AppState;
 use crate::error::ApiError;
-
-/// The attempts the success ratio counts.
-const RECENT: i64 = 100;
 
 fn state_badge(endpoint: &WebhookEndpoint) -> maud::Markup {
     html! {
@@ -36,11 +33,7 @@ pub(crate) async fn list(
     session: Session,
     Query(q): Query<NoticeQuery>,
 ) -> Result<Response, PageError> {
-    let endpoints = state.store.list_webhooks(None, 100).await?;
-    let mut ratios = Vec::with_capacity(endpoints.len());
-    for endpoint in &endpoints {
-        ratios.push(state.store.webhook_success(endpoint.id, RECENT).await?);
-    }
+    let endpoints = state.services.webhooks_with_health(100).await?;
     let notice = notice_text(q.notice.as_deref(), None);
     Ok(page(
         "Webhooks",
@@ -54,14 +47,15 @@ pub(crate) async fn list(
                 table.endpoints {
                     thead { tr { th { "Endpoint" } th { "Events" } th { "State" } th.num { "Recent success" } } }
                     tbody {
-                        @for (endpoint, (ok, total)) in endpoints.iter().zip(&ratios) {
+                        @for health in &endpoints {
+                            @let endpoint = &health.endpoint;
                             tr {
                                 td { a href={"/console/webhooks/" (endpoint.id)} { (endpoint.url) } }
                                 td { (endpoint.event_types.join(", ")) }
                                 td { (state_badge(endpoint)) }
                                 td.num {
-                                    @if *total == 0 { "–" } @else {
-                                        (format!("{:.0} %", *ok as f64 * 100.0 / *total as f64)) " of " (total)
+                                    @if health.attempts == 0 { "–" } @else {
+                                        (format!("{:.0} %", health.succeeded as f64 * 100.0 / health.attempts as f64)) " of " (health.attempts)
                                     }
                                 }
                             }
@@ -81,12 +75,16 @@ async fn endpoint_page(
     new_secret: Option<&str>,
 ) -> Result<Response, PageError> {
     let endpoint = state
-        .store
+        .services
         .webhook(id)
         .await?
         .ok_or(ApiError::NotFound("webhook"))?;
-    let attempts = state.store.webhook_attempts(id, None, 50).await?;
-    let (ok, total) = state.store.webhook_success(id, RECENT).await?;
+    let attempts = state.services.webhook_attempts(id, None, 50).await?;
+    let EndpointHealth {
+        endpoint,
+        succeeded,
+        attempts: counted,
+    } = state.services.endpoint_health(endpoint).await?;
     let here = format!("/console/webhooks/{id}");
     Ok(page(
         &format!("Webhook {}", endpoint.url),
@@ -107,7 +105,7 @@ async fn endpoint_page(
                     @if let Some(reason) = &endpoint.disabled_reason { dt { "Disabled because" } dd { (reason) } }
                     @if let Some(since) = endpoint.failing_since { dt { "Failing since" } dd { (when(since)) } }
                     dt { "Events" } dd { (endpoint.event_types.join(", ")) }
-                    dt { "Recent success" } dd { (ok) " of the last " (total) " attempts" }
+                    dt { "Recent success" } dd { (succeeded) " of the last " (counted) " attempts" }
                     @if !endpoint.description.is_empty() { dt { "Description" } dd { (endpoint.description) } }
                 }
                 div.actions {
@@ -171,8 +169,8 @@ pub(crate) async fn enable(
 ) -> Result<Response, PageError> {
     let id = crate::webhooks::parse_id(&id)?;
     state
-        .store
-        .update_webhook(
+        .services
+        .change_webhook(
             id,
             &WebhookChange {
                 enabled: Some(true),
@@ -193,11 +191,9 @@ pub(crate) async fn rotate_secret(
     Action(session): Action,
 ) -> Result<Response, PageError> {
     let id = crate::webhooks::parse_id(&id)?;
-    let grace = time::Duration::try_from(state.settings.webhook_rotation_grace)
-        .unwrap_or(time::Duration::DAY);
     let endpoint = state
-        .store
-        .rotate_webhook_secret(id, grace)
+        .services
+        .rotate_webhook_secret(id)
         .await?
         .ok_or(ApiError::NotFound("webhook"))?;
     session

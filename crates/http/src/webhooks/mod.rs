@@ -131,8 +131,7 @@ async fn create_webhook(
     let allow_private = state.settings.webhooks_allow_private;
     let new = body.parse(allow_private).map_err(ApiError::Validation)?;
     check_target(&new.url, allow_private).await?;
-    let endpoint = state.store.create_webhook(&new).await?;
-    tracing::info!(endpoint_id = %endpoint.id, url = %endpoint.url, "webhook endpoint created");
+    let endpoint = state.services.create_webhook(&new).await?;
     Ok(created(endpoint))
 }
 
@@ -157,7 +156,7 @@ async fn list_webhooks(
         .cursor
         .and_then(|raw| errors.check(decode_cursor(&raw)));
     let limit = page_limit(limit, errors)?;
-    let endpoints = state.store.list_webhooks(after, limit.get()).await?;
+    let endpoints = state.services.list_webhooks(after, limit.get()).await?;
     let next_cursor = next_cursor(&endpoints, limit, |e| e.id);
     Ok(Json(WebhookPage {
         data: endpoints
@@ -184,7 +183,7 @@ async fn get_webhook(
     PathParams(id): PathParams<String>,
 ) -> Result<Json<WebhookResource>, ApiError> {
     let endpoint = state
-        .store
+        .services
         .webhook(parse_id(&id)?)
         .await?
         .ok_or(ApiError::NotFound("webhook"))?;
@@ -224,11 +223,10 @@ async fn change_webhook(
     change: &WebhookChange,
 ) -> Result<Json<WebhookResource>, ApiError> {
     let endpoint = state
-        .store
-        .update_webhook(id, change)
+        .services
+        .change_webhook(id, change)
         .await?
         .ok_or(ApiError::NotFound("webhook"))?;
-    tracing::info!(endpoint_id = %id, enabled = endpoint.disabled_at.is_none(), "webhook endpoint changed");
     Ok(Json(WebhookResource::new(endpoint, false)))
 }
 
@@ -271,14 +269,11 @@ async fn rotate_secret(
     State(state): State<AppState>,
     PathParams(id): PathParams<String>,
 ) -> Result<Json<WebhookResource>, ApiError> {
-    let grace = time::Duration::try_from(state.settings.webhook_rotation_grace)
-        .unwrap_or(time::Duration::DAY);
     let endpoint = state
-        .store
-        .rotate_webhook_secret(parse_id(&id)?, grace)
+        .services
+        .rotate_webhook_secret(parse_id(&id)?)
         .await?
         .ok_or(ApiError::NotFound("webhook"))?;
-    tracing::info!(endpoint_id = %endpoint.id, "webhook secret rotated");
     Ok(Json(WebhookResource::new(endpoint, true)))
 }
 
@@ -298,10 +293,9 @@ async fn delete_webhook(
     PathParams(id): PathParams<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = parse_id(&id)?;
-    if !state.store.delete_webhook(id).await? {
+    if !state.services.delete_webhook(id).await? {
         return Err(ApiError::NotFound("webhook"));
     }
-    tracing::info!(endpoint_id = %id, "webhook endpoint deleted");
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -329,11 +323,11 @@ async fn list_deliveries(
         .cursor
         .and_then(|raw| errors.check(decode_id_cursor(&raw)));
     let limit = page_limit(limit, errors)?;
-    if state.store.webhook(id).await?.is_none() {
+    if state.services.webhook(id).await?.is_none() {
         return Err(ApiError::NotFound("webhook"));
     }
     let attempts = state
-        .store
+        .services
         .webhook_attempts(id, before, limit.get())
         .await?;
     let next_cursor = next_id_cursor(&attempts, limit, |a| a.id);

@@ -89,7 +89,7 @@ pub async fn run(args: QueueBenchArgs, config: &Config) -> anyhow::Result<()> {
     });
     let settings = WorkerSettings {
         queues: vec![(queue.clone(), args.concurrency)],
-        ..crate::app::worker_settings(config)
+        ..config.worker_settings()
     };
     let worker = Worker::new(
         store.queue().clone(),

@@ -12,7 +12,7 @@ use crate::config::Config;
 
 pub async fn run(command: JobsCommand, config: &Config) -> anyhow::Result<()> {
     let store = app::open_store(config, "orderly jobs").await?;
-    let services = Services::new(store.clone(), None, config.worker.attempt_limits());
+    let services = Services::new(store.clone(), None, config.service_settings());
     store
         .migrate()
         .await
@@ -40,7 +40,7 @@ pub async fn run(command: JobsCommand, config: &Config) -> anyhow::Result<()> {
                 "{:>8}  {:<10}  {:<14}  {:<10}  {:>7}  {:<20}  LAST ERROR",
                 "ID", "QUEUE", "KIND", "STATE", "ATTEMPT", "RUN AT"
             );
-            for job in store.queue().list_jobs(&filter).await? {
+            for job in services.list_jobs(&filter).await? {
                 println!(
                     "{:>8}  {:<10}  {:<14}  {:<10}  {:>3}/{:<3}  {:<20}  {}",
                     job.id,
@@ -54,7 +54,7 @@ pub async fn run(command: JobsCommand, config: &Config) -> anyhow::Result<()> {
                 );
             }
         }
-        JobsCommand::Show { id } => match store.queue().job(id).await? {
+        JobsCommand::Show { id } => match services.job(id).await? {
             Some(job) => print_job(&job),
             None => bail!("no job has id {id}"),
         },

@@ -15,7 +15,7 @@ pub async fn run(command: QueuesCommand, config: &Config) -> anyhow::Result<()> 
         .migrate()
         .await
         .context("cannot migrate the database")?;
-    let services = Services::new(store.clone(), None, config.worker.attempt_limits());
+    let services = Services::new(store.clone(), None, config.service_settings());
     let names = match &command {
         QueuesCommand::List => orderly_queue::known_queues(),
         QueuesCommand::Pause { name } => {

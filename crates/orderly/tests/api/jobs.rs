@@ -159,10 +159,10 @@ backend_tests! {
         }
         let worker = Worker::new(
             queue.clone(),
-            Registry::new().register::<kinds::Noop>(orderly_worker::Noop),
+            Registry::new().register::<kinds::Noop>(orderly_worker::NoopHandler),
             WorkerSettings {
                 queues: vec![("stepped".into(), 1)],
-                ..orderly::app::worker_settings(&orderly::config::Config::load_from(None, []).unwrap())
+                ..orderly::config::Config::load_from(None, []).unwrap().worker_settings()
             },
         );
         let ran = worker.run_due("stepped", 10).await.unwrap();

@@ -1,11 +1,12 @@
-//! Everything operators look at about one order, read in one place: the order, its history
-//! (its events), the jobs that follow it (its receipt, each webhook delivery, found by the
-//! unique keys the kinds give them) and its deliveries' attempts.
+//! What operators look at about orders, read in one place: a search, and one order's dossier:
+//! the order, its history (its events), the jobs that follow it (its receipt, each webhook
+//! delivery, found by the unique keys the kinds give them) and its deliveries' attempts.
 
 use orderly_domain::{Order, OrderId};
 use orderly_queue::Job;
 use orderly_queue::kinds::{DeliverWebhook, SendReceipt};
-use orderly_storage::{OrderEvent, StoreError, WebhookAttempt};
+use orderly_storage::StoreError;
+pub use orderly_storage::{OrderEvent, OrderSearch, WebhookAttempt};
 use uuid::Uuid;
 
 use crate::Services;
@@ -21,11 +22,16 @@ pub struct OrderDossier {
     pub events: Vec<OrderEvent>,
     /// The receipt's job and each delivery's.
     pub jobs: Vec<Job>,
-    /// Each attempt to deliver one of its events, with that event's id.
+    /// Each attempt to deliver one of its events, newest first, with its endpoint's id.
     pub deliveries: Vec<(Uuid, WebhookAttempt)>,
 }
 
 impl Services {
+    /// A page of orders matching `search`, newest first: the operators' search.
+    pub async fn search_orders(&self, search: &OrderSearch) -> Result<Vec<Order>, StoreError> {
+        self.store.search_orders(search).await
+    }
+
     /// The dossier of order `id`; `None` when there is no such order.
     pub async fn order_dossier(&self, id: OrderId) -> Result<Option<OrderDossier>, StoreError> {
         let Some(order) = self.store.order_by_id(id).await? else {

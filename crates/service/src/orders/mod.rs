@@ -6,7 +6,7 @@
 mod dossier;
 mod place;
 
-pub use dossier::OrderDossier;
+pub use dossier::{OrderDossier, OrderEvent, OrderSearch, WebhookAttempt};
 pub use place::{OrderPlacement, OrderRejection, PlaceOrder, Placement};
 
 use orderly_domain::{Order, OrderAction, OrderId, OrderStatus};

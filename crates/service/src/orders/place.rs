@@ -108,7 +108,7 @@ impl OrderPlacement {
     /// The job that sends order `id`'s receipt: at most one per order.
     fn receipt_job(&self, id: OrderId, trace: Option<&str>) -> NewJob {
         SendReceipt::job(id.as_uuid())
-            .max_attempts(self.services.attempts.of::<SendReceipt>())
+            .max_attempts(self.services.settings.attempts.of::<SendReceipt>())
             .traced(trace)
     }
 }

@@ -52,14 +52,14 @@ enum Failure {
 
 /// Delivers webhook events.
 #[derive(Debug, Clone)]
-pub struct DeliverWebhook {
+pub struct WebhookDeliverer {
     store: Store,
     client: reqwest::Client,
     settings: Arc<WebhookSettings>,
     endpoints: EndpointSlots,
 }
 
-impl DeliverWebhook {
+impl WebhookDeliverer {
     pub fn new(store: Store, settings: WebhookSettings) -> Result<Self, ClientError> {
         Ok(Self {
             store,
@@ -70,7 +70,7 @@ impl DeliverWebhook {
     }
 }
 
-impl Handler<kinds::DeliverWebhook> for DeliverWebhook {
+impl Handler<kinds::DeliverWebhook> for WebhookDeliverer {
     fn run<'a>(&'a self, args: DeliveryArgs, _job: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
         Box::pin(self.deliver(args))
     }
@@ -80,7 +80,7 @@ fn transient<E: std::error::Error + 'static>(what: &str) -> impl FnOnce(E) -> Jo
     move |e| JobError::transient(what, &e)
 }
 
-impl DeliverWebhook {
+impl WebhookDeliverer {
     async fn deliver(&self, args: DeliveryArgs) -> Result<(), JobError> {
         let DeliveryArgs {
             event_id,
