@@ -113,6 +113,7 @@ impl ApiError {
         Self::Internal(Box::new(error))
     }
 
+    #[allow(clippy::too_many_lines)] // A table: one arm per error, with its status, code and detail.
     pub(crate) fn parts(&self) -> (StatusCode, &'static str, String) {
         use ApiError::*;
         match self {

@@ -171,15 +171,45 @@ pub struct Application {
     connection_limits: ConnectionLimits,
 }
 
+/// Says so when a setting meant for development and tests only is on.
+fn warn_of_development_settings(config: &Config) {
+    if config.webhooks.allow_private {
+        tracing::warn!(
+            "webhooks.allow_private is on: webhooks may be sent over plain http and to \
+             loopback, private and link-local addresses. Use this for development and tests \
+             only."
+        );
+    }
+}
+
+/// The API's listener, its state and the order writer's loops.
+async fn api(
+    config: &Config,
+    services: &Services,
+) -> Result<(TcpListener, AppState, Vec<WriteLoop>), AppError> {
+    let addr = config.http.listen;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| AppError::Bind { addr, source })?;
+    let store = services.store();
+    let (orders, loops) = OrderWriter::new(store.clone(), config.order_writer_settings());
+    let state = AppState::new(orderly_http::Shared {
+        services: services.clone(),
+        store: store.clone(),
+        placement: OrderPlacement::new(services.clone(), orders, config.currency()),
+        keys: orderly_http::auth::KeyCache::new(config.http.auth_cache),
+        cache: services.cache().cloned(),
+        rate_limits: rate_limits(config)?,
+        metrics: Some(crate::metrics::install()),
+        settings: Arc::new(config.http_settings()),
+        drain: orderly_http::Drain::default(),
+    });
+    Ok((listener, state, loops))
+}
+
 impl Application {
     pub async fn build(config: &Config, roles: Roles) -> Result<Self, AppError> {
-        if config.webhooks.allow_private {
-            tracing::warn!(
-                "webhooks.allow_private is on: webhooks may be sent over plain http and to \
-                 loopback, private and link-local addresses. Use this for development and tests \
-                 only."
-            );
-        }
+        warn_of_development_settings(config);
         crate::install_crypto_provider();
         let name = match (roles.api, roles.worker) {
             (true, true) => "orderly run",
@@ -215,22 +245,7 @@ impl Application {
             Vec::new()
         };
         let (listener, state, write_loops) = if roles.api {
-            let addr = config.http.listen;
-            let listener = TcpListener::bind(addr)
-                .await
-                .map_err(|source| AppError::Bind { addr, source })?;
-            let (orders, loops) = OrderWriter::new(store.clone(), config.order_writer_settings());
-            let state = AppState::new(orderly_http::Shared {
-                services: services.clone(),
-                store: store.clone(),
-                placement: OrderPlacement::new(services.clone(), orders, config.currency()),
-                keys: orderly_http::auth::KeyCache::new(config.http.auth_cache),
-                cache: services.cache().cloned(),
-                rate_limits: rate_limits(config)?,
-                metrics: Some(crate::metrics::install()),
-                settings: Arc::new(config.http_settings()),
-                drain: orderly_http::Drain::default(),
-            });
+            let (listener, state, loops) = api(config, &services).await?;
             (Some(listener), Some(state), loops)
         } else {
             (None, None, Vec::new())

@@ -48,6 +48,7 @@ pub fn install() -> MetricsRenderer {
 }
 
 /// Help text for every series, as Prometheus (and `promtool check metrics`) expects.
+#[allow(clippy::too_many_lines)] // A table: one entry per metric the service exports.
 fn describe() {
     use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
     describe_counter!(

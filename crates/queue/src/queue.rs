@@ -21,6 +21,50 @@ pub struct Queue {
     wake: Arc<Notify>,
 }
 
+/// Records each finished run of `$runs` with its own statement inside the transaction `$tx`
+/// (a macro: the transaction's type differs by backend), `$now` and `$worker` as
+/// [`Queue::finish_jobs`] got them.
+macro_rules! record_each {
+    ($tx:expr, $runs:expr, $now:expr, $worker:expr, $completed:expr) => {
+        for f in $runs {
+            let (state, run_at, finished_at, error) = match &f.outcome {
+                Outcome::Completed if $completed == Completed::Deleted => {
+                    sqlx::query(sql::COMPLETE_DELETE_SQLITE)
+                        .bind(f.id)
+                        .bind(f.attempt)
+                        .bind($worker)
+                        .execute(&mut *$tx)
+                        .await?;
+                    continue;
+                }
+                Outcome::Completed => ("completed", None, Some($now), None),
+                Outcome::Retry { at, error } => ("available", Some(*at), None, Some(error)),
+                Outcome::Discard { error } => ("discarded", None, Some($now), Some(error)),
+                Outcome::Snooze { at } => {
+                    sqlx::query(sql::SNOOZE)
+                        .bind(f.id)
+                        .bind(f.attempt)
+                        .bind(Timestamp::new(*at))
+                        .bind($worker)
+                        .execute(&mut *$tx)
+                        .await?;
+                    continue;
+                }
+            };
+            sqlx::query(sql::FINISH)
+                .bind(f.id)
+                .bind(f.attempt)
+                .bind(state)
+                .bind(run_at.map(Timestamp::new))
+                .bind(finished_at.map(Timestamp::new))
+                .bind(error)
+                .bind($worker)
+                .execute(&mut *$tx)
+                .await?;
+        }
+    };
+}
+
 /// The channel job inserts notify.
 const JOBS_CHANNEL: &str = "orderly_jobs";
 
@@ -167,52 +211,11 @@ impl Queue {
         completed: Completed,
     ) -> Result<(), QueueError> {
         let now = orderly_domain::now();
-        // Records each run of `$runs` with its own statement inside `$tx`.
-        macro_rules! record_each {
-            ($tx:expr, $runs:expr) => {
-                for f in $runs {
-                    let (state, run_at, finished_at, error) = match &f.outcome {
-                        Outcome::Completed if completed == Completed::Deleted => {
-                            sqlx::query(sql::COMPLETE_DELETE_SQLITE)
-                                .bind(f.id)
-                                .bind(f.attempt)
-                                .bind(worker)
-                                .execute(&mut *$tx)
-                                .await?;
-                            continue;
-                        }
-                        Outcome::Completed => ("completed", None, Some(now), None),
-                        Outcome::Retry { at, error } => ("available", Some(*at), None, Some(error)),
-                        Outcome::Discard { error } => ("discarded", None, Some(now), Some(error)),
-                        Outcome::Snooze { at } => {
-                            sqlx::query(sql::SNOOZE)
-                                .bind(f.id)
-                                .bind(f.attempt)
-                                .bind(Timestamp::new(*at))
-                                .bind(worker)
-                                .execute(&mut *$tx)
-                                .await?;
-                            continue;
-                        }
-                    };
-                    sqlx::query(sql::FINISH)
-                        .bind(f.id)
-                        .bind(f.attempt)
-                        .bind(state)
-                        .bind(run_at.map(Timestamp::new))
-                        .bind(finished_at.map(Timestamp::new))
-                        .bind(error)
-                        .bind(worker)
-                        .execute(&mut *$tx)
-                        .await?;
-                }
-            };
-        }
         match &self.db {
             // One writer holds the lock: one statement a run, one commit for all.
             Db::Sqlite(pool) => {
                 let mut tx = pool.begin_write().await?;
-                record_each!(tx, finished);
+                record_each!(tx, finished, now, worker, completed);
                 tx.commit().await?;
             }
             // Every completion in one statement, the rest one by one.
@@ -246,7 +249,7 @@ impl Queue {
                     .execute(&mut *tx)
                     .await?;
                 }
-                record_each!(tx, failed);
+                record_each!(tx, failed, now, worker, completed);
                 tx.commit().await?;
             }
         }

@@ -217,6 +217,61 @@ mod tests {
         (t.unix_timestamp_nanos() / 1_000) as i64
     }
 
+    /// Rows as the schema before the one-clock migration had them: times as RFC 3339 text
+    /// without trailing zeros, and Unix microseconds in the queue and scheduler tables.
+    fn rows_of_the_previous_schema(
+        order: Uuid,
+        event: Uuid,
+        run_at: OffsetDateTime,
+        created: OffsetDateTime,
+        finished: OffsetDateTime,
+    ) -> String {
+        format!(
+            "INSERT INTO api_keys (id, name, role, prefix, secret_hash, created_at) \
+         VALUES (x'{key_hex}', 'k', 'admin', 'oly_', x'02', '2026-11-28T09:00:00Z'); \
+         INSERT INTO products (id, sku, name, price, currency, stock, created_at, updated_at) \
+         VALUES (x'{product_hex}', 'MUG', 'Mug', 100, 'EUR', 5, '2026-11-28T09:30:00.1Z', \
+         '2026-11-28T09:30:00.000001Z'); \
+         INSERT INTO orders (id, status, email, name, currency, total, created_by, \
+         created_at, updated_at, receipt_sent_at) \
+         VALUES (x'{order_hex}', 'pending', 'ana@example.com', 'Ana', 'EUR', 100, x'{key_hex}', \
+         '2026-11-28T10:00:01.123456Z', '2026-11-28T10:00:01.12345Z', '2026-11-28T10:00:04Z'); \
+         INSERT INTO events (id, type, subject_id, payload, created_at) \
+         VALUES (x'{event_hex}', 'order.created', x'{order_hex}', '{{}}', \
+         '2026-11-28T10:00:01.12Z'); \
+         INSERT INTO jobs (queue, kind, args, state, attempt, max_attempts, run_at, \
+         created_at, finished_at) \
+         VALUES ('default', 'send_receipt', '{{}}', 'completed', 1, 3, {run_us}, \
+         {created_us}, {finished_us}); \
+         INSERT INTO leases (name, holder, expires_at) VALUES ('scheduler', 'w', {lease_us}); \
+         INSERT INTO schedule_ticks (name, last_tick) VALUES ('prune', {finished_us});",
+            key_hex = Uuid::now_v7().simple(),
+            product_hex = Uuid::now_v7().simple(),
+            order_hex = order.simple(),
+            event_hex = event.simple(),
+            run_us = micros(run_at),
+            lease_us = micros(datetime!(2100-01-01 00:00:00.000001 UTC)),
+            created_us = micros(created),
+            finished_us = micros(finished),
+        )
+    }
+
+    /// No time column of the file holds a time in any form but the fixed one.
+    async fn every_time_in_the_fixed_form(pool: &sqlx::SqlitePool) {
+        for (table, column) in TIME_COLUMNS {
+            let statement = format!(
+                "SELECT COUNT(*) FROM {table} WHERE {column} IS NOT NULL AND {column} NOT GLOB \
+             '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9].\
+             [0-9][0-9][0-9][0-9][0-9][0-9]Z'"
+            );
+            let odd: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(statement))
+                .fetch_one(pool)
+                .await
+                .unwrap();
+            assert_eq!(odd, 0, "{table}.{column}");
+        }
+    }
+
     #[tokio::test]
     async fn a_file_written_by_the_previous_schema_keeps_every_time_through_the_one_clock_migration()
      {
@@ -240,34 +295,7 @@ mod tests {
             datetime!(2026-11-28 10:00:01.123456 UTC),
             datetime!(2026-11-28 10:00:03 UTC),
         );
-        let old_rows = format!(
-            "INSERT INTO api_keys (id, name, role, prefix, secret_hash, created_at) \
-             VALUES (x'{key_hex}', 'k', 'admin', 'oly_', x'02', '2026-11-28T09:00:00Z'); \
-             INSERT INTO products (id, sku, name, price, currency, stock, created_at, updated_at) \
-             VALUES (x'{product_hex}', 'MUG', 'Mug', 100, 'EUR', 5, '2026-11-28T09:30:00.1Z', \
-             '2026-11-28T09:30:00.000001Z'); \
-             INSERT INTO orders (id, status, email, name, currency, total, created_by, \
-             created_at, updated_at, receipt_sent_at) \
-             VALUES (x'{order_hex}', 'pending', 'ana@example.com', 'Ana', 'EUR', 100, x'{key_hex}', \
-             '2026-11-28T10:00:01.123456Z', '2026-11-28T10:00:01.12345Z', '2026-11-28T10:00:04Z'); \
-             INSERT INTO events (id, type, subject_id, payload, created_at) \
-             VALUES (x'{event_hex}', 'order.created', x'{order_hex}', '{{}}', \
-             '2026-11-28T10:00:01.12Z'); \
-             INSERT INTO jobs (queue, kind, args, state, attempt, max_attempts, run_at, \
-             created_at, finished_at) \
-             VALUES ('default', 'send_receipt', '{{}}', 'completed', 1, 3, {run_us}, \
-             {created_us}, {finished_us}); \
-             INSERT INTO leases (name, holder, expires_at) VALUES ('scheduler', 'w', {lease_us}); \
-             INSERT INTO schedule_ticks (name, last_tick) VALUES ('prune', {finished_us});",
-            key_hex = Uuid::now_v7().simple(),
-            product_hex = Uuid::now_v7().simple(),
-            order_hex = order.simple(),
-            event_hex = event.simple(),
-            run_us = micros(run_at),
-            lease_us = micros(datetime!(2100-01-01 00:00:00.000001 UTC)),
-            created_us = micros(created),
-            finished_us = micros(finished),
-        );
+        let old_rows = rows_of_the_previous_schema(order, event, run_at, created, finished);
         sqlx::raw_sql(sqlx::AssertSqlSafe(old_rows))
             .execute(pool)
             .await
@@ -312,18 +340,7 @@ mod tests {
         assert_eq!(expires, "2100-01-01T00:00:00.000001Z");
 
         // Every time, old and new, is in the one fixed form.
-        for (table, column) in TIME_COLUMNS {
-            let statement = format!(
-                "SELECT COUNT(*) FROM {table} WHERE {column} IS NOT NULL AND {column} NOT GLOB \
-                 '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9].\
-                 [0-9][0-9][0-9][0-9][0-9][0-9]Z'"
-            );
-            let odd: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(statement))
-                .fetch_one(pool)
-                .await
-                .unwrap();
-            assert_eq!(odd, 0, "{table}.{column}");
-        }
+        every_time_in_the_fixed_form(pool).await;
         store.close().await;
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -35,23 +35,7 @@ pub async fn run(args: CeilingArgs, config: &Config) -> anyhow::Result<Report> {
         })
         .await?;
     let currency = config.currency();
-    let run = uuid::Uuid::new_v4().simple().to_string();
-    let mut skus = Vec::with_capacity(args.products);
-    for i in 0..args.products {
-        let sku = Sku::parse("sku", &format!("CEIL-{}-{i}", &run[..8]))?;
-        store
-            .create_product(&NewProduct {
-                sku: sku.clone(),
-                name: ProductName::parse("name", &format!("Ceiling product {i}"))?,
-                description: Description::default(),
-                price: Price::parse("price", 1250)?,
-                currency,
-                stock: Stock::parse("stock", 1_000_000_000)?,
-                active: true,
-            })
-            .await?;
-        skus.push(sku);
-    }
+    let skus = products(&store, args.products, currency).await?;
     eprintln!(
         "running the order transaction directly on {} from {} tasks for {} s",
         store.kind().as_str(),
@@ -131,4 +115,26 @@ fn order(
         // As the placing use case does: the receipt job in the order's transaction.
         follow_up: vec![orderly_queue::kinds::SendReceipt::job(id.as_uuid())],
     }
+}
+
+/// `count` products of the currency `currency` with stock out of reach, for the run alone.
+async fn products(store: &Store, count: usize, currency: Currency) -> anyhow::Result<Vec<Sku>> {
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let mut skus = Vec::with_capacity(count);
+    for i in 0..count {
+        let sku = Sku::parse("sku", &format!("CEIL-{}-{i}", &run[..8]))?;
+        store
+            .create_product(&NewProduct {
+                sku: sku.clone(),
+                name: ProductName::parse("name", &format!("Ceiling product {i}"))?,
+                description: Description::default(),
+                price: Price::parse("price", 1250)?,
+                currency,
+                stock: Stock::parse("stock", 1_000_000_000)?,
+                active: true,
+            })
+            .await?;
+        skus.push(sku);
+    }
+    Ok(skus)
 }

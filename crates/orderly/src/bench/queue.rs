@@ -107,16 +107,7 @@ pub async fn run(args: QueueBenchArgs, config: &Config) -> anyhow::Result<()> {
     }
     let drain_per_s = args.jobs as f64 / drain_started.elapsed().as_secs_f64();
 
-    // The idle queue: one job at a time, each waiting to start before the next is enqueued.
-    for _ in 0..args.latency_samples {
-        let before = probe.runs.load(Ordering::Relaxed);
-        store.queue().enqueue(&[new_job(Some(now_us()))]).await?;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while probe.runs.load(Ordering::Relaxed) == before && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_micros(200)).await;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    idle_latency(&store, &probe, args.latency_samples, new_job).await?;
     stop.cancel();
     running.await??;
     let (latency_p50_ms, latency_p99_ms) = {
@@ -134,20 +125,45 @@ pub async fn run(args: QueueBenchArgs, config: &Config) -> anyhow::Result<()> {
         latency_p99_ms,
     };
     store.close().await;
-    if args.json {
-        println!("{}", serde_json::to_string(&report)?);
-    } else {
-        println!(
-            "{} jobs on {}: enqueue {:.0} jobs/s, drain {:.0} jobs/s (concurrency {}); \
-             idle enqueue-to-start p50 {:.2} ms, p99 {:.2} ms",
-            report.jobs,
-            report.backend,
-            report.enqueue_per_s,
-            report.drain_per_s,
-            report.concurrency,
-            report.latency_p50_ms,
-            report.latency_p99_ms
-        );
+    report.print(args.json)
+}
+
+/// The idle queue: one job at a time, each waiting to start before the next is enqueued.
+async fn idle_latency(
+    store: &Store,
+    probe: &Probe,
+    samples: usize,
+    new_job: impl Fn(Option<i64>) -> NewJob,
+) -> anyhow::Result<()> {
+    for _ in 0..samples {
+        let before = probe.runs.load(Ordering::Relaxed);
+        store.queue().enqueue(&[new_job(Some(now_us()))]).await?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while probe.runs.load(Ordering::Relaxed) == before && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_micros(200)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
     Ok(())
+}
+
+impl QueueReport {
+    fn print(&self, json: bool) -> anyhow::Result<()> {
+        if json {
+            println!("{}", serde_json::to_string(self)?);
+        } else {
+            println!(
+                "{} jobs on {}: enqueue {:.0} jobs/s, drain {:.0} jobs/s (concurrency {}); \
+                 idle enqueue-to-start p50 {:.2} ms, p99 {:.2} ms",
+                self.jobs,
+                self.backend,
+                self.enqueue_per_s,
+                self.drain_per_s,
+                self.concurrency,
+                self.latency_p50_ms,
+                self.latency_p99_ms
+            );
+        }
+        Ok(())
+    }
 }

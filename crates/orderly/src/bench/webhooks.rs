@@ -65,19 +65,7 @@ struct WebhooksReport {
 
 pub async fn run(args: WebhooksBenchArgs, config: &Config) -> anyhow::Result<()> {
     let outbox = std::env::temp_dir().join(format!("orderly-bench-{}", uuid::Uuid::new_v4()));
-    let mut config = config.clone();
-    if let Some(url) = &args.database_url {
-        config.database.url = SecretUrl::new(url.clone());
-    }
-    config.http.listen = "127.0.0.1:0".parse()?;
-    config.webhooks.allow_private = true;
-    config.worker.scheduler = false;
-    config.mail.smtp_url = SecretUrl::new("");
-    config.mail.outbox = outbox.clone();
-    if let Some(concurrency) = args.concurrency {
-        config.worker.queues.insert("webhooks".into(), concurrency);
-    }
-    config.database.max_connections = config.database.max_connections.max(16);
+    let config = bench_config(&args, config, &outbox);
     let app = Application::build(&config, Roles::ALL).await?;
     let store = app.store().clone();
     let base = format!("http://127.0.0.1:{}", app.port());
@@ -98,92 +86,19 @@ pub async fn run(args: WebhooksBenchArgs, config: &Config) -> anyhow::Result<()>
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()?;
-    for _ in 0..args.endpoints {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let url = format!("http://{}/hook", listener.local_addr()?);
-        let router = axum::Router::new()
-            .route("/hook", axum::routing::post(receive))
-            .with_state(arrivals.clone());
-        tokio::spawn(async move { axum::serve(listener, router).await });
-        let created = client
-            .post(format!("{base}/v1/webhooks"))
-            .bearer_auth(&key)
-            .json(&json!({"url": url, "event_types": ["order.created"]}))
-            .send()
-            .await?;
-        if !created.status().is_success() {
-            bail!("creating an endpoint: {}", created.text().await?);
-        }
-    }
-    let product = client
-        .post(format!("{base}/v1/products"))
-        .bearer_auth(&key)
-        .json(&json!({"sku": "BENCH-HOOK", "name": "Bench", "price": 100, "stock": 1_000_000_000}))
-        .send()
-        .await?;
-    if !product.status().is_success() {
-        bail!("creating the product: {}", product.text().await?);
-    }
-
+    let shop = Shop { client, base, key };
+    shop.prepare(args.endpoints, &arrivals).await?;
     eprintln!(
         "placing {} orders, each event to {} endpoints",
         args.events, args.endpoints
     );
     let started = Instant::now();
-    let next = Arc::new(AtomicU64::new(0));
-    let mut clients = Vec::new();
-    for _ in 0..args.order_clients.max(1) {
-        let (client, base, key, next) = (client.clone(), base.clone(), key.clone(), next.clone());
-        let events = args.events as u64;
-        clients.push(tokio::spawn(async move {
-            while next.fetch_add(1, Ordering::Relaxed) < events {
-                let placed = client
-                    .post(format!("{base}/v1/orders"))
-                    .bearer_auth(&key)
-                    .header("idempotency-key", uuid::Uuid::new_v4().to_string())
-                    .json(&json!({
-                        "customer": {"email": "bench@example.com", "name": "Bench"},
-                        "lines": [{"sku": "BENCH-HOOK", "quantity": 1}],
-                    }))
-                    .send()
-                    .await?;
-                if placed.status() != reqwest::StatusCode::CREATED {
-                    bail!("placing an order: {}", placed.text().await?);
-                }
-            }
-            Ok(())
-        }));
-    }
-    for placing in clients {
-        placing.await.context("an order client panicked")??;
-    }
+    shop.place_orders(args.events as u64, args.order_clients.max(1))
+        .await?;
     let orders_per_s = args.events as f64 / started.elapsed().as_secs_f64();
     let expected = (args.events * args.endpoints) as u64;
-    let deadline = Instant::now() + Duration::from_secs(args.timeout_secs);
-    while arrivals.count.load(Ordering::Relaxed) < expected {
-        if Instant::now() > deadline {
-            bail!(
-                "only {} of {expected} deliveries arrived within {} s",
-                arrivals.count.load(Ordering::Relaxed),
-                args.timeout_secs
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    let last = arrivals
-        .last
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .unwrap_or_else(Instant::now);
-    let seconds = (last - started).as_secs_f64();
-    let (p50, p99) = {
-        let lags = arrivals
-            .lag_us
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let ms = |q| lags.value_at_quantile(q) as f64 / 1_000.0;
-        (ms(0.5), ms(0.99))
-    };
+    arrivals.wait_for(expected, args.timeout_secs).await?;
+    let (seconds, p50, p99) = arrivals.figures(started);
     let report = WebhooksReport {
         backend: store.kind().as_str(),
         events: args.events,
@@ -198,22 +113,150 @@ pub async fn run(args: WebhooksBenchArgs, config: &Config) -> anyhow::Result<()>
     stop.cancel();
     serving.await??;
     let _ = std::fs::remove_dir_all(&outbox);
-    if args.json {
-        println!("{}", serde_json::to_string(&report)?);
-    } else {
-        println!(
-            "{} events x {} endpoints on {}: {} deliveries in {:.2} s = {:.0} deliveries/s; \
-             event commit to receipt p50 {:.1} ms, p99 {:.1} ms (orders placed at {:.0}/s)",
-            report.events,
-            report.endpoints,
-            report.backend,
-            report.deliveries,
-            report.seconds,
-            report.deliveries_per_s,
-            report.commit_to_receipt_p50_ms,
-            report.commit_to_receipt_p99_ms,
-            report.orders_per_s
-        );
+    report.print(args.json)
+}
+
+/// The configuration the benchmark runs with: every role in one process, deliveries to
+/// loopback allowed, receipts written to `outbox`.
+fn bench_config(args: &WebhooksBenchArgs, config: &Config, outbox: &std::path::Path) -> Config {
+    let mut config = config.clone();
+    if let Some(url) = &args.database_url {
+        config.database.url = SecretUrl::new(url.clone());
     }
-    Ok(())
+    config.http.listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    config.webhooks.allow_private = true;
+    config.worker.scheduler = false;
+    config.mail.smtp_url = SecretUrl::new("");
+    config.mail.outbox = outbox.to_owned();
+    if let Some(concurrency) = args.concurrency {
+        config.worker.queues.insert("webhooks".into(), concurrency);
+    }
+    config.database.max_connections = config.database.max_connections.max(16);
+    config
+}
+
+/// The API the benchmark talks to, with an admin key.
+struct Shop {
+    client: reqwest::Client,
+    base: String,
+    key: String,
+}
+
+impl Shop {
+    /// `endpoints` receivers, each registered for `order.created`, and the product ordered.
+    async fn prepare(&self, endpoints: usize, arrivals: &Arc<Arrivals>) -> anyhow::Result<()> {
+        let Shop { client, base, key } = self;
+        for _ in 0..endpoints {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+            let url = format!("http://{}/hook", listener.local_addr()?);
+            let router = axum::Router::new()
+                .route("/hook", axum::routing::post(receive))
+                .with_state(arrivals.clone());
+            tokio::spawn(async move { axum::serve(listener, router).await });
+            let created = client
+                .post(format!("{base}/v1/webhooks"))
+                .bearer_auth(key)
+                .json(&json!({"url": url, "event_types": ["order.created"]}))
+                .send()
+                .await?;
+            if !created.status().is_success() {
+                bail!("creating an endpoint: {}", created.text().await?);
+            }
+        }
+        let product = client
+            .post(format!("{base}/v1/products"))
+            .bearer_auth(key)
+            .json(&json!({"sku": "BENCH-HOOK", "name": "Bench", "price": 100, "stock": 1_000_000_000}))
+            .send()
+            .await?;
+        if !product.status().is_success() {
+            bail!("creating the product: {}", product.text().await?);
+        }
+        Ok(())
+    }
+
+    /// Places `events` orders from `clients` clients at once.
+    async fn place_orders(&self, events: u64, clients: usize) -> anyhow::Result<()> {
+        let next = Arc::new(AtomicU64::new(0));
+        let mut placing = Vec::new();
+        for _ in 0..clients {
+            let (client, base, key) = (self.client.clone(), self.base.clone(), self.key.clone());
+            let next = next.clone();
+            placing.push(tokio::spawn(async move {
+                while next.fetch_add(1, Ordering::Relaxed) < events {
+                    let placed = client
+                        .post(format!("{base}/v1/orders"))
+                        .bearer_auth(&key)
+                        .header("idempotency-key", uuid::Uuid::new_v4().to_string())
+                        .json(&json!({
+                            "customer": {"email": "bench@example.com", "name": "Bench"},
+                            "lines": [{"sku": "BENCH-HOOK", "quantity": 1}],
+                        }))
+                        .send()
+                        .await?;
+                    if placed.status() != reqwest::StatusCode::CREATED {
+                        bail!("placing an order: {}", placed.text().await?);
+                    }
+                }
+                Ok(())
+            }));
+        }
+        for placing in placing {
+            placing.await.context("an order client panicked")??;
+        }
+        Ok(())
+    }
+}
+
+impl Arrivals {
+    /// Waits until `expected` deliveries arrived, for at most `timeout_secs`.
+    async fn wait_for(&self, expected: u64, timeout_secs: u64) -> anyhow::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(timeout_secs);
+        while self.count.load(Ordering::Relaxed) < expected {
+            if Instant::now() > deadline {
+                bail!(
+                    "only {} of {expected} deliveries arrived within {timeout_secs} s",
+                    self.count.load(Ordering::Relaxed),
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        Ok(())
+    }
+
+    /// Seconds from `started` to the last arrival, and the p50 and p99 of commit to arrival
+    /// in milliseconds.
+    fn figures(&self, started: Instant) -> (f64, f64, f64) {
+        let last = self
+            .last
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .unwrap_or_else(Instant::now);
+        let lags = self.lag_us.lock().unwrap_or_else(PoisonError::into_inner);
+        let ms = |q| lags.value_at_quantile(q) as f64 / 1_000.0;
+        ((last - started).as_secs_f64(), ms(0.5), ms(0.99))
+    }
+}
+
+impl WebhooksReport {
+    fn print(&self, json: bool) -> anyhow::Result<()> {
+        if json {
+            println!("{}", serde_json::to_string(self)?);
+        } else {
+            println!(
+                "{} events x {} endpoints on {}: {} deliveries in {:.2} s = {:.0} deliveries/s; \
+                 event commit to receipt p50 {:.1} ms, p99 {:.1} ms (orders placed at {:.0}/s)",
+                self.events,
+                self.endpoints,
+                self.backend,
+                self.deliveries,
+                self.seconds,
+                self.deliveries_per_s,
+                self.commit_to_receipt_p50_ms,
+                self.commit_to_receipt_p99_ms,
+                self.orders_per_s
+            );
+        }
+        Ok(())
+    }
 }

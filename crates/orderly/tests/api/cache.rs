@@ -218,33 +218,11 @@ async fn reads_never_fail_while_redis_goes_away_and_hits_resume_when_it_returns(
     read(&app, &path).await;
 
     // A steady read load for the whole test.
-    let load = {
-        let (app, path) = (app.clone(), path.clone());
-        tokio::spawn(async move {
-            let (mut ok, mut failed) = (0u32, 0u32);
-            let until = Instant::now() + Duration::from_secs(5);
-            while Instant::now() < until {
-                match read(&app, &path).await.0 {
-                    StatusCode::OK => ok += 1,
-                    _ => failed += 1,
-                }
-                tokio::time::sleep(Duration::from_millis(2)).await;
-            }
-            (ok, failed)
-        })
-    };
+    let load = steady_reads(app.clone(), path.clone(), Duration::from_secs(5));
     tokio::time::sleep(Duration::from_millis(1_000)).await;
     redis.stop();
     let ready: Value = eventually(5, "readiness to report the cache degraded", || async {
-        let ready: Value = app
-            .client
-            .get(app.url("/readyz"))
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
+        let ready = readiness(&app).await?;
         (ready["checks"]["cache"]["status"] == "degraded").then_some(ready)
     })
     .await;
@@ -272,14 +250,38 @@ async fn reads_never_fail_while_redis_goes_away_and_hits_resume_when_it_returns(
         (stats().redis_hits.load(Ordering::Relaxed) > hits_before).then_some(())
     })
     .await;
-    let ready: Value = app
-        .client
+    let ready = readiness(&app).await.unwrap();
+    assert_eq!(ready["checks"]["cache"]["status"], "up");
+}
+
+/// Reads `path` every 2 ms for `duration`: how many reads succeeded, and how many failed.
+fn steady_reads(
+    app: Arc<TestApp>,
+    path: String,
+    duration: Duration,
+) -> tokio::task::JoinHandle<(u32, u32)> {
+    tokio::spawn(async move {
+        let (mut ok, mut failed) = (0u32, 0u32);
+        let until = Instant::now() + duration;
+        while Instant::now() < until {
+            match read(&app, &path).await.0 {
+                StatusCode::OK => ok += 1,
+                _ => failed += 1,
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        (ok, failed)
+    })
+}
+
+/// The body of `/readyz`, if it answered.
+async fn readiness(app: &TestApp) -> Option<Value> {
+    app.client
         .get(app.url("/readyz"))
         .send()
         .await
-        .unwrap()
+        .ok()?
         .json()
         .await
-        .unwrap();
-    assert_eq!(ready["checks"]["cache"]["status"], "up");
+        .ok()
 }

@@ -185,6 +185,58 @@ async fn relay(
     }
 }
 
+/// An app on the same database as `direct`, reaching it through a relay the test can
+/// freeze, with a 3 s write timeout and a 1 s acquire timeout.
+async fn through_a_relay(direct: &TestApp) -> (TestApp, SilentRelay) {
+    let mut url = reqwest::Url::parse(&direct.database_url).unwrap();
+    let target = SocketAddr::new(
+        url.host_str().unwrap().parse().unwrap(),
+        url.port().unwrap_or(5432),
+    );
+    let relay = SilentRelay::to(target).await;
+    url.set_port(Some(relay.address.port())).unwrap();
+    let app = TestApp::spawn_on(
+        direct,
+        url.as_str(),
+        &[
+            ("ORDERLY_DATABASE__WRITE_TIMEOUT", "3s"),
+            ("ORDERLY_DATABASE__ACQUIRE_TIMEOUT", "1s"),
+            // The keys stay verified while the database is away: this is about the order.
+            ("ORDERLY_HTTP__AUTH_CACHE", "5m"),
+        ],
+    )
+    .await;
+    (app, relay)
+}
+
+/// Makes every order's `COMMIT` take two seconds on the server (a deferred trigger).
+async fn slow_commits(direct: &TestApp) {
+    direct
+        .execute(
+            "",
+            "CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN PERFORM pg_sleep(2); RETURN NULL; END $$; \
+             CREATE CONSTRAINT TRIGGER slow_commit AFTER INSERT ON orders \
+             DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION slow_commit();",
+        )
+        .await;
+}
+
+/// Waits until an order's `COMMIT` is running (sleeping in the trigger) on the server.
+async fn committing(direct: &TestApp) {
+    eventually(10, "the order's COMMIT to be running", || async {
+        (direct
+            .scalar(
+                "SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep' \
+                 AND application_name = 'orderly api' AND datname = current_database()",
+            )
+            .await
+            == 1)
+            .then_some(())
+    })
+    .await;
+}
+
 /// The server vanishes while an order's `COMMIT` runs (a deferred trigger makes the commit
 /// take 2 s; the relay goes silent meanwhile). The server commits; orderly never hears so.
 /// Within `database.write_timeout` it answers `503 commit_outcome_unknown`, not a hang;
@@ -198,24 +250,7 @@ async fn a_server_that_vanishes_during_commit_is_a_503_within_the_deadline_and_t
         return;
     };
     direct.create_product("KETTLE", 2500, 10).await;
-    let mut url = reqwest::Url::parse(&direct.database_url).unwrap();
-    let target = SocketAddr::new(
-        url.host_str().unwrap().parse().unwrap(),
-        url.port().unwrap_or(5432),
-    );
-    let relay = SilentRelay::to(target).await;
-    url.set_port(Some(relay.address.port())).unwrap();
-    let app = TestApp::spawn_on(
-        &direct,
-        url.as_str(),
-        &[
-            ("ORDERLY_DATABASE__WRITE_TIMEOUT", "3s"),
-            ("ORDERLY_DATABASE__ACQUIRE_TIMEOUT", "1s"),
-            // The keys stay verified while the database is away: this is about the order.
-            ("ORDERLY_HTTP__AUTH_CACHE", "5m"),
-        ],
-    )
-    .await;
+    let (app, relay) = through_a_relay(&direct).await;
     let place = || {
         app.storefront(Method::POST, "/v1/orders")
             .header("idempotency-key", "kettle-vanished")
@@ -239,28 +274,10 @@ async fn a_server_that_vanishes_during_commit_is_a_503_within_the_deadline_and_t
         .unwrap();
     assert_eq!(warm.status(), StatusCode::OK);
 
-    direct
-        .execute(
-            "",
-            "CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS \
-             $$ BEGIN PERFORM pg_sleep(2); RETURN NULL; END $$; \
-             CREATE CONSTRAINT TRIGGER slow_commit AFTER INSERT ON orders \
-             DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION slow_commit();",
-        )
-        .await;
+    slow_commits(&direct).await;
     let sent = Instant::now();
     let first = tokio::spawn(place());
-    eventually(10, "the order's COMMIT to be running", || async {
-        (direct
-            .scalar(
-                "SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep' \
-                 AND application_name = 'orderly api' AND datname = current_database()",
-            )
-            .await
-            == 1)
-            .then_some(())
-    })
-    .await;
+    committing(&direct).await;
     relay.freeze();
 
     let cut = first.await.unwrap().unwrap();
@@ -275,8 +292,7 @@ async fn a_server_that_vanishes_during_commit_is_a_503_within_the_deadline_and_t
         Method::GET,
         "/v1/orders/01890000-0000-7000-8000-000000000000",
     );
-    let other = other.send().await.unwrap();
-    problem(other, StatusCode::SERVICE_UNAVAILABLE).await;
+    problem(other.send().await.unwrap(), StatusCode::SERVICE_UNAVAILABLE).await;
     assert!(
         asked.elapsed() < Duration::from_secs(6),
         "{:?}",

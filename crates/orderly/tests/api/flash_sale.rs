@@ -20,8 +20,14 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
 }
 
-async fn flash_sale(app: TestApp) {
-    app.create_product("FLASH", 2_500, STOCK).await;
+/// `CLIENTS` clients on connections opened beforehand, each ordering one unit at once: each
+/// client's status, problem code and time to its answer; and when the sale opened.
+async fn open_the_sale(
+    app: &TestApp,
+) -> (
+    Vec<tokio::task::JoinHandle<(StatusCode, String, Duration)>>,
+    Instant,
+) {
     // One connection per client, opened before the sale starts, as 2,000 browsers' requests
     // arriving through a balancer's kept-alive connections would be.
     let client = reqwest::Client::builder()
@@ -69,6 +75,12 @@ async fn flash_sale(app: TestApp) {
         })
         .collect();
     let sale = Instant::now();
+    (tasks, sale)
+}
+
+async fn flash_sale(app: TestApp) {
+    app.create_product("FLASH", 2_500, STOCK).await;
+    let (tasks, sale) = open_the_sale(&app).await;
     let mut answers = Vec::with_capacity(CLIENTS);
     for task in tasks {
         answers.push(task.await.unwrap());

@@ -52,15 +52,7 @@ async fn expiry(backend: Backend) {
     // have passed: the chore must forget it.
     let before: Value = app.read("/v1/products/by-sku/EXP").await;
     let product_path = format!("/v1/products/{}", before["id"].as_str().unwrap());
-    let cache = app.cache.clone().expect("the product cache is on");
-    let hits = || cache.stats().local_hits.load(Ordering::Relaxed);
-    eventually(5, "the product served from the cache", || async {
-        let hits_before = hits();
-        let cached: Value = app.read(&product_path).await;
-        let after_invalidations = Instant::now() > last_invalidation + Duration::from_millis(100);
-        (after_invalidations && hits() > hits_before && cached["stock"] == 5).then_some(())
-    })
-    .await;
+    served_from_the_cache(&app, &product_path, 5, last_invalidation).await;
     let pending: Value = app
         .read(&format!("/v1/orders/{}", unpaid["id"].as_str().unwrap()))
         .await;
@@ -95,6 +87,20 @@ async fn expiry(backend: Backend) {
             .await,
         1
     );
+}
+
+/// Waits until `path` is read from the cache with `stock`, after `last_invalidation` (and the
+/// 100 ms after it in which each invalidation is repeated) has passed.
+async fn served_from_the_cache(app: &TestApp, path: &str, stock: i64, last_invalidation: Instant) {
+    let cache = app.cache.clone().expect("the product cache is on");
+    let hits = || cache.stats().local_hits.load(Ordering::Relaxed);
+    eventually(5, "the product served from the cache", || async {
+        let hits_before = hits();
+        let cached: Value = app.read(path).await;
+        let after_invalidations = Instant::now() > last_invalidation + Duration::from_millis(100);
+        (after_invalidations && hits() > hits_before && cached["stock"] == stock).then_some(())
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -21,33 +21,12 @@ fn trace_id(line: &Value, span: &str) -> Option<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jobs_continue_the_trace_of_the_request_that_queued_them_and_spans_are_exported() {
-    // An OTLP/HTTP receiver that keeps what it is sent.
-    let received: Arc<Mutex<Vec<Bytes>>> = Arc::default();
-    let collector = {
-        let received = received.clone();
-        axum::Router::new().route(
-            "/v1/traces",
-            axum::routing::post(move |body: Bytes| {
-                let received = received.clone();
-                async move {
-                    received.lock().unwrap().push(body);
-                    axum::http::StatusCode::OK
-                }
-            }),
-        )
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let endpoint = format!("http://{}/v1/traces", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, collector).await });
+    let (endpoint, received) = collector().await;
 
     let (_db, url) = TestDatabase::create(Backend::Sqlite).await.unwrap();
     let dir = std::env::temp_dir().join(format!("orderly-traces-{}", uuid::Uuid::new_v4()));
     let outbox = dir.join("outbox").display().to_string();
-    // A webhook receiver that accepts everything.
-    let hooks = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let hook_url = format!("http://{}/hook", hooks.local_addr().unwrap());
-    let receiver = axum::Router::new().route("/hook", axum::routing::post(|| async { "ok" }));
-    tokio::spawn(async move { axum::serve(hooks, receiver).await });
+    let hook_url = accepting_receiver().await;
     // Events go to a NATS server of the test's own: they carry the trace on.
     let nats = crate::events::Nats::start();
     let nats_url = nats.url();
@@ -82,17 +61,8 @@ async fn jobs_continue_the_trace_of_the_request_that_queued_them_and_spans_are_e
         .json(&json!({"customer": {"email": "a@b.co", "name": "A"}, "lines": [{"sku": "TRACED", "quantity": 1}]}))
         .send().await.unwrap();
     assert_eq!(order.status(), 201);
-    let (request, job) = eventually(10, "the receipt job to start", || async {
-        let lines = lines.lock().unwrap();
-        let request = lines.iter().find(|l| {
-            l["message"] == "finished processing request" && l["spans"][0]["route"] == "/v1/orders"
-        })?;
-        let job = lines
-            .iter()
-            .find(|l| l["message"] == "job started" && l["spans"][0]["kind"] == "send_receipt")?;
-        Some((trace_id(request, "request"), trace_id(job, "job")))
-    })
-    .await;
+    let request = request_trace(&lines, "/v1/orders").await;
+    let job = job_trace(&lines, "send_receipt", "").await;
     assert_eq!(
         request.as_deref(),
         Some(trace),
@@ -125,29 +95,9 @@ async fn jobs_continue_the_trace_of_the_request_that_queued_them_and_spans_are_e
     assert_eq!(subscribed.status(), 201);
     let order: Value = order.json().await.unwrap();
     let paying = "5bf92f3577b34da6a3ce929d0e0e4737";
-    let paid = client
-        .post(format!(
-            "{base}/v1/orders/{}/pay",
-            order["id"].as_str().unwrap()
-        ))
-        .bearer_auth(&key)
-        .header("traceparent", format!("00-{paying}-00f067aa0ba902b7-01"))
-        .send()
-        .await
-        .unwrap();
+    let paid = pay_traced(&client, &base, &key, order["id"].as_str().unwrap(), paying).await;
     assert_eq!(paid.status(), 200);
-    let delivery = eventually(
-        10,
-        "the delivery job to start well before the next poll",
-        || async {
-            let lines = lines.lock().unwrap();
-            let job = lines.iter().find(|l| {
-                l["message"] == "job started" && l["spans"][0]["kind"] == "deliver_webhook"
-            })?;
-            Some(trace_id(job, "job"))
-        },
-    )
-    .await;
+    let delivery = job_trace(&lines, "deliver_webhook", "well before the next poll").await;
     assert_eq!(
         delivery.as_deref(),
         Some(paying),
@@ -156,11 +106,59 @@ async fn jobs_continue_the_trace_of_the_request_that_queued_them_and_spans_are_e
 
     // Stopping flushes the exporter; the spans reach the receiver, carrying the trace id.
     assert!(run.stop().await.success());
+    assert_exported(&received.lock().unwrap(), trace);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// An OTLP/HTTP receiver that keeps what it is sent: its URL, and what it received.
+async fn collector() -> (String, Arc<Mutex<Vec<Bytes>>>) {
+    let received: Arc<Mutex<Vec<Bytes>>> = Arc::default();
+    let collector = {
+        let received = received.clone();
+        axum::Router::new().route(
+            "/v1/traces",
+            axum::routing::post(move |body: Bytes| {
+                let received = received.clone();
+                async move {
+                    received.lock().unwrap().push(body);
+                    axum::http::StatusCode::OK
+                }
+            }),
+        )
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}/v1/traces", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, collector).await });
+    (endpoint, received)
+}
+
+/// A webhook receiver that accepts everything: its URL.
+async fn accepting_receiver() -> String {
+    let hooks = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook_url = format!("http://{}/hook", hooks.local_addr().unwrap());
+    let receiver = axum::Router::new().route("/hook", axum::routing::post(|| async { "ok" }));
+    tokio::spawn(async move { axum::serve(hooks, receiver).await });
+    hook_url
+}
+
+/// The trace id of the first job of `kind` to start, once one has.
+async fn job_trace(lines: &Mutex<Vec<Value>>, kind: &str, when: &str) -> Option<String> {
+    eventually(10, &format!("a {kind} job to start {when}"), || async {
+        let lines = lines.lock().unwrap();
+        let job = lines
+            .iter()
+            .find(|l| l["message"] == "job started" && l["spans"][0]["kind"] == kind)?;
+        Some(trace_id(job, "job"))
+    })
+    .await
+}
+
+/// Some span of the OTLP bodies `exported` carries the trace id `trace` (32 hex digits).
+fn assert_exported(exported: &[Bytes], trace: &str) {
     let raw_trace: Vec<u8> = (0..trace.len())
         .step_by(2)
         .map(|i| u8::from_str_radix(&trace[i..i + 2], 16).unwrap())
         .collect();
-    let exported = received.lock().unwrap();
     assert!(!exported.is_empty(), "spans were exported over OTLP");
     assert!(
         exported
@@ -168,5 +166,33 @@ async fn jobs_continue_the_trace_of_the_request_that_queued_them_and_spans_are_e
             .any(|body| body.windows(16).any(|w| w == raw_trace.as_slice())),
         "the exported spans carry the trace id"
     );
-    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Pays order `id` in a request that continues the trace `trace`.
+async fn pay_traced(
+    client: &reqwest::Client,
+    base: &str,
+    key: &str,
+    id: &str,
+    trace: &str,
+) -> reqwest::Response {
+    client
+        .post(format!("{base}/v1/orders/{id}/pay"))
+        .bearer_auth(key)
+        .header("traceparent", format!("00-{trace}-00f067aa0ba902b7-01"))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The trace id of the first request to `route` answered, once one has.
+async fn request_trace(lines: &Mutex<Vec<Value>>, route: &str) -> Option<String> {
+    eventually(10, &format!("a request to {route} answered"), || async {
+        let lines = lines.lock().unwrap();
+        let request = lines.iter().find(|l| {
+            l["message"] == "finished processing request" && l["spans"][0]["route"] == route
+        })?;
+        Some(trace_id(request, "request"))
+    })
+    .await
 }

@@ -7,14 +7,14 @@ use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use orderly_db::cause_chain;
-use tokio::sync::{Notify, Semaphore, mpsc, watch};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::execute::execute;
 use super::{Running, WorkerSettings};
 use crate::handler::Registry;
-use crate::{Finished, Outcome, Queue};
+use crate::{Finished, Job, Outcome, Queue};
 
 /// One queue's fetch loop.
 pub(super) struct Fetcher {
@@ -93,61 +93,70 @@ impl Fetcher {
             };
             let got = fetched.len();
             for job in fetched {
-                let permit = permits.pop();
-                self.held_jobs
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .insert(job.id, job.attempt);
-                let running = self.running.clone();
-                let (registry, settings) = (self.registry.clone(), self.settings.clone());
-                let (finished, hard_stop) = (self.finished.clone(), self.hard_stop.clone());
-                let stopping = shutdown.clone();
-                let paused = self.paused.clone();
-                self.jobs.spawn(async move {
-                    let _held = permit;
-                    // A job still waiting when shutdown begins does not start: it is released.
-                    // One waiting when its queue is paused goes back to the queue.
-                    let _running = tokio::select! {
-                        biased;
-                        () = stopping.cancelled() => return,
-                        () = until_paused(paused) => {
-                            let back = Finished {
-                                id: job.id,
-                                attempt: job.attempt,
-                                outcome: Outcome::Snooze { at: orderly_domain::now() },
-                            };
-                            let _ = finished.send(back).await;
-                            return;
-                        }
-                        permit = running.acquire_owned() => permit.ok(),
-                    };
-                    execute(job, registry, settings, finished, hard_stop).await;
-                });
+                self.start(job, permits.pop(), &shutdown);
             }
             drop(permits);
             if got > 0 {
                 continue;
             }
-            let wait = match self.queue.next_job_due(&self.name).await {
-                // Due already, yet not fetched: the queue was paused a moment ago (its flag
-                // follows within a poll of the pause watch), or another worker is taking it.
-                Ok(Some(due)) if due <= orderly_domain::now() => {
-                    crate::PAUSE_POLL.min(self.settings.poll_interval)
-                }
-                Ok(Some(due)) => {
-                    let until = due - orderly_domain::now();
-                    Duration::try_from(until)
-                        .unwrap_or_default()
-                        .min(self.settings.poll_interval)
-                }
-                _ => self.settings.poll_interval,
-            };
+            let wait = self.idle_wait().await;
             tokio::select! {
                 () = &mut local => {},
                 () = &mut remote => {},
                 () = tokio::time::sleep(wait) => {},
                 () = shutdown.cancelled() => return,
             }
+        }
+    }
+
+    /// Hands `job` (fetched, holding `permit` of the local queue) to a task of its own, which
+    /// runs it once a running slot is free: unless shutdown begins first (it does not start,
+    /// and is released) or its queue is paused (it goes back to the queue).
+    fn start(&self, job: Job, permit: Option<OwnedSemaphorePermit>, shutdown: &CancellationToken) {
+        self.held_jobs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(job.id, job.attempt);
+        let running = self.running.clone();
+        let (registry, settings) = (self.registry.clone(), self.settings.clone());
+        let (finished, hard_stop) = (self.finished.clone(), self.hard_stop.clone());
+        let stopping = shutdown.clone();
+        let paused = self.paused.clone();
+        self.jobs.spawn(async move {
+            let _held = permit;
+            let _running = tokio::select! {
+                biased;
+                () = stopping.cancelled() => return,
+                () = until_paused(paused) => {
+                    let back = Finished {
+                        id: job.id,
+                        attempt: job.attempt,
+                        outcome: Outcome::Snooze { at: orderly_domain::now() },
+                    };
+                    let _ = finished.send(back).await;
+                    return;
+                }
+                permit = running.acquire_owned() => permit.ok(),
+            };
+            execute(job, registry, settings, finished, hard_stop).await;
+        });
+    }
+
+    /// How long to wait, with nothing fetched, before looking again (unless woken first).
+    async fn idle_wait(&self) -> Duration {
+        match self.queue.next_job_due(&self.name).await {
+            // Due already, yet not fetched: the queue was paused a moment ago (its flag
+            // follows within a poll of the pause watch), or another worker is taking it.
+            Ok(Some(due)) if due <= orderly_domain::now() => {
+                crate::PAUSE_POLL.min(self.settings.poll_interval)
+            }
+            Ok(Some(due)) => {
+                let until = due - orderly_domain::now();
+                Duration::try_from(until)
+                    .unwrap_or_default()
+                    .min(self.settings.poll_interval)
+            }
+            _ => self.settings.poll_interval,
         }
     }
 }

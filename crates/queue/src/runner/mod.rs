@@ -130,7 +130,7 @@ impl Worker {
     /// of its tasks is tracked: one that ends or panics before `shutdown` stops the worker,
     /// which returns the error.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), WorkerError> {
-        let settings = Arc::new(self.settings);
+        let settings = Arc::new(self.settings.clone());
         tracing::info!(worker = %settings.id, queues = ?settings.queues, "worker started");
         let running: Running = Arc::default();
         let remote_wake = Arc::new(Notify::new());
@@ -149,6 +149,74 @@ impl Worker {
             finished_rx,
             abandon.clone(),
         ));
+        let mut helpers = self
+            .spawn_helpers(&settings, &running, &remote_wake, &background)
+            .await?;
+
+        let (mut fetchers, pauses) = self.spawn_fetchers(
+            &FetcherShared {
+                settings: settings.clone(),
+                running: running.clone(),
+                remote_wake: remote_wake.clone(),
+                finished: finished_tx.clone(),
+                jobs: jobs.clone(),
+                hard_stop: hard_stop.clone(),
+            },
+            &stop_fetching,
+        );
+        drop(finished_tx);
+        helpers.spawn(
+            "pause watch".into(),
+            watch_pauses(self.queue.clone(), pauses, background.clone()),
+        );
+
+        // Until asked to stop, every task runs; one that ends is a failure.
+        // (A fetcher also ends when shutdown begins: that end is no failure.)
+        let failure = tokio::select! {
+            biased;
+            () = shutdown.cancelled() => None,
+            ended = fetchers.next(), if !fetchers.is_empty() => {
+                (!shutdown.is_cancelled()).then(|| unexpected(ended))
+            }
+            ended = helpers.next(), if !helpers.is_empty() => Some(unexpected(ended)),
+        };
+        if let Some(e) = &failure {
+            tracing::error!(worker = %settings.id, error = %orderly_db::cause_chain(e), "stopping the worker");
+        }
+        stop_fetching.cancel();
+        let fetchers_done = fetchers.finish(settings.shutdown_grace).await;
+        wait_for_jobs(&jobs, &hard_stop, &settings).await;
+        if tokio::time::timeout(FLUSH_DEADLINE, &mut completer)
+            .await
+            .is_err()
+        {
+            abandon.cancel();
+            let _ = completer.await;
+        }
+        release_unfinished(&self.queue, &settings.id, &running).await;
+        background.cancel();
+        let helpers_done = helpers.finish(FLUSH_DEADLINE).await;
+        if let Ok(Err(e)) =
+            tokio::time::timeout(FLUSH_DEADLINE, self.queue.forget_worker(&settings.id)).await
+        {
+            tracing::warn!(worker = %settings.id, error = %orderly_db::cause_chain(&e), "deleting the worker's heartbeat failed; it expires with its lease");
+        }
+        tracing::info!(worker = %settings.id, "worker stopped");
+        match failure {
+            Some(e) => Err(e),
+            None => fetchers_done.and(helpers_done),
+        }
+    }
+
+    /// The worker's helpers: the heartbeat (leases and liveness), the rescue of jobs whose
+    /// leases ran out, and, where the database has them, notifications of new jobs.
+    async fn spawn_helpers(
+        &self,
+        settings: &Arc<WorkerSettings>,
+        running: &Running,
+        remote_wake: &Arc<Notify>,
+        background: &CancellationToken,
+    ) -> Result<Named, WorkerError> {
         let mut helpers = Named::default();
         helpers.spawn(
             "heartbeat".into(),
@@ -175,7 +243,16 @@ impl Worker {
                 forward_notifications(listener, remote_wake.clone(), background.clone()),
             );
         }
+        Ok(helpers)
+    }
 
+    /// One fetcher per configured queue, each with the flag that pauses it.
+    fn spawn_fetchers(
+        &self,
+        shared: &FetcherShared,
+        stop_fetching: &CancellationToken,
+    ) -> (Named, Vec<(String, watch::Sender<bool>)>) {
+        let settings = &shared.settings;
         let mut fetchers = Named::default();
         let mut pauses = Vec::with_capacity(settings.queues.len());
         for (queue, concurrency) in settings.queues.clone() {
@@ -186,11 +263,11 @@ impl Worker {
                 queue: self.queue.clone(),
                 registry: self.registry.clone(),
                 settings: settings.clone(),
-                held_jobs: running.clone(),
-                remote_wake: remote_wake.clone(),
-                finished: finished_tx.clone(),
-                jobs: jobs.clone(),
-                hard_stop: hard_stop.clone(),
+                held_jobs: shared.running.clone(),
+                remote_wake: shared.remote_wake.clone(),
+                finished: shared.finished.clone(),
+                jobs: shared.jobs.clone(),
+                hard_stop: shared.hard_stop.clone(),
                 name: queue.clone(),
                 held: Arc::new(Semaphore::new(held)),
                 running: Arc::new(Semaphore::new(concurrency.max(1))),
@@ -202,88 +279,7 @@ impl Worker {
                 fetcher.run(stop_fetching.clone()),
             );
         }
-        drop(finished_tx);
-        helpers.spawn(
-            "pause watch".into(),
-            watch_pauses(self.queue.clone(), pauses, background.clone()),
-        );
-
-        // Until asked to stop, every task runs; one that ends is a failure.
-        // (A fetcher also ends when shutdown begins: that end is no failure.)
-        let failure = tokio::select! {
-            biased;
-            () = shutdown.cancelled() => None,
-            ended = fetchers.next(), if !fetchers.is_empty() => {
-                (!shutdown.is_cancelled()).then(|| unexpected(ended))
-            }
-            ended = helpers.next(), if !helpers.is_empty() => Some(unexpected(ended)),
-        };
-        if let Some(e) = &failure {
-            tracing::error!(worker = %settings.id, error = %orderly_db::cause_chain(e), "stopping the worker");
-        }
-        stop_fetching.cancel();
-        let fetchers_done = fetchers.finish(settings.shutdown_grace).await;
-        jobs.close();
-        let in_flight = jobs.len();
-        if in_flight > 0 {
-            tracing::info!(worker = %settings.id, in_flight, "stopping: waiting for running jobs");
-        }
-        if tokio::time::timeout(settings.shutdown_grace, jobs.wait())
-            .await
-            .is_err()
-        {
-            tracing::warn!(worker = %settings.id, "grace period over: stopping the jobs still running");
-            hard_stop.cancel();
-            jobs.wait().await;
-        }
-        if tokio::time::timeout(FLUSH_DEADLINE, &mut completer)
-            .await
-            .is_err()
-        {
-            abandon.cancel();
-            let _ = completer.await;
-        }
-        let unfinished: Vec<i64> = running
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .keys()
-            .copied()
-            .collect();
-        if !unfinished.is_empty() {
-            match tokio::time::timeout(
-                FLUSH_DEADLINE,
-                self.queue.release_jobs(&settings.id, &unfinished),
-            )
-            .await
-            {
-                Ok(Ok(released)) => {
-                    tracing::info!(worker = %settings.id, released, "released unfinished jobs")
-                }
-                Ok(Err(e)) => tracing::warn!(
-                    worker = %settings.id,
-                    error = %orderly_db::cause_chain(&e),
-                    held = unfinished.len(),
-                    "releasing unfinished jobs failed; they run again when their leases expire"
-                ),
-                Err(_) => tracing::warn!(
-                    worker = %settings.id,
-                    held = unfinished.len(),
-                    "releasing unfinished jobs timed out; they run again when their leases expire"
-                ),
-            }
-        }
-        background.cancel();
-        let helpers_done = helpers.finish(FLUSH_DEADLINE).await;
-        if let Ok(Err(e)) =
-            tokio::time::timeout(FLUSH_DEADLINE, self.queue.forget_worker(&settings.id)).await
-        {
-            tracing::warn!(worker = %settings.id, error = %orderly_db::cause_chain(&e), "deleting the worker's heartbeat failed; it expires with its lease");
-        }
-        tracing::info!(worker = %settings.id, "worker stopped");
-        match failure {
-            Some(e) => Err(e),
-            None => fetchers_done.and(helpers_done),
-        }
+        (fetchers, pauses)
     }
 
     /// Runs up to `limit` jobs of `queue` that are due now, one after another, records how
@@ -313,5 +309,65 @@ impl Worker {
             .finish_jobs(&self.settings.id, &finished, self.settings.completed)
             .await?;
         Ok(finished)
+    }
+}
+
+/// What every fetcher of a worker shares.
+struct FetcherShared {
+    settings: Arc<WorkerSettings>,
+    running: Running,
+    remote_wake: Arc<Notify>,
+    finished: mpsc::Sender<Finished>,
+    jobs: TaskTracker,
+    hard_stop: CancellationToken,
+}
+
+/// Waits for the running jobs to finish, for at most the shutdown grace; then stops those
+/// still running.
+async fn wait_for_jobs(
+    jobs: &TaskTracker,
+    hard_stop: &CancellationToken,
+    settings: &WorkerSettings,
+) {
+    jobs.close();
+    let in_flight = jobs.len();
+    if in_flight > 0 {
+        tracing::info!(worker = %settings.id, in_flight, "stopping: waiting for running jobs");
+    }
+    if tokio::time::timeout(settings.shutdown_grace, jobs.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(worker = %settings.id, "grace period over: stopping the jobs still running");
+        hard_stop.cancel();
+        jobs.wait().await;
+    }
+}
+
+/// Gives back the jobs this worker still holds but did not finish, so that another worker
+/// takes them at once rather than when their leases expire.
+async fn release_unfinished(queue: &Queue, worker: &str, running: &Running) {
+    let unfinished: Vec<i64> = running
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .keys()
+        .copied()
+        .collect();
+    if unfinished.is_empty() {
+        return;
+    }
+    match tokio::time::timeout(FLUSH_DEADLINE, queue.release_jobs(worker, &unfinished)).await {
+        Ok(Ok(released)) => tracing::info!(worker, released, "released unfinished jobs"),
+        Ok(Err(e)) => tracing::warn!(
+            worker,
+            error = %orderly_db::cause_chain(&e),
+            held = unfinished.len(),
+            "releasing unfinished jobs failed; they run again when their leases expire"
+        ),
+        Err(_) => tracing::warn!(
+            worker,
+            held = unfinished.len(),
+            "releasing unfinished jobs timed out; they run again when their leases expire"
+        ),
     }
 }

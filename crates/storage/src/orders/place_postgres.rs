@@ -95,6 +95,7 @@ impl PlaceSql for PgConnection {
         .map(|_| ())
     }
 
+    #[allow(clippy::too_many_lines)] // One statement and its 30 bound arrays, in the order of its parameters.
     async fn write_batch(&mut self, writes: &BatchWrites<'_>) -> Result<(), sqlx::Error> {
         let BatchWrites {
             taken,

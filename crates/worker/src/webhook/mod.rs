@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use orderly_domain::webhook::retry_delay;
 use orderly_queue::kinds::{self, DeliveryArgs};
 use orderly_queue::{BoxFuture, Handler, Job, JobError, NewJob};
-use orderly_storage::{AttemptOutcome, NewAttempt, Recorded, Store, WebhookEndpoint};
+use orderly_storage::{AttemptOutcome, NewAttempt, OutboxRecord, Recorded, Store, WebhookEndpoint};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -76,6 +76,18 @@ impl Handler<kinds::DeliverWebhook> for WebhookDeliverer {
     }
 }
 
+/// A failed attempt, as [`WebhookDeliverer::after_failure`] judges it.
+struct FailedAttempt {
+    failure: Failure,
+    error: String,
+    /// The pair's attempts so far, this one included.
+    attempt: i32,
+    /// Attempts before an operator's redelivery, which restarts the schedule.
+    attempts_before: i64,
+    failing_since: Option<OffsetDateTime>,
+    at: OffsetDateTime,
+}
+
 fn transient<E: std::error::Error + 'static>(what: &str) -> impl FnOnce(E) -> JobError + '_ {
     move |e| JobError::transient(what, &e)
 }
@@ -87,25 +99,9 @@ impl WebhookDeliverer {
             endpoint_id,
             attempts_before,
         } = args;
-        let Some(endpoint) = self
-            .store
-            .webhook(endpoint_id)
-            .await
-            .map_err(transient("loading the endpoint"))?
-        else {
-            tracing::info!(%endpoint_id, %event_id, "webhook endpoint deleted; delivery dropped");
+        let Some((endpoint, event)) = self.load(endpoint_id, event_id).await? else {
             return Ok(());
         };
-        if endpoint.disabled_at.is_some() {
-            tracing::info!(%endpoint_id, %event_id, "webhook endpoint disabled; delivery dropped");
-            return Ok(());
-        }
-        let event = self
-            .store
-            .outbox_event(event_id)
-            .await
-            .map_err(transient("loading the event"))?
-            .ok_or_else(|| JobError::Permanent(format!("event {event_id} no longer exists")))?;
 
         // Busy endpoint: put the run off rather than hold a worker slot waiting.
         let Some(_slot) = self
@@ -161,13 +157,70 @@ impl WebhookDeliverer {
         };
         let error = error.unwrap_or_default();
         tracing::warn!(%endpoint_id, %event_id, attempt, latency_ms, %error, "webhook attempt failed");
+        Err(self
+            .after_failure(
+                &endpoint,
+                FailedAttempt {
+                    failure,
+                    error,
+                    attempt,
+                    attempts_before,
+                    failing_since,
+                    at: now,
+                },
+            )
+            .await)
+    }
 
+    /// The endpoint and the event of a delivery; `None` (the delivery dropped) when the
+    /// endpoint was deleted or is disabled.
+    async fn load(
+        &self,
+        endpoint_id: Uuid,
+        event_id: Uuid,
+    ) -> Result<Option<(WebhookEndpoint, OutboxRecord)>, JobError> {
+        let Some(endpoint) = self
+            .store
+            .webhook(endpoint_id)
+            .await
+            .map_err(transient("loading the endpoint"))?
+        else {
+            tracing::info!(%endpoint_id, %event_id, "webhook endpoint deleted; delivery dropped");
+            return Ok(None);
+        };
+        if endpoint.disabled_at.is_some() {
+            tracing::info!(%endpoint_id, %event_id, "webhook endpoint disabled; delivery dropped");
+            return Ok(None);
+        }
+        let event = self
+            .store
+            .outbox_event(event_id)
+            .await
+            .map_err(transient("loading the event"))?
+            .ok_or_else(|| JobError::Permanent(format!("event {event_id} no longer exists")))?;
+        Ok(Some((endpoint, event)))
+    }
+
+    /// What follows a failed attempt: the endpoint disabled (it answered `410 Gone`, or has
+    /// failed for `webhooks.disable_after`), else a retry on the schedule, or giving up at its
+    /// end.
+    async fn after_failure(&self, endpoint: &WebhookEndpoint, failed: FailedAttempt) -> JobError {
+        let FailedAttempt {
+            failure,
+            error,
+            attempt,
+            attempts_before,
+            failing_since,
+            at: now,
+        } = failed;
         if let Failure::Status { status: 410, .. } = failure {
-            self.disable(&endpoint, "the endpoint answered 410 Gone", now)
-                .await?;
-            return Err(JobError::Permanent(
-                "410 Gone: the endpoint is disabled".into(),
-            ));
+            return match self
+                .disable(endpoint, "the endpoint answered 410 Gone", now)
+                .await
+            {
+                Ok(()) => JobError::Permanent("410 Gone: the endpoint is disabled".into()),
+                Err(e) => e,
+            };
         }
         if let Some(since) = failing_since
             && now - since >= self.settings.disable_after
@@ -177,10 +230,10 @@ impl WebhookDeliverer {
                 since.date(),
                 self.settings.disable_after.as_secs() / 86_400
             );
-            self.disable(&endpoint, &reason, now).await?;
-            return Err(JobError::Permanent(format!(
-                "{error}; the endpoint is disabled"
-            )));
+            return match self.disable(endpoint, &reason, now).await {
+                Ok(()) => JobError::Permanent(format!("{error}; the endpoint is disabled")),
+                Err(e) => e,
+            };
         }
         let retry_after = match failure {
             Failure::Status { retry_after, .. } => retry_after,
@@ -189,10 +242,8 @@ impl WebhookDeliverer {
         // A redelivery by hand starts the schedule afresh after the attempts before it.
         let failed = u32::try_from(i64::from(attempt) - attempts_before).unwrap_or(u32::MAX);
         match retry_delay(&self.settings.retry_schedule, failed, retry_after, jitter()) {
-            Some(after) => Err(JobError::RetryAfter { error, after }),
-            None => Err(JobError::Permanent(format!(
-                "{error}; gave up after {attempt} attempts"
-            ))),
+            Some(after) => JobError::RetryAfter { error, after },
+            None => JobError::Permanent(format!("{error}; gave up after {attempt} attempts")),
         }
     }
 
