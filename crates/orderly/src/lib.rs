@@ -9,6 +9,7 @@ pub mod commands;
 pub mod config;
 pub mod metrics;
 pub mod serve;
+pub mod servers;
 pub mod supervise;
 pub mod telemetry;
 

@@ -1,5 +1,6 @@
 //! [`Queue`]: the job table's reads and writes: enqueueing, fetching under leases, recording
-//! outcomes, the operator's reads and changes.
+//! outcomes, rescuing jobs whose leases ran out (the operators' reads and changes are in
+//! `operations.rs`).
 
 use std::sync::Arc;
 
@@ -9,9 +10,7 @@ use tokio::sync::Notify;
 
 use crate::enqueue::Enqueued;
 use crate::sql::{self, JobRow};
-use crate::{
-    Completed, Finished, Job, JobChange, JobFilter, JobState, NewJob, Outcome, QueueError,
-};
+use crate::{Completed, Finished, Job, NewJob, Outcome, QueueError};
 
 /// The job queue in the service's database. Cheap to clone; clones share the pool and the
 /// wake-up signal of this process's workers.
@@ -117,6 +116,22 @@ impl JobListener {
 }
 
 impl Queue {
+    pub(crate) fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// Wakes the workers of this process and, on PostgreSQL, of every other (as an insert
+    /// does): jobs they could not take a moment ago can be taken now.
+    pub(crate) async fn wake_every_worker(&self) -> Result<(), QueueError> {
+        self.wake.notify_waiters();
+        if let Db::Postgres(pool) = self.db() {
+            sqlx::query("SELECT pg_notify('orderly_jobs', '')")
+                .execute(pool)
+                .await?;
+        }
+        Ok(())
+    }
+
     /// The queue in `db`.
     pub fn new(db: Db) -> Self {
         Self {
@@ -341,162 +356,5 @@ impl Queue {
             .fetch_one(pool)
             .await)?;
         Ok(next.map(Timestamp::get))
-    }
-
-    pub async fn job(&self, id: i64) -> Result<Option<Job>, QueueError> {
-        let row = with_pool!(&self.db, pool => sqlx::query_as::<_, JobRow>(sql::BY_ID)
-            .bind(id)
-            .fetch_optional(pool)
-            .await)?;
-        Ok(row.map(|JobRow(job)| job))
-    }
-
-    /// One page of jobs, newest first.
-    pub async fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<Job>, QueueError> {
-        // The statement names only the filters given, each combination prepared and planned
-        // on its own (one statement with `($2 IS NULL OR state = $2)` gets one generic plan
-        // for all). The state is written as a literal, one of five fixed words, so that
-        // SQLite too can use the partial indexes of discarded and cancelled jobs, which are
-        // few among millions of completed ones.
-        let rows = with_pool!(&self.db, pool => {
-            let mut query = sqlx::QueryBuilder::new(sql::LIST);
-            query.push_bind(filter.before.unwrap_or(i64::MAX));
-            if let Some(state) = filter.state {
-                query.push(format_args!(" AND state = '{}'", state.as_str()));
-            }
-            sql::push_job_filters(
-                &mut query,
-                filter.kind.as_deref(),
-                filter.queue.as_deref(),
-                filter.error_contains.as_deref(),
-            );
-            query.push(" ORDER BY id DESC LIMIT ").push_bind(i64::from(filter.limit.get()));
-            query.build_query_as::<JobRow>().fetch_all(pool).await
-        })?;
-        Ok(sql::jobs(rows))
-    }
-
-    /// Sends a discarded or cancelled job round again, with a fresh set of attempts.
-    #[tracing::instrument(name = "db", skip_all, fields(op = "retry_job"))]
-    pub async fn retry_job(&self, id: i64) -> Result<JobChange, QueueError> {
-        let changed = self.change_job(sql::RETRY, id).await?;
-        if changed.is_some() {
-            self.wake_every_worker().await?;
-        }
-        self.job_change(id, changed).await
-    }
-
-    /// Wakes the workers of this process and, on PostgreSQL, of every other (as an insert
-    /// does): jobs they could not take a moment ago can be taken now.
-    pub(crate) async fn wake_every_worker(&self) -> Result<(), QueueError> {
-        self.wake.notify_waiters();
-        if let Db::Postgres(pool) = &self.db {
-            sqlx::query("SELECT pg_notify('orderly_jobs', '')")
-                .execute(pool)
-                .await?;
-        }
-        Ok(())
-    }
-
-    pub(crate) fn db(&self) -> &Db {
-        &self.db
-    }
-
-    /// Cancels an available or running job. A running job's worker finishes its run, but its
-    /// outcome is not recorded.
-    #[tracing::instrument(name = "db", skip_all, fields(op = "cancel_job"))]
-    pub async fn cancel_job(&self, id: i64) -> Result<JobChange, QueueError> {
-        let changed = self.change_job(sql::CANCEL, id).await?;
-        self.job_change(id, changed).await
-    }
-
-    /// Runs an operator's change (`$1` the id, `$2` now) and returns the job it changed.
-    async fn change_job(
-        &self,
-        statement: &'static str,
-        id: i64,
-    ) -> Result<Option<Job>, QueueError> {
-        let now = Timestamp::new(orderly_domain::now());
-        let row = with_pool!(&self.db, pool => sqlx::query_as::<_, JobRow>(statement)
-            .bind(id)
-            .bind(now)
-            .fetch_optional(pool)
-            .await)?;
-        Ok(row.map(|JobRow(job)| job))
-    }
-
-    /// The job as the change left it, or why there was no change.
-    async fn job_change(&self, id: i64, changed: Option<Job>) -> Result<JobChange, QueueError> {
-        if let Some(job) = changed {
-            return Ok(JobChange::Done(job));
-        }
-        Ok(match self.job(id).await? {
-            None => JobChange::NotFound,
-            Some(job) => JobChange::NotAllowed(job),
-        })
-    }
-
-    /// Deletes completed, discarded and cancelled jobs that finished before `before`, in
-    /// batches that leave the writers room, until `deadline` ([`orderly_db::delete_in_batches`]).
-    pub async fn prune_jobs(
-        &self,
-        before: OffsetDateTime,
-        deadline: std::time::Instant,
-    ) -> Result<orderly_db::Deleted, QueueError> {
-        let before = Timestamp::new(before);
-        Ok(orderly_db::delete_in_batches(&self.db, sql::PRUNE, before, deadline).await?)
-    }
-
-    /// How long the oldest due, available job has been waiting (zero when none is due).
-    pub async fn oldest_due_job_age(&self) -> Result<std::time::Duration, QueueError> {
-        let now = orderly_domain::now();
-        let oldest: Option<Timestamp> = with_pool!(&self.db, pool => sqlx::query_scalar(sql::OLDEST_DUE)
-            .bind(Timestamp::new(now))
-            .fetch_one(pool)
-            .await)?;
-        Ok(oldest
-            .map(|t| std::time::Duration::try_from(now - t.get()).unwrap_or_default())
-            .unwrap_or_default())
-    }
-
-    /// How many jobs of `queue` have not finished (available or running). Each state counted
-    /// on its own partial index: `state IN (…)` would read every finished job on SQLite.
-    pub async fn count_unfinished_jobs(&self, queue: &str) -> Result<i64, QueueError> {
-        Ok(with_pool!(&self.db, pool => sqlx::query_scalar(
-            "SELECT (SELECT COUNT(*) FROM jobs WHERE queue = $1 AND state = 'available') \
-                  + (SELECT COUNT(*) FROM jobs WHERE queue = $1 AND state = 'running')")
-            .bind(queue)
-            .fetch_one(pool)
-            .await)?)
-    }
-
-    /// How many jobs are in `state`. Completed jobs are counted by reading them all: for tests
-    /// and tools, not for what runs often ([`Queue::count_jobs_by_state`] does not count them).
-    pub async fn count_jobs_in(&self, state: JobState) -> Result<i64, QueueError> {
-        Ok(with_pool!(&self.db, pool => sqlx::query_scalar(
-            "SELECT COUNT(*) FROM jobs WHERE state = $1")
-            .bind(state.as_str())
-            .fetch_one(pool)
-            .await)?)
-    }
-
-    /// How many jobs are available, running, discarded and cancelled, each counted on its
-    /// partial index. Completed jobs are not counted: there are millions of them until
-    /// pruned, a count would read them all every time a worker samples (`jobs_completed_total`
-    /// tells how fast they come).
-    pub async fn count_jobs_by_state(&self) -> Result<Vec<(JobState, i64)>, QueueError> {
-        let (available, running, discarded, cancelled): (i64, i64, i64, i64) = with_pool!(&self.db, pool => sqlx::query_as(
-                "SELECT (SELECT COUNT(*) FROM jobs WHERE state = 'available'), \
-                        (SELECT COUNT(*) FROM jobs WHERE state = 'running'), \
-                        (SELECT COUNT(*) FROM jobs WHERE state = 'discarded'), \
-                        (SELECT COUNT(*) FROM jobs WHERE state = 'cancelled')")
-                .fetch_one(pool)
-                .await)?;
-        Ok(vec![
-            (JobState::Available, available),
-            (JobState::Running, running),
-            (JobState::Discarded, discarded),
-            (JobState::Cancelled, cancelled),
-        ])
     }
 }

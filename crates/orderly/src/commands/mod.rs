@@ -35,7 +35,7 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
 }
 
 async fn serve(config: Config, roles: Roles) -> anyhow::Result<()> {
-    let shutdown = app::shutdown_on_signals();
+    let shutdown = crate::servers::shutdown_on_signals();
     let application = Application::build(&config, roles).await?;
     if roles == Roles::ALL {
         create_first_admin_key(application.store()).await?;

@@ -8,7 +8,6 @@
 //! every request; measured on cached product reads, the layers cost a quarter of the
 //! process's time. As one hand-written service they cost one clone and one box.
 
-use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
@@ -17,11 +16,15 @@ use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
 use axum::body::Body;
-use axum::extract::{MatchedPath, Request};
+use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, Method, Response, header};
 use axum::response::IntoResponse;
-use metrics::{Counter, Histogram};
 use uuid::Uuid;
+
+mod request_metrics;
+
+use request_metrics::RequestTiming;
+pub use request_metrics::method_label;
 
 use crate::AppState;
 use crate::auth::{Authenticated, presented_digest};
@@ -266,92 +269,6 @@ where
     }
 }
 
-/// Counts and times one request by method, route template and status, and keeps
-/// `http_requests_in_flight`; a request whose client went away before its answer is taken
-/// off the gauge too (when its future is dropped).
-struct RequestTiming {
-    method: &'static str,
-    route: Option<MatchedPath>,
-    started: std::time::Instant,
-}
-
-impl RequestTiming {
-    fn start(request: &Request) -> Self {
-        in_flight_gauge().increment(1.0);
-        Self {
-            method: method_label(request.method()),
-            route: request.extensions().get::<MatchedPath>().cloned(),
-            started: std::time::Instant::now(),
-        }
-    }
-
-    fn route(&self) -> &str {
-        self.route.as_ref().map_or("unmatched", MatchedPath::as_str)
-    }
-
-    /// Records the answer's series; the gauge is taken down when `self` drops, here or when the
-    /// client went away first.
-    fn finish(self, status: u16) {
-        let route = self.route();
-        let elapsed = self.started.elapsed().as_secs_f64();
-        with_request_series(self.method, route, status, |count, duration| {
-            count.increment(1);
-            duration.record(elapsed);
-        });
-    }
-}
-
-impl Drop for RequestTiming {
-    fn drop(&mut self) {
-        in_flight_gauge().decrement(1.0);
-    }
-}
-
-fn in_flight_gauge() -> &'static metrics::Gauge {
-    static GAUGE: OnceLock<metrics::Gauge> = OnceLock::new();
-    GAUGE.get_or_init(|| metrics::gauge!("http_requests_in_flight"))
-}
-
-/// The most series of `http_requests_total` one thread keeps handles to; past it a request's
-/// series is looked up in the recorder each time, as the `metrics` macros do.
-const SERIES_PER_THREAD: usize = 1024;
-
-/// Runs `f` with the handles of the request series for these labels. Each thread keeps the
-/// handles it has used: looking a series up in the recorder builds its key (an allocation per
-/// label) and hashes it, on every request. Handles are taken once the recorder is installed,
-/// which the binary does before it serves a request.
-fn with_request_series(
-    method: &'static str,
-    route: &str,
-    status: u16,
-    f: impl FnOnce(&Counter, &Histogram),
-) {
-    /// By method and status, then by route: a route is looked up as the `&str` it is.
-    type Series = HashMap<(&'static str, u16), HashMap<Box<str>, (Counter, Histogram)>>;
-    thread_local! {
-        static SERIES: std::cell::RefCell<(usize, Series)> =
-            std::cell::RefCell::new((0, HashMap::new()));
-    }
-    SERIES.with_borrow_mut(|(kept, series)| {
-        let by_route = series.entry((method, status)).or_default();
-        if let Some((count, duration)) = by_route.get(route) {
-            return f(count, duration);
-        }
-        let labels = [
-            ("method", method.to_owned()),
-            ("route", route.to_owned()),
-            ("status", status.to_string()),
-        ];
-        let count = metrics::counter!("http_requests_total", &labels);
-        let duration = metrics::histogram!("http_request_duration_seconds", &labels);
-        f(&count, &duration);
-        if *kept < SERIES_PER_THREAD {
-            *kept += 1;
-            by_route.insert(route.into(), (count, duration));
-        }
-    });
-}
-
 static SHED_LOG: ShedLog = ShedLog {
     refused: AtomicU64::new(0),
     logged_at: AtomicU64::new(0),
@@ -388,24 +305,6 @@ impl ShedLog {
                  more orders than the database takes); refusals since the last such line"
             );
         }
-    }
-}
-
-/// The method as a metric label or log field: one of the standard methods, or `other`. Any
-/// client may send any token as a method; each new one would add series to `/metrics` (and
-/// a long one would go into every log line of its request).
-pub fn method_label(method: &Method) -> &'static str {
-    match *method {
-        Method::GET => "GET",
-        Method::HEAD => "HEAD",
-        Method::POST => "POST",
-        Method::PUT => "PUT",
-        Method::PATCH => "PATCH",
-        Method::DELETE => "DELETE",
-        Method::OPTIONS => "OPTIONS",
-        Method::TRACE => "TRACE",
-        Method::CONNECT => "CONNECT",
-        _ => "other",
     }
 }
 

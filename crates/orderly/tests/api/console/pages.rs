@@ -1,0 +1,187 @@
+//! The console's pages at work: jobs found by their error and retried together, orders
+//! found by status, date and id, an endpoint enabled and its rotated secret shown once; and
+//! the console disabled, or a request it refuses.
+
+use super::*;
+
+backend_tests! {
+    async fn jobs_are_found_by_their_error_and_the_matching_discarded_ones_retried_together(app) {
+        let jobs: Vec<orderly_queue::NewJob> = (0..5)
+            .map(|_| orderly_queue::NewJob::named("noop", json!({})))
+            .collect();
+        let ids = app.store.queue().enqueue(&jobs).await.unwrap();
+        assert_eq!(ids.len(), 5);
+        app.execute(
+            "UPDATE jobs SET state = 'discarded', attempt = 3, finished_at = created_at, \
+             last_error = CASE WHEN id % 2 = 0 THEN 'SMTP: 50% of the time it says Timed Out' \
+             ELSE 'the printer is on fire' END",
+            "UPDATE jobs SET state = 'discarded', attempt = 3, finished_at = created_at, \
+             last_error = CASE WHEN id % 2 = 0 THEN 'SMTP: 50% of the time it says Timed Out' \
+             ELSE 'the printer is on fire' END",
+        ).await;
+        let timed_out = ids.iter().filter(|id| *id % 2 == 0).count();
+        let mut browser = Browser::new(&app);
+        browser.sign_in(&app.admin_key.clone(), &[]).await;
+        // The text is found whatever its case, and a `%` in it is only a `%`.
+        let (_, page, _) = browser.get("/console/jobs?state=discarded&error=50%25+of+the+time+it+says+timed").await;
+        assert_eq!(page.matches("Timed Out</td>").count(), timed_out, "{page}");
+        let (_, page, _) = browser.get("/console/jobs?state=discarded&error=5%25%25").await;
+        assert!(!page.contains("Timed Out</td>"), "`%%` is not a wildcard");
+
+        let token = browser.csrf("/console/jobs?state=discarded").await;
+        let retried = browser.post("/console/jobs/retry-discarded?error=timed+out", &[("csrf", &token)]).await;
+        assert_eq!(retried.status(), StatusCode::SEE_OTHER);
+        let location = retried.headers()[header::LOCATION].to_str().unwrap().to_owned();
+        assert!(location.ends_with(&format!("&n={timed_out}&notice=jobs_retried")), "{location}");
+        let (_, page, _) = browser.get(&location).await;
+        assert!(page.contains(&format!("{timed_out} discarded jobs are queued again.")), "{page}");
+        assert_eq!(app.scalar("SELECT COUNT(*) FROM jobs WHERE state = 'available' AND attempt = 0").await as usize, timed_out);
+        assert_eq!(app.scalar("SELECT COUNT(*) FROM jobs WHERE state = 'discarded'").await as usize, 5 - timed_out, "the others stay discarded");
+        let detail = app.scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'job.retry_discarded' AND detail LIKE '% jobs; kind any, queue any, error contains \"timed out\"'").await;
+        assert_eq!(detail, 1, "the audit log says what was retried");
+    }
+
+    async fn orders_are_found_by_status_date_and_id(app) {
+        let first = place_order(&app, "FIND").await;
+        let second: Value = app.place_order(json!([{"sku": "FIND", "quantity": 2}])).await.json().await.unwrap();
+        let second = second["id"].as_str().unwrap().to_owned();
+        app.admin(Method::POST, &format!("/v1/orders/{second}/pay")).send().await.unwrap();
+        let mut browser = Browser::new(&app);
+        browser.sign_in(&app.admin_key.clone(), &[]).await;
+
+        let (_, page, _) = browser.get("/console/orders").await;
+        let (at_second, at_first) = (page.find(&second).unwrap(), page.find(&first).unwrap());
+        assert!(at_second < at_first, "newest first");
+        let (_, paid, _) = browser.get("/console/orders?status=paid").await;
+        assert!(paid.contains(&second) && !paid.contains(&first), "{paid}");
+        let today = time::OffsetDateTime::now_utc().date();
+        let (_, in_range, _) = browser.get(&format!("/console/orders?from={today}&to={today}")).await;
+        assert!(in_range.contains(&first) && in_range.contains(&second));
+        let tomorrow = today.next_day().unwrap();
+        let (_, later, _) = browser.get(&format!("/console/orders?from={tomorrow}")).await;
+        assert!(!later.contains(&first) && later.contains("No order matches."));
+        let (status, bad, _) = browser.get("/console/orders?from=yesterday").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(bad.contains("is not a date like 2026-12-03"), "{bad}");
+        // An id goes straight to its order; an unknown one is a 404 page.
+        let (status, _, location) = browser.get(&format!("/console/orders?id={first}")).await;
+        assert_eq!((status, location.as_deref()), (StatusCode::SEE_OTHER, Some(format!("/console/orders/{first}").as_str())));
+        let (status, page, _) = browser.get("/console/orders/0193a1b2-0000-7000-8000-000000000001").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert!(page.contains("404"), "{page}");
+
+        // Bad input is a 4xx page, never a 5xx: a NUL (which PostgreSQL cannot take), a
+        // cursor that is no number, a form that is not one.
+        for path in ["/console/orders?email=a%00b", "/console/jobs?before=soon", "/console/jobs?state=asleep"] {
+            let response = browser.request(Method::GET, path).send().await.unwrap();
+            assert!(response.status().is_client_error(), "{path}: {}", response.status());
+            assert!(response.headers()[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/html"), "{path}");
+        }
+        let not_a_form = browser.request(Method::POST, &format!("/console/orders/{first}/cancel"))
+            .header(header::CONTENT_TYPE, "application/json").body("{}").send().await.unwrap();
+        assert_eq!(not_a_form.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(app.read(&format!("/v1/orders/{first}")).await["status"], "pending");
+    }
+
+    async fn a_disabled_endpoint_is_enabled_and_a_rotated_secret_shown_once(app) {
+        let endpoint: Value = app.admin(Method::POST, "/v1/webhooks")
+            .json(&json!({"url": "https://hooks.example.com/orderly", "event_types": ["order.created"]}))
+            .send().await.unwrap().json().await.unwrap();
+        let id = endpoint["id"].as_str().unwrap().to_owned();
+        let old_secret = endpoint["secret"].as_str().unwrap().to_owned();
+        app.admin(Method::POST, &format!("/v1/webhooks/{id}/disable")).send().await.unwrap();
+        let mut browser = Browser::new(&app);
+        browser.sign_in(&app.admin_key.clone(), &[]).await;
+        let path = format!("/console/webhooks/{id}");
+        let (_, page, _) = browser.get(&path).await;
+        assert!(page.contains(">disabled<") && !page.contains(&old_secret), "no secret on the page");
+        let token = browser.csrf(&path).await;
+
+        let enabled = browser.post(&format!("{path}/enable"), &[("csrf", &token)]).await;
+        assert_eq!(enabled.status(), StatusCode::SEE_OTHER);
+        assert_eq!(app.read(&format!("/v1/webhooks/{id}")).await["enabled"], true);
+
+        let rotated = browser.post(&format!("{path}/rotate-secret"), &[("csrf", &token)]).await;
+        assert_eq!(rotated.status(), StatusCode::OK);
+        assert_eq!(rotated.headers()[header::CACHE_CONTROL], "no-store");
+        let shown = rotated.text().await.unwrap();
+        let at = shown.find("id=\"new-secret\">").expect("the new secret is shown") + 16;
+        let secret = &shown[at..at + shown[at..].find('<').unwrap()];
+        assert!(secret.starts_with("whsec_") && secret != old_secret, "{secret}");
+        let (_, again, _) = browser.get(&path).await;
+        assert!(!again.contains(secret) && !again.contains("new-secret"), "shown once only");
+        let audit = app.scalar("SELECT COUNT(*) FROM audit_log WHERE action IN ('webhook.enable', 'webhook.rotate_secret')").await;
+        assert_eq!(audit, 2);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_console_disabled_there_is_no_console() {
+    let app = TestApp::spawn_with(
+        crate::helpers::Backend::Sqlite,
+        &[("ORDERLY_CONSOLE__ENABLED", "false")],
+    )
+    .await
+    .unwrap();
+    let mut browser = Browser::new(&app);
+    assert_eq!(browser.get("/console").await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        browser.get("/console/sign-in").await.0,
+        StatusCode::NOT_FOUND
+    );
+    let key = app.admin_key.clone();
+    assert_eq!(
+        browser
+            .post_sign_in(&[("key", &key)], None, &[])
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_console_request_is_a_page_429_or_413_not_json() {
+    let app = TestApp::spawn_with(
+        crate::helpers::Backend::Sqlite,
+        &[
+            ("ORDERLY_RATE_LIMITS__ANONYMOUS__RATE", "1"),
+            ("ORDERLY_RATE_LIMITS__ANONYMOUS__BURST", "3"),
+        ],
+    )
+    .await
+    .unwrap();
+    let mut browser = Browser::new(&app);
+    // Over the body limit (64 KiB): 413, as the API answers it.
+    let (token, cookie) = browser.sign_in_page().await;
+    let big = "k".repeat(100_000);
+    let large = browser
+        .post_sign_in(&[("csrf", &token), ("key", &big)], Some(&cookie), &[])
+        .await;
+    assert_eq!(large.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(
+        large.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    // The anonymous burst spent: 429, a page with Retry-After.
+    let limited = loop {
+        let response = browser
+            .request(Method::GET, "/console/sign-in")
+            .send()
+            .await
+            .unwrap();
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            break response;
+        }
+        assert_eq!(response.status(), StatusCode::OK);
+    };
+    assert!(limited.headers().contains_key(header::RETRY_AFTER));
+    assert!(
+        limited.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(limited.text().await.unwrap().contains("429"));
+}
