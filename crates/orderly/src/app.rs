@@ -302,6 +302,11 @@ impl Application {
         self.local_addr().map_or(0, |a| a.port())
     }
 
+    /// The use cases, as this process wired them.
+    pub fn services(&self) -> &Services {
+        &self.services
+    }
+
     pub fn store(&self) -> &Store {
         &self.store
     }

@@ -72,4 +72,12 @@ impl Services {
         }
         cache.invalidate(&keys).await;
     }
+
+    /// Drops the cached SKU → id mapping of `sku`: a read found it pointing at a product
+    /// whose SKU has changed since.
+    pub async fn forget_sku(&self, sku: &str) {
+        if let Some(cache) = &self.cache {
+            cache.invalidate(&[Key::Sku(sku.to_owned())]).await;
+        }
+    }
 }

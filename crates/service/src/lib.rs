@@ -3,7 +3,7 @@
 //! whoever triggers it (an API request, a console form, a CLI command, a scheduled chore) gets
 //! the same behaviour. Adapters extract, call and render; storage stores.
 //!
-//! Use cases here so far: operators' console sessions and the audit log
+//! Use cases here so far: API keys (`api_keys.rs`); operators' console sessions and the audit log
 //! (`console_sessions.rs`); placing orders (`orders/place.rs`); an order's dossier for
 //! operators (`orders/dossier.rs`); the overview's figures (`overview.rs`); order transitions and expiring
 //! unpaid orders (`orders/mod.rs`); creating,
@@ -14,6 +14,7 @@
 //! (`webhook_endpoints.rs`); the scheduler's pass and pausing, resuming and running a schedule now
 //! (`schedules/`); retrying and cancelling a job (`jobs.rs`).
 
+mod api_keys;
 mod catalogue;
 mod console_sessions;
 mod jobs;
@@ -24,6 +25,7 @@ mod schedules;
 mod webhook_endpoints;
 mod webhooks;
 
+pub use api_keys::{ApiKeyInfo, KeyError};
 pub use console_sessions::{
     AuditEntry, Audited, ConsoleSession, OpenedSession, SignInError, random_token,
     session_token_hash,

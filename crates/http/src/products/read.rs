@@ -66,7 +66,7 @@ pub async fn by_sku(state: &AppState, sku: &Sku) -> Result<Option<Arc<CachedProd
         };
         match by_id(state, id).await? {
             Some(product) if product.sku == sku.as_str() => return Ok(Some(product)),
-            _ => cache.invalidate(std::slice::from_ref(&key)).await,
+            _ => state.services.forget_sku(sku.as_str()).await,
         }
     }
     Ok(None)

@@ -1,8 +1,7 @@
 //! `orderly keys create|list|revoke`.
 
 use anyhow::{Context, bail};
-use orderly_domain::validation::{check_length, check_text};
-use orderly_storage::NewApiKey;
+use orderly_service::{KeyError, Services};
 
 use super::short_time;
 use crate::app;
@@ -15,14 +14,14 @@ pub async fn run(command: KeysCommand, config: &Config) -> anyhow::Result<()> {
         .migrate()
         .await
         .context("cannot migrate the database")?;
+    let services = Services::new(store.clone(), None, config.service_settings());
     match command {
         KeysCommand::Create { role, name } => {
-            if let Err(e) = check_length("name", &name, 1, 100).and(check_text("name", &name, &[]))
-            {
-                bail!("--name {}", e.message);
-            }
-            let (info, secret) = store.create_api_key(&NewApiKey { name, role }).await?;
-            tracing::info!(key_id = %info.id, prefix = %info.prefix, %role, "API key created");
+            let (_, secret) = match services.create_api_key(&name, role).await {
+                Ok(created) => created,
+                Err(KeyError::BadName(message)) => bail!("--name {message}"),
+                Err(KeyError::Store(e)) => return Err(e.into()),
+            };
             println!("{secret}");
         }
         KeysCommand::List => {
@@ -30,7 +29,7 @@ pub async fn run(command: KeysCommand, config: &Config) -> anyhow::Result<()> {
                 "{:<36}  {:<12}  {:<10}  {:<20}  {:<20}  NAME",
                 "ID", "PREFIX", "ROLE", "CREATED", "REVOKED"
             );
-            for key in store.list_api_keys().await? {
+            for key in services.list_api_keys().await? {
                 println!(
                     "{:<36}  {:<12}  {:<10}  {:<20}  {:<20}  {}",
                     key.id,
@@ -43,10 +42,9 @@ pub async fn run(command: KeysCommand, config: &Config) -> anyhow::Result<()> {
             }
         }
         KeysCommand::Revoke { id } => {
-            if !store.revoke_api_key(id).await? {
+            if !services.revoke_api_key(id).await? {
                 bail!("no live key has id {id}");
             }
-            tracing::info!(key_id = %id, "API key revoked");
             println!("revoked {id}");
         }
     }

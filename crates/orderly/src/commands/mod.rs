@@ -8,8 +8,7 @@ mod queues;
 use std::io::IsTerminal;
 
 use anyhow::Context;
-use orderly_domain::Role;
-use orderly_storage::{NewApiKey, Store};
+use orderly_service::Services;
 
 use crate::app::{self, Application, Roles};
 use crate::cli::Command;
@@ -38,7 +37,7 @@ async fn serve(config: Config, roles: Roles) -> anyhow::Result<()> {
     let shutdown = crate::servers::shutdown_on_signals();
     let application = Application::build(&config, roles).await?;
     if roles == Roles::ALL {
-        create_first_admin_key(application.store()).await?;
+        create_first_admin_key(application.services()).await?;
     }
     application.serve(shutdown).await?;
     Ok(())
@@ -57,17 +56,10 @@ async fn migrate(config: &Config) -> anyhow::Result<()> {
 
 /// On a database that has never had a key, makes an admin key and prints it once to stderr
 /// (not to the log stream), so a newcomer can follow the README without another step.
-async fn create_first_admin_key(store: &Store) -> anyhow::Result<()> {
-    if store.count_api_keys().await? > 0 {
+async fn create_first_admin_key(services: &Services) -> anyhow::Result<()> {
+    let Some((_, secret)) = services.first_admin_key().await? else {
         return Ok(());
-    }
-    let (info, secret) = store
-        .create_api_key(&NewApiKey {
-            name: "initial admin".into(),
-            role: Role::Admin,
-        })
-        .await?;
-    tracing::info!(key_id = %info.id, prefix = %info.prefix, "created the initial admin key");
+    };
     let rule = "-".repeat(72);
     let hint = if std::io::stderr().is_terminal() {
         ""
