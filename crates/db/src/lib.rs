@@ -4,6 +4,7 @@
 //! [`delete_in_batches`], the one way retention deletes.
 
 mod error;
+pub mod migrate;
 mod pool;
 mod prune;
 mod timestamp;

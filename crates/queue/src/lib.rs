@@ -12,6 +12,8 @@
 //!   processes are alive (`heartbeats.rs`); an order's jobs and "retry all discarded"
 //!   (`operations.rs`).
 //! - the runner ([`Worker`]) that works the queue with [`Registry`] handlers.
+//! - its schema ([`migrate`]): its migrations in `crates/queue/migrations`, versioned apart
+//!   from the service's.
 //!
 //! A worker fetches available jobs (on PostgreSQL with `FOR UPDATE SKIP LOCKED`, so workers
 //! never wait on each other), holds each under a lease that its heartbeat extends, and reports
@@ -25,6 +27,7 @@ mod handler;
 mod heartbeats;
 pub mod job;
 pub mod kinds;
+mod migrations;
 mod operations;
 mod pauses;
 mod queue;
@@ -38,6 +41,7 @@ pub use handler::{BoxFuture, Handler, JobError, Registry};
 pub use heartbeats::WorkerBeat;
 pub use job::{Completed, Finished, Job, JobChange, JobFilter, NewJob, Outcome};
 pub use kinds::JobKind;
+pub use migrations::migrate;
 pub use operations::{DiscardedFilter, RETRY_ALL_LIMIT};
 pub use pauses::{PAUSE_POLL, QueuePause, QueueStats, known_queues};
 pub use queue::{Heard, JobListener, Queue};

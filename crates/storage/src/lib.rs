@@ -85,10 +85,7 @@ impl Store {
     /// Applies every embedded migration not yet applied. Safe to run from several processes
     /// at once: PostgreSQL serialises them with an advisory lock.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        match &self.db {
-            Db::Sqlite(pool) => migrations::sqlite().run(pool).await?,
-            Db::Postgres(pool) => migrations::postgres().run(pool).await?,
-        }
+        migrations::run(&self.db).await?;
         Ok(())
     }
 

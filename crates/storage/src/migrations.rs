@@ -1,4 +1,9 @@
-//! The schema migrations, embedded in the binary so that `orderly migrate` needs no files.
+//! The service's schema migrations, embedded in the binary so that `orderly migrate` needs no
+//! files. The job queue's tables are the queue's: its migrations are in `crates/queue/migrations`
+//! and run after these (`orderly_queue::migrate`). This list's migrations 3, 4, 7–9 and 11 on
+//! SQLite (3, 4, 7, 8, 10 and 12 on PostgreSQL) created those tables before the queue kept its
+//! own; they stay as they were applied (every database that ran them holds their checksums),
+//! and the queue's first migration adopts what they made.
 //!
 //! The rolling-upgrade rule: on PostgreSQL, where processes of the previous version keep
 //! running while the new one's migrations apply, every migration only expands the schema (new
@@ -8,13 +13,7 @@
 //! `-- contract: <why it is safe>`. A test below holds every PostgreSQL migration to this.
 //! SQLite is one process, upgraded in place, so its migrations may rebuild tables.
 
-use std::borrow::Cow;
-
-use sqlx::SqlSafeStr;
-use sqlx::migrate::{Migration, MigrationType, Migrator};
-
-/// One migration: its version, a short description and its SQL.
-type Embedded = (i64, &'static str, &'static str);
+use orderly_db::migrate::Embedded;
 
 const SQLITE: &[Embedded] = &[
     (
@@ -147,31 +146,15 @@ const POSTGRES: &[Embedded] = &[
     ),
 ];
 
-fn migrator(embedded: &[Embedded]) -> Migrator {
-    Migrator::with_migrations(
-        embedded
-            .iter()
-            .map(|&(version, description, sql)| {
-                Migration::new(
-                    version,
-                    Cow::Borrowed(description),
-                    MigrationType::Simple,
-                    sql.into_sql_str(),
-                    // As sqlx's own files say it: such a migration runs outside a
-                    // transaction (CREATE INDEX CONCURRENTLY must).
-                    sql.starts_with("-- no-transaction"),
-                )
-            })
-            .collect(),
-    )
-}
+/// The table the service's own migrations are recorded in (sqlx's default name, as every
+/// database since the first release has it).
+const TABLE: &str = "_sqlx_migrations";
 
-pub(crate) fn sqlite() -> Migrator {
-    migrator(SQLITE)
-}
-
-pub(crate) fn postgres() -> Migrator {
-    migrator(POSTGRES)
+/// Applies the service's migrations `db` has not applied yet, then the queue's (which keeps
+/// its own: `orderly_queue::migrate`).
+pub(crate) async fn run(db: &orderly_db::Db) -> Result<(), sqlx::migrate::MigrateError> {
+    orderly_db::migrate::run(db, SQLITE, POSTGRES, TABLE).await?;
+    orderly_queue::migrate(db).await
 }
 
 #[cfg(test)]
@@ -284,7 +267,10 @@ mod tests {
         let Db::Sqlite(pool) = &store.db else {
             unreachable!("a sqlite:// URL opens SQLite")
         };
-        migrator(&SQLITE[..6]).run(pool).await.unwrap();
+        orderly_db::migrate::migrator(&SQLITE[..6], TABLE)
+            .run(pool)
+            .await
+            .unwrap();
 
         // Rows as the previous code wrote them: RFC 3339 text without trailing zeros in the
         // fraction, and Unix microseconds in the queue and scheduler tables.
@@ -406,6 +392,101 @@ mod tests {
             "-- contract: 0.3 stopped reading note\nALTER TABLE orders DROP COLUMN note;",
         ] {
             assert!(breaks_previous_version(fine).is_empty(), "{fine}");
+        }
+    }
+}
+
+/// The queue keeping its own schema: a database migrated by the code before it (the
+/// service's migrations alone, which made the job tables) upgrades in place, its jobs kept,
+/// and ends with the same job tables as one the queue's migrations made from nothing.
+#[cfg(test)]
+mod queue_schema {
+    use orderly_db::{Db, DbOptions};
+    use orderly_queue::kinds::{Noop, NoopArgs};
+    use orderly_queue::{Completed, Finished, JobState, NewJob, Outcome, Queue};
+    use orderly_testing::{Backend, TestDatabase, on_both_backends};
+
+    use super::*;
+
+    async fn database(backend: Backend) -> Option<(TestDatabase, Db)> {
+        let (database, url) = TestDatabase::create(backend).await?;
+        Some((
+            database,
+            Db::connect(&url, &DbOptions::default()).await.unwrap(),
+        ))
+    }
+
+    /// Each job table's columns, indexes, checks and triggers, as the catalogue says them.
+    async fn job_tables(db: &Db) -> Vec<String> {
+        let statement = match db {
+            Db::Sqlite(_) => {
+                "SELECT m.name || ' ' || p.name || ' ' || p.type || ' ' || p.\"notnull\" || ' ' \
+                 || COALESCE(p.dflt_value, '-') || ' ' || p.pk FROM sqlite_master m, \
+                 pragma_table_info(m.name) p WHERE m.name IN ('jobs', 'queue_pauses', \
+                 'worker_heartbeats') UNION ALL SELECT sql FROM sqlite_master WHERE type = 'index' \
+                 AND tbl_name IN ('jobs', 'queue_pauses', 'worker_heartbeats') AND sql IS NOT NULL"
+            }
+            Db::Postgres(_) => {
+                "SELECT table_name || ' ' || column_name || ' ' || data_type || ' ' || is_nullable \
+                 || ' ' || COALESCE(column_default, '-') || ' ' || is_identity FROM \
+                 information_schema.columns WHERE table_name IN ('jobs', 'queue_pauses', \
+                 'worker_heartbeats') UNION ALL SELECT indexdef FROM pg_indexes WHERE tablename \
+                 IN ('jobs', 'queue_pauses', 'worker_heartbeats') UNION ALL SELECT \
+                 pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'jobs'::regclass \
+                 UNION ALL SELECT tgname || ' ' || tgfoid::regproc::text FROM pg_trigger WHERE \
+                 tgrelid = 'jobs'::regclass AND NOT tgisinternal"
+            }
+        };
+        let mut rows: Vec<String> = orderly_db::with_pool!(db, pool => {
+            sqlx::query_scalar(statement).fetch_all(pool).await
+        })
+        .unwrap();
+        rows.sort();
+        rows
+    }
+
+    fn noop() -> NewJob {
+        NewJob::of::<Noop>(&NoopArgs::default())
+    }
+
+    on_both_backends! {
+        async fn a_database_migrated_before_the_queue_kept_its_schema_upgrades_with_its_jobs(backend) {
+            let Some((_old, db)) = database(backend).await else { return };
+            // The code before: the service's migrations alone made the job tables.
+            orderly_db::migrate::run(&db, SQLITE, POSTGRES, TABLE).await.unwrap();
+            let queue = Queue::new(db.clone());
+            let ids = queue.enqueue(&[noop(), noop()]).await.unwrap();
+            let lease = orderly_domain::now() + time::Duration::minutes(1);
+            let running = queue.fetch_jobs("default", "old", 1, lease).await.unwrap();
+
+            // This code, twice: the second run finds nothing to do.
+            run(&db).await.unwrap();
+            run(&db).await.unwrap();
+            let recorded: i64 = orderly_db::with_pool!(&db, pool => {
+                sqlx::query_scalar("SELECT COUNT(*) FROM _orderly_queue_migrations")
+                    .fetch_one(pool)
+                    .await
+            })
+            .unwrap();
+            assert_eq!(recorded, 1);
+            // The job running across the upgrade finishes; the waiting one is fetched.
+            let finished = Finished {
+                id: running[0].id,
+                attempt: running[0].attempt,
+                outcome: Outcome::Completed,
+            };
+            queue.finish_jobs("old", &[finished], Completed::Kept).await.unwrap();
+            assert_eq!(queue.job(running[0].id).await.unwrap().unwrap().state, JobState::Completed);
+            let next = queue.fetch_jobs("default", "new", 5, lease).await.unwrap();
+            assert_eq!(next.len(), 1);
+            assert!(ids.contains(&next[0].id));
+
+            // The same job tables as the queue's migrations make on their own.
+            let Some((_fresh, fresh)) = database(backend).await else { return };
+            orderly_queue::migrate(&fresh).await.unwrap();
+            let (upgraded, made) = (job_tables(&db).await, job_tables(&fresh).await);
+            assert!(upgraded.len() > 20, "{upgraded:?}");
+            assert_eq!(upgraded, made);
         }
     }
 }

@@ -209,24 +209,8 @@ mod with_worker {
     }
 
     macro_rules! worker_tests {
-        ($(async fn $name:ident($app:ident) $body:block)*) => {
-            $(
-                mod $name {
-                    use super::*;
-
-                    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                    async fn sqlite() {
-                        let $app = spawn(Backend::Sqlite).await.unwrap();
-                        $body
-                    }
-
-                    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                    async fn postgres() {
-                        let Some($app) = spawn(Backend::Postgres).await else { return };
-                        $body
-                    }
-                }
-            )*
+        ($($test:tt)*) => {
+            backend_tests! { spawn = spawn; $($test)* }
         };
     }
 

@@ -5,7 +5,7 @@ use orderly_queue::{JobKind, JobState, NewJob, kinds};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp, TestDatabase, eventually, problem};
+use crate::helpers::{Backend, TestApp, TestDatabase, backend_tests, eventually, problem};
 use crate::workers::WorkerProcess;
 
 /// Two jobs of the default queue run at once; up to 20 are fetched ahead.
@@ -37,24 +37,8 @@ async fn default_queue(app: &TestApp) -> Value {
 }
 
 macro_rules! worker_tests {
-    ($(async fn $name:ident($app:ident) $body:block)*) => {
-        $(
-            mod $name {
-                use super::*;
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    let $app = TestApp::spawn_with_worker(Backend::Sqlite, WORKER).await.unwrap();
-                    $body
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() {
-                    let Some($app) = TestApp::spawn_with_worker(Backend::Postgres, WORKER).await else { return };
-                    $body
-                }
-            }
-        )*
+    ($($test:tt)*) => {
+        backend_tests! { spawn = |backend| TestApp::spawn_with_worker(backend, WORKER); $($test)* }
     };
 }
 
@@ -181,12 +165,8 @@ async fn paused_across_two_worker_processes(backend: Backend) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_queue_paused_from_the_shell_waits_in_every_worker_process_on_sqlite() {
-    paused_across_two_worker_processes(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_queue_paused_from_the_shell_waits_in_every_worker_process_on_postgres() {
-    paused_across_two_worker_processes(Backend::Postgres).await;
+orderly_testing::on_both_backends! {
+    async fn a_queue_paused_from_the_shell_waits_in_every_worker_process(backend) {
+        paused_across_two_worker_processes(backend).await;
+    }
 }

@@ -103,14 +103,10 @@ async fn served_from_the_cache(app: &TestApp, path: &str, stock: i64, last_inval
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unpaid_orders_expire_on_sqlite() {
-    expiry(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unpaid_orders_expire_on_postgres() {
-    expiry(Backend::Postgres).await;
+orderly_testing::on_both_backends! {
+    async fn unpaid_orders_expire(backend) {
+        expiry(backend).await;
+    }
 }
 
 async fn sales_summary(backend: Backend) {
@@ -186,14 +182,10 @@ async fn sales_summary(backend: Backend) {
     assert!(!text.contains("(BEST): 45 left"), "{text}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_sales_summary_reaches_the_operators_on_sqlite() {
-    sales_summary(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_sales_summary_reaches_the_operators_on_postgres() {
-    sales_summary(Backend::Postgres).await;
+orderly_testing::on_both_backends! {
+    async fn the_sales_summary_reaches_the_operators(backend) {
+        sales_summary(backend).await;
+    }
 }
 
 async fn prune(backend: Backend) {
@@ -254,14 +246,10 @@ async fn prune(backend: Backend) {
     app.assert_times_in_one_form().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn prune_deletes_only_what_is_past_retention_on_sqlite() {
-    prune(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn prune_deletes_only_what_is_past_retention_on_postgres() {
-    prune(Backend::Postgres).await;
+orderly_testing::on_both_backends! {
+    async fn prune_deletes_only_what_is_past_retention(backend) {
+        prune(backend).await;
+    }
 }
 
 /// A paused schedule lets its ticks pass without a job, and resumed goes on from the next
@@ -308,12 +296,8 @@ async fn paused_schedule(backend: Backend) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_paused_schedule_skips_its_ticks_and_resumes_without_catching_up_on_sqlite() {
-    paused_schedule(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_paused_schedule_skips_its_ticks_and_resumes_without_catching_up_on_postgres() {
-    paused_schedule(Backend::Postgres).await;
+orderly_testing::on_both_backends! {
+    async fn a_paused_schedule_skips_its_ticks_and_resumes_without_catching_up(backend) {
+        paused_schedule(backend).await;
+    }
 }

@@ -210,24 +210,13 @@ async fn place_orders(app: &Arc<TestApp>, n: usize) -> Vec<String> {
 
 /// Tests on both backends, each with its own `nats-server`, a stream of its own, and the API
 /// and a worker (relaying to it) in one process.
+/// Each test on both backends ([`orderly_testing::on_both_backends!`]), with an app whose
+/// worker relays to a NATS server and stream of the test's own.
 macro_rules! relay_tests {
     ($(async fn $name:ident($app:ident, $nats:ident, $stream:ident) $body:block)*) => {
-        $(
-            mod $name {
-                #[allow(unused_imports)]
-                use super::*;
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    run(Backend::Sqlite).await;
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() {
-                    run(Backend::Postgres).await;
-                }
-
-                async fn run(backend: Backend) {
+        orderly_testing::on_both_backends! {
+            $(
+                async fn $name(backend) {
                     let $nats = Nats::start();
                     let $stream = format!("TEST_{}", Uuid::new_v4().simple());
                     let url = $nats.url();
@@ -239,8 +228,8 @@ macro_rules! relay_tests {
                     let $app = Arc::new(app);
                     $body
                 }
-            }
-        )*
+            )*
+        }
     };
 }
 

@@ -73,14 +73,10 @@ async fn relay_survives_its_worker_killed(backend: Backend) {
     assert_relayed_exactly_once(&app, &nats, &stream).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn relay_survives_its_worker_killed_on_sqlite() {
-    relay_survives_its_worker_killed(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn relay_survives_its_worker_killed_on_postgres() {
-    relay_survives_its_worker_killed(Backend::Postgres).await;
+orderly_testing::on_both_backends! {
+    async fn relay_survives_its_worker_killed(backend) {
+        relay_survives_its_worker_killed(backend).await;
+    }
 }
 
 /// With the relay configured but no worker running it, readiness says so once the oldest
@@ -126,12 +122,8 @@ async fn readiness_notices_a_relay_that_is_not_running(backend: Backend) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn readiness_notices_a_relay_that_is_not_running_on_sqlite() {
-    readiness_notices_a_relay_that_is_not_running(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn readiness_notices_a_relay_that_is_not_running_on_postgres() {
-    readiness_notices_a_relay_that_is_not_running(Backend::Postgres).await;
+orderly_testing::on_both_backends! {
+    async fn readiness_notices_a_relay_that_is_not_running(backend) {
+        readiness_notices_a_relay_that_is_not_running(backend).await;
+    }
 }

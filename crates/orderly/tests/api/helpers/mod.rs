@@ -1,13 +1,13 @@
-//! What the integration tests share: starting the application for a test (`app.rs`), the
-//! databases behind it (`database.rs`), `orderly run` and `redis-server` processes of a
-//! test's own (`processes.rs`), and waiting, logging and problem checks (here).
+//! What the integration tests share: starting the application for a test (`app.rs`) on a
+//! database of its own (`orderly_testing`, which the queue's suite uses too), `orderly run`
+//! and `redis-server` processes of a test's own (`processes.rs`), and waiting, logging and
+//! problem checks (here).
 
 mod app;
-mod database;
 mod processes;
 
 pub use app::*;
-pub use database::*;
+pub use orderly_testing::{Backend, TestDatabase};
 pub use processes::*;
 
 use std::path::PathBuf;
@@ -51,39 +51,31 @@ pub fn http_client() -> reqwest::Client {
     reqwest::Client::new()
 }
 
-/// The variable naming the PostgreSQL server the PostgreSQL variants run against.
-pub const POSTGRES_URL_VAR: &str = "ORDERLY_TEST_POSTGRES_URL";
-
-/// Defines each test twice, as `<name>::sqlite` and `<name>::postgres`, with `$app` bound to a
-/// running [`TestApp`] on that backend.
+/// Defines each test twice, as `<name>::sqlite` and `<name>::postgres`
+/// ([`orderly_testing::on_both_backends!`]), with `$app` bound to a running [`TestApp`] on
+/// that backend, made by `$spawn` (`TestApp::spawn` when not given).
 macro_rules! backend_tests {
-    ($(async fn $name:ident($app:ident) $body:block)*) => {
-        $(
-            mod $name {
-                #[allow(unused_imports)]
-                use super::*;
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    let $app = $crate::helpers::TestApp::spawn($crate::helpers::Backend::Sqlite)
-                        .await
-                        .expect("SQLite is always available");
-                    $body
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() {
-                    let Some($app) =
-                        $crate::helpers::TestApp::spawn($crate::helpers::Backend::Postgres).await
-                    else {
+    (spawn = $spawn:expr; $(async fn $name:ident($app:ident) $body:block)*) => {
+        orderly_testing::on_both_backends! {
+            $(
+                async fn $name(backend) {
+                    let Some($app) = ($spawn)(backend).await else {
+                        assert_eq!(backend, $crate::helpers::Backend::Postgres, "SQLite is always there");
                         return;
                     };
                     $body
                 }
-            }
-        )*
+            )*
+        }
+    };
+    ($(async fn $name:ident($app:ident) $body:block)*) => {
+        $crate::helpers::backend_tests! {
+            spawn = $crate::helpers::TestApp::spawn;
+            $(async fn $name($app) $body)*
+        }
     };
 }
+
 pub(crate) use backend_tests;
 
 /// Polls `check` every 20 ms until it returns `Some`, or fails the test after `seconds`.

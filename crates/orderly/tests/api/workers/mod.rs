@@ -121,24 +121,8 @@ async fn enqueue_noops(store: &Store, n: usize, args: Value) {
 }
 
 macro_rules! process_tests {
-    ($(async fn $name:ident($backend:ident) $body:block)*) => {
-        $(
-            mod $name {
-                use super::*;
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    let $backend = Backend::Sqlite;
-                    $body
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() {
-                    let $backend = Backend::Postgres;
-                    $body
-                }
-            }
-        )*
+    ($($test:tt)*) => {
+        orderly_testing::on_both_backends! { $($test)* }
     };
 }
 

@@ -1,7 +1,45 @@
-//! A database of a test's own, on SQLite or PostgreSQL, dropped with the test.
+//! What orderly's test suites share, so that a test is written once and runs on every
+//! backend: [`TestDatabase`], a database of a test's own on SQLite or PostgreSQL, dropped
+//! with the test, and [`on_both_backends!`], which defines each test once per backend. Suites
+//! that need more (the API's running app, the queue's worker) start it from the backend the
+//! macro hands them. The PostgreSQL variants run against `ORDERLY_TEST_POSTGRES_URL`; when
+//! it is not set they say so loudly and do not run, and in CI (`CI` set) they fail.
 
-use super::*;
+use std::path::PathBuf;
 
+use uuid::Uuid;
+
+/// The variable naming the PostgreSQL server the PostgreSQL variants run against.
+pub const POSTGRES_URL_VAR: &str = "ORDERLY_TEST_POSTGRES_URL";
+
+/// Defines each test twice, as `<name>::sqlite` and `<name>::postgres`, with `$backend`
+/// bound to that [`Backend`]. The body starts what it needs on it (and returns when
+/// [`TestDatabase::create`] says PostgreSQL is not configured).
+#[macro_export]
+macro_rules! on_both_backends {
+    ($(async fn $name:ident($backend:ident) $body:block)*) => {
+        $(
+            mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    let $backend = $crate::Backend::Sqlite;
+                    $body
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    let $backend = $crate::Backend::Postgres;
+                    $body
+                }
+            }
+        )*
+    };
+}
+
+/// The database a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
@@ -9,6 +47,7 @@ pub enum Backend {
 }
 
 /// A database made for one test and removed after it.
+#[derive(Debug)]
 pub enum TestDatabase {
     Sqlite { dir: PathBuf },
     Postgres { admin_url: String, name: String },
@@ -97,6 +136,7 @@ impl Drop for TestDatabase {
     }
 }
 
+#[cfg(test)]
 #[test]
 fn replace_database_keeps_credentials_host_and_parameters() {
     assert_eq!(
