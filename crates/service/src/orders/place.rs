@@ -21,6 +21,8 @@ pub struct OrderPlacement {
     writer: OrderWriter,
     /// The store's currency: every product ordered must be priced in it.
     currency: Currency,
+    /// Runs each receipt job gets, looked up once rather than per order.
+    receipt_attempts: i32,
 }
 
 /// A request to place one order.
@@ -53,7 +55,9 @@ pub enum Placement {
 
 impl OrderPlacement {
     pub fn new(services: Services, writer: OrderWriter, currency: Currency) -> Self {
+        let receipt_attempts = services.settings.attempts.of::<SendReceipt>();
         Self {
+            receipt_attempts,
             services,
             writer,
             currency,
@@ -108,7 +112,7 @@ impl OrderPlacement {
     /// The job that sends order `id`'s receipt: at most one per order.
     fn receipt_job(&self, id: OrderId, trace: Option<&str>) -> NewJob {
         SendReceipt::job(id.as_uuid())
-            .max_attempts(self.services.settings.attempts.of::<SendReceipt>())
+            .max_attempts(self.receipt_attempts)
             .traced(trace)
     }
 }
