@@ -170,6 +170,8 @@ struct Inner {
     /// Invalidation counters, striped by key hash: a load that saw its key's stripe move
     /// re-reads. Striped so that writes to other products rarely cost a re-read.
     writes: [AtomicU64; STRIPES],
+    /// Repeated invalidations not yet done, for [`ProductCache::settled`].
+    repeats_pending: tokio::sync::watch::Sender<usize>,
 }
 
 const STRIPES: usize = 64;
@@ -241,6 +243,7 @@ impl ProductCache {
             settings,
             stats: Stats::default(),
             writes: std::array::from_fn(|_| AtomicU64::new(0)),
+            repeats_pending: tokio::sync::watch::Sender::new(0),
         })))
     }
 
@@ -355,10 +358,20 @@ impl ProductCache {
         self.invalidate_now(keys).await;
         let again = self.clone();
         let keys = keys.to_vec();
+        self.0.repeats_pending.send_modify(|n| *n += 1);
         self.0.tasks.spawn(async move {
             tokio::time::sleep(SECOND_INVALIDATION).await;
             again.invalidate_now(&keys).await;
+            again.0.repeats_pending.send_modify(|n| *n -= 1);
         });
+    }
+
+    /// Resolves once every invalidation made so far has been repeated: from then on, reads
+    /// see only what later writes do. For tests and tools that count loads.
+    pub async fn settled(&self) {
+        let mut pending = self.0.repeats_pending.subscribe();
+        // The sender lives as long as `self`, so the wait cannot fail.
+        let _ = pending.wait_for(|n| *n == 0).await;
     }
 
     async fn invalidate_now(&self, keys: &[Key]) {

@@ -26,7 +26,6 @@ mod sign_in;
 mod webhooks;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::http::header;
@@ -39,7 +38,7 @@ use crate::error::ApiError;
 #[derive(Debug)]
 pub struct ConsoleSettings {
     /// How long a session lasts from sign-in.
-    pub session_ttl: Duration,
+    pub session_ttl: time::Duration,
     /// Mark the session cookie `Secure` whatever the request said.
     pub secure_cookie: bool,
     /// The configured schedules, as the queues page shows them.

@@ -179,7 +179,7 @@ pub(crate) async fn sign_in(
     let Some(console) = state.settings.console.as_ref() else {
         return Err(ApiError::NotFound("resource").into());
     };
-    let ttl = time::Duration::try_from(console.session_ttl).unwrap_or(time::Duration::HOUR);
+    let ttl = console.session_ttl;
     let address_text = address.map(|a| a.to_string());
     let key = form.key.as_deref().unwrap_or_default();
     let opened = match state

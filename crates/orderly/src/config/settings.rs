@@ -136,7 +136,7 @@ impl Config {
     pub fn console_settings(&self) -> Option<Arc<orderly_http::console::ConsoleSettings>> {
         self.console.enabled.then(|| {
             Arc::new(orderly_http::console::ConsoleSettings {
-                session_ttl: self.console.session_ttl,
+                session_ttl: whole_seconds(self.console.session_ttl),
                 secure_cookie: self.console.secure_cookie,
                 schedules: self.schedules().into_iter().map(Arc::new).collect(),
                 receipt_domain: self.mail.from.email.domain().to_owned(),
@@ -231,7 +231,7 @@ impl Config {
 }
 
 /// `duration` to the second, as `time` counts it. The durations converted here are bounded at
-/// load (to 30 and 365 days), far below `i64::MAX` seconds.
+/// load (to 7, 30 and 365 days), far below `i64::MAX` seconds.
 fn whole_seconds(duration: std::time::Duration) -> time::Duration {
     time::Duration::seconds(i64::try_from(duration.as_secs()).unwrap_or(i64::MAX))
 }

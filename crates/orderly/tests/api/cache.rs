@@ -31,9 +31,8 @@ fn loads(app: &TestApp) -> u64 {
 async fn stampede(app: TestApp) {
     let product = app.create_product("HOT-KEY", 100, 5).await;
     let path = format!("/v1/products/{}", product["id"].as_str().unwrap());
-    // Let the creation's second invalidation pass (it follows the first by 100 ms; on a
-    // loaded machine it can come much later, and would then empty the cache mid-burst).
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Let the creation's repeated invalidation pass first: it would empty the cache mid-burst.
+    app.cache.as_ref().unwrap().settled().await;
     let before = loads(&app);
     let app = Arc::new(app);
     let mut reads = Vec::new();

@@ -3,7 +3,6 @@
 
 use std::io::Write;
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use serde_json::{Value, json};
 
@@ -73,11 +72,7 @@ async fn metrics_count_a_known_burst_exactly_and_promtool_accepts_them() {
     );
     expect("orders_created_total", 1.0);
     expect(r#"jobs_enqueued_total{kind="send_receipt"}"#, 1.0);
-    expect(r#"cache_requests_total{tier="local",result="hit"}"#, 2.0);
-    expect(
-        r#"cache_requests_total{tier="database",result="load"}"#,
-        3.0,
-    );
+    five_reads_hit_or_load(&metrics);
     expect(
         r#"http_request_duration_seconds_count{method="GET",route="/v1/products/{id}",status="200"}"#,
         3.0,
@@ -98,6 +93,27 @@ async fn metrics_count_a_known_burst_exactly_and_promtool_accepts_them() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// Five reads, each a hit or a load: the product's first read and both unknown ids load; the
+/// product's later two hit, unless the creation's repeated invalidation (100 ms after it) fell
+/// between them on a slow machine, and then one loads again.
+fn five_reads_hit_or_load(metrics: &str) {
+    let hits = sample(
+        metrics,
+        r#"cache_requests_total{tier="local",result="hit"}"#,
+    );
+    let loads = sample(
+        metrics,
+        r#"cache_requests_total{tier="database",result="load"}"#,
+    );
+    assert!(
+        matches!(
+            (hits, loads),
+            (Some(2.0), Some(3.0)) | (Some(1.0), Some(4.0))
+        ),
+        "hits {hits:?}, loads {loads:?} in:\n{metrics}"
+    );
+}
+
 /// A product written, read three times, missed twice; an order placed; four requests with
 /// made-up methods.
 async fn send_the_burst(client: &reqwest::Client, base: &str, key: &str) {
@@ -112,7 +128,6 @@ async fn send_the_burst(client: &reqwest::Client, base: &str, key: &str) {
         .await
         .unwrap();
     let id = product["id"].as_str().unwrap().to_owned();
-    tokio::time::sleep(Duration::from_millis(200)).await;
     for _ in 0..3 {
         let r = client
             .get(format!("{base}/v1/products/{id}"))

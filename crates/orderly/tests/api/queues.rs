@@ -21,6 +21,44 @@ async fn enqueue_sleepers(store: &orderly_storage::Store, n: usize, sleep_ms: u6
     store.queue().enqueue(&jobs).await.unwrap();
 }
 
+/// Enqueues `n` jobs on the `webhooks` queue and waits until they have completed: proof that
+/// the workers fetched after everything enqueued before them.
+async fn run_witnesses(store: &orderly_storage::Store, n: usize) {
+    let jobs: Vec<NewJob> = (0..n)
+        .map(|_| NewJob::named(kinds::Noop::NAME, json!({})).on_queue("webhooks"))
+        .collect();
+    let ids = store.queue().enqueue(&jobs).await.unwrap();
+    eventually(
+        20,
+        "the witnesses on the webhooks queue to complete",
+        || async {
+            let mut done = 0;
+            for id in &ids {
+                let job = store.queue().job(*id).await.unwrap();
+                done += usize::from(job.is_some_and(|job| job.state == JobState::Completed));
+            }
+            (done == ids.len()).then_some(())
+        },
+    )
+    .await;
+}
+
+/// A worker of the default queue that runs only when stepped by hand.
+fn stepped_worker(store: &orderly_storage::Store) -> orderly_queue::Worker {
+    use orderly_queue::{Registry, Worker, WorkerSettings};
+    Worker::new(
+        store.queue().clone(),
+        Registry::new().register::<kinds::Noop>(orderly_worker::NoopHandler),
+        WorkerSettings {
+            id: "stepped-by-hand".into(),
+            queues: vec![("default".into(), 1)],
+            ..orderly::config::Config::load_from(None, [])
+                .unwrap()
+                .worker_settings()
+        },
+    )
+}
+
 async fn count(store: &orderly_storage::Store, state: JobState) -> i64 {
     store.queue().count_jobs_in(state).await.unwrap()
 }
@@ -66,10 +104,15 @@ worker_tests! {
             (count(store, JobState::Running).await == 0).then_some(())
         }).await;
         let completed = count(store, JobState::Completed).await;
-        tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
+        // Nothing starts while paused, shown without waiting on the clock: a job on another
+        // queue, enqueued after them, wakes the worker and runs to completion, while the paused
+        // queue's jobs stay put; and a worker stepped by hand gets nothing from it.
+        run_witnesses(store, 1).await;
+        assert!(stepped_worker(store).run_due("default", 10).await.unwrap().is_empty());
         assert_eq!(count(store, JobState::Running).await, 0, "nothing starts while paused");
-        assert_eq!(count(store, JobState::Completed).await, completed);
+        assert_eq!(count(store, JobState::Completed).await, completed + 1);
         let waiting = 40 - completed;
+        let completed = completed + 1;
         assert!(waiting >= 30, "most jobs wait: {completed} completed");
         let queue = default_queue(&app).await;
         assert_eq!(queue["paused"], true);
@@ -85,7 +128,7 @@ worker_tests! {
         assert_eq!(resumed["paused"], false, "{resumed}");
         assert!(resumed.get("paused_at").is_none());
         eventually(30, "every job to complete after the resume", || async {
-            (count(store, JobState::Completed).await == 40).then_some(())
+            (count(store, JobState::Completed).await == 41).then_some(())
         }).await;
         let queue = default_queue(&app).await;
         assert_eq!((queue["available"].as_i64(), queue["running"].as_i64()), (Some(0), Some(0)), "{queue}");
@@ -142,10 +185,12 @@ async fn paused_across_two_worker_processes(backend: Backend) {
         "{listed}"
     );
     enqueue_sleepers(&store, 20, 10).await;
-    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    // Jobs on another queue, enqueued after them, are fetched and run by the workers, which
+    // are therefore awake; the paused queue's jobs stay put.
+    run_witnesses(&store, 4).await;
     assert_eq!(
         count(&store, JobState::Completed).await,
-        0,
+        4,
         "no worker starts a job of a paused queue"
     );
     assert_eq!(count(&store, JobState::Running).await, 0);
