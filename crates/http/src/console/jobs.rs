@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::response::Response;
 use maud::{Markup, html};
 use orderly_domain::PageLimit;
-use orderly_queue::{DiscardedFilter, Job, JobFilter, JobState, RETRY_ALL_LIMIT};
+use orderly_queue::{DiscardedFilter, JobFilter, JobState, RETRY_ALL_LIMIT};
 use orderly_service::JobAction;
 use serde::Deserialize;
 
@@ -18,6 +18,7 @@ use super::layout::{
 use super::session::{Action, Session};
 use crate::AppState;
 use crate::error::ApiError;
+use crate::jobs::JobResource;
 
 const STATES: [&str; 5] = [
     "available",
@@ -64,7 +65,10 @@ pub(crate) async fn list(
             before: q.before,
             limit,
         })
-        .await?;
+        .await?
+        .into_iter()
+        .map(JobResource::from)
+        .collect::<Vec<_>>();
     let more = jobs.len() == limit.get() as usize;
     let next = jobs.last().map(|j| j.id.to_string());
     let notice = notice_text(q.notice.as_deref(), q.n);
@@ -133,7 +137,7 @@ fn filters(q: &JobsQuery) -> Markup {
     }
 }
 
-fn jobs_table(jobs: &[Job]) -> Markup {
+fn jobs_table(jobs: &[JobResource]) -> Markup {
     html! {
         table.jobs {
             thead { tr { th { "Job" } th { "Queue" } th { "Kind" } th { "State" } th.num { "Attempt" } th { "Run at" } th { "Last error" } } }
@@ -143,7 +147,7 @@ fn jobs_table(jobs: &[Job]) -> Markup {
                         td { a href={"/console/jobs/" (job.id)} { (job.id) } }
                         td { (job.queue) }
                         td { (job.kind) }
-                        td { span.badge.warn[job.state == JobState::Discarded] { (job.state.as_str()) } }
+                        td { span.badge.warn[job.state == "discarded"] { (job.state) } }
                         td.num { (job.attempt) "/" (job.max_attempts) }
                         td { (time_ago(job.run_at)) }
                         td.error { (job.last_error.as_deref().unwrap_or("")) }
@@ -175,6 +179,14 @@ pub(crate) async fn show(
         .ok_or(ApiError::NotFound("job"))?;
     let notice = notice_text(q.notice.as_deref(), None);
     let here = format!("/console/jobs/{id}");
+    let retryable = matches!(job.state, JobState::Discarded | JobState::Cancelled);
+    let cancellable = matches!(job.state, JobState::Available | JobState::Running);
+    let trace = job
+        .trace_context
+        .as_deref()
+        .and_then(trace_id)
+        .map(str::to_owned);
+    let job = JobResource::from(job);
     let args = serde_json::to_string_pretty(&job.args).unwrap_or_default();
     Ok(page(
         &format!("Job {id}"),
@@ -184,7 +196,7 @@ pub(crate) async fn show(
         html! {
             section.facts {
                 dl {
-                    dt { "State" } dd { span.badge.warn[job.state == JobState::Discarded] #job-state { (job.state.as_str()) } }
+                    dt { "State" } dd { span.badge.warn[job.state == "discarded"] #job-state { (job.state) } }
                     @if let Some(order) = job.args.get("order_id").and_then(|o| o.as_str()).filter(|o| uuid::Uuid::parse_str(o).is_ok()) {
                         dt { "Order" } dd { a href={"/console/orders/" (order)} { code { (order) } } }
                     }
@@ -197,15 +209,15 @@ pub(crate) async fn show(
                     @if let Some(finished) = job.finished_at { dt { "Finished" } dd { (when(finished)) } }
                     @if let Some(worker) = &job.locked_by { dt { "Worker" } dd { code { (worker) } } }
                     @if let Some(key) = &job.unique_key { dt { "Unique key" } dd { code { (key) } } }
-                    @if let Some(trace) = job.trace_context.as_deref().and_then(trace_id) {
+                    @if let Some(trace) = &trace {
                         dt { "Trace id" } dd { code #trace-id { (trace) } }
                     }
                 }
                 div.actions {
-                    @if matches!(job.state, JobState::Discarded | JobState::Cancelled) {
+                    @if retryable {
                         (action_button(&session, &format!("{here}/retry"), "Retry", Some("Run this job again with fresh attempts?")))
                     }
-                    @if matches!(job.state, JobState::Available | JobState::Running) {
+                    @if cancellable {
                         (action_button(&session, &format!("{here}/cancel"), "Cancel", Some("Cancel this job? It will not run again.")))
                     }
                 }

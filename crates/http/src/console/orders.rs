@@ -5,9 +5,8 @@
 use axum::extract::State;
 use axum::response::Response;
 use maud::{Markup, html};
-use orderly_domain::{Order, OrderAction, OrderId, OrderStatus, PageLimit};
-use orderly_queue::Job;
-use orderly_service::{OrderDossier, OrderSearch, WebhookAttempt};
+use orderly_domain::{OrderAction, OrderId, OrderStatus, PageLimit};
+use orderly_service::{OrderDossier, OrderSearch};
 use serde::Deserialize;
 use time::macros::format_description;
 
@@ -19,6 +18,9 @@ use super::layout::{
 use super::session::{Action, Session};
 use crate::AppState;
 use crate::error::{ApiError, redirect};
+use crate::jobs::JobResource;
+use crate::orders::OrderResource;
+use crate::webhooks::AttemptResource;
 
 /// A page of the search.
 const PAGE: u16 = 50;
@@ -58,10 +60,13 @@ pub(crate) async fn list(
         };
     }
     let (filter, problems) = parse_search(&search);
-    let orders = match &filter {
+    let orders: Vec<OrderResource> = match &filter {
         Some(filter) => state.services.search_orders(filter).await?,
         None => Vec::new(),
-    };
+    }
+    .iter()
+    .map(OrderResource::from)
+    .collect();
     let status = filter.as_ref().and_then(|f| f.status);
     let notice = notice_text(search.notice.as_deref(), None);
     Ok(page(
@@ -133,7 +138,7 @@ fn search_form(search: &SearchQuery, status: Option<OrderStatus>) -> Markup {
 }
 
 /// A page of orders found, with a link to the next when it is full.
-fn results(search: &SearchQuery, orders: &[Order]) -> Markup {
+fn results(search: &SearchQuery, orders: &[OrderResource]) -> Markup {
     let more = orders.len() == usize::from(PAGE);
     let next = orders.last().map(|o| o.id.to_string());
     html! {
@@ -143,8 +148,8 @@ fn results(search: &SearchQuery, orders: &[Order]) -> Markup {
                 @for order in orders {
                     tr {
                         td { a href={"/console/orders/" (order.id)} { code { (order.id) } } }
-                        td { (order.email) }
-                        td { span.badge { (order.status.as_str()) } }
+                        td { (order.customer.email) }
+                        td { span.badge { (order.status) } }
                         td.num { (money(order.total, &order.currency)) }
                         td { (time_ago(order.created_at)) }
                     }
@@ -192,8 +197,8 @@ pub(crate) async fn show(
         Some(&session),
         notice.as_deref(),
         html! {
-            (facts(&session, &order))
-            (lines(&order))
+            (facts(&session, &OrderResource::from(&order), order.status))
+            (lines(&OrderResource::from(&order)))
             h2 { "History" }
             ol.history {
                 @for event in &events {
@@ -205,33 +210,33 @@ pub(crate) async fn show(
                 Some(sent) => p { "Sent " (time_ago(sent)) " (" (when(sent)) "), Message-ID " code { (orderly_domain::receipt_message_id(id, domain)) } }
                 None => p.hint { "Not sent yet." }
             }
-            (jobs_table(&jobs))
-            (deliveries_table(&deliveries))
+            (jobs_table(&jobs.into_iter().map(JobResource::from).collect::<Vec<_>>()))
+            (deliveries_table(&deliveries.into_iter().map(|(endpoint, a)| (endpoint, a.into())).collect::<Vec<_>>()))
         },
     ))
 }
 
-/// The order's status, customer, totals and dates, with the transitions it allows.
-fn facts(session: &Session, order: &Order) -> Markup {
+/// The order as the API shows it, with the transitions its `status` allows.
+fn facts(session: &Session, order: &OrderResource, status: OrderStatus) -> Markup {
     let here = format!("/console/orders/{}", order.id);
     html! {
         section.facts {
             dl {
-                dt { "Status" } dd { span.badge #order-status { (order.status.as_str()) } }
-                dt { "Customer" } dd { (order.name) " <" (order.email) ">" }
+                dt { "Status" } dd { span.badge #order-status { (order.status) } }
+                dt { "Customer" } dd { (order.customer.name) " <" (order.customer.email) ">" }
                 dt { "Total" } dd { (money(order.total, &order.currency)) }
                 dt { "Created" } dd { (when(order.created_at)) }
                 dt { "Updated" } dd { (when(order.updated_at)) }
                 @if let Some(note) = &order.note { dt { "Note" } dd { (note) } }
             }
             div.actions {
-                @if order.status.apply(OrderAction::Pay).is_ok() {
+                @if status.apply(OrderAction::Pay).is_ok() {
                     (action_button(session, &format!("{here}/pay"), "Mark paid", Some("Mark this order paid?")))
                 }
-                @if order.status.apply(OrderAction::Fulfill).is_ok() {
+                @if status.apply(OrderAction::Fulfill).is_ok() {
                     (action_button(session, &format!("{here}/fulfill"), "Mark fulfilled", Some("Mark this order fulfilled?")))
                 }
-                @if order.status.apply(OrderAction::Cancel).is_ok() {
+                @if status.apply(OrderAction::Cancel).is_ok() {
                     (action_button(session, &format!("{here}/cancel"), "Cancel order", Some("Cancel this order? Its stock goes back on sale.")))
                 }
             }
@@ -239,7 +244,7 @@ fn facts(session: &Session, order: &Order) -> Markup {
     }
 }
 
-fn lines(order: &Order) -> Markup {
+fn lines(order: &OrderResource) -> Markup {
     html! {
         h2 { "Lines" }
         table {
@@ -260,7 +265,7 @@ fn lines(order: &Order) -> Markup {
     }
 }
 
-fn jobs_table(jobs: &[Job]) -> Markup {
+fn jobs_table(jobs: &[JobResource]) -> Markup {
     html! {
         h2 { "Jobs" }
         @if jobs.is_empty() {
@@ -273,7 +278,7 @@ fn jobs_table(jobs: &[Job]) -> Markup {
                         tr {
                             td { a href={"/console/jobs/" (job.id)} { (job.id) } }
                             td { (job.kind) }
-                            td { span.badge.warn[job.state == orderly_queue::JobState::Discarded] { (job.state.as_str()) } }
+                            td { span.badge.warn[job.state == "discarded"] { (job.state) } }
                             td.num { (job.attempt) "/" (job.max_attempts) }
                             td.error { (job.last_error.as_deref().unwrap_or("")) }
                         }
@@ -284,7 +289,7 @@ fn jobs_table(jobs: &[Job]) -> Markup {
     }
 }
 
-fn deliveries_table(deliveries: &[(uuid::Uuid, WebhookAttempt)]) -> Markup {
+fn deliveries_table(deliveries: &[(uuid::Uuid, AttemptResource)]) -> Markup {
     html! {
         h2 { "Webhook deliveries" }
         @if deliveries.is_empty() {

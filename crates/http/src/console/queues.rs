@@ -7,7 +7,6 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::response::Response;
 use maud::{Markup, html};
-use orderly_queue::QueueStats;
 use orderly_service::{Schedule, ScheduleState};
 
 use super::extract::{Path, Query};
@@ -17,13 +16,17 @@ use super::layout::{
 use super::session::{Action, Session};
 use crate::AppState;
 use crate::error::ApiError;
+use crate::queues::QueueResource;
 
 pub(crate) async fn show(
     State(state): State<AppState>,
     session: Session,
     Query(q): Query<NoticeQuery>,
 ) -> Result<Response, PageError> {
-    let queues = state.services.queue_figures().await?;
+    let queues: Vec<QueueResource> = (state.services.queue_figures().await?)
+        .into_iter()
+        .map(QueueResource::from)
+        .collect();
     let schedules = state
         .settings
         .console
@@ -51,7 +54,7 @@ pub(crate) async fn show(
     ))
 }
 
-fn queues_table(session: &Session, queues: &[QueueStats]) -> Markup {
+fn queues_table(session: &Session, queues: &[QueueResource]) -> Markup {
     html! {
         table.queues {
             thead { tr {
@@ -63,9 +66,9 @@ fn queues_table(session: &Session, queues: &[QueueStats]) -> Markup {
                     tr data-queue=(queue.name) {
                         td { (queue.name) }
                         td {
-                            @match &queue.paused {
-                                Some(p) => { span.badge.warn { "paused" } " " span.hint title={"by " (p.paused_by)} { (time_ago(p.paused_at)) " by " code { (p.paused_by.get(..8).unwrap_or(&p.paused_by)) } } }
-                                None => { span.badge { "running" } }
+                            @match (queue.paused_at, &queue.paused_by) {
+                                (Some(at), Some(by)) => { span.badge.warn { "paused" } " " span.hint title={"by " (by)} { (time_ago(at)) " by " code { (by.get(..8).unwrap_or(by)) } } }
+                                _ => { span.badge { "running" } }
                             }
                         }
                         td.num.available { (queue.available) }
@@ -75,7 +78,7 @@ fn queues_table(session: &Session, queues: &[QueueStats]) -> Markup {
                         td.num { (queue.completed_last_minute) }
                         td { @match queue.oldest_due_at { Some(t) => (time_ago(t)), None => "–" } }
                         td {
-                            @if queue.paused.is_some() {
+                            @if queue.paused {
                                 (action_button(session, &format!("/console/queues/{}/resume", queue.name), "Resume", None))
                             } @else {
                                 (action_button(session, &format!("/console/queues/{}/pause", queue.name), "Pause", Some("Pause this queue for every worker? Running jobs finish; no other starts.")))

@@ -6,7 +6,7 @@
 use axum::extract::State;
 use axum::response::Response;
 use maud::html;
-use orderly_service::{EndpointHealth, WebhookChange, WebhookEndpoint};
+use orderly_service::{EndpointHealth, WebhookChange};
 
 use super::extract::{Path, Query};
 use super::layout::{
@@ -15,10 +15,11 @@ use super::layout::{
 use super::session::{Action, Session};
 use crate::AppState;
 use crate::error::ApiError;
+use crate::webhooks::{AttemptResource, WebhookResource};
 
-fn state_badge(endpoint: &WebhookEndpoint) -> maud::Markup {
+fn state_badge(endpoint: &WebhookResource) -> maud::Markup {
     html! {
-        @if endpoint.disabled_at.is_some() {
+        @if !endpoint.enabled {
             span.badge.warn { "disabled" }
         } @else if endpoint.failing_since.is_some() {
             span.badge.warn { "failing" }
@@ -48,7 +49,7 @@ pub(crate) async fn list(
                     thead { tr { th { "Endpoint" } th { "Events" } th { "State" } th.num { "Recent success" } } }
                     tbody {
                         @for health in &endpoints {
-                            @let endpoint = &health.endpoint;
+                            @let endpoint = &WebhookResource::new(health.endpoint.clone(), false);
                             tr {
                                 td { a href={"/console/webhooks/" (endpoint.id)} { (endpoint.url) } }
                                 td { (endpoint.event_types.join(", ")) }
@@ -79,12 +80,17 @@ async fn endpoint_page(
         .webhook(id)
         .await?
         .ok_or(ApiError::NotFound("webhook"))?;
-    let attempts = state.services.webhook_attempts(id, None, 50).await?;
+    let attempts: Vec<AttemptResource> = (state.services.webhook_attempts(id, None, 50).await?)
+        .into_iter()
+        .map(AttemptResource::from)
+        .collect();
     let EndpointHealth {
         endpoint,
         succeeded,
         attempts: counted,
     } = state.services.endpoint_health(endpoint).await?;
+    // As the API shows it: the secret never.
+    let endpoint = WebhookResource::new(endpoint, false);
     let here = format!("/console/webhooks/{id}");
     Ok(page(
         &format!("Webhook {}", endpoint.url),
@@ -109,7 +115,7 @@ async fn endpoint_page(
                     @if !endpoint.description.is_empty() { dt { "Description" } dd { (endpoint.description) } }
                 }
                 div.actions {
-                    @if endpoint.disabled_at.is_some() {
+                    @if !endpoint.enabled {
                         (action_button(session, &format!("{here}/enable"), "Enable", Some("Enable this endpoint? Events are sent to it again.")))
                     }
                     (action_button(session, &format!("{here}/rotate-secret"), "Rotate secret", Some("Rotate this endpoint's signing secret? The new one is shown once.")))
@@ -130,9 +136,9 @@ async fn endpoint_page(
                                 td { span.badge.warn[attempt.outcome != "succeeded"] { (attempt.outcome) } }
                                 td.num { (attempt.response_status.map(|s| s.to_string()).unwrap_or_default()) }
                                 td.num { (attempt.latency_ms) " ms" }
-                                td.excerpt { (attempt.response_excerpt.as_deref().or(attempt.error.as_deref()).unwrap_or("")) }
+                                td.excerpt { (attempt.response_body.as_deref().or(attempt.error.as_deref()).unwrap_or("")) }
                                 td {
-                                    @if endpoint.disabled_at.is_none() {
+                                    @if endpoint.enabled {
                                         (action_button(session, &format!("{here}/deliveries/{}/redeliver", attempt.id), "Redeliver", None))
                                     }
                                 }

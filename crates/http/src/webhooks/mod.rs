@@ -28,7 +28,8 @@ use crate::pagination::{
     decode_cursor, decode_id_cursor, next_cursor, next_id_cursor, page_limit, parse_limit,
 };
 pub use body::{CreateWebhook, UpdateWebhook};
-use resource::{AttemptPage, AttemptResource, Redelivery, WebhookPage, WebhookResource};
+use resource::{AttemptPage, Redelivery, WebhookPage};
+pub(crate) use resource::{AttemptResource, WebhookResource};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
