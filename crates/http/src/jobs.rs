@@ -17,7 +17,7 @@ use crate::AppState;
 use crate::auth::{Authorized, ManageJobs};
 use crate::error::{ApiError, Problem};
 use crate::extract::{PathParams, QueryParams};
-use crate::pagination::{decode_id_cursor, next_id_cursor, page_limit, parse_choice, parse_limit};
+use crate::pagination::{next_cursor, page_limit, parse_choice, read_page};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -129,10 +129,7 @@ async fn list_jobs(
     QueryParams(query): QueryParams<ListQuery>,
 ) -> Result<Json<JobPage>, ApiError> {
     let mut errors = ValidationErrors::new();
-    let limit = parse_limit(query.limit.as_deref(), &mut errors);
-    let before = query
-        .cursor
-        .and_then(|raw| errors.check(decode_id_cursor(&raw)));
+    let (limit, before) = read_page(query.limit.as_deref(), query.cursor.as_deref(), &mut errors);
     let job_state = parse_choice::<JobState>(
         query.state,
         "state",
@@ -151,7 +148,7 @@ async fn list_jobs(
             limit,
         })
         .await?;
-    let next_cursor = next_id_cursor(&jobs, limit, |j| j.id);
+    let next_cursor = next_cursor(&jobs, limit, |j| j.id);
     Ok(Json(JobPage {
         data: jobs.into_iter().map(JobResource::from).collect(),
         next_cursor,

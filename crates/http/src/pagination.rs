@@ -1,19 +1,43 @@
-//! Opaque cursors for paginated listings: the last id of a page, base64url-encoded.
+//! Every listing's paging, read and written in one place: the `limit` query parameter and an
+//! opaque `cursor`, the last id of a page, base64url-encoded (a UUID's 16 bytes or an integer
+//! id's 8).
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use orderly_domain::{FieldError, PageLimit, ValidationErrors};
 use uuid::Uuid;
 
-pub fn encode_cursor(last_id: Uuid) -> String {
-    URL_SAFE_NO_PAD.encode(last_id.as_bytes())
+/// An id a listing pages by.
+pub trait Cursor: Sized {
+    fn encode(&self) -> String;
+    fn decode(bytes: &[u8]) -> Option<Self>;
 }
 
-pub fn decode_cursor(raw: &str) -> Result<Uuid, FieldError> {
+impl Cursor for Uuid {
+    fn encode(&self) -> String {
+        URL_SAFE_NO_PAD.encode(self.as_bytes())
+    }
+
+    fn decode(bytes: &[u8]) -> Option<Self> {
+        Uuid::from_slice(bytes).ok()
+    }
+}
+
+impl Cursor for i64 {
+    fn encode(&self) -> String {
+        URL_SAFE_NO_PAD.encode(self.to_be_bytes())
+    }
+
+    fn decode(bytes: &[u8]) -> Option<Self> {
+        <[u8; 8]>::try_from(bytes).ok().map(i64::from_be_bytes)
+    }
+}
+
+fn decode_cursor<C: Cursor>(raw: &str) -> Result<C, FieldError> {
     URL_SAFE_NO_PAD
         .decode(raw)
         .ok()
-        .and_then(|bytes| Uuid::from_slice(&bytes).ok())
+        .and_then(|bytes| C::decode(&bytes))
         .ok_or_else(|| {
             FieldError::new(
                 "cursor",
@@ -23,24 +47,16 @@ pub fn decode_cursor(raw: &str) -> Result<Uuid, FieldError> {
         })
 }
 
-/// A cursor for listings keyed by integer ids.
-fn encode_id_cursor(last_id: i64) -> String {
-    URL_SAFE_NO_PAD.encode(last_id.to_be_bytes())
-}
-
-pub fn decode_id_cursor(raw: &str) -> Result<i64, FieldError> {
-    URL_SAFE_NO_PAD
-        .decode(raw)
-        .ok()
-        .and_then(|bytes| <[u8; 8]>::try_from(bytes.as_slice()).ok())
-        .map(i64::from_be_bytes)
-        .ok_or_else(|| {
-            FieldError::new(
-                "cursor",
-                "invalid_cursor",
-                "is not a cursor this API returned",
-            )
-        })
+/// A listing's `limit` and `cursor` parameters, each problem recorded in `errors`: the page
+/// size (absent when invalid) and where the page starts.
+pub fn read_page<C: Cursor>(
+    limit: Option<&str>,
+    cursor: Option<&str>,
+    errors: &mut ValidationErrors,
+) -> (Option<PageLimit>, Option<C>) {
+    let limit = parse_limit(limit, errors);
+    let cursor = cursor.and_then(|raw| errors.check(decode_cursor(raw)));
+    (limit, cursor)
 }
 
 /// The `limit` query parameter: 1–100, 50 when absent.
@@ -83,18 +99,13 @@ pub fn page_limit(
 }
 
 /// The cursor for the page after `items`: present only when the page is full.
-pub fn next_cursor<T>(items: &[T], limit: PageLimit, id: impl Fn(&T) -> Uuid) -> Option<String> {
+pub fn next_cursor<T, C: Cursor>(
+    items: &[T],
+    limit: PageLimit,
+    id: impl Fn(&T) -> C,
+) -> Option<String> {
     if items.len() == limit.get() as usize {
-        items.last().map(|last| encode_cursor(id(last)))
-    } else {
-        None
-    }
-}
-
-/// [`next_cursor`] for listings keyed by integer ids.
-pub fn next_id_cursor<T>(items: &[T], limit: PageLimit, id: impl Fn(&T) -> i64) -> Option<String> {
-    if items.len() == limit.get() as usize {
-        items.last().map(|last| encode_id_cursor(id(last)))
+        items.last().map(|last| id(last).encode())
     } else {
         None
     }
@@ -107,8 +118,10 @@ mod tests {
     #[test]
     fn cursors_round_trip_and_garbage_is_refused() {
         let id = Uuid::now_v7();
-        assert_eq!(decode_cursor(&encode_cursor(id)).unwrap(), id);
-        assert!(decode_cursor("zzz").is_err());
-        assert!(decode_cursor("").is_err());
+        assert_eq!(decode_cursor::<Uuid>(&id.encode()).unwrap(), id);
+        assert_eq!(decode_cursor::<i64>(&42_i64.encode()).unwrap(), 42);
+        assert!(decode_cursor::<Uuid>(&42_i64.encode()).is_err());
+        assert!(decode_cursor::<Uuid>("zzz").is_err());
+        assert!(decode_cursor::<i64>("").is_err());
     }
 }

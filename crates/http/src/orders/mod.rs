@@ -28,7 +28,7 @@ use crate::AppState;
 use crate::auth::{Authorized, ManageOrders, PlaceOrders};
 use crate::error::{ApiError, Problem};
 use crate::extract::{JsonBody, PathParams, QueryParams, parse_json};
-use crate::pagination::{decode_cursor, next_cursor, page_limit, parse_choice, parse_limit};
+use crate::pagination::{next_cursor, page_limit, parse_choice, read_page};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -242,11 +242,8 @@ async fn list_orders(
     QueryParams(query): QueryParams<ListQuery>,
 ) -> Result<Json<OrderPage>, ApiError> {
     let mut errors = ValidationErrors::new();
-    let limit = parse_limit(query.limit.as_deref(), &mut errors);
-    let after = query
-        .cursor
-        .and_then(|raw| errors.check(decode_cursor(&raw)))
-        .map(OrderId::from_uuid);
+    let (limit, after) = read_page(query.limit.as_deref(), query.cursor.as_deref(), &mut errors);
+    let after = after.map(OrderId::from_uuid);
     let status = parse_choice::<OrderStatus>(
         query.status,
         "status",

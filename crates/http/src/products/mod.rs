@@ -23,7 +23,7 @@ use crate::AppState;
 use crate::auth::{Authorized, ManageCatalogue, ReadCatalogue};
 use crate::error::{ApiError, Problem};
 use crate::extract::{IfMatch, JsonBody, PathParams, QueryParams};
-use crate::pagination::{decode_cursor, next_cursor, page_limit, parse_limit};
+use crate::pagination::{next_cursor, page_limit, read_page};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -152,11 +152,8 @@ struct ListQuery {
 impl ListQuery {
     fn parse(self) -> Result<ProductFilter, ApiError> {
         let mut errors = ValidationErrors::new();
-        let limit = parse_limit(self.limit.as_deref(), &mut errors);
-        let after = self
-            .cursor
-            .and_then(|raw| errors.check(decode_cursor(&raw)))
-            .map(ProductId::from_uuid);
+        let (limit, after) = read_page(self.limit.as_deref(), self.cursor.as_deref(), &mut errors);
+        let after = after.map(ProductId::from_uuid);
         let active = match self.active.as_deref() {
             None => None,
             Some("true") => Some(true),

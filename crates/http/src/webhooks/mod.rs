@@ -24,9 +24,7 @@ use crate::AppState;
 use crate::auth::{Authorized, ManageWebhooks};
 use crate::error::{ApiError, Problem};
 use crate::extract::{JsonBody, PathParams, QueryParams};
-use crate::pagination::{
-    decode_cursor, decode_id_cursor, next_cursor, next_id_cursor, page_limit, parse_limit,
-};
+use crate::pagination::{next_cursor, page_limit, read_page};
 pub use body::{CreateWebhook, UpdateWebhook};
 use resource::{AttemptPage, Redelivery, WebhookPage};
 pub(crate) use resource::{AttemptResource, WebhookResource};
@@ -152,10 +150,7 @@ async fn list_webhooks(
     QueryParams(query): QueryParams<PageQuery>,
 ) -> Result<Json<WebhookPage>, ApiError> {
     let mut errors = ValidationErrors::new();
-    let limit = parse_limit(query.limit.as_deref(), &mut errors);
-    let after = query
-        .cursor
-        .and_then(|raw| errors.check(decode_cursor(&raw)));
+    let (limit, after) = read_page(query.limit.as_deref(), query.cursor.as_deref(), &mut errors);
     let limit = page_limit(limit, errors)?;
     let endpoints = state.services.list_webhooks(after, limit.get()).await?;
     let next_cursor = next_cursor(&endpoints, limit, |e| e.id);
@@ -319,10 +314,7 @@ async fn list_deliveries(
 ) -> Result<Json<AttemptPage>, ApiError> {
     let id = parse_id(&id)?;
     let mut errors = ValidationErrors::new();
-    let limit = parse_limit(query.limit.as_deref(), &mut errors);
-    let before = query
-        .cursor
-        .and_then(|raw| errors.check(decode_id_cursor(&raw)));
+    let (limit, before) = read_page(query.limit.as_deref(), query.cursor.as_deref(), &mut errors);
     let limit = page_limit(limit, errors)?;
     if state.services.webhook(id).await?.is_none() {
         return Err(ApiError::NotFound("webhook"));
@@ -331,7 +323,7 @@ async fn list_deliveries(
         .services
         .webhook_attempts(id, before, limit.get())
         .await?;
-    let next_cursor = next_id_cursor(&attempts, limit, |a| a.id);
+    let next_cursor = next_cursor(&attempts, limit, |a| a.id);
     Ok(Json(AttemptPage {
         data: attempts.into_iter().map(AttemptResource::from).collect(),
         next_cursor,
