@@ -4,7 +4,7 @@
 //! ahead but not started, and jobs already running finish. Resuming deletes the row and
 //! wakes the workers.
 
-use orderly_db::{Timestamp, with_pool};
+use orderly_db::{QUEUE_PAUSES, Timestamp, with_pool};
 use time::OffsetDateTime;
 
 use crate::{Queue, QueueError, kinds};
@@ -12,14 +12,8 @@ use crate::{Queue, QueueError, kinds};
 /// How often a worker looks for paused queues: a pause reaches every worker within it.
 pub const PAUSE_POLL: std::time::Duration = std::time::Duration::from_millis(500);
 
-/// Who paused a queue, and when.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct QueuePause {
-    pub queue: String,
-    pub paused_at: OffsetDateTime,
-    /// The API key id, or `cli`.
-    pub paused_by: String,
-}
+/// Who paused a queue, and when (its `name` is the queue's).
+pub type QueuePause = orderly_db::Pause;
 
 /// A queue's jobs as they stand.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,54 +40,27 @@ pub fn known_queues() -> Vec<&'static str> {
     queues
 }
 
-type PauseRow = (String, Timestamp, String);
-
-fn pause((queue, paused_at, paused_by): PauseRow) -> QueuePause {
-    QueuePause {
-        queue,
-        paused_at: paused_at.get(),
-        paused_by,
-    }
-}
-
 impl Queue {
     /// Pauses `queue` for every worker; `false` when it was paused already (the first pause
     /// is kept).
     pub async fn pause_queue(&self, queue: &str, by: &str) -> Result<bool, QueueError> {
-        let now = Timestamp::new(orderly_domain::now());
-        let inserted = with_pool!(self.db(), pool => sqlx::query(
-                "INSERT INTO queue_pauses (queue, paused_at, paused_by) VALUES ($1, $2, $3) \
-                 ON CONFLICT (queue) DO NOTHING")
-            .bind(queue)
-            .bind(now)
-            .bind(by)
-            .execute(pool)
-            .await
-            .map(|done| done.rows_affected()))?;
-        Ok(inserted > 0)
+        Ok(QUEUE_PAUSES
+            .pause(self.db(), queue, by, orderly_domain::now())
+            .await?)
     }
 
     /// Resumes `queue` and wakes every worker; `false` when it was not paused.
     pub async fn resume_queue(&self, queue: &str) -> Result<bool, QueueError> {
-        let deleted = with_pool!(self.db(), pool => sqlx::query(
-                "DELETE FROM queue_pauses WHERE queue = $1")
-            .bind(queue)
-            .execute(pool)
-            .await
-            .map(|done| done.rows_affected()))?;
-        if deleted > 0 {
+        let resumed = QUEUE_PAUSES.resume(self.db(), queue).await?;
+        if resumed {
             self.wake_every_worker().await?;
         }
-        Ok(deleted > 0)
+        Ok(resumed)
     }
 
     /// Every paused queue.
     pub async fn paused_queues(&self) -> Result<Vec<QueuePause>, QueueError> {
-        let rows: Vec<PauseRow> = with_pool!(self.db(), pool => sqlx::query_as(
-                "SELECT queue, paused_at, paused_by FROM queue_pauses ORDER BY queue")
-            .fetch_all(pool)
-            .await)?;
-        Ok(rows.into_iter().map(pause).collect())
+        Ok(QUEUE_PAUSES.list(self.db()).await?)
     }
 
     /// The figures of `queue`, each counted on an index: the due and scheduled jobs on the
@@ -141,7 +108,7 @@ impl Queue {
             oldest_due_at: oldest.map(Timestamp::get),
             completed_last_minute: completed,
             paused: paused_at.zip(paused_by).map(|(at, by)| QueuePause {
-                queue: queue.to_owned(),
+                name: queue.to_owned(),
                 paused_at: at.get(),
                 paused_by: by,
             }),

@@ -2,7 +2,7 @@
 //! (only a digest of each cookie's token is stored), the audit log of every action taken in
 //! it, schedule pauses, and the few figures of its overview and order pages.
 
-use orderly_db::{Timestamp, WritePool};
+use orderly_db::{SCHEDULE_PAUSES, Timestamp, WritePool};
 use orderly_domain::{Order, OrderId, OrderStatus, PageLimit, Role};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -284,39 +284,19 @@ impl Store {
 
     /// Pauses schedule `name` (its ticks are skipped); `false` when it was paused already.
     pub async fn pause_schedule(&self, name: &str, by: &str) -> Result<bool, StoreError> {
-        let now = Timestamp::new(orderly_domain::now());
-        Ok(with_pool!(self, pool => sqlx::query(
-                "INSERT INTO schedule_pauses (name, paused_at, paused_by) VALUES ($1, $2, $3) \
-                 ON CONFLICT (name) DO NOTHING")
-            .bind(name)
-            .bind(now)
-            .bind(by)
-            .execute(pool)
-            .await
-            .map(|done| done.rows_affected() > 0))?)
+        Ok(SCHEDULE_PAUSES
+            .pause(&self.db, name, by, orderly_domain::now())
+            .await?)
     }
 
     /// Resumes schedule `name`; `false` when it was not paused.
     pub async fn resume_schedule(&self, name: &str) -> Result<bool, StoreError> {
-        Ok(
-            with_pool!(self, pool => sqlx::query("DELETE FROM schedule_pauses WHERE name = $1")
-            .bind(name)
-            .execute(pool)
-            .await
-            .map(|done| done.rows_affected() > 0))?,
-        )
+        Ok(SCHEDULE_PAUSES.resume(&self.db, name).await?)
     }
 
-    /// The paused schedules, with when each was paused.
-    pub async fn paused_schedules(&self) -> Result<Vec<(String, OffsetDateTime)>, StoreError> {
-        let rows: Vec<(String, Timestamp)> = with_pool!(self, pool => sqlx::query_as(
-                "SELECT name, paused_at FROM schedule_pauses ORDER BY name")
-            .fetch_all(pool)
-            .await)?;
-        Ok(rows
-            .into_iter()
-            .map(|(name, at)| (name, at.get()))
-            .collect())
+    /// The paused schedules, by name.
+    pub async fn paused_schedules(&self) -> Result<Vec<orderly_db::Pause>, StoreError> {
+        Ok(SCHEDULE_PAUSES.list(&self.db).await?)
     }
 }
 

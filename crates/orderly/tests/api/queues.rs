@@ -203,7 +203,7 @@ async fn paused_across_two_worker_processes(backend: Backend) {
 
     cli(&url, &["queues", "resume", "default"]);
     eventually(20, "every job to complete once resumed", || async {
-        (count(&store, JobState::Completed).await == 20).then_some(())
+        (count(&store, JobState::Completed).await == 24).then_some(())
     })
     .await;
     drop(workers);

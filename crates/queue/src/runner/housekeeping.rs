@@ -207,7 +207,7 @@ pub(super) async fn watch_pauses(
             Ok(paused) => {
                 failing = false;
                 for (name, flag) in &pauses {
-                    let now_paused = paused.iter().any(|p| &p.queue == name);
+                    let now_paused = paused.iter().any(|p| &p.name == name);
                     flag.send_if_modified(|was| {
                         let changed = *was != now_paused;
                         *was = now_paused;

@@ -24,7 +24,7 @@ impl Services {
     ) -> Result<(), StoreError> {
         let paused = self.store.paused_schedules().await?;
         for schedule in schedules {
-            let is_paused = paused.iter().any(|(name, _)| name == &schedule.name);
+            let is_paused = paused.iter().any(|p| p.name == schedule.name);
             if let Err(e) = self.enqueue_due(schedule, now, is_paused).await {
                 tracing::warn!(schedule = %schedule.name, error = %cause_chain(&e), "scheduling failed");
             }
@@ -95,7 +95,7 @@ impl Services {
         let mut states = Vec::with_capacity(schedules.len());
         for schedule in schedules {
             states.push(ScheduleState {
-                paused: paused.iter().any(|(name, _)| name == &schedule.name),
+                paused: paused.iter().any(|p| p.name == schedule.name),
                 last_tick: self.store.last_tick(&schedule.name).await?,
             });
         }
