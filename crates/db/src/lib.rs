@@ -1,5 +1,5 @@
 //! The database plumbing that the queue and the storage share: [`Db`], the pool to SQLite or
-//! PostgreSQL; [`Timestamp`], the one way every time is kept on both backends; and
+//! PostgreSQL; [`Timestamp`], the one way every time is kept on both backends;
 //! [`WritePool::begin_write`], the one way a write transaction is opened; [`PauseTable`], the
 //! one way something is paused for every process; and
 //! [`delete_in_batches`], the one way retention deletes.
