@@ -205,6 +205,7 @@ try {
   await page.click("tr[data-queue=default] >> text=Pause");
   await page.waitForSelector("p.notice");
   const before = received();
+  const delivered = receiver.deliveries.length;
   for (let i = 0; i < 5; i++) await order(`wait${i}@example.com`);
   const available = async () => {
     await page.reload();
@@ -212,7 +213,10 @@ try {
   };
   await until("five receipts to wait in the paused queue", async () => (await available()) === 5);
   await shot("queues");
-  await sleep(1500);
+  // Shown without waiting on the clock: the five orders' webhook deliveries, on the queue
+  // that is not paused, reach the receiver, so the worker is running and fetching; the
+  // receipts, enqueued with the orders, still wait.
+  await until("the five orders' webhook deliveries (another queue) to arrive", async () => receiver.deliveries.length >= delivered + 5);
   assert.equal(await available(), 5, "nothing starts while the queue is paused");
   assert.equal(received(), before, "no receipt went out");
   await page.click("tr[data-queue=default] >> text=Resume");
