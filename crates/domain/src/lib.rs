@@ -1,7 +1,9 @@
 //! orderly's domain: the types the rest of the service speaks in, how raw input is parsed into
 //! them, and the rules they keep. Nothing here performs I/O or knows about HTTP or SQL.
 
+pub mod actor;
 pub mod api_key;
+pub mod lifecycle;
 pub mod order;
 pub mod page;
 pub mod product;
@@ -9,7 +11,11 @@ pub mod reservation;
 pub mod validation;
 pub mod webhook;
 
+pub use actor::{Actor, ActorKind};
 pub use api_key::Role;
+pub use lifecycle::{
+    FulfillmentStatus, Ledger, LifecycleError, LineFigures, LineUnits, PaymentStatus,
+};
 pub use order::{
     CustomerName, Email, NewOrder, NewOrderLine, Note, Order, OrderAction, OrderId, OrderLine,
     OrderStatus, ProductRef, Quantity, format_money, receipt_message_id,

@@ -316,7 +316,38 @@ pub struct OrderLine {
     pub name: String,
     pub unit_price: i64,
     pub quantity: i64,
+    /// `unit_price` × `quantity`: the line as ordered.
     pub line_total: i64,
+    /// Units cancelled (their stock given back).
+    pub cancelled: i64,
+    /// Units shipped.
+    pub shipped: i64,
+    /// Money refunded against this line by refunds that named it.
+    pub refunded: i64,
+}
+
+impl OrderLine {
+    /// A line as placed: nothing cancelled, shipped or refunded yet.
+    pub fn placed(
+        product_id: ProductId,
+        sku: String,
+        name: String,
+        unit_price: i64,
+        quantity: i64,
+        line_total: i64,
+    ) -> Self {
+        Self {
+            product_id,
+            sku,
+            name,
+            unit_price,
+            quantity,
+            line_total,
+            cancelled: 0,
+            shipped: 0,
+            refunded: 0,
+        }
+    }
 }
 
 /// An order as stored and served.
@@ -328,8 +359,13 @@ pub struct Order {
     pub name: String,
     pub note: Option<String>,
     pub currency: String,
-    /// Sum of the line totals, in minor units.
+    /// Σ unit price × units not cancelled, in minor units.
     pub total: i64,
+    /// Money captured, and refunded, in minor units.
+    pub captured: i64,
+    pub refunded: i64,
+    /// Moves on with every change: the order's ETag.
+    pub version: i64,
     pub lines: Vec<OrderLine>,
     /// The API key that created the order; storefront keys see only their own orders.
     pub created_by: Uuid,
@@ -337,6 +373,68 @@ pub struct Order {
     pub receipt_sent_at: Option<OffsetDateTime>,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
+}
+
+impl Order {
+    /// The figures the lifecycle's rules judge.
+    pub fn ledger(&self) -> crate::lifecycle::Ledger {
+        crate::lifecycle::Ledger {
+            status: self.status,
+            lines: self
+                .lines
+                .iter()
+                .map(|l| crate::lifecycle::LineFigures {
+                    unit_price: l.unit_price,
+                    quantity: l.quantity,
+                    cancelled: l.cancelled,
+                    shipped: l.shipped,
+                    refunded: l.refunded,
+                })
+                .collect(),
+            captured: self.captured,
+            refunded: self.refunded,
+        }
+    }
+
+    /// Takes on the figures of `ledger` (the order after one of the lifecycle's changes).
+    pub fn apply(&mut self, ledger: &crate::lifecycle::Ledger) {
+        self.status = ledger.status;
+        self.captured = ledger.captured;
+        self.refunded = ledger.refunded;
+        self.total = ledger.total();
+        for (line, figures) in self.lines.iter_mut().zip(&ledger.lines) {
+            line.cancelled = figures.cancelled;
+            line.shipped = figures.shipped;
+            line.refunded = figures.refunded;
+        }
+    }
+
+    /// Reads an order the release before the lifecycle changed as that release meant it:
+    /// paid or fulfilled with nothing captured is paid in full, fulfilled with nothing
+    /// shipped shipped in full, cancelled with nothing cancelled cancelled in full. Orders
+    /// written before the lifecycle's migration were rewritten by it; this covers those that
+    /// release changes while both run during a rolling deploy.
+    pub fn settle_legacy(&mut self) {
+        let shipped: i64 = self.lines.iter().map(|l| l.shipped).sum();
+        let cancelled: i64 = self.lines.iter().map(|l| l.cancelled).sum();
+        match self.status {
+            OrderStatus::Cancelled if cancelled == 0 => {
+                for line in &mut self.lines {
+                    line.cancelled = line.quantity - line.shipped;
+                }
+                self.total = self.ledger().total();
+            }
+            OrderStatus::Fulfilled if shipped == 0 => {
+                for line in &mut self.lines {
+                    line.shipped = line.quantity - line.cancelled;
+                }
+            }
+            _ => {}
+        }
+        if matches!(self.status, OrderStatus::Paid | OrderStatus::Fulfilled) && self.captured == 0 {
+            self.captured = self.total;
+        }
+    }
 }
 
 /// Multiplies and sums line prices without overflow: `None` when the total does not fit.

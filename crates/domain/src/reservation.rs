@@ -147,14 +147,14 @@ impl StockBook {
                 .expect("every wanted product was found above");
             product.stock -= quantity;
             *self.taken.entry(id).or_default() += quantity;
-            lines.push(OrderLine {
-                product_id: id,
-                sku: product.sku.clone(),
-                name: product.name.clone(),
-                unit_price: product.price,
+            lines.push(OrderLine::placed(
+                id,
+                product.sku.clone(),
+                product.name.clone(),
+                product.price,
                 quantity,
                 line_total,
-            });
+            ));
         }
         Ok(Placement { lines, total })
     }

@@ -9,12 +9,16 @@ use url::{Host, Url};
 use crate::FieldError;
 
 /// The events the service emits, and so the types an endpoint may subscribe to.
-pub const EVENT_TYPES: [&str; 5] = [
+pub const EVENT_TYPES: [&str; 9] = [
     "order.created",
     "order.paid",
     "order.fulfilled",
     "order.cancelled",
     "order.expired",
+    "order.payment_captured",
+    "order.fulfillment_created",
+    "order.units_cancelled",
+    "order.refunded",
 ];
 
 /// Longest accepted URL, in bytes.

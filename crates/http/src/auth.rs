@@ -150,7 +150,7 @@ impl<P: Policy> FromRequestParts<AppState> for Authorized<P> {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let caller = match parts.extensions.get::<Authenticated>() {
-            Some(Authenticated(checked)) => *checked,
+            Some(Authenticated(checked)) => checked.clone(),
             None => {
                 let digest = presented_digest(&parts.headers).ok_or(ApiError::Unauthenticated)?;
                 state.keys.caller(state, &digest).await?
@@ -170,7 +170,7 @@ impl<P: Policy> FromRequestParts<AppState> for Authorized<P> {
 
 /// The key presented as `Authorization: Bearer <key>` has been looked up already (by the
 /// edge, before admission): its caller, or `None` when it is not a live key.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct Authenticated(pub(crate) Option<Caller>);
 
 /// The digest of the key presented as `Authorization: Bearer <key>`, if one that could be a

@@ -36,7 +36,9 @@ pub struct Event {
     id: Uuid,
     /// Its place in commit order, from 1; later events have larger positions.
     position: i64,
-    /// `order.created`, `order.paid`, `order.fulfilled`, `order.cancelled`, `order.expired`.
+    /// `order.created`, `order.payment_captured`, `order.paid`, `order.fulfillment_created`,
+    /// `order.fulfilled`, `order.units_cancelled`, `order.cancelled`, `order.refunded`,
+    /// `order.expired`.
     #[serde(rename = "type")]
     kind: String,
     /// The order it is about.

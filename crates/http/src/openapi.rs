@@ -51,7 +51,7 @@ fn problem(description: &str) -> RefOr<Response> {
 
 /// The request bodies, and the objects inside them, whose unknown fields are refused
 /// (`422 unknown_field`): the document says so, `additionalProperties: false`.
-const CLOSED_OBJECTS: [&str; 7] = [
+const CLOSED_OBJECTS: [&str; 12] = [
     "CreateProduct",
     "UpdateProduct",
     "CreateOrderBody",
@@ -59,6 +59,11 @@ const CLOSED_OBJECTS: [&str; 7] = [
     "OrderLineBody",
     "CreateWebhook",
     "UpdateWebhook",
+    "PaymentBody",
+    "FulfillmentBody",
+    "TrackingBody",
+    "CancellationBody",
+    "RefundBody",
 ];
 
 /// Marks [`CLOSED_OBJECTS`] as taking no other fields.
@@ -137,7 +142,7 @@ const EMAIL: &str = r#"^[^@\s\u0000-\u001F\u007F-\u009F<>"]{1,64}@[^@.\s\u0000-\
 /// The text fields' rules the handlers check (`orderly_domain`), in the document too, so that
 /// a client (or a generator of test requests) can tell a body the API takes from one it
 /// refuses: (schema, property, most characters, pattern).
-const TEXT_RULES: [(&str, &str, u64, &str); 9] = [
+const TEXT_RULES: [(&str, &str, u64, &str); 15] = [
     ("CreateProduct", "name", 200, NAME),
     ("CreateProduct", "description", 5_000, LINES),
     ("UpdateProduct", "name", 200, NAME),
@@ -147,7 +152,16 @@ const TEXT_RULES: [(&str, &str, u64, &str); 9] = [
     ("CreateOrderBody", "note", 1_000, LINES),
     ("CreateWebhook", "description", 500, LINE_FEEDS),
     ("UpdateWebhook", "description", 500, LINE_FEEDS),
+    ("PaymentBody", "provider", 100, NAME),
+    ("PaymentBody", "reference", 200, NAME),
+    ("TrackingBody", "carrier", 100, NAME),
+    ("TrackingBody", "number", 200, NAME),
+    ("TrackingBody", "url", 2_048, HTTP_URL),
+    ("RefundBody", "reason", 1_000, NAME),
 ];
+
+/// An absolute `http` or `https` URL with a host, no whitespace or control characters.
+const HTTP_URL: &str = r"^[hH][tT][tT][pP][sS]?://[^/?#@\s\u0000-\u001F\u007F-\u009F]+(?:[/?#][^\s\u0000-\u001F\u007F-\u009F]*)?$";
 
 /// Adds to the JSON document the rules its annotations cannot say: each text field's length
 /// and characters ([`TEXT_RULES`]), the store's one currency, the known webhook event types,
@@ -163,7 +177,12 @@ pub fn add_field_rules(document: &mut serde_json::Value, currency: &str) {
             field["pattern"] = json!(pattern);
         }
     }
-    for schema in ["CreateProduct", "UpdateProduct"] {
+    for schema in [
+        "CreateProduct",
+        "UpdateProduct",
+        "PaymentBody",
+        "RefundBody",
+    ] {
         let field = &mut schemas[schema]["properties"]["currency"];
         if field.is_object() {
             field["enum"] = json!([currency]);

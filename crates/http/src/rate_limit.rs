@@ -83,7 +83,7 @@ where
     let caller = request
         .extensions()
         .get::<Authenticated>()
-        .and_then(|Authenticated(caller)| *caller);
+        .and_then(|Authenticated(caller)| caller.as_ref());
     let (policy, client, whose) = match caller {
         Some(caller) => (
             limits.for_role(caller.role),

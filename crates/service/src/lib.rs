@@ -64,6 +64,9 @@ pub struct ServiceSettings {
     pub attempts: AttemptLimits,
     /// How long a webhook endpoint's old secret keeps signing after a rotation.
     pub webhook_rotation_grace: time::Duration,
+    /// How long the `Idempotency-Key` of a change to an order is kept (as an order
+    /// creation's: `orders.idempotency_ttl`).
+    pub change_key_ttl: time::Duration,
 }
 
 impl Services {

@@ -39,10 +39,24 @@ pub struct ApiKeyInfo {
 }
 
 /// The authenticated caller of a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
     pub key_id: Uuid,
     pub role: Role,
+    /// The key's name, as its holder's changes are recorded (shared: a caller is copied
+    /// into each request that presents the key).
+    pub name: std::sync::Arc<str>,
+}
+
+impl Caller {
+    /// The caller as the actor of what it changes.
+    pub fn actor(&self) -> orderly_domain::Actor {
+        orderly_domain::Actor::new(
+            orderly_domain::ActorKind::ApiKey,
+            self.key_id.to_string(),
+            self.name.as_ref(),
+        )
+    }
 }
 
 fn hash(secret: &str) -> Vec<u8> {
@@ -149,15 +163,16 @@ impl Store {
         &self,
         digest: &[u8; 32],
     ) -> Result<Option<Caller>, StoreError> {
-        let row: Option<(Uuid, String)> = with_pool!(self, pool => sqlx::query_as(
-            "SELECT id, role FROM api_keys WHERE secret_hash = $1 AND revoked_at IS NULL")
+        let row: Option<(Uuid, String, String)> = with_pool!(self, pool => sqlx::query_as(
+            "SELECT id, role, name FROM api_keys WHERE secret_hash = $1 AND revoked_at IS NULL")
             .bind(digest.as_slice())
             .fetch_optional(pool)
             .await)?;
-        row.map(|(key_id, role)| {
+        row.map(|(key_id, role, name)| {
             Ok(Caller {
                 key_id,
                 role: parse_role(&role)?,
+                name: name.into(),
             })
         })
         .transpose()

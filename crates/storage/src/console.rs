@@ -74,8 +74,13 @@ pub struct OrderSearch {
 pub struct OrderEvent {
     pub id: Uuid,
     pub kind: String,
+    /// What the event says (its `actor` among it).
+    pub payload: serde_json::Value,
     pub created_at: OffsetDateTime,
 }
+
+/// The events an order's history shows at most: far more than an order's life makes.
+pub const HISTORY_LIMIT: i64 = 500;
 
 /// The smallest UUIDv7 of the millisecond `at`: order ids are UUIDv7, taken when the order
 /// is created, so a range of creation times is a range of ids (the primary key's).
@@ -239,17 +244,25 @@ impl Store {
 
     /// The events of one order, oldest first.
     pub async fn order_events(&self, order: OrderId) -> Result<Vec<OrderEvent>, StoreError> {
-        let rows: Vec<(Uuid, String, Timestamp)> = with_pool!(self, pool => sqlx::query_as(
-                "SELECT id, type, created_at FROM events WHERE subject_id = $1 \
-                 ORDER BY created_at, id LIMIT 100")
+        type Row = (
+            Uuid,
+            String,
+            sqlx::types::Json<serde_json::Value>,
+            Timestamp,
+        );
+        let rows: Vec<Row> = with_pool!(self, pool => sqlx::query_as(
+                "SELECT id, type, payload, created_at FROM events WHERE subject_id = $1 \
+                 ORDER BY created_at, id LIMIT $2")
             .bind(order.as_uuid())
+            .bind(HISTORY_LIMIT)
             .fetch_all(pool)
             .await)?;
         Ok(rows
             .into_iter()
-            .map(|(id, kind, created_at)| OrderEvent {
+            .map(|(id, kind, payload, created_at)| OrderEvent {
                 id,
                 kind,
+                payload: payload.0,
                 created_at: created_at.get(),
             })
             .collect())

@@ -22,14 +22,16 @@ use orderly_db::{Db, DbOptions};
 use orderly_queue::Queue;
 
 pub use api_keys::{ApiKeyInfo, Caller, NewApiKey, key_digest};
-pub use console::{AuditEntry, ConsoleSession, NewAuditEntry, NewSession, OrderEvent, OrderSearch};
+pub use console::{
+    AuditEntry, ConsoleSession, HISTORY_LIMIT, NewAuditEntry, NewSession, OrderEvent, OrderSearch,
+};
 pub use error::StoreError;
 pub use events::{EventFilter, EventRecord, NATS_RELAY, RelayState};
 pub use order_writer::{AdmittedOrder, OrderWriter, OrderWriterSettings, WriteLoop};
 pub use orderly_db::cause_chain;
 pub use orders::{
-    CreateOrder, CreateOutcome, LineProblem, OrderFilter, OrderRejection, OrderSettings, ShortLine,
-    TransitionOutcome,
+    ChangeKey, ChangeOutcome, ChangeRequest, CreateOrder, CreateOutcome, LineProblem, OrderChange,
+    OrderFilter, OrderRejection, OrderSettings, ShortLine, Tracking, TransitionOutcome, UnitsOf,
 };
 pub use products::{ProductFilter, UpdateOutcome};
 pub use reachability::is_unreachable;

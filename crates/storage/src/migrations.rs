@@ -76,6 +76,11 @@ const SQLITE: &[Embedded] = &[
         "fulfill spelling",
         include_str!("../migrations/sqlite/0012_fulfill_spelling.sql"),
     ),
+    (
+        13,
+        "order lifecycle",
+        include_str!("../migrations/sqlite/0013_order_lifecycle.sql"),
+    ),
 ];
 
 const POSTGRES: &[Embedded] = &[
@@ -143,6 +148,11 @@ const POSTGRES: &[Embedded] = &[
         13,
         "fulfill spelling",
         include_str!("../migrations/postgres/0013_fulfill_spelling.sql"),
+    ),
+    (
+        14,
+        "order lifecycle",
+        include_str!("../migrations/postgres/0014_order_lifecycle.sql"),
     ),
 ];
 

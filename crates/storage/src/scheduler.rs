@@ -59,7 +59,8 @@ impl Store {
         Ok(())
     }
 
-    /// Pending orders placed before `cutoff`, oldest first, at most `limit`.
+    /// Pending orders placed before `cutoff` with nothing captured (an order partly paid is
+    /// never expired), oldest first, at most `limit`.
     pub async fn pending_orders_before(
         &self,
         cutoff: OffsetDateTime,
@@ -67,7 +68,7 @@ impl Store {
     ) -> Result<Vec<OrderId>, StoreError> {
         let ids: Vec<Uuid> = with_pool!(self, pool => sqlx::query_scalar(
             "SELECT id FROM orders WHERE status = 'pending' AND created_at < $1 \
-             ORDER BY id LIMIT $2")
+             AND captured = 0 ORDER BY id LIMIT $2")
             .bind(Timestamp::new(cutoff))
             .bind(limit)
             .fetch_all(pool)
@@ -82,9 +83,20 @@ impl Store {
         deadline: std::time::Instant,
     ) -> Result<orderly_db::Deleted, StoreError> {
         let now = Timestamp::new(orderly_domain::now());
-        let expired = "DELETE FROM idempotency_keys WHERE (api_key_id, key) IN \
-                       (SELECT api_key_id, key FROM idempotency_keys WHERE expires_at < $1 \
-                       ORDER BY expires_at LIMIT $2)";
-        Ok(orderly_db::delete_in_batches(&self.db, expired, now, deadline).await?)
+        let mut pruned = orderly_db::Deleted::default();
+        // Order creations' keys, then the keys of changes to orders.
+        for expired in [
+            "DELETE FROM idempotency_keys WHERE (api_key_id, key) IN \
+             (SELECT api_key_id, key FROM idempotency_keys WHERE expires_at < $1 \
+             ORDER BY expires_at LIMIT $2)",
+            "DELETE FROM order_change_keys WHERE (api_key_id, key) IN \
+             (SELECT api_key_id, key FROM order_change_keys WHERE expires_at < $1 \
+             ORDER BY expires_at LIMIT $2)",
+        ] {
+            let deleted = orderly_db::delete_in_batches(&self.db, expired, now, deadline).await?;
+            pruned.rows += deleted.rows;
+            pruned.cut_short |= deleted.cut_short;
+        }
+        Ok(pruned)
     }
 }

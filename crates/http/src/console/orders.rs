@@ -326,7 +326,8 @@ pub(crate) async fn act(
         "cancel" => (OrderAction::Cancel, "order.cancel", "order_cancelled"),
         _ => return Err(ApiError::NotFound("resource").into()),
     };
-    let order = crate::orders::apply_transition(&state, id, action).await?;
+    let actor = session.actor();
+    let order = crate::orders::apply_transition(&state, id, action, &actor).await?;
     session
         .audit(
             &state,

@@ -36,6 +36,15 @@ pub(crate) struct Session {
 }
 
 impl Session {
+    /// The operator as the actor of what they change.
+    pub(crate) fn actor(&self) -> orderly_domain::Actor {
+        orderly_domain::Actor::new(
+            orderly_domain::ActorKind::Console,
+            self.key_id.to_string(),
+            self.key_name.as_str(),
+        )
+    }
+
     /// The hidden field every action form carries.
     pub(crate) fn csrf_field(&self) -> Markup {
         html! { input type="hidden" name="csrf" value=(self.csrf_token); }

@@ -157,8 +157,9 @@ impl Edge {
                 .caller(state, &digest)
                 .await
                 .map_err(IntoResponse::into_response)?;
+            let known = caller.is_some();
             request.extensions_mut().insert(Authenticated(caller));
-            return Ok(caller.is_some());
+            return Ok(known);
         }
         if state.settings.console.is_some() && request.uri().path().starts_with("/console") {
             let verified = crate::console::session::verify(state, request.headers())

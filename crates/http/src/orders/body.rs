@@ -45,7 +45,7 @@ pub struct CustomerBody {
 /// One line: a product by `product_id` or by `sku` (exactly one), and a quantity of 1–1,000.
 #[derive(Debug, ToSchema)]
 #[allow(dead_code)] // Documents the wire format; the body is read field by field.
-pub struct OrderLineBody {
+pub(crate) struct OrderLineBody {
     product_id: Option<uuid::Uuid>,
     #[schema(example = "MUG-BLUE")]
     sku: Option<String>,
@@ -107,7 +107,7 @@ impl CreateOrderBody {
     }
 }
 
-fn parse_lines(f: &mut Fields, lines: Vec<Value>) -> Option<Vec<NewOrderLine>> {
+pub(super) fn parse_lines(f: &mut Fields, lines: Vec<Value>) -> Option<Vec<NewOrderLine>> {
     if lines.is_empty() || lines.len() > NewOrder::MAX_LINES {
         f.push(FieldError::new(
             "lines",

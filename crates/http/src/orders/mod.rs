@@ -2,13 +2,16 @@
 //! it), read orders, and move them through their states.
 
 mod body;
+mod change_body;
+mod changes;
+mod history;
 mod resource;
 
 use axum::Json;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use orderly_domain::{
     FieldError, Order, OrderAction, OrderId, OrderStatus, Role, ValidationErrors,
 };
@@ -34,13 +37,15 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_order, list_orders))
         .routes(routes!(get_order))
+        .routes(routes!(history::order_history))
         .routes(routes!(pay_order))
         .routes(routes!(fulfill_order))
         .routes(routes!(cancel_order))
+        .merge(changes::routes())
 }
 
 /// Marks a response replayed from an idempotency record.
-const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
+pub(crate) const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 
 /// The `Idempotency-Key` header: 1–255 visible ASCII characters, required to place an order.
 #[derive(Debug)]
@@ -134,7 +139,7 @@ pub(crate) fn decode_order(body: &Value) -> Result<(Vec<u8>, orderly_domain::New
 
 /// The `201` for an order placed, or for a retry of the request that placed it.
 fn placed(order: &Order, replayed: bool) -> Response {
-    let mut response = (StatusCode::CREATED, Json(OrderResource::from(order))).into_response();
+    let mut response = changes::order_response(StatusCode::CREATED, order);
     if let Some(location) = order_location(order.id) {
         response.headers_mut().insert(header::LOCATION, location);
     }
@@ -197,14 +202,14 @@ async fn get_order(
     auth: Authorized<PlaceOrders>,
     State(state): State<AppState>,
     PathParams(id): PathParams<String>,
-) -> Result<Json<OrderResource>, ApiError> {
+) -> Result<Response, ApiError> {
     let order = state
         .store
         .order_by_id(parse_order_id(&id)?)
         .await?
         .filter(|o| auth.caller.role == Role::Admin || o.created_by == auth.caller.key_id)
         .ok_or(ApiError::NotFound("order"))?;
-    Ok(Json(OrderResource::from(&order)))
+    Ok(changes::order_response(StatusCode::OK, &order))
 }
 
 /// Query parameters of the order listing.
@@ -269,9 +274,10 @@ async fn transition(
     state: &AppState,
     id: &str,
     action: OrderAction,
-) -> Result<Json<OrderResource>, ApiError> {
-    let order = apply_transition(state, parse_order_id(id)?, action).await?;
-    Ok(Json(OrderResource::from(&order)))
+    caller: &orderly_storage::Caller,
+) -> Result<Response, ApiError> {
+    let order = apply_transition(state, parse_order_id(id)?, action, &caller.actor()).await?;
+    Ok(changes::order_response(StatusCode::OK, &order))
 }
 
 /// Moves order `id` on by `action` (the console's buttons too), by the service layer's rule.
@@ -279,11 +285,12 @@ pub(crate) async fn apply_transition(
     state: &AppState,
     id: OrderId,
     action: OrderAction,
+    actor: &orderly_domain::Actor,
 ) -> Result<orderly_domain::Order, ApiError> {
     let trace = crate::tracing_context::current_traceparent();
     state
         .services
-        .transition_order(id, action, trace.as_deref())
+        .transition_order(id, action, trace.as_deref(), actor)
         .await
         .map_err(|error| match error {
             TransitionError::NotAllowed { action, current } => ApiError::Conflict {
@@ -307,11 +314,11 @@ pub(crate) async fn apply_transition(
     security(("api_key" = []))
 )]
 async fn pay_order(
-    _auth: Authorized<ManageOrders>,
+    auth: Authorized<ManageOrders>,
     State(state): State<AppState>,
     PathParams(id): PathParams<String>,
-) -> Result<Json<OrderResource>, ApiError> {
-    transition(&state, &id, OrderAction::Pay).await
+) -> Result<Response, ApiError> {
+    transition(&state, &id, OrderAction::Pay, &auth.caller).await
 }
 
 /// Mark a paid order fulfilled (admin).
@@ -326,11 +333,11 @@ async fn pay_order(
     security(("api_key" = []))
 )]
 async fn fulfill_order(
-    _auth: Authorized<ManageOrders>,
+    auth: Authorized<ManageOrders>,
     State(state): State<AppState>,
     PathParams(id): PathParams<String>,
-) -> Result<Json<OrderResource>, ApiError> {
-    transition(&state, &id, OrderAction::Fulfill).await
+) -> Result<Response, ApiError> {
+    transition(&state, &id, OrderAction::Fulfill, &auth.caller).await
 }
 
 /// Cancel a pending or paid order and give its stock back (admin).
@@ -345,9 +352,9 @@ async fn fulfill_order(
     security(("api_key" = []))
 )]
 async fn cancel_order(
-    _auth: Authorized<ManageOrders>,
+    auth: Authorized<ManageOrders>,
     State(state): State<AppState>,
     PathParams(id): PathParams<String>,
-) -> Result<Json<OrderResource>, ApiError> {
-    transition(&state, &id, OrderAction::Cancel).await
+) -> Result<Response, ApiError> {
+    transition(&state, &id, OrderAction::Cancel, &auth.caller).await
 }

@@ -10,14 +10,27 @@ use uuid::Uuid;
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OrderResource {
     pub id: Uuid,
-    /// `pending`, `paid`, `fulfilled`, `cancelled` or `expired`.
+    /// `pending` until nothing is due, then `paid`; `fulfilled` once every unit not cancelled
+    /// has shipped; `cancelled` once every unit is cancelled; `expired` when left unpaid.
     pub status: &'static str,
+    /// `unpaid`, `partially_paid`, `paid`, `partially_refunded` or `refunded`.
+    pub payment_status: &'static str,
+    /// `unfulfilled`, `partially_fulfilled` or `fulfilled`.
+    pub fulfillment_status: &'static str,
     pub customer: Customer,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
     pub currency: String,
-    /// Sum of the line totals, in minor units.
+    /// Σ unit price × units not cancelled, in minor units.
     pub total: i64,
+    /// Money captured, in minor units.
+    pub captured: i64,
+    /// Money refunded, in minor units.
+    pub refunded: i64,
+    /// What is still to be paid: max(0, total − (captured − refunded)).
+    pub balance_due: i64,
+    /// What the shop owes back: max(0, (captured − refunded) − total).
+    pub refund_owed: i64,
     pub lines: Vec<OrderLineResource>,
     /// When the receipt e-mail went out; absent until it has.
     #[serde(
@@ -45,15 +58,24 @@ pub struct OrderLineResource {
     pub sku: String,
     pub name: String,
     pub unit_price: i64,
+    /// Units ordered.
     pub quantity: i64,
+    /// `unit_price` × `quantity`: the line as ordered.
     pub line_total: i64,
+    /// Units cancelled (their stock given back).
+    pub cancelled: i64,
+    /// Units shipped.
+    pub shipped: i64,
 }
 
 impl From<&Order> for OrderResource {
     fn from(order: &Order) -> Self {
+        let ledger = order.ledger();
         Self {
             id: order.id.as_uuid(),
             status: order.status.as_str(),
+            payment_status: ledger.payment_status().as_str(),
+            fulfillment_status: ledger.fulfillment_status().as_str(),
             customer: Customer {
                 email: order.email.clone(),
                 name: order.name.clone(),
@@ -61,6 +83,10 @@ impl From<&Order> for OrderResource {
             note: order.note.clone(),
             currency: order.currency.clone(),
             total: order.total,
+            captured: order.captured,
+            refunded: order.refunded,
+            balance_due: ledger.balance_due(),
+            refund_owed: ledger.refund_owed(),
             lines: order
                 .lines
                 .iter()
@@ -71,6 +97,8 @@ impl From<&Order> for OrderResource {
                     unit_price: l.unit_price,
                     quantity: l.quantity,
                     line_total: l.line_total,
+                    cancelled: l.cancelled,
+                    shipped: l.shipped,
                 })
                 .collect(),
             receipt_sent_at: order.receipt_sent_at,

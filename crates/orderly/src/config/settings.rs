@@ -27,6 +27,7 @@ impl Config {
         orderly_service::ServiceSettings {
             attempts: self.attempt_limits(),
             webhook_rotation_grace: whole_seconds(self.webhooks.rotation_grace),
+            change_key_ttl: whole_seconds(self.orders.idempotency_ttl),
         }
     }
 

@@ -51,6 +51,11 @@ backend_tests! {
             ("/v1/orders/{id}/pay", "post", &["200", "403", "404", "409"][..]),
             ("/v1/orders/{id}/fulfill", "post", &["200", "403", "404", "409"][..]),
             ("/v1/orders/{id}/cancel", "post", &["200", "403", "404", "409"][..]),
+            ("/v1/orders/{id}/payments", "post", &["200", "201", "404", "409", "412", "422"][..]),
+            ("/v1/orders/{id}/fulfillments", "post", &["201", "404", "409", "412", "422"][..]),
+            ("/v1/orders/{id}/cancellations", "post", &["201", "404", "409", "412", "422"][..]),
+            ("/v1/orders/{id}/refunds", "post", &["201", "404", "409", "412", "422"][..]),
+            ("/v1/orders/{id}/history", "get", &["200", "404"][..]),
             ("/v1/jobs", "get", &["200", "400", "401", "403"][..]),
             ("/v1/jobs/{id}", "get", &["200", "404"][..]),
             ("/v1/jobs/{id}/retry", "post", &["200", "404", "409"][..]),
@@ -78,7 +83,7 @@ backend_tests! {
                 assert!(responses.get(*status).is_some(), "{method} {path} lacks {status}");
             }
         }
-        assert_eq!(paths.len(), 26, "a route is missing from the test or the document: {:?}", paths.keys());
+        assert_eq!(paths.len(), 31, "a route is missing from the test or the document: {:?}", paths.keys());
         assert!(doc["components"]["schemas"]["Problem"].is_object());
         assert!(doc["components"]["securitySchemes"]["api_key"].is_object());
     }

@@ -17,6 +17,7 @@ mod events;
 mod flash_sale;
 mod health;
 mod jobs;
+mod lifecycle;
 mod mail;
 mod metrics;
 mod orders;

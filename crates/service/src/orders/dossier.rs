@@ -18,7 +18,7 @@ const ENDPOINTS: u32 = 100;
 #[derive(Debug, Clone)]
 pub struct OrderDossier {
     pub order: Order,
-    /// Oldest first, at most 100.
+    /// Oldest first, at most [`orderly_storage::HISTORY_LIMIT`].
     pub events: Vec<OrderEvent>,
     /// The receipt's job and each delivery's.
     pub jobs: Vec<Job>,
@@ -30,6 +30,18 @@ impl Services {
     /// A page of orders matching `search`, newest first: the operators' search.
     pub async fn search_orders(&self, search: &OrderSearch) -> Result<Vec<Order>, StoreError> {
         self.store.search_orders(search).await
+    }
+
+    /// The history of order `id`: its events, oldest first, each with its actor; `None` when
+    /// there is no such order.
+    pub async fn order_history(
+        &self,
+        id: OrderId,
+    ) -> Result<Option<(Order, Vec<OrderEvent>)>, StoreError> {
+        let Some(order) = self.store.order_by_id(id).await? else {
+            return Ok(None);
+        };
+        Ok(Some((order, self.store.order_events(id).await?)))
     }
 
     /// The dossier of order `id`; `None` when there is no such order.

@@ -1,7 +1,8 @@
-//! Moving orders between states, whoever asks: `pay`, `fulfill` and `cancel` from the API and
-//! the console, `expire` from the `expire_orders` chore. An order that gives its stock back
-//! (cancelled, expired) leaves its products' cached reads stale: they are forgotten here, once
-//! the transition has committed.
+//! Changing orders, whoever asks: captures, shipments, cancellations of units and refunds
+//! (`change_order`), the shorthands `pay`, `fulfill` and `cancel` from the API and the console
+//! (capture what is due, ship or cancel every open unit), and `expire` from the
+//! `expire_orders` chore. A change that gives stock back (units cancelled, an order expired)
+//! leaves its products' cached reads stale: they are forgotten here, once it has committed.
 
 mod dossier;
 mod place;
@@ -9,8 +10,8 @@ mod place;
 pub use dossier::{OrderDossier, OrderEvent, OrderSearch, WebhookAttempt};
 pub use place::{OrderPlacement, OrderRejection, PlaceOrder, Placement};
 
-use orderly_domain::{Order, OrderAction, OrderId, OrderStatus};
-use orderly_storage::{StoreError, TransitionOutcome};
+use orderly_domain::{Actor, Order, OrderAction, OrderId, OrderStatus};
+use orderly_storage::{ChangeOutcome, ChangeRequest, OrderChange, StoreError, TransitionOutcome};
 use time::OffsetDateTime;
 
 use crate::Services;
@@ -30,15 +31,70 @@ pub enum TransitionError {
 }
 
 impl Services {
-    /// Moves order `id` on by `action`, its events and jobs written in the same transaction;
-    /// `trace` is the W3C trace context its event carries.
+    /// Applies a change to an order (see [`ChangeRequest`]), its records, events and jobs in
+    /// one transaction; the cached reads of products whose units were cancelled are forgotten.
+    pub async fn change_order(&self, request: &ChangeRequest) -> Result<ChangeOutcome, StoreError> {
+        let ttl = self.settings.change_key_ttl;
+        let outcome = self.store.change_order(request, ttl).await?;
+        if let ChangeOutcome::Done(order) = &outcome {
+            if matches!(request.change, OrderChange::Cancel { .. }) {
+                self.forget_products(order.lines.iter().map(|l| (l.product_id, None)))
+                    .await;
+            }
+            tracing::info!(
+                order_id = %order.id, status = %order.status, actor = %request.actor.id,
+                change = change_name(&request.change), "order changed"
+            );
+        }
+        Ok(outcome)
+    }
+
+    /// Moves order `id` on by `action`, for `actor`, its events and jobs written in the same
+    /// transaction; `trace` is the W3C trace context its events carry. `pay` captures what is
+    /// due, `fulfill` ships and `cancel` cancels every open unit.
     pub async fn transition_order(
         &self,
         id: OrderId,
         action: OrderAction,
         trace: Option<&str>,
+        actor: &Actor,
     ) -> Result<Order, TransitionError> {
-        match self.store.transition_order(id, action, trace).await? {
+        let change = match action {
+            OrderAction::Pay => OrderChange::PayInFull,
+            OrderAction::Fulfill => OrderChange::Ship {
+                lines: None,
+                tracking: orderly_storage::Tracking::default(),
+            },
+            OrderAction::Cancel => OrderChange::Cancel { lines: None },
+            OrderAction::Expire => return self.expire_order(id).await,
+        };
+        let request = ChangeRequest {
+            order: id,
+            change,
+            actor: actor.clone(),
+            expected_version: None,
+            key: None,
+            trace: trace.map(str::to_owned),
+        };
+        match self.change_order(&request).await? {
+            ChangeOutcome::Done(order) => Ok(*order),
+            ChangeOutcome::Refused { status, .. } => Err(TransitionError::NotAllowed {
+                action,
+                current: status,
+            }),
+            _ => Err(TransitionError::NotFound),
+        }
+    }
+
+    /// Expires order `id` if it is still pending with nothing captured.
+    async fn expire_order(&self, id: OrderId) -> Result<Order, TransitionError> {
+        let action = OrderAction::Expire;
+        let actor = Actor::schedule("expire_orders");
+        match self
+            .store
+            .transition_order(id, action, &actor, None)
+            .await?
+        {
             (TransitionOutcome::Done, Some(order)) => {
                 if order.status.releases_stock() {
                     self.forget_products(order.lines.iter().map(|l| (l.product_id, None)))
@@ -64,7 +120,7 @@ impl Services {
                 break;
             }
             for id in batch {
-                match self.transition_order(id, OrderAction::Expire, None).await {
+                match self.expire_order(id).await {
                     Ok(_) => expired += 1,
                     Err(TransitionError::Store(error)) => return Err(error),
                     Err(TransitionError::NotAllowed { .. } | TransitionError::NotFound) => {}
@@ -75,5 +131,15 @@ impl Services {
             tracing::info!(expired, "expired unpaid orders");
         }
         Ok(expired)
+    }
+}
+
+fn change_name(change: &OrderChange) -> &'static str {
+    match change {
+        OrderChange::Capture { .. } => "capture",
+        OrderChange::PayInFull => "pay",
+        OrderChange::Ship { .. } => "ship",
+        OrderChange::Cancel { .. } => "cancel",
+        OrderChange::Refund { .. } => "refund",
     }
 }

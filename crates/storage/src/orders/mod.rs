@@ -1,6 +1,8 @@
 //! Orders in the store: placing them in batches (see `place.rs`), moving them between states
 //! (`transition.rs`), and reading them back (`read.rs`).
 
+mod change;
+mod change_sql;
 mod place;
 mod place_postgres;
 mod place_sqlite;
@@ -13,6 +15,7 @@ use orderly_domain::{NewOrder, Order, OrderAction, OrderId, OrderStatus, PageLim
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+pub use change::{ChangeKey, ChangeOutcome, ChangeRequest, OrderChange, Tracking, UnitsOf};
 pub use orderly_domain::reservation::{LineProblem, OrderRejection, ShortLine};
 use place::{BatchContext, judge_retry, place_batch};
 use read::push_id_list;
@@ -217,12 +220,13 @@ impl Store {
         &self,
         id: OrderId,
         action: OrderAction,
+        actor: &orderly_domain::Actor,
         trace: Option<&str>,
     ) -> Result<(TransitionOutcome, Option<Order>), StoreError> {
         let now = orderly_domain::now();
         let outcome = with_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
-            let outcome = transition::transition(&mut *tx, id, action, trace, now).await?;
+            let outcome = transition::transition(&mut *tx, id, action, actor, trace, now).await?;
             tx.commit().await?;
             outcome
         });
@@ -230,6 +234,37 @@ impl Store {
         self.queue.after_commit(enqueued);
         let order = self.order_by_id(id).await?;
         Ok((outcome, order))
+    }
+
+    /// Applies a change (a capture, a shipment, a cancellation of units, a refund) to an order
+    /// in one transaction; see `change.rs`. Two requests that race to record the same
+    /// idempotency key or payment reference: the second, refused by the unique key, runs once
+    /// more and then sees what the first recorded (a replay, or the payment recorded before).
+    #[tracing::instrument(name = "db", skip_all, fields(op = "change_order"))]
+    /// Its idempotency record, if it has a key, is kept for `key_ttl`.
+    pub async fn change_order(
+        &self,
+        request: &ChangeRequest,
+        key_ttl: time::Duration,
+    ) -> Result<ChangeOutcome, StoreError> {
+        for attempt in 0..2 {
+            let now = orderly_domain::now();
+            let result = with_pool!(self, pool => async {
+                let mut tx = pool.begin_write().await?;
+                let applied = change::apply(&mut *tx, request, key_ttl, now).await?;
+                tx.commit().await?;
+                Ok::<_, sqlx::Error>(applied)
+            }.await);
+            match result {
+                Ok((outcome, enqueued)) => {
+                    self.queue.after_commit(enqueued);
+                    return Ok(outcome);
+                }
+                Err(e) if attempt == 0 && is_unique_violation(&e) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        unreachable!("the loop returns on its second pass")
     }
 
     /// Records that the receipts of `ids` went out at `at`, in one statement, leaving alone

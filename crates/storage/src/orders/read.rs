@@ -9,20 +9,24 @@ use uuid::Uuid;
 use super::OrderFilter;
 use crate::{Store, StoreError, with_pool};
 
-const ORDER_BY_ID: &str = "SELECT id, status, email, name, note, currency, total, created_by, \
-                           receipt_sent_at, created_at, updated_at FROM orders WHERE id = $1";
+const ORDER_BY_ID: &str = "SELECT id, status, email, name, note, currency, total, captured, \
+                           refunded, version, created_by, receipt_sent_at, created_at, \
+                           updated_at FROM orders WHERE id = $1";
 
 /// Followed by the page's conditions (`list_orders`).
-const LIST_ORDERS: &str = "SELECT id, status, email, name, note, currency, total, created_by, \
-                           receipt_sent_at, created_at, updated_at FROM orders WHERE id > ";
+const LIST_ORDERS: &str = "SELECT id, status, email, name, note, currency, total, captured, \
+                           refunded, version, created_by, receipt_sent_at, created_at, \
+                           updated_at FROM orders WHERE id > ";
 
 /// Followed by the id list (`push_id_list`).
-const ORDERS_BY_IDS: &str = "SELECT id, status, email, name, note, currency, total, created_by, \
-                             receipt_sent_at, created_at, updated_at FROM orders WHERE id IN ";
+const ORDERS_BY_IDS: &str = "SELECT id, status, email, name, note, currency, total, captured, \
+                             refunded, version, created_by, receipt_sent_at, created_at, \
+                             updated_at FROM orders WHERE id IN ";
 
 /// Followed by the id list (`push_id_list`) and the ordering.
 const LINES_OF_ORDERS: &str = "SELECT order_id, product_id, sku, name, unit_price, quantity, \
-                               line_total FROM order_lines WHERE order_id IN ";
+                               line_total, cancelled, shipped, refunded FROM order_lines \
+                               WHERE order_id IN ";
 
 /// Appends `(…)` with one bound parameter per id: the same text on both backends (SQLite has
 /// no arrays). Its statements run unprepared (`persistent(false)`): one per batch size would
@@ -41,7 +45,7 @@ where
     list.push_unseparated(")");
 }
 
-struct OrderRow(Order);
+pub(super) struct OrderRow(pub(super) Order);
 
 impl<'r, R> FromRow<'r, R> for OrderRow
 where
@@ -65,6 +69,9 @@ where
             note: row.try_get("note")?,
             currency: row.try_get("currency")?,
             total: row.try_get("total")?,
+            captured: row.try_get("captured")?,
+            refunded: row.try_get("refunded")?,
+            version: row.try_get("version")?,
             lines: Vec::new(),
             created_by: row.try_get("created_by")?,
             receipt_sent_at: row.try_get("receipt_sent_at")?,
@@ -75,7 +82,7 @@ where
 }
 
 /// A line with the id of its order, for reads of many orders' lines at once.
-struct LineRow(Uuid, OrderLine);
+pub(super) struct LineRow(pub(super) Uuid, pub(super) OrderLine);
 
 impl<'r, R> FromRow<'r, R> for LineRow
 where
@@ -95,6 +102,9 @@ where
                 unit_price: row.try_get("unit_price")?,
                 quantity: row.try_get("quantity")?,
                 line_total: row.try_get("line_total")?,
+                cancelled: row.try_get("cancelled")?,
+                shipped: row.try_get("shipped")?,
+                refunded: row.try_get("refunded")?,
             },
         ))
     }
@@ -167,7 +177,9 @@ impl Store {
         Ok(ids.iter().map(|id| by_id.remove(id)).collect())
     }
 
-    /// Reads the lines of every order in `orders` with one statement and puts them in place.
+    /// Reads the lines of every order in `orders` with one statement and puts them in place;
+    /// an order a release before the lifecycle changed reads as it meant
+    /// ([`Order::settle_legacy`]).
     async fn attach_lines(&self, orders: &mut [Order]) -> Result<(), StoreError> {
         if orders.is_empty() {
             return Ok(());
@@ -187,6 +199,9 @@ impl Store {
             if let Some(&i) = position.get(&order) {
                 orders[i].lines.push(line);
             }
+        }
+        for order in orders {
+            order.settle_legacy();
         }
         Ok(())
     }

@@ -6,6 +6,9 @@
 //! so records written by earlier versions, which stored the rendered answer itself, read back
 //! as snapshots, and a process of an earlier version replays a snapshot written by this one
 //! as the answer it would have rendered (both run side by side during a rolling deploy).
+//! The lifecycle's figures (`captured`, `refunded`, `version`, and per line `cancelled`,
+//! `shipped`, `refunded`) were added later: records without them read as an order just
+//! placed, which is what they were, and a process that does not know them ignores them.
 
 use orderly_domain::{Order, OrderId, OrderLine, OrderStatus, ProductId};
 use serde::{Deserialize, Serialize};
@@ -21,6 +24,12 @@ struct Snapshot {
     note: Option<String>,
     currency: String,
     total: i64,
+    #[serde(default)]
+    captured: i64,
+    #[serde(default)]
+    refunded: i64,
+    #[serde(default = "first_version")]
+    version: i64,
     lines: Vec<Line>,
     #[serde(
         default,
@@ -48,6 +57,16 @@ struct Line {
     unit_price: i64,
     quantity: i64,
     line_total: i64,
+    #[serde(default)]
+    cancelled: i64,
+    #[serde(default)]
+    shipped: i64,
+    #[serde(default)]
+    refunded: i64,
+}
+
+fn first_version() -> i64 {
+    1
 }
 
 /// The stored form of `order`.
@@ -62,6 +81,9 @@ pub(crate) fn write(order: &Order) -> String {
         note: order.note.clone(),
         currency: order.currency.clone(),
         total: order.total,
+        captured: order.captured,
+        refunded: order.refunded,
+        version: order.version,
         lines: order
             .lines
             .iter()
@@ -72,6 +94,9 @@ pub(crate) fn write(order: &Order) -> String {
                 unit_price: l.unit_price,
                 quantity: l.quantity,
                 line_total: l.line_total,
+                cancelled: l.cancelled,
+                shipped: l.shipped,
+                refunded: l.refunded,
             })
             .collect(),
         receipt_sent_at: order.receipt_sent_at,
@@ -95,6 +120,9 @@ pub(crate) fn read(stored: &str, created_by: Uuid) -> Result<Order, sqlx::Error>
         note: s.note,
         currency: s.currency,
         total: s.total,
+        captured: s.captured,
+        refunded: s.refunded,
+        version: s.version,
         lines: s
             .lines
             .into_iter()
@@ -105,6 +133,9 @@ pub(crate) fn read(stored: &str, created_by: Uuid) -> Result<Order, sqlx::Error>
                 unit_price: l.unit_price,
                 quantity: l.quantity,
                 line_total: l.line_total,
+                cancelled: l.cancelled,
+                shipped: l.shipped,
+                refunded: l.refunded,
             })
             .collect(),
         created_by,
@@ -127,7 +158,10 @@ mod tests {
             name: "Ada \u{1F600} \"L\"".into(),
             note: Some("ring twice".into()),
             currency: "EUR".into(),
-            total: 2_500,
+            total: 1_250,
+            captured: 1_250,
+            refunded: 250,
+            version: 4,
             lines: vec![OrderLine {
                 product_id: ProductId::from_uuid(Uuid::now_v7()),
                 sku: "TEA-1".into(),
@@ -135,6 +169,9 @@ mod tests {
                 unit_price: 1_250,
                 quantity: 2,
                 line_total: 2_500,
+                cancelled: 1,
+                shipped: 1,
+                refunded: 250,
             }],
             created_by: Uuid::now_v7(),
             receipt_sent_at: None,
@@ -159,7 +196,13 @@ mod tests {
         let order = read(&stored, Uuid::nil()).unwrap();
         assert_eq!(order.id.as_uuid(), id);
         assert_eq!(order.note, None);
-        assert_eq!(write(&order), stored);
+        assert_eq!((order.captured, order.refunded, order.version), (0, 0, 1));
+        // Written again, it keeps every field of the earlier form as it was.
+        let earlier: serde_json::Value = serde_json::from_str(&stored).unwrap();
+        let now: serde_json::Value = serde_json::from_str(&write(&order)).unwrap();
+        for (field, value) in earlier.as_object().unwrap() {
+            assert_eq!(&now[field], value, "{field}");
+        }
     }
 
     #[test]

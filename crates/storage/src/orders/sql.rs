@@ -11,7 +11,9 @@ use uuid::Uuid;
 
 /// Statements on one connection inside an open transaction.
 pub(crate) trait TransitionSql: crate::webhooks::OutboxSql {
-    /// Moves the order to `to` if it is in one of `from`; `false` when it is not.
+    /// Moves the order to `to` if it is in one of `from` and nothing was captured for it;
+    /// `false` when not. (Only expiry moves an order this way: every other change is the
+    /// lifecycle's, `change.rs`.)
     fn set_order_status(
         &mut self,
         order: Uuid,
@@ -23,7 +25,8 @@ pub(crate) trait TransitionSql: crate::webhooks::OutboxSql {
         &mut self,
         order: Uuid,
     ) -> impl Future<Output = Result<Option<String>, sqlx::Error>> + Send;
-    /// The order's lines as `(product, quantity)`, in product order.
+    /// The order's lines as `(product, units neither cancelled nor shipped)`, in product
+    /// order, leaving out lines with none.
     fn order_quantities(
         &mut self,
         order: Uuid,
@@ -58,7 +61,7 @@ macro_rules! impl_transition_sql {
             ) -> Result<bool, sqlx::Error> {
                 let done = sqlx::query(
                     "UPDATE orders SET status = $2, updated_at = $3 \
-                     WHERE id = $1 AND (status = $4 OR status = $5)",
+                     WHERE id = $1 AND (status = $4 OR status = $5) AND captured = 0",
                 )
                 .bind(order)
                 .bind(to.as_str())
@@ -82,7 +85,8 @@ macro_rules! impl_transition_sql {
                 order: Uuid,
             ) -> Result<Vec<(Uuid, i64)>, sqlx::Error> {
                 sqlx::query_as(
-                    "SELECT product_id, quantity FROM order_lines WHERE order_id = $1 \
+                    "SELECT product_id, quantity - cancelled - shipped FROM order_lines \
+                     WHERE order_id = $1 AND quantity - cancelled - shipped > 0 \
                      ORDER BY product_id",
                 )
                 .bind(order)

@@ -1,7 +1,7 @@
 //! Moving an order between states: the status change, the stock it gives back when cancelled
 //! or expired, and its event, in one transaction.
 
-use orderly_domain::{OrderAction, OrderId, OrderStatus, ProductId};
+use orderly_domain::{Actor, OrderAction, OrderId, OrderStatus, ProductId};
 use serde_json::json;
 use time::OffsetDateTime;
 
@@ -18,6 +18,7 @@ pub(crate) async fn transition<C: TransitionSql>(
     conn: &mut C,
     id: OrderId,
     action: OrderAction,
+    actor: &Actor,
     trace: Option<&str>,
     now: OffsetDateTime,
 ) -> Result<(TransitionOutcome, Enqueued), sqlx::Error> {
@@ -48,7 +49,11 @@ pub(crate) async fn transition<C: TransitionSql>(
                 .await?;
         }
     }
-    let payload = json!({ "order_id": id.to_string(), "status": target.as_str() });
+    let payload = json!({
+        "order_id": id.to_string(),
+        "status": target.as_str(),
+        "actor": super::change::actor_json(actor),
+    });
     let event = OutboxEvent {
         id: Uuid::now_v7(),
         kind: &format!("order.{target}"),

@@ -294,13 +294,13 @@ relay_tests! {
         }
         assert_relayed_exactly_once(&app, &nats, &stream).await;
         let messages = nats.messages(&stream).await;
-        // Order by order: created, then paid, then fulfilled.
+        // Order by order: created, its capture, paid, its shipment, fulfilled.
         let mut kinds: HashMap<String, Vec<String>> = HashMap::new();
         for m in &messages {
             kinds.entry(m.body["subject_id"].as_str().unwrap().to_owned()).or_default().push(m.kind.clone());
         }
-        assert_eq!(kinds[&orders[0]], ["order.created", "order.paid", "order.fulfilled"]);
-        assert_eq!(kinds[&orders[2]], ["order.created", "order.cancelled"]);
+        assert_eq!(kinds[&orders[0]], ["order.created", "order.payment_captured", "order.paid", "order.fulfillment_created", "order.fulfilled"]);
+        assert_eq!(kinds[&orders[2]], ["order.created", "order.units_cancelled", "order.cancelled"]);
         // The message body is the event as the feed serves it.
         let first = &messages[0];
         let served = app.read(&format!("/v1/events/{}", first.id)).await;

@@ -1,0 +1,496 @@
+//! The order lifecycle's rules, in one place: captures, shipments, cancellations of units and
+//! refunds, each checked against the order's figures as they stand, and the statuses that
+//! follow from those figures. Pure: storage reads the figures under the order's lock, applies
+//! one change here, and writes back what changed.
+//!
+//! Amounts are integers in the order's currency's minor units; nothing is rounded. The
+//! figures:
+//! - `total` = Σ unit price × (ordered − cancelled);
+//! - `balance_due` = max(0, total − (captured − refunded));
+//! - `refund_owed` = max(0, (captured − refunded) − total).
+//!
+//! `status` keeps the five values clients know: `pending` until nothing is due, then `paid`
+//! (a later refund does not take it back), `fulfilled` once every unit not cancelled has
+//! shipped, `cancelled` once every unit is cancelled; `expired` only from the `expire_orders`
+//! chore, and never for an order with a capture.
+
+use std::fmt;
+
+use crate::order::OrderStatus;
+
+/// Where an order's money stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PaymentStatus {
+    Unpaid,
+    PartiallyPaid,
+    Paid,
+    PartiallyRefunded,
+    Refunded,
+}
+
+impl PaymentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentStatus::Unpaid => "unpaid",
+            PaymentStatus::PartiallyPaid => "partially_paid",
+            PaymentStatus::Paid => "paid",
+            PaymentStatus::PartiallyRefunded => "partially_refunded",
+            PaymentStatus::Refunded => "refunded",
+        }
+    }
+}
+
+/// Where an order's shipping stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FulfillmentStatus {
+    Unfulfilled,
+    PartiallyFulfilled,
+    Fulfilled,
+}
+
+impl FulfillmentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FulfillmentStatus::Unfulfilled => "unfulfilled",
+            FulfillmentStatus::PartiallyFulfilled => "partially_fulfilled",
+            FulfillmentStatus::Fulfilled => "fulfilled",
+        }
+    }
+}
+
+impl fmt::Display for PaymentStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Display for FulfillmentStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One line's figures: its price and units, and the money refunded against it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LineFigures {
+    pub unit_price: i64,
+    pub quantity: i64,
+    pub cancelled: i64,
+    pub shipped: i64,
+    /// Refunded against this line (a refund that names lines), in minor units.
+    pub refunded: i64,
+}
+
+impl LineFigures {
+    /// Units neither cancelled nor shipped.
+    pub fn open(&self) -> i64 {
+        self.quantity - self.cancelled - self.shipped
+    }
+
+    /// Units not cancelled.
+    pub fn kept(&self) -> i64 {
+        self.quantity - self.cancelled
+    }
+}
+
+/// An order's figures, as the rules below read and change them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ledger {
+    pub status: OrderStatus,
+    pub lines: Vec<LineFigures>,
+    pub captured: i64,
+    pub refunded: i64,
+}
+
+/// Units of one line (its index in the order) that a shipment, a cancellation or a refund
+/// names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LineUnits {
+    pub line: usize,
+    pub units: i64,
+}
+
+/// Why a change to an order was refused; nothing changed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LifecycleError {
+    #[error("the order is {0}: nothing more can happen to it")]
+    Closed(OrderStatus),
+    #[error("the amount must be above zero")]
+    NotPositive,
+    #[error("{amount} is more than the {due} due")]
+    OverBalance { amount: i64, due: i64 },
+    #[error("the order has {due} due: it ships once nothing is due")]
+    Unpaid { due: i64 },
+    #[error("line {line} has {open} units neither shipped nor cancelled, fewer than {asked}")]
+    TooManyUnits { line: usize, open: i64, asked: i64 },
+    #[error("nothing is left to ship or cancel")]
+    NothingOpen,
+    #[error("{amount} is more than the {refundable} that may be refunded")]
+    OverRefundable { amount: i64, refundable: i64 },
+    #[error("the amounts do not fit in 64 bits")]
+    Overflow,
+}
+
+impl Ledger {
+    /// Σ unit price × units not cancelled.
+    pub fn total(&self) -> i64 {
+        self.lines
+            .iter()
+            .map(|l| l.unit_price.saturating_mul(l.kept()))
+            .fold(0_i64, i64::saturating_add)
+    }
+
+    /// Money kept by the shop: captured less refunded.
+    pub fn net_paid(&self) -> i64 {
+        self.captured - self.refunded
+    }
+
+    pub fn balance_due(&self) -> i64 {
+        (self.total() - self.net_paid()).max(0)
+    }
+
+    pub fn refund_owed(&self) -> i64 {
+        (self.net_paid() - self.total()).max(0)
+    }
+
+    pub fn payment_status(&self) -> PaymentStatus {
+        match (self.captured, self.refunded) {
+            (0, _) => PaymentStatus::Unpaid,
+            (captured, 0) if captured < self.total() => PaymentStatus::PartiallyPaid,
+            (_, 0) => PaymentStatus::Paid,
+            (captured, refunded) if refunded < captured => PaymentStatus::PartiallyRefunded,
+            _ => PaymentStatus::Refunded,
+        }
+    }
+
+    pub fn fulfillment_status(&self) -> FulfillmentStatus {
+        let shipped: i64 = self.lines.iter().map(|l| l.shipped).sum();
+        let open: i64 = self.lines.iter().map(LineFigures::open).sum();
+        match (shipped, open) {
+            (0, _) => FulfillmentStatus::Unfulfilled,
+            (_, 0) => FulfillmentStatus::Fulfilled,
+            _ => FulfillmentStatus::PartiallyFulfilled,
+        }
+    }
+
+    /// The status the figures lead to from the current one.
+    fn settled_status(&self) -> OrderStatus {
+        let kept: i64 = self.lines.iter().map(LineFigures::kept).sum();
+        let open: i64 = self.lines.iter().map(LineFigures::open).sum();
+        if kept == 0 {
+            OrderStatus::Cancelled
+        } else if open == 0 {
+            OrderStatus::Fulfilled
+        } else if self.status == OrderStatus::Paid || self.balance_due() == 0 {
+            OrderStatus::Paid
+        } else {
+            OrderStatus::Pending
+        }
+    }
+
+    /// Nothing happens to a cancelled or expired order; a fulfilled one can still be refunded.
+    fn open_for_changes(&self) -> Result<(), LifecycleError> {
+        match self.status {
+            OrderStatus::Cancelled | OrderStatus::Expired => {
+                Err(LifecycleError::Closed(self.status))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Records a capture of `amount`: at most what is due.
+    pub fn capture(&mut self, amount: i64) -> Result<(), LifecycleError> {
+        self.open_for_changes()?;
+        if amount <= 0 {
+            return Err(LifecycleError::NotPositive);
+        }
+        let due = self.balance_due();
+        if amount > due {
+            return Err(LifecycleError::OverBalance { amount, due });
+        }
+        self.captured = self
+            .captured
+            .checked_add(amount)
+            .ok_or(LifecycleError::Overflow)?;
+        self.status = self.settled_status();
+        Ok(())
+    }
+
+    /// Ships `units`: only once nothing is due, at most the open units of each line.
+    pub fn ship(&mut self, units: &[LineUnits]) -> Result<(), LifecycleError> {
+        self.open_for_changes()?;
+        let due = self.balance_due();
+        if due > 0 {
+            return Err(LifecycleError::Unpaid { due });
+        }
+        self.take_open_units(units)?;
+        for u in units {
+            self.lines[u.line].shipped += u.units;
+        }
+        self.status = self.settled_status();
+        Ok(())
+    }
+
+    /// Every open unit, line by line: what `/fulfill` ships and `/cancel` cancels.
+    pub fn open_units(&self) -> Vec<LineUnits> {
+        self.lines
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.open() > 0)
+            .map(|(line, l)| LineUnits {
+                line,
+                units: l.open(),
+            })
+            .collect()
+    }
+
+    /// Cancels `units` (their stock goes back on sale): at most the open units of each line.
+    pub fn cancel(&mut self, units: &[LineUnits]) -> Result<(), LifecycleError> {
+        self.open_for_changes()?;
+        self.take_open_units(units)?;
+        for u in units {
+            self.lines[u.line].cancelled += u.units;
+        }
+        self.status = self.settled_status();
+        Ok(())
+    }
+
+    /// Records `amount` given back to the customer: never more than the money kept; with
+    /// `lines`, never more than their price × units less what was refunded on them before
+    /// (the amount is then booked on those lines in their order).
+    pub fn refund(
+        &mut self,
+        amount: i64,
+        lines: Option<&[LineUnits]>,
+    ) -> Result<(), LifecycleError> {
+        if amount <= 0 {
+            return Err(LifecycleError::NotPositive);
+        }
+        let refundable = self.net_paid();
+        if amount > refundable {
+            return Err(LifecycleError::OverRefundable { amount, refundable });
+        }
+        if let Some(lines) = lines {
+            self.check_units(lines)?;
+            let room = |lines: &[LineFigures], u: &LineUnits| {
+                let line = &lines[u.line];
+                (line.unit_price.saturating_mul(u.units) - line.refunded).max(0)
+            };
+            let on_lines = lines
+                .iter()
+                .map(|u| room(&self.lines, u))
+                .fold(0_i64, i64::saturating_add);
+            if amount > on_lines {
+                return Err(LifecycleError::OverRefundable {
+                    amount,
+                    refundable: on_lines,
+                });
+            }
+            let mut left = amount;
+            for u in lines {
+                let booked = left.min(room(&self.lines, u));
+                self.lines[u.line].refunded += booked;
+                left -= booked;
+            }
+        }
+        self.refunded += amount;
+        Ok(())
+    }
+
+    /// Checks that each named line exists, is named once and has a positive count.
+    fn check_units(&self, units: &[LineUnits]) -> Result<(), LifecycleError> {
+        let mut seen = vec![false; self.lines.len()];
+        for u in units {
+            let Some(line) = self.lines.get(u.line) else {
+                return Err(LifecycleError::TooManyUnits {
+                    line: u.line,
+                    open: 0,
+                    asked: u.units,
+                });
+            };
+            if u.units <= 0 || std::mem::replace(&mut seen[u.line], true) {
+                return Err(LifecycleError::TooManyUnits {
+                    line: u.line,
+                    open: line.open(),
+                    asked: u.units,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn take_open_units(&self, units: &[LineUnits]) -> Result<(), LifecycleError> {
+        if units.is_empty() {
+            return Err(LifecycleError::NothingOpen);
+        }
+        self.check_units(units)?;
+        for u in units {
+            let open = self.lines[u.line].open();
+            if u.units > open {
+                return Err(LifecycleError::TooManyUnits {
+                    line: u.line,
+                    open,
+                    asked: u.units,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn order(lines: &[(i64, i64)]) -> Ledger {
+        Ledger {
+            status: OrderStatus::Pending,
+            lines: lines
+                .iter()
+                .map(|&(unit_price, quantity)| LineFigures {
+                    unit_price,
+                    quantity,
+                    cancelled: 0,
+                    shipped: 0,
+                    refunded: 0,
+                })
+                .collect(),
+            captured: 0,
+            refunded: 0,
+        }
+    }
+
+    fn units(line: usize, units: i64) -> LineUnits {
+        LineUnits { line, units }
+    }
+
+    #[test]
+    fn two_captures_pay_an_order_and_a_third_is_refused() {
+        let mut o = order(&[(1_000, 2), (500, 1)]);
+        assert_eq!((o.total(), o.balance_due()), (2_500, 2_500));
+        o.capture(1_000).unwrap();
+        assert_eq!(o.payment_status(), PaymentStatus::PartiallyPaid);
+        assert_eq!(o.status, OrderStatus::Pending);
+        assert_eq!(
+            o.capture(1_501),
+            Err(LifecycleError::OverBalance {
+                amount: 1_501,
+                due: 1_500
+            })
+        );
+        o.capture(1_500).unwrap();
+        assert_eq!(
+            (o.status, o.payment_status()),
+            (OrderStatus::Paid, PaymentStatus::Paid)
+        );
+        assert_eq!(
+            o.capture(1),
+            Err(LifecycleError::OverBalance { amount: 1, due: 0 })
+        );
+        assert_eq!(o.capture(0), Err(LifecycleError::NotPositive));
+    }
+
+    #[test]
+    fn shipping_waits_for_payment_and_takes_only_open_units() {
+        let mut o = order(&[(1_000, 3)]);
+        assert_eq!(
+            o.ship(&[units(0, 1)]),
+            Err(LifecycleError::Unpaid { due: 3_000 })
+        );
+        o.capture(3_000).unwrap();
+        o.ship(&[units(0, 1)]).unwrap();
+        assert_eq!(
+            o.fulfillment_status(),
+            FulfillmentStatus::PartiallyFulfilled
+        );
+        assert_eq!(o.status, OrderStatus::Paid);
+        assert!(matches!(
+            o.ship(&[units(0, 3)]),
+            Err(LifecycleError::TooManyUnits { open: 2, .. })
+        ));
+        assert!(
+            o.ship(&[units(0, 1), units(0, 1)]).is_err(),
+            "a line named twice"
+        );
+        assert!(o.ship(&[units(1, 1)]).is_err(), "no such line");
+        o.ship(&[units(0, 2)]).unwrap();
+        assert_eq!(
+            (o.status, o.fulfillment_status()),
+            (OrderStatus::Fulfilled, FulfillmentStatus::Fulfilled)
+        );
+        assert_eq!(o.ship(&o.open_units()), Err(LifecycleError::NothingOpen));
+    }
+
+    #[test]
+    fn cancelling_units_lowers_the_total_and_a_paid_order_then_owes_a_refund() {
+        let mut o = order(&[(1_000, 2), (500, 2)]);
+        o.capture(3_000).unwrap();
+        o.ship(&[units(0, 1)]).unwrap();
+        o.cancel(&[units(1, 1)]).unwrap();
+        assert_eq!(
+            (o.total(), o.refund_owed(), o.balance_due()),
+            (2_500, 500, 0)
+        );
+        o.refund(500, Some(&[units(1, 1)])).unwrap();
+        assert_eq!(o.refund_owed(), 0);
+        assert_eq!(o.payment_status(), PaymentStatus::PartiallyRefunded);
+        // Cancelling what is left unshipped: every kept unit has shipped.
+        o.cancel(&o.open_units()).unwrap();
+        assert_eq!(o.status, OrderStatus::Fulfilled);
+        assert_eq!(o.lines[0].kept(), 1);
+    }
+
+    #[test]
+    fn an_order_with_every_unit_cancelled_is_cancelled_and_then_closed() {
+        let mut o = order(&[(1_000, 1)]);
+        o.cancel(&o.open_units()).unwrap();
+        assert_eq!((o.status, o.total()), (OrderStatus::Cancelled, 0));
+        assert_eq!(
+            o.capture(1),
+            Err(LifecycleError::Closed(OrderStatus::Cancelled))
+        );
+        assert_eq!(
+            o.cancel(&[units(0, 1)]),
+            Err(LifecycleError::Closed(OrderStatus::Cancelled))
+        );
+    }
+
+    #[test]
+    fn refunds_stay_within_the_money_kept_and_the_lines_named() {
+        let mut o = order(&[(1_000, 2), (300, 1)]);
+        assert_eq!(
+            o.refund(1, None),
+            Err(LifecycleError::OverRefundable {
+                amount: 1,
+                refundable: 0
+            })
+        );
+        o.capture(2_300).unwrap();
+        assert_eq!(
+            o.refund(301, Some(&[units(1, 1)])),
+            Err(LifecycleError::OverRefundable {
+                amount: 301,
+                refundable: 300
+            })
+        );
+        o.refund(200, Some(&[units(1, 1)])).unwrap();
+        assert_eq!(
+            o.refund(101, Some(&[units(1, 1)])),
+            Err(LifecycleError::OverRefundable {
+                amount: 101,
+                refundable: 100
+            })
+        );
+        o.refund(2_100, None).unwrap();
+        assert_eq!(
+            (o.refunded, o.payment_status()),
+            (2_300, PaymentStatus::Refunded)
+        );
+        assert_eq!(
+            o.status,
+            OrderStatus::Paid,
+            "a refund does not take paid back"
+        );
+        assert!(o.refund(1, None).is_err());
+    }
+}
