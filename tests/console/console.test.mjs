@@ -274,9 +274,32 @@ try {
   assert.ok(!audit.includes("order.pay"), "the refused action is not");
   await shot("audit");
 
+  // Pay an order in two captures and ship it, from its page.
+  const cy = await order("cy@example.com");
+  await page.goto(`${base}/console/orders/${cy.id}`);
+  const record = async (route, fields) => {
+    const form = page.locator(`form[action$='/changes/${route}']`);
+    for (const [name, value] of Object.entries(fields)) await form.locator(`[name='${name}']`).fill(value);
+    await form.locator("button[type=submit]").click();
+    await page.waitForSelector("p.notice");
+  };
+  await record("payments", { amount: "20.00", reference: "till-1" });
+  assert.equal(await page.locator("#payment-status").textContent(), "partially_paid");
+  await record("payments", { amount: "25.00", reference: "till-2" });
+  assert.equal(await page.locator("#order-status").textContent(), "paid");
+  await record("fulfillments", { "units.LAMP": "1", carrier: "Post", url: "https://post.example/t/1" });
+  assert.equal(await page.locator("#order-status").textContent(), "fulfilled");
+  const history = await page.locator("ol.history").textContent();
+  for (const kind of ["order.payment_captured", "order.paid", "order.fulfillment_created", "order.fulfilled"]) {
+    assert.ok(history.includes(kind), `${kind} in the history`);
+  }
+  assert.equal((await api("GET", `/v1/orders/${cy.id}`)).captured, 4_500);
+  await shot("order-lifecycle");
+  step("paid an order in two captures and shipped it, from its page");
+
   // On a phone: nothing wider than the screen but the tables, which scroll in their box.
   const phone = await browser.newPage({ viewport: { width: 390, height: 844 }, storageState: await context.storageState() });
-  for (const route of ["/console", "/console/orders", `/console/orders/${ana.id}`, "/console/jobs", "/console/queues", "/console/webhooks", "/console/audit"]) {
+  for (const route of ["/console", "/console/orders", `/console/orders/${ana.id}`, `/console/orders/${bea.id}`, "/console/jobs", "/console/queues", "/console/webhooks", "/console/audit"]) {
     await phone.goto(`${base}${route}`);
     const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     assert.ok(overflow <= 0, `${route} fits a phone (${overflow}px too wide)`);

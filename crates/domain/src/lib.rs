@@ -4,6 +4,7 @@
 pub mod actor;
 pub mod api_key;
 pub mod lifecycle;
+pub mod money;
 pub mod order;
 pub mod page;
 pub mod product;
@@ -16,9 +17,10 @@ pub use api_key::Role;
 pub use lifecycle::{
     FulfillmentStatus, Ledger, LifecycleError, LineFigures, LineUnits, PaymentStatus,
 };
+pub use money::{format_money, parse_money};
 pub use order::{
     CustomerName, Email, NewOrder, NewOrderLine, Note, Order, OrderAction, OrderId, OrderLine,
-    OrderStatus, ProductRef, Quantity, format_money, receipt_message_id,
+    OrderStatus, ProductRef, Quantity, receipt_message_id,
 };
 pub use page::PageLimit;
 pub use product::{

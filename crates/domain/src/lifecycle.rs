@@ -16,7 +16,7 @@
 
 use std::fmt;
 
-use crate::order::OrderStatus;
+use crate::order::{Order, OrderStatus};
 
 /// Where an order's money stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -335,6 +335,68 @@ impl Ledger {
             }
         }
         Ok(())
+    }
+}
+
+impl Order {
+    /// The figures the lifecycle's rules judge.
+    pub fn ledger(&self) -> Ledger {
+        Ledger {
+            status: self.status,
+            lines: self
+                .lines
+                .iter()
+                .map(|l| LineFigures {
+                    unit_price: l.unit_price,
+                    quantity: l.quantity,
+                    cancelled: l.cancelled,
+                    shipped: l.shipped,
+                    refunded: l.refunded,
+                })
+                .collect(),
+            captured: self.captured,
+            refunded: self.refunded,
+        }
+    }
+
+    /// Takes on the figures of `ledger` (the order after one of the lifecycle's changes).
+    pub fn apply(&mut self, ledger: &Ledger) {
+        self.status = ledger.status;
+        self.captured = ledger.captured;
+        self.refunded = ledger.refunded;
+        self.total = ledger.total();
+        for (line, figures) in self.lines.iter_mut().zip(&ledger.lines) {
+            line.cancelled = figures.cancelled;
+            line.shipped = figures.shipped;
+            line.refunded = figures.refunded;
+        }
+    }
+
+    /// Reads an order the release before the lifecycle changed as that release meant it:
+    /// paid or fulfilled with nothing captured is paid in full, fulfilled with nothing
+    /// shipped shipped in full, cancelled with nothing cancelled cancelled in full. Orders
+    /// written before the lifecycle's migration were rewritten by it; this covers those that
+    /// release changes while both run during a rolling deploy.
+    pub fn settle_legacy(&mut self) {
+        let shipped: i64 = self.lines.iter().map(|l| l.shipped).sum();
+        let cancelled: i64 = self.lines.iter().map(|l| l.cancelled).sum();
+        match self.status {
+            OrderStatus::Cancelled if cancelled == 0 => {
+                for line in &mut self.lines {
+                    line.cancelled = line.quantity - line.shipped;
+                }
+                self.total = self.ledger().total();
+            }
+            OrderStatus::Fulfilled if shipped == 0 => {
+                for line in &mut self.lines {
+                    line.shipped = line.quantity - line.cancelled;
+                }
+            }
+            _ => {}
+        }
+        if matches!(self.status, OrderStatus::Paid | OrderStatus::Fulfilled) && self.captured == 0 {
+            self.captured = self.total;
+        }
     }
 }
 

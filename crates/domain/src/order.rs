@@ -163,13 +163,6 @@ pub fn receipt_message_id(order: OrderId, domain: &str) -> String {
     format!("<receipt-{order}@{domain}>")
 }
 
-/// An amount in minor units as people read it: `25.00 EUR`, `-0.05 EUR`.
-pub fn format_money(minor: i64, currency: &str) -> String {
-    let sign = if minor < 0 { "-" } else { "" };
-    let minor = minor.unsigned_abs();
-    format!("{sign}{}.{:02} {currency}", minor / 100, minor % 100)
-}
-
 /// A customer's e-mail address: at most 254 characters, a local part and a domain that the
 /// mailer can send to. This is the one place that decides: the receipt is addressed from the
 /// parts kept here, with the checks lettre makes of them (`email_address`'s local part and
@@ -375,68 +368,6 @@ pub struct Order {
     pub updated_at: OffsetDateTime,
 }
 
-impl Order {
-    /// The figures the lifecycle's rules judge.
-    pub fn ledger(&self) -> crate::lifecycle::Ledger {
-        crate::lifecycle::Ledger {
-            status: self.status,
-            lines: self
-                .lines
-                .iter()
-                .map(|l| crate::lifecycle::LineFigures {
-                    unit_price: l.unit_price,
-                    quantity: l.quantity,
-                    cancelled: l.cancelled,
-                    shipped: l.shipped,
-                    refunded: l.refunded,
-                })
-                .collect(),
-            captured: self.captured,
-            refunded: self.refunded,
-        }
-    }
-
-    /// Takes on the figures of `ledger` (the order after one of the lifecycle's changes).
-    pub fn apply(&mut self, ledger: &crate::lifecycle::Ledger) {
-        self.status = ledger.status;
-        self.captured = ledger.captured;
-        self.refunded = ledger.refunded;
-        self.total = ledger.total();
-        for (line, figures) in self.lines.iter_mut().zip(&ledger.lines) {
-            line.cancelled = figures.cancelled;
-            line.shipped = figures.shipped;
-            line.refunded = figures.refunded;
-        }
-    }
-
-    /// Reads an order the release before the lifecycle changed as that release meant it:
-    /// paid or fulfilled with nothing captured is paid in full, fulfilled with nothing
-    /// shipped shipped in full, cancelled with nothing cancelled cancelled in full. Orders
-    /// written before the lifecycle's migration were rewritten by it; this covers those that
-    /// release changes while both run during a rolling deploy.
-    pub fn settle_legacy(&mut self) {
-        let shipped: i64 = self.lines.iter().map(|l| l.shipped).sum();
-        let cancelled: i64 = self.lines.iter().map(|l| l.cancelled).sum();
-        match self.status {
-            OrderStatus::Cancelled if cancelled == 0 => {
-                for line in &mut self.lines {
-                    line.cancelled = line.quantity - line.shipped;
-                }
-                self.total = self.ledger().total();
-            }
-            OrderStatus::Fulfilled if shipped == 0 => {
-                for line in &mut self.lines {
-                    line.shipped = line.quantity - line.cancelled;
-                }
-            }
-            _ => {}
-        }
-        if matches!(self.status, OrderStatus::Paid | OrderStatus::Fulfilled) && self.captured == 0 {
-            self.captured = self.total;
-        }
-    }
-}
-
 /// Multiplies and sums line prices without overflow: `None` when the total does not fit.
 pub fn order_total(lines: &[(i64, i64)]) -> Option<(Vec<i64>, i64)> {
     let mut totals = Vec::with_capacity(lines.len());
@@ -452,6 +383,7 @@ pub fn order_total(lines: &[(i64, i64)]) -> Option<(Vec<i64>, i64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
     use OrderAction::*;
     use OrderStatus::*;
 
@@ -502,8 +434,8 @@ mod tests {
 
     #[test]
     fn amounts_and_receipt_ids_are_written_one_way() {
-        assert_eq!(format_money(2_500, "EUR"), "25.00 EUR");
-        assert_eq!(format_money(-5, "EUR"), "-0.05 EUR");
+        assert_eq!(crate::format_money(2_500, "EUR"), "25.00 EUR");
+        assert_eq!(crate::format_money(-5, "EUR"), "-0.05 EUR");
         let id = OrderId::generate();
         assert_eq!(
             receipt_message_id(id, "shop.example"),

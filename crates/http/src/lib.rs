@@ -18,6 +18,7 @@ mod jobs;
 mod middleware;
 mod openapi;
 mod orders;
+pub use orders::ChangeRoute;
 mod pagination;
 mod products;
 mod queues;

@@ -41,6 +41,9 @@ pub enum Command {
     /// List the job queues, and pause or resume one for every worker.
     #[command(subcommand)]
     Queues(QueuesCommand),
+    /// Record a capture or a shipment for an order, as the API does (the actor is `cli`).
+    #[command(subcommand)]
+    Orders(OrdersCommand),
     /// Print the effective configuration as TOML, secrets masked.
     Config,
     /// Exit 0 when the orderly process beside this one (same configuration) answers
@@ -79,6 +82,40 @@ pub enum JobsCommand {
     Retry { id: i64 },
     /// Cancel an available or running job.
     Cancel { id: i64 },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OrdersCommand {
+    /// Record a capture of money for an order: at most its balance due.
+    Pay {
+        /// The order's id.
+        id: String,
+        /// As people write it: 12.50 (in the store's currency).
+        #[arg(long)]
+        amount: String,
+        /// Who took the money.
+        #[arg(long, default_value = "manual")]
+        provider: String,
+        /// The provider's id of the capture; recorded once however often it is sent.
+        #[arg(long)]
+        reference: String,
+    },
+    /// Record a shipment of units: once nothing is due, at most each line's open units.
+    Ship {
+        /// The order's id.
+        id: String,
+        /// A line shipped, as SKU=UNITS; repeat for each line.
+        #[arg(long = "line", required = true)]
+        lines: Vec<String>,
+        #[arg(long)]
+        carrier: Option<String>,
+        /// The tracking number.
+        #[arg(long)]
+        number: Option<String>,
+        /// The tracking URL (http or https).
+        #[arg(long)]
+        url: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -33,8 +33,9 @@ pub use console_sessions::{
 pub use jobs::{JobAction, JobActionError};
 pub use orderly_storage::NewWebhook;
 pub use orders::{
-    OrderDossier, OrderEvent, OrderPlacement, OrderRejection, OrderSearch, PlaceOrder, Placement,
-    TransitionError, WebhookAttempt,
+    ChangeKey, ChangeOutcome, ChangeRequest, OrderChange, OrderDossier, OrderEvent, OrderPlacement,
+    OrderRejection, OrderSearch, PlaceOrder, Placement, Tracking, TransitionError, UnitsOf,
+    WebhookAttempt,
 };
 pub use overview::Overview;
 pub use queues::{QueueControlError, QueueControlled};

@@ -18,6 +18,7 @@ mod extract;
 mod figures;
 mod jobs;
 mod layout;
+mod order_changes;
 mod orders;
 mod overview;
 mod queues;
@@ -60,6 +61,10 @@ pub fn router() -> Router<AppState> {
         .route("/console/orders", get(orders::list))
         .route("/console/orders/{id}", get(orders::show))
         .route("/console/orders/{id}/{action}", post(orders::act))
+        .route(
+            "/console/orders/{id}/changes/{route}",
+            post(order_changes::change),
+        )
         .route("/console/jobs", get(jobs::list))
         .route("/console/jobs/retry-discarded", post(jobs::retry_discarded))
         .route("/console/jobs/{id}", get(jobs::show))

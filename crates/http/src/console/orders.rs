@@ -199,10 +199,17 @@ pub(crate) async fn show(
         html! {
             (facts(&session, &OrderResource::from(&order), order.status))
             (lines(&OrderResource::from(&order)))
+            (super::order_changes::forms(&session, &OrderResource::from(&order), order.version))
             h2 { "History" }
             ol.history {
                 @for event in &events {
-                    li { code { (event.kind) } " " (time_ago(event.created_at)) " · " span.hint { (when(event.created_at)) } }
+                    li {
+                        code { (event.kind) } " " (time_ago(event.created_at))
+                        @if let Some(actor) = event.payload.get("actor") {
+                            " by " span.actor title=(actor["type"].as_str().unwrap_or("")) { (actor["name"].as_str().unwrap_or("?")) }
+                        }
+                        " · " span.hint { (when(event.created_at)) }
+                    }
                 }
             }
             h2 { "Receipt" }
@@ -225,6 +232,10 @@ fn facts(session: &Session, order: &OrderResource, status: OrderStatus) -> Marku
                 dt { "Status" } dd { span.badge #order-status { (order.status) } }
                 dt { "Customer" } dd { (order.customer.name) " <" (order.customer.email) ">" }
                 dt { "Total" } dd { (money(order.total, &order.currency)) }
+                dt { "Payment" } dd { span.badge #payment-status { (order.payment_status) } " captured " (money(order.captured, &order.currency)) ", refunded " (money(order.refunded, &order.currency)) }
+                @if order.balance_due > 0 { dt { "Balance due" } dd { (money(order.balance_due, &order.currency)) } }
+                @if order.refund_owed > 0 { dt { "Refund owed" } dd { (money(order.refund_owed, &order.currency)) } }
+                dt { "Fulfillment" } dd { span.badge #fulfillment-status { (order.fulfillment_status) } }
                 dt { "Created" } dd { (when(order.created_at)) }
                 dt { "Updated" } dd { (when(order.updated_at)) }
                 @if let Some(note) = &order.note { dt { "Note" } dd { (note) } }
@@ -248,7 +259,7 @@ fn lines(order: &OrderResource) -> Markup {
     html! {
         h2 { "Lines" }
         table {
-            thead { tr { th { "SKU" } th { "Product" } th.num { "Unit price" } th.num { "Quantity" } th.num { "Line total" } } }
+            thead { tr { th { "SKU" } th { "Product" } th.num { "Unit price" } th.num { "Quantity" } th.num { "Cancelled" } th.num { "Shipped" } th.num { "Line total" } } }
             tbody {
                 @for line in &order.lines {
                     tr {
@@ -256,11 +267,13 @@ fn lines(order: &OrderResource) -> Markup {
                         td { (line.name) }
                         td.num { (money(line.unit_price, &order.currency)) }
                         td.num { (line.quantity) }
+                        td.num { (line.cancelled) }
+                        td.num { (line.shipped) }
                         td.num { (money(line.line_total, &order.currency)) }
                     }
                 }
             }
-            tfoot { tr { td colspan="4" { "Total" } td.num { (money(order.total, &order.currency)) } } }
+            tfoot { tr { td colspan="6" { "Total (units not cancelled)" } td.num { (money(order.total, &order.currency)) } } }
         }
     }
 }

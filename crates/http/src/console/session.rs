@@ -51,7 +51,7 @@ impl Session {
     }
 
     /// Refuses an action whose form did not carry this session's CSRF token.
-    fn check(&self, presented: Option<&str>) -> Result<(), PageError> {
+    pub(crate) fn check(&self, presented: Option<&str>) -> Result<(), PageError> {
         if same_secret(presented.unwrap_or_default(), &self.csrf_token) {
             Ok(())
         } else {

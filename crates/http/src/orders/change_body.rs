@@ -4,7 +4,7 @@
 //! only, at most 2 KiB.
 
 use orderly_domain::{Currency, FieldError, ValidationErrors};
-use orderly_storage::{OrderChange, Tracking, UnitsOf};
+use orderly_service::{OrderChange, Tracking, UnitsOf};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 

@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use orderly_domain::{FieldError, LifecycleError, Order, OrderId, ValidationErrors};
-use orderly_storage::{ChangeKey, ChangeOutcome, ChangeRequest};
+use orderly_service::{ChangeKey, ChangeOutcome, ChangeRequest};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -40,13 +40,7 @@ async fn change(
     body: Value,
 ) -> Result<Response, ApiError> {
     let id = parse_order_id(id)?;
-    // The route is part of what the key is bound to: one key, one change.
-    let canonical = serde_json::to_vec(&body).unwrap_or_default();
-    let fingerprint = Sha256::new()
-        .chain_update(route.as_str())
-        .chain_update(&canonical)
-        .finalize()
-        .to_vec();
+    let fingerprint = fingerprint(route, &body);
     let change = route
         .parse(body, state.settings.currency)
         .map_err(ApiError::Validation)?;
@@ -65,25 +59,50 @@ async fn change(
         }),
         trace: crate::tracing_context::current_traceparent(),
     };
-    answer(state.services.change_order(&request).await?)
+    let settled = settle(state.services.change_order(&request).await?)?;
+    let mut response = order_response(settled.status, &settled.order);
+    if settled.replayed {
+        response
+            .headers_mut()
+            .insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
+    }
+    Ok(response)
+}
+
+/// What an `Idempotency-Key` of a change is bound to: the route and the body (one key, one
+/// change).
+pub(crate) fn fingerprint(route: ChangeRoute, body: &Value) -> Vec<u8> {
+    let canonical = serde_json::to_vec(body).unwrap_or_default();
+    Sha256::new()
+        .chain_update(route.as_str())
+        .chain_update(&canonical)
+        .finalize()
+        .to_vec()
+}
+
+/// A change that went through (or was replayed): the order, and the status to answer with.
+pub(crate) struct Settled {
+    pub order: Box<Order>,
+    pub status: StatusCode,
+    pub replayed: bool,
 }
 
 async fn current_version(state: &AppState, id: OrderId) -> Result<Option<i64>, ApiError> {
     Ok(state.store.order_by_id(id).await?.map(|o| o.version))
 }
 
-fn answer(outcome: ChangeOutcome) -> Result<Response, ApiError> {
+/// A change's outcome as the API (and the console) answer it: the order, or the problem.
+pub(crate) fn settle(outcome: ChangeOutcome) -> Result<Settled, ApiError> {
+    let settled = |order, status, replayed| Settled {
+        order,
+        status,
+        replayed,
+    };
     match outcome {
-        ChangeOutcome::Done(order) => Ok(order_response(StatusCode::CREATED, &order)),
-        ChangeOutcome::Replayed(order) => {
-            let mut response = order_response(StatusCode::CREATED, &order);
-            response
-                .headers_mut()
-                .insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
-            Ok(response)
-        }
+        ChangeOutcome::Done(order) => Ok(settled(order, StatusCode::CREATED, false)),
+        ChangeOutcome::Replayed(order) => Ok(settled(order, StatusCode::CREATED, true)),
         // The same capture reported again: recorded once, the order as it stands.
-        ChangeOutcome::RecordedBefore(Some(order)) => Ok(order_response(StatusCode::OK, &order)),
+        ChangeOutcome::RecordedBefore(Some(order)) => Ok(settled(order, StatusCode::OK, false)),
         ChangeOutcome::RecordedBefore(None) => Err(ApiError::Conflict {
             code: "payment_reference_taken",
             detail: "this provider's reference was recorded for another order".into(),

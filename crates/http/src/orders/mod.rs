@@ -3,7 +3,7 @@
 
 mod body;
 mod change_body;
-mod changes;
+pub(crate) mod changes;
 mod history;
 mod resource;
 
@@ -25,6 +25,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub use body::CreateOrderBody;
+pub use change_body::ChangeRoute;
 pub use resource::{OrderPage, OrderResource};
 
 use crate::AppState;

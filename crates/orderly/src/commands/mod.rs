@@ -3,6 +3,7 @@
 mod healthcheck;
 mod jobs;
 mod keys;
+mod orders;
 mod queues;
 
 use std::io::IsTerminal;
@@ -22,6 +23,7 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Worker(_) => serve(config, Roles::WORKER).await,
         Command::Jobs(command) => jobs::run(command, &config).await,
         Command::Queues(command) => queues::run(command, &config).await,
+        Command::Orders(command) => orders::run(command, &config).await,
         Command::Migrate => migrate(&config).await,
         Command::Keys(command) => keys::run(command, &config).await,
         Command::Bench(command) => crate::bench::run(command, &config).await,

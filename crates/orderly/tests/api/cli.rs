@@ -208,3 +208,84 @@ async fn healthcheck_exits_0_while_the_process_beside_it_answers_and_1_when_noth
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("nothing listens at http://"), "{stderr}");
 }
+
+/// `orderly orders pay|ship` on an order the API placed: the API's rules, the actor `cli`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orders_pay_and_ship_record_a_capture_and_a_shipment_as_the_api_does() {
+    let Some(app) = crate::helpers::TestApp::spawn(Backend::Sqlite).await else {
+        return;
+    };
+    app.create_product("SHELF", 2_000, 5).await;
+    let order: serde_json::Value = app
+        .place_order(serde_json::json!([{"sku": "SHELF", "quantity": 2}]))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = order["id"].as_str().unwrap();
+    let run = |args: &[&str]| orderly(&app.database_url).args(args).output().unwrap();
+
+    let early = run(&["orders", "ship", id, "--line", "SHELF=1"]);
+    assert!(!early.status.success());
+    assert!(
+        String::from_utf8_lossy(&early.stderr).contains("due"),
+        "{early:?}"
+    );
+    let paid = run(&[
+        "orders",
+        "pay",
+        id,
+        "--amount",
+        "40.00",
+        "--reference",
+        "cash-1",
+    ]);
+    assert!(paid.status.success(), "{paid:?}");
+    let said = String::from_utf8(paid.stdout).unwrap();
+    assert!(
+        said.contains("paid, payment paid") && said.contains("balance due 0.00 EUR"),
+        "{said}"
+    );
+    for refused in [
+        vec!["orders", "pay", id, "--amount", "1.001", "--reference", "x"],
+        vec![
+            "orders",
+            "ship",
+            id,
+            "--line",
+            "SHELF=1",
+            "--url",
+            "ftp://files.example/t",
+        ],
+        vec!["orders", "ship", id, "--line", "NOPE=1"],
+        vec!["orders", "ship", "not-an-id", "--line", "SHELF=1"],
+    ] {
+        let output = run(&refused);
+        assert!(!output.status.success(), "{refused:?} was accepted");
+    }
+    let shipped = run(&[
+        "orders",
+        "ship",
+        id,
+        "--line",
+        "SHELF=2",
+        "--carrier",
+        "Post",
+        "--url",
+        "https://post.example/t/9",
+    ]);
+    assert!(shipped.status.success(), "{shipped:?}");
+    assert!(
+        String::from_utf8(shipped.stdout)
+            .unwrap()
+            .contains("fulfilled")
+    );
+    let history = app.read(&format!("/v1/orders/{id}/history")).await;
+    let by_cli = history["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["actor"]["type"] == "system" && e["actor"]["id"] == "cli")
+        .count();
+    assert_eq!(by_cli, 4, "capture, paid, shipment, fulfilled: {history}");
+}

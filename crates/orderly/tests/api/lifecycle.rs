@@ -264,3 +264,43 @@ backend_tests! {
         assert_eq!(history["data"][1]["actor"]["type"], "scheduler");
     }
 }
+
+backend_tests! {
+    async fn a_previous_release_moves_an_order_as_a_whole_only_where_that_is_right(app) {
+        let id = two_mugs_and_a_plate(&app).await;
+        let partly_paid: Value = app.place_order(json!([{"sku": "MUG", "quantity": 1}])).await.json().await.unwrap();
+        let untouched: Value = app.place_order(json!([{"sku": "MUG", "quantity": 1}])).await.json().await.unwrap();
+        changed(change(&app, &id, "cancellations", json!({"lines": [{"sku": "PLATE", "quantity": 1}]})).await, StatusCode::CREATED).await;
+        let partly_paid = partly_paid["id"].as_str().unwrap();
+        changed(change(&app, partly_paid, "payments", json!({"amount": 100, "provider": "p", "reference": "r"})).await, StatusCode::CREATED).await;
+        if app.backend != crate::helpers::Backend::Postgres {
+            return; // One SQLite file is served by one release at a time.
+        }
+        // The previous release's moves: the status as a whole, the version untouched.
+        let pool = sqlx::PgPool::connect(&app.database_url).await.unwrap();
+        let mv = |to: &'static str, order: String| {
+            let pool = pool.clone();
+            async move {
+                sqlx::query("UPDATE orders SET status = $2 WHERE id = $1::uuid")
+                    .bind(order)
+                    .bind(to)
+                    .execute(&pool)
+                    .await
+            }
+        };
+        assert!(mv("cancelled", id.clone()).await.is_err(), "its plate's stock is back already");
+        assert!(mv("expired", id.clone()).await.is_err());
+        assert!(mv("paid", partly_paid.to_owned()).await.is_err(), "paid in part, not in full");
+        assert_eq!(app.read(&format!("/v1/orders/{id}")).await["status"], "pending");
+        // Where the whole move is right, it goes through and reads as that release meant it.
+        assert!(mv("cancelled", partly_paid.to_owned()).await.is_ok());
+        let read = app.read(&format!("/v1/orders/{partly_paid}")).await;
+        assert_eq!((&read["status"], &read["total"], &read["refund_owed"]), (&json!("cancelled"), &json!(0), &json!(100)), "{read}");
+        let untouched = untouched["id"].as_str().unwrap().to_owned();
+        assert!(mv("paid", untouched.clone()).await.is_ok());
+        assert!(mv("fulfilled", untouched.clone()).await.is_ok());
+        let read = app.read(&format!("/v1/orders/{untouched}")).await;
+        assert_eq!((&read["payment_status"], &read["fulfillment_status"], &read["lines"][0]["shipped"]), (&json!("paid"), &json!("fulfilled"), &json!(1)), "{read}");
+        pool.close().await;
+    }
+}

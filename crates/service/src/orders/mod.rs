@@ -8,10 +8,13 @@ mod dossier;
 mod place;
 
 pub use dossier::{OrderDossier, OrderEvent, OrderSearch, WebhookAttempt};
+pub use orderly_storage::{
+    ChangeKey, ChangeOutcome, ChangeRequest, OrderChange, Tracking, UnitsOf,
+};
 pub use place::{OrderPlacement, OrderRejection, PlaceOrder, Placement};
 
 use orderly_domain::{Actor, Order, OrderAction, OrderId, OrderStatus};
-use orderly_storage::{ChangeOutcome, ChangeRequest, OrderChange, StoreError, TransitionOutcome};
+use orderly_storage::{StoreError, TransitionOutcome};
 use time::OffsetDateTime;
 
 use crate::Services;

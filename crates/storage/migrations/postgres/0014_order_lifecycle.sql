@@ -76,3 +76,29 @@ CREATE TABLE order_change_keys (
     PRIMARY KEY (api_key_id, key)
 );
 CREATE INDEX order_change_keys_expires_at ON order_change_keys (expires_at);
+
+-- While both releases run, the previous one moves an order's status as a whole (`/pay`,
+-- `/fulfill`, `/cancel`, expiry) without touching `version`, giving back every unit's stock on
+-- cancel and expiry. Where that would be wrong for an order this release has changed in part,
+-- it is refused here, and the client's retry reaches a process of this release: a paying of an
+-- order partly paid already, any move of an order with units shipped, and a cancel or expiry
+-- of an order with units cancelled (their stock is back already) or, for expiry, a capture.
+-- Every other such move is right as the previous release meant it, and is read so
+-- (`Order::settle_legacy`).
+CREATE FUNCTION orders_refuse_wrong_whole_moves() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.status <> OLD.status AND NEW.version = OLD.version AND (
+        EXISTS (SELECT 1 FROM order_lines WHERE order_id = OLD.id AND shipped > 0)
+        OR (NEW.status IN ('cancelled', 'expired')
+            AND EXISTS (SELECT 1 FROM order_lines WHERE order_id = OLD.id AND cancelled > 0))
+        OR (NEW.status IN ('paid', 'expired') AND OLD.captured > 0)
+    ) THEN
+        RAISE EXCEPTION 'order % was changed in part by a newer release of orderly; retry the request', OLD.id
+            USING ERRCODE = 'check_violation';
+    END IF;
+    RETURN NEW;
+END $$;
+
+CREATE TRIGGER orders_refuse_wrong_whole_moves BEFORE UPDATE ON orders
+    FOR EACH ROW EXECUTE FUNCTION orders_refuse_wrong_whole_moves();

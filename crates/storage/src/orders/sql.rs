@@ -60,7 +60,7 @@ macro_rules! impl_transition_sql {
                 at: OffsetDateTime,
             ) -> Result<bool, sqlx::Error> {
                 let done = sqlx::query(
-                    "UPDATE orders SET status = $2, updated_at = $3 \
+                    "UPDATE orders SET status = $2, updated_at = $3, version = version + 1 \
                      WHERE id = $1 AND (status = $4 OR status = $5) AND captured = 0",
                 )
                 .bind(order)

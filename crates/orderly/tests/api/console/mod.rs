@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, backend_tests};
 
+mod lifecycle;
 mod pages;
 
 /// A browser of the console: no redirects followed, one session cookie.

@@ -1,0 +1,84 @@
+//! The order page's lifecycle forms: a capture, a shipment, units cancelled and a refund, each
+//! recorded once however often the form is sent, refused when the order changed since the page
+//! was drawn, refused with the API's own rules, and in the history and the audit log with the
+//! operator as their actor.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use super::Browser;
+use crate::helpers::backend_tests;
+
+/// A form's hidden `name` field as the page drew it.
+fn hidden(page: &str, form: &str, name: &str) -> String {
+    let start = page.find(&format!("/changes/{form}\"")).expect("the form");
+    let at = page[start..]
+        .find(&format!("name=\"{name}\" value=\""))
+        .expect("the field")
+        + start;
+    let at = at + name.len() + 15;
+    page[at..at + page[at..].find('"').unwrap()].to_owned()
+}
+
+backend_tests! {
+    async fn the_order_page_records_each_step_once_with_the_operator_as_actor(app) {
+        app.create_product("TEA", 1_000, 10).await;
+        let order: Value = app.place_order(json!([{"sku": "TEA", "quantity": 3}])).await.json().await.unwrap();
+        let id = order["id"].as_str().unwrap().to_owned();
+        let here = format!("/console/orders/{id}");
+        let mut browser = Browser::new(&app);
+        browser.sign_in(&app.admin_key.clone(), &[]).await;
+
+        let (_, page, _) = browser.get(&here).await;
+        let (csrf, version, key) = (hidden(&page, "payments", "csrf"), hidden(&page, "payments", "version"), hidden(&page, "payments", "key"));
+        assert_eq!(version, "1");
+        let capture = [("csrf", csrf.as_str()), ("version", "1"), ("key", key.as_str()), ("amount", "30.00"), ("provider", "manual"), ("reference", "till-7")];
+        for _ in 0..2 {
+            let sent = browser.post(&format!("{here}/changes/payments"), &capture).await;
+            assert_eq!(sent.status(), StatusCode::SEE_OTHER);
+        }
+        let paid = app.read(&format!("/v1/orders/{id}")).await;
+        assert_eq!((&paid["status"], &paid["captured"]), (&json!("paid"), &json!(3_000)), "one capture: {paid}");
+
+        // A form drawn before that change is refused, and changes nothing.
+        let stale = [("csrf", csrf.as_str()), ("version", "1"), ("key", "another"), ("units.TEA", "1")];
+        assert_eq!(browser.post(&format!("{here}/changes/cancellations"), &stale).await.status(), StatusCode::PRECONDITION_FAILED);
+        // The API's rules hold here too: more units than are open, an amount that is no amount.
+        let (_, page, _) = browser.get(&here).await;
+        let version = hidden(&page, "fulfillments", "version");
+        let too_many = [("csrf", csrf.as_str()), ("version", version.as_str()), ("key", "k1"), ("units.TEA", "4")];
+        assert_eq!(browser.post(&format!("{here}/changes/fulfillments"), &too_many).await.status(), StatusCode::CONFLICT);
+        let no_amount = [("csrf", csrf.as_str()), ("version", version.as_str()), ("key", "k2"), ("amount", "ten")];
+        assert_eq!(browser.post(&format!("{here}/changes/refunds"), &no_amount).await.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let bad_url = [("csrf", csrf.as_str()), ("version", version.as_str()), ("key", "k3"), ("units.TEA", "1"), ("url", "javascript:alert(1)")];
+        assert_eq!(browser.post(&format!("{here}/changes/fulfillments"), &bad_url).await.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+        let ship = [("csrf", csrf.as_str()), ("version", version.as_str()), ("key", "k4"), ("units.TEA", "2"), ("carrier", "<b>Post</b>"), ("url", "https://post.example/t/1")];
+        assert_eq!(browser.post(&format!("{here}/changes/fulfillments"), &ship).await.status(), StatusCode::SEE_OTHER);
+        let cancel = [("csrf", csrf.as_str()), ("version", "3"), ("key", "k5"), ("units.TEA", "1")];
+        assert_eq!(browser.post(&format!("{here}/changes/cancellations"), &cancel).await.status(), StatusCode::SEE_OTHER);
+        let refund = [("csrf", csrf.as_str()), ("version", "4"), ("key", "k6"), ("amount", "10"), ("reason", "out of stock")];
+        assert_eq!(browser.post(&format!("{here}/changes/refunds"), &refund).await.status(), StatusCode::SEE_OTHER);
+        // Without the CSRF token, nothing.
+        let forged = [("version", "5"), ("key", "k7"), ("amount", "1")];
+        assert_eq!(browser.post(&format!("{here}/changes/refunds"), &forged).await.status(), StatusCode::FORBIDDEN);
+
+        let order = app.read(&format!("/v1/orders/{id}")).await;
+        assert_eq!(
+            (&order["status"], &order["total"], &order["refunded"], &order["refund_owed"], &order["lines"][0]["shipped"], &order["lines"][0]["cancelled"]),
+            (&json!("fulfilled"), &json!(2_000), &json!(1_000), &json!(0), &json!(2), &json!(1)),
+            "{order}"
+        );
+        let history = app.read(&format!("/v1/orders/{id}/history")).await;
+        let console_steps = history["data"].as_array().unwrap().iter().filter(|e| e["actor"]["type"] == "console").count();
+        assert_eq!(console_steps, 6, "capture, paid, shipment, cancellation, fulfilled, refund: {history}");
+        let (_, page, _) = browser.get(&here).await;
+        assert!(page.contains(r#"by <span class="actor" title="console">test admin</span>"#), "the history names the operator");
+        assert!(!page.contains("<b>Post</b>"), "text from a form is escaped");
+        let (_, audit, _) = browser.get("/console/audit").await;
+        for action in ["order.payments", "order.fulfillments", "order.cancellations", "order.refunds"] {
+            assert!(audit.contains(&format!("<code>{action}</code>")), "{action} in the audit log");
+        }
+        assert_eq!(app.scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'order.payments'").await, 1, "a capture sent twice is audited once");
+    }
+}
