@@ -20,6 +20,10 @@ pub struct SalesSummary {
     pub pending: i64,
     /// Cancelled or expired.
     pub lost: i64,
+    /// Money captured and refunded in the window (whenever its orders were placed), in minor
+    /// units; net revenue is their difference.
+    pub captured: i64,
+    pub refunded: i64,
     /// Best sellers by units ordered (cancelled and expired orders left out).
     pub top_products: Vec<ProductSales>,
     /// Active products with stock at or below the threshold, lowest first.
@@ -57,6 +61,11 @@ const BEST_SELLERS: &str = "SELECT l.sku, l.name, CAST(SUM(l.quantity) AS BIGINT
      AND o.status IN ('pending', 'paid', 'fulfilled') \
      GROUP BY l.sku, l.name ORDER BY 3 DESC, l.sku LIMIT $3";
 
+/// Money captured and refunded in `[$1, $2)`, on the `created_at` indexes.
+const MONEY: &str = "SELECT \
+     CAST(COALESCE((SELECT SUM(amount) FROM payments WHERE created_at >= $1 AND created_at < $2), 0) AS BIGINT), \
+     CAST(COALESCE((SELECT SUM(amount) FROM refunds WHERE created_at >= $1 AND created_at < $2), 0) AS BIGINT)";
+
 /// The most low-stock products a summary lists.
 const MAX_LOW_STOCK: i64 = 50;
 
@@ -70,6 +79,11 @@ impl Store {
     ) -> Result<SalesSummary, StoreError> {
         let (from_at, to_at) = (Timestamp::new(from), Timestamp::new(to));
         let (orders, paid, revenue, pending, lost): (i64, i64, i64, i64, i64) = with_pool!(self, pool => sqlx::query_as(TOTALS)
+                .bind(from_at)
+                .bind(to_at)
+                .fetch_one(pool)
+                .await)?;
+        let (captured, refunded): (i64, i64) = with_pool!(self, pool => sqlx::query_as(MONEY)
                 .bind(from_at)
                 .bind(to_at)
                 .fetch_one(pool)
@@ -95,6 +109,8 @@ impl Store {
             revenue,
             pending,
             lost,
+            captured,
+            refunded,
             top_products: top_products
                 .into_iter()
                 .map(|(sku, name, units, amount)| ProductSales {

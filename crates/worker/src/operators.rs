@@ -143,6 +143,12 @@ fn summary_text(summary: &SalesSummary, currency: &str) -> String {
         summary.lost,
         money(summary.revenue, currency),
     );
+    text.push_str(&format!(
+        "\nMoney in the window: captured {}, refunded {}, net {}\n",
+        money(summary.captured, currency),
+        money(summary.refunded, currency),
+        money(summary.captured - summary.refunded, currency),
+    ));
     text.push_str("\nTop products by units ordered:\n");
     if summary.top_products.is_empty() {
         text.push_str("  (no sales)\n");

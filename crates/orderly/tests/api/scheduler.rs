@@ -109,6 +109,26 @@ orderly_testing::on_both_backends! {
     }
 }
 
+/// Queues the sales summary as the schedule would: its tick, a minute from now, ends the
+/// 24-hour window.
+async fn queue_summary_tick(app: &TestApp) {
+    let tick = (time::OffsetDateTime::now_utc() + time::Duration::minutes(1))
+        .replace_nanosecond(0)
+        .unwrap();
+    let tick = tick
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    app.store
+        .queue()
+        .enqueue(&[orderly_queue::NewJob::named(
+            kinds::SalesSummary::NAME,
+            json!({ "tick": tick }),
+        )
+        .max_attempts(3)])
+        .await
+        .unwrap();
+}
+
 async fn sales_summary(backend: Backend) {
     let Some(app) = TestApp::spawn_with_worker(
         backend,
@@ -142,22 +162,18 @@ async fn sales_summary(backend: Backend) {
         let response = app.admin(Method::POST, &path).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::OK);
     }
-    // As the schedule would queue it: the tick ends the 24-hour window.
-    let tick = (time::OffsetDateTime::now_utc() + time::Duration::minutes(1))
-        .replace_nanosecond(0)
-        .unwrap();
-    let tick = tick
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap();
-    app.store
-        .queue()
-        .enqueue(&[orderly_queue::NewJob::named(
-            kinds::SalesSummary::NAME,
-            json!({ "tick": tick }),
+    let refund = app
+        .admin(
+            Method::POST,
+            &format!("/v1/orders/{}/refunds", first["id"].as_str().unwrap()),
         )
-        .max_attempts(3)])
+        .header("idempotency-key", "summary-refund")
+        .json(&json!({"amount": 500, "reason": "a chipped cup"}))
+        .send()
         .await
         .unwrap();
+    assert_eq!(refund.status(), StatusCode::CREATED);
+    queue_summary_tick(&app).await;
     let raw = outbox_message(&app, "sales-summary-").await;
     let message = mail_parser::MessageParser::default().parse(&raw).unwrap();
     let to: Vec<&str> = message
@@ -175,6 +191,10 @@ async fn sales_summary(backend: Backend) {
     let text = message.body_text(0).unwrap();
     assert!(text.contains("cancelled or expired: 1"), "{text}");
     assert!(text.contains("awaiting payment: 1"), "{text}");
+    assert!(
+        text.contains("captured 42.50 EUR, refunded 5.00 EUR, net 37.50 EUR"),
+        "{text}"
+    );
     let best = text.find("1. Product BEST (BEST): 5 units, 50.00 EUR");
     let next = text.find("2. Product NEXT (NEXT): 1 units, 2.50 EUR");
     assert!(best.is_some() && next.is_some(), "{text}");

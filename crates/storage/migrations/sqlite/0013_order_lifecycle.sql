@@ -33,6 +33,8 @@ CREATE TABLE payments (
     UNIQUE (provider, reference)
 ) STRICT;
 CREATE INDEX payments_order_id ON payments (order_id);
+-- The daily summary sums the day's captures and refunds.
+CREATE INDEX payments_created_at ON payments (created_at);
 
 -- A shipment of units: `lines` is `[{"line_no", "quantity"}]`.
 CREATE TABLE fulfillments (
@@ -58,6 +60,7 @@ CREATE TABLE refunds (
     created_at TEXT        NOT NULL
 ) STRICT;
 CREATE INDEX refunds_order_id ON refunds (order_id);
+CREATE INDEX refunds_created_at ON refunds (created_at);
 
 -- The Idempotency-Key of each change to an order: the request's fingerprint and the order
 -- as the change left it, replayed to retries until the record expires.
