@@ -202,15 +202,17 @@ try {
 
   // Pause a queue: jobs wait; resume: they run.
   await page.click("nav >> text=Queues");
+  const available = async () => {
+    await page.reload();
+    return Number(await page.locator("tr[data-queue=default] td.available").textContent());
+  };
+  // The mail about the cancelled order goes out first: only the receipts wait below.
+  await until("the default queue to be idle", async () => (await available()) === 0);
   await page.click("tr[data-queue=default] >> text=Pause");
   await page.waitForSelector("p.notice");
   const before = received();
   const delivered = receiver.deliveries.length;
   for (let i = 0; i < 5; i++) await order(`wait${i}@example.com`);
-  const available = async () => {
-    await page.reload();
-    return Number(await page.locator("tr[data-queue=default] td.available").textContent());
-  };
   await until("five receipts to wait in the paused queue", async () => (await available()) === 5);
   await shot("queues");
   // Shown without waiting on the clock: the five orders' webhook deliveries, on the queue

@@ -20,7 +20,7 @@ pub use lifecycle::{
 pub use money::{format_money, parse_money};
 pub use order::{
     CustomerName, Email, NewOrder, NewOrderLine, Note, Order, OrderAction, OrderId, OrderLine,
-    OrderStatus, ProductRef, Quantity, receipt_message_id,
+    OrderStatus, ProductRef, Quantity, order_update_message_id, receipt_message_id,
 };
 pub use page::PageLimit;
 pub use product::{

@@ -163,6 +163,12 @@ pub fn receipt_message_id(order: OrderId, domain: &str) -> String {
     format!("<receipt-{order}@{domain}>")
 }
 
+/// The `Message-ID` of the mail telling a customer about one change to their order (event
+/// `event`): stable, so a mail sent twice is one message to the recipient's mail system.
+pub fn order_update_message_id(event: uuid::Uuid, domain: &str) -> String {
+    format!("<update-{event}@{domain}>")
+}
+
 /// A customer's e-mail address: at most 254 characters, a local part and a domain that the
 /// mailer can send to. This is the one place that decides: the receipt is addressed from the
 /// parts kept here, with the checks lettre makes of them (`email_address`'s local part and

@@ -114,6 +114,10 @@ pub fn registry(services: &Services, config: &Config) -> Result<Registry, AppErr
         .map_err(AppError::Webhooks)?;
     Ok(Registry::new()
         .register::<kinds::SendReceipt>(ReceiptSender::new(store.clone(), mailer.clone()))
+        .register::<kinds::NotifyCustomer>(orderly_worker::CustomerNotifier {
+            store: store.clone(),
+            mailer: mailer.clone(),
+        })
         .register::<kinds::DeliverWebhook>(webhooks)
         .register::<kinds::NotifyOperators>(OperatorNotifier {
             mailer: mailer.clone(),

@@ -50,6 +50,41 @@ impl SendReceipt {
     }
 }
 
+/// Mails the customer about a change to their order: a shipment, units cancelled, a refund.
+#[derive(Debug)]
+pub struct NotifyCustomer;
+
+/// The change a customer is told about: its event, as the outbox has it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CustomerNoticeArgs {
+    pub order_id: Uuid,
+    /// The change's event: it names the message (`Message-ID`) and makes the job unique.
+    pub event_id: Uuid,
+    /// The event's type, such as `order.fulfillment_created`.
+    pub kind: String,
+    /// The event's data: what shipped with its tracking, what was cancelled, what refunded.
+    pub data: serde_json::Value,
+}
+
+impl JobKind for NotifyCustomer {
+    const NAME: &'static str = "notify_customer";
+    const QUEUE: &'static str = DEFAULT_QUEUE;
+    const MAX_ATTEMPTS: i32 = 10;
+    type Args = CustomerNoticeArgs;
+}
+
+impl NotifyCustomer {
+    /// The unique key of the mail about event `event`: one per change.
+    pub fn unique_key(event: impl std::fmt::Display) -> String {
+        format!("{}:{event}", Self::NAME)
+    }
+
+    /// The job that mails the customer about `args`' change, under its unique key.
+    pub fn job(args: &CustomerNoticeArgs) -> crate::NewJob {
+        crate::NewJob::of::<Self>(args).unique(Self::unique_key(args.event_id))
+    }
+}
+
 /// Delivers one event to one webhook endpoint.
 #[derive(Debug)]
 pub struct DeliverWebhook;
@@ -242,6 +277,7 @@ impl AttemptLimits {
 /// Every kind, for checking names given in configuration.
 pub const ALL: &[KindInfo] = &[
     KindInfo::of::<SendReceipt>(),
+    KindInfo::of::<NotifyCustomer>(),
     KindInfo::of::<DeliverWebhook>(),
     KindInfo::of::<NotifyOperators>(),
     KindInfo::of::<SalesSummary>(),

@@ -30,8 +30,9 @@ pub use events::{EventFilter, EventRecord, NATS_RELAY, RelayState};
 pub use order_writer::{AdmittedOrder, OrderWriter, OrderWriterSettings, WriteLoop};
 pub use orderly_db::cause_chain;
 pub use orders::{
-    ChangeKey, ChangeOutcome, ChangeRequest, CreateOrder, CreateOutcome, LineProblem, OrderChange,
-    OrderFilter, OrderRejection, OrderSettings, ShortLine, Tracking, TransitionOutcome, UnitsOf,
+    ChangeKey, ChangeOutcome, ChangeRequest, ChangeSettings, CreateOrder, CreateOutcome,
+    LineProblem, OrderChange, OrderFilter, OrderRejection, OrderSettings, ShortLine, Tracking,
+    TransitionOutcome, UnitsOf,
 };
 pub use products::{ProductFilter, UpdateOutcome};
 pub use reachability::is_unreachable;

@@ -2,6 +2,7 @@
 
 mod chores;
 mod coalesce;
+mod customer_mail;
 pub mod events;
 mod mail;
 mod noop;
@@ -12,6 +13,7 @@ mod smtp;
 pub mod webhook;
 
 pub use chores::{OrderExpirer, Pruner};
+pub use customer_mail::CustomerNotifier;
 pub use mail::{MailError, MailSettings, Mailer};
 pub use noop::NoopHandler;
 pub use operators::{OperatorNotifier, SalesSummaryReporter};

@@ -79,7 +79,8 @@ pub fn message_id(order: OrderId, from: &Mailbox) -> String {
     receipt_message_id(order, from.email.domain())
 }
 
-fn escape(text: &str) -> String {
+/// `text` safe inside HTML.
+pub(crate) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -94,17 +95,21 @@ fn escape(text: &str) -> String {
     out
 }
 
-/// Builds the receipt message for `order`.
-pub fn receipt(order: &Order, from: &Mailbox) -> Result<Message, JobError> {
-    // Addressed from the parts the domain's parser keeps: the address was accepted when the
-    // order was placed only if these checks pass (an order kept from before that parser may
-    // still fail them, and is not sent).
+/// The order's customer as a recipient. Addressed from the parts the domain's parser keeps:
+/// the address was accepted when the order was placed only if these checks pass (an order
+/// kept from before that parser may still fail them, and is not mailed).
+pub(crate) fn customer(order: &Order) -> Result<Mailbox, JobError> {
     let unusable = |e: &dyn std::fmt::Display| {
         JobError::Permanent(format!("unusable recipient {}: {e}", order.email))
     };
     let email = Email::parse("customer.email", &order.email).map_err(|e| unusable(&e.message))?;
     let address = Address::new(email.local_part(), email.domain()).map_err(|e| unusable(&e))?;
-    let to = Mailbox::new(Some(order.name.clone()), address);
+    Ok(Mailbox::new(Some(order.name.clone()), address))
+}
+
+/// Builds the receipt message for `order`.
+pub fn receipt(order: &Order, from: &Mailbox) -> Result<Message, JobError> {
+    let to = customer(order)?;
     let mut text = format!(
         "Thank you for your order, {}.\n\nOrder {}\n\n",
         order.name, order.id
@@ -138,11 +143,25 @@ pub fn receipt(order: &Order, from: &Mailbox) -> Result<Message, JobError> {
         escape(&order.name),
         order.id
     );
+    let subject = format!("Your order {}", order.id);
+    let id = message_id(order.id, from);
+    customer_message(from, to, subject, id, text, html)
+}
+
+/// A mail to a customer with a plain-text and an HTML body, under a stable `Message-ID`.
+pub(crate) fn customer_message(
+    from: &Mailbox,
+    to: Mailbox,
+    subject: String,
+    message_id: String,
+    text: String,
+    html: String,
+) -> Result<Message, JobError> {
     Message::builder()
         .from(from.clone())
         .to(to)
-        .subject(format!("Your order {}", order.id))
-        .message_id(Some(message_id(order.id, from)))
+        .subject(subject)
+        .message_id(Some(message_id))
         .multipart(
             MultiPart::alternative()
                 .singlepart(
@@ -156,7 +175,7 @@ pub fn receipt(order: &Order, from: &Mailbox) -> Result<Message, JobError> {
                         .body(html),
                 ),
         )
-        .map_err(|e| JobError::permanent("building the receipt", &e))
+        .map_err(|e| JobError::permanent("building the mail", &e))
 }
 
 #[cfg(test)]

@@ -104,6 +104,7 @@ async fn create_order(
     let (fingerprint, order) = decode_order(&body)?;
     let request = PlaceOrder {
         api_key: auth.caller.key_id,
+        actor: auth.caller.actor(),
         idempotency_key,
         fingerprint,
         order,

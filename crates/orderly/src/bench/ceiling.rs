@@ -102,6 +102,7 @@ fn order(
     CreateOrder {
         id,
         api_key,
+        actor: orderly_domain::Actor::new(orderly_domain::ActorKind::System, "bench", "bench"),
         idempotency_key: uuid::Uuid::new_v4().to_string(),
         fingerprint: uuid::Uuid::new_v4().as_bytes().to_vec(),
         order: NewOrder {

@@ -120,7 +120,7 @@ backend_tests! {
             .map(|e| (e["type"].as_str().unwrap(), e["actor"]["type"].as_str().unwrap_or("-")))
             .collect();
         assert_eq!(kinds, [
-            ("order.created", "-"),
+            ("order.created", "api_key"),
             ("order.payment_captured", "api_key"),
             ("order.payment_captured", "api_key"),
             ("order.paid", "api_key"),
@@ -302,5 +302,69 @@ backend_tests! {
         let read = app.read(&format!("/v1/orders/{untouched}")).await;
         assert_eq!((&read["payment_status"], &read["fulfillment_status"], &read["lines"][0]["shipped"]), (&json!("paid"), &json!("fulfilled"), &json!(1)), "{read}");
         pool.close().await;
+    }
+}
+
+/// The customer's mail about each change, as the outbox holds it: one per change, named by
+/// its event.
+async fn mails(app: &TestApp) -> Vec<mail_parser::Message<'static>> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(app.dir.join("outbox"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        if entry.file_name().to_string_lossy().starts_with("update-") {
+            let raw = std::fs::read(entry.path()).unwrap();
+            found.push(
+                mail_parser::MessageParser::default()
+                    .parse(&raw)
+                    .unwrap()
+                    .into_owned(),
+            );
+        }
+    }
+    found.sort_by_key(|m| m.message_id().unwrap_or_default().to_owned());
+    found
+}
+
+backend_tests! {
+    spawn = |backend| TestApp::spawn_with_worker(backend, &[]);
+
+    async fn the_customer_gets_one_mail_per_shipment_cancellation_and_refund(app) {
+        let id = two_mugs_and_a_plate(&app).await;
+        let paid = app.admin(Method::POST, &format!("/v1/orders/{id}/pay")).send().await.unwrap();
+        assert_eq!(paid.status(), StatusCode::OK);
+        let shipment = json!({"lines": [{"sku": "MUG", "quantity": 2}], "tracking": {"carrier": "DHL", "number": "JD0146", "url": "https://dhl.example/t/JD0146"}});
+        let key = "ship-once";
+        for _ in 0..2 {
+            change_with_key(&app, &id, "fulfillments", shipment.clone(), key).await;
+        }
+        changed(change(&app, &id, "cancellations", json!({})).await, StatusCode::CREATED).await;
+        changed(change(&app, &id, "refunds", json!({"amount": 500, "reason": "<the plate> & more"})).await, StatusCode::CREATED).await;
+        let mails = crate::helpers::eventually(20, "three mails to the customer", || async {
+            let found = mails(&app).await;
+            (found.len() >= 3).then_some(found)
+        }).await;
+        assert_eq!(mails.len(), 3, "one per change, none for the replayed shipment");
+        let text = |m: &mail_parser::Message<'_>| m.body_text(0).unwrap().into_owned();
+        let by_subject = |prefix: &str| mails.iter().find(|m| m.subject().unwrap_or_default().starts_with(prefix)).unwrap_or_else(|| panic!("a mail \"{prefix}…\""));
+        let shipped = text(by_subject("Your order"));
+        assert!(shipped.contains("2 x Product MUG (MUG)") && shipped.contains("https://dhl.example/t/JD0146") && shipped.contains("JD0146"), "{shipped}");
+        let cancelled = text(by_subject("Items cancelled"));
+        assert!(cancelled.contains("1 x Product PLATE (PLATE)") && cancelled.contains("We owe you 5.00 EUR"), "{cancelled}");
+        let refunded = by_subject("A refund");
+        assert!(text(refunded).contains("We have refunded 5.00 EUR") && text(refunded).contains("<the plate> & more"));
+        let html = refunded.body_html(0).unwrap();
+        assert!(html.contains("&lt;the plate&gt; &amp; more") && !html.contains("<the plate>"), "escaped in HTML: {html}");
+        let history = app.read(&format!("/v1/orders/{id}/history")).await;
+        let event_ids: Vec<String> = history["data"].as_array().unwrap().iter()
+            .filter(|e| ["order.fulfillment_created", "order.units_cancelled", "order.refunded"].contains(&e["type"].as_str().unwrap()))
+            .map(|e| format!("update-{}@", e["id"].as_str().unwrap()))
+            .collect();
+        for m in &mails {
+            let message_id = m.message_id().unwrap();
+            assert!(event_ids.iter().any(|id| message_id.starts_with(id.as_str())), "{message_id} names its event");
+        }
     }
 }

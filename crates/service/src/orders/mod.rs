@@ -37,8 +37,14 @@ impl Services {
     /// Applies a change to an order (see [`ChangeRequest`]), its records, events and jobs in
     /// one transaction; the cached reads of products whose units were cancelled are forgotten.
     pub async fn change_order(&self, request: &ChangeRequest) -> Result<ChangeOutcome, StoreError> {
-        let ttl = self.settings.change_key_ttl;
-        let outcome = self.store.change_order(request, ttl).await?;
+        let settings = orderly_storage::ChangeSettings {
+            key_ttl: self.settings.change_key_ttl,
+            notice_attempts: self
+                .settings
+                .attempts
+                .of::<orderly_queue::kinds::NotifyCustomer>(),
+        };
+        let outcome = self.store.change_order(request, settings).await?;
         if let ChangeOutcome::Done(order) = &outcome {
             if matches!(request.change, OrderChange::Cancel { .. }) {
                 self.forget_products(order.lines.iter().map(|l| (l.product_id, None)))

@@ -30,6 +30,8 @@ pub struct OrderPlacement {
 pub struct PlaceOrder {
     /// The API key placing the order; idempotency keys are scoped to it.
     pub api_key: Uuid,
+    /// Who places it, as its `order.created` event records.
+    pub actor: orderly_domain::Actor,
     pub idempotency_key: String,
     /// A hash of the request body: a retry must send the same body.
     pub fingerprint: Vec<u8>,
@@ -85,6 +87,7 @@ impl OrderPlacement {
             .place(CreateOrder {
                 id,
                 api_key: request.api_key,
+                actor: request.actor,
                 idempotency_key: request.idempotency_key,
                 fingerprint: request.fingerprint,
                 order: request.order,

@@ -6,7 +6,8 @@
 //! change left it.
 
 use orderly_domain::{Actor, LifecycleError, LineUnits, Order, OrderId, OrderStatus, ProductRef};
-use orderly_queue::Enqueued;
+use orderly_queue::kinds::{CustomerNoticeArgs, NotifyCustomer};
+use orderly_queue::{Enqueued, enqueue_in};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -105,15 +106,29 @@ pub enum ChangeOutcome {
     RecordedBefore(Option<Box<Order>>),
 }
 
+/// How changes are made: how long their idempotency records are kept, and how many runs the
+/// mail telling the customer gets.
+#[derive(Debug, Clone, Copy)]
+pub struct ChangeSettings {
+    pub key_ttl: time::Duration,
+    pub notice_attempts: i32,
+}
+
+/// The events a customer is mailed about.
+const CUSTOMER_NOTICES: [&str; 3] = [
+    "order.fulfillment_created",
+    "order.units_cancelled",
+    "order.refunded",
+];
+
 /// The result of [`apply`]: its outcome and the jobs its events enqueued.
 pub(crate) type Applied = (ChangeOutcome, Enqueued);
 
 /// Applies `request` inside an open write transaction.
-/// Its idempotency record, if it has a key, is kept for `key_ttl`.
 pub(crate) async fn apply<C: ChangeSql>(
     conn: &mut C,
     request: &ChangeRequest,
-    key_ttl: time::Duration,
+    settings: ChangeSettings,
     now: OffsetDateTime,
 ) -> Result<Applied, sqlx::Error> {
     let none = |outcome| Ok((outcome, Enqueued::default()));
@@ -167,13 +182,13 @@ pub(crate) async fn apply<C: ChangeSql>(
     order.apply(&ledger);
     order.version += 1;
     order.updated_at = now;
-    let enqueued = write(conn, request, &before, &order, now).await?;
+    let enqueued = write(conn, request, &before, &order, settings, now).await?;
     if let Some(key) = &request.key {
         let record = ChangeRecord {
             fingerprint: key.fingerprint.clone(),
             response_status: 200,
             response_body: snapshot::write(&order),
-            expires_at: now + key_ttl,
+            expires_at: now + settings.key_ttl,
         };
         conn.insert_change_record(key.api_key, &key.key, order.id.as_uuid(), &record, now)
             .await?;
@@ -216,6 +231,7 @@ async fn write<C: ChangeSql>(
     request: &ChangeRequest,
     before: &Order,
     after: &Order,
+    settings: ChangeSettings,
     now: OffsetDateTime,
 ) -> Result<Enqueued, sqlx::Error> {
     let id = after.id.as_uuid();
@@ -261,6 +277,7 @@ async fn write<C: ChangeSql>(
     }
     let trace = request.trace.as_deref();
     let mut outbox = Vec::with_capacity(events.len());
+    let mut notices = Vec::new();
     for (kind, payload) in &events {
         let event = OutboxEvent {
             id: Uuid::now_v7(),
@@ -269,9 +286,19 @@ async fn write<C: ChangeSql>(
         };
         conn.insert_event(event.id, kind, id, payload, now, trace)
             .await?;
+        if CUSTOMER_NOTICES.contains(kind) {
+            let args = CustomerNoticeArgs {
+                order_id: id,
+                event_id: event.id,
+                kind: (*kind).to_owned(),
+                data: payload.clone(),
+            };
+            notices.push(NotifyCustomer::job(&args).max_attempts(settings.notice_attempts));
+        }
         outbox.push(event);
     }
-    queue_deliveries(conn, &outbox, now).await
+    let mailed = enqueue_in(conn, &notices, now).await?;
+    Ok(mailed.and(queue_deliveries(conn, &outbox, now).await?))
 }
 
 /// Records the payment, shipment or refund, and names its event with its payload.

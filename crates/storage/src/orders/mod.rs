@@ -15,7 +15,9 @@ use orderly_domain::{NewOrder, Order, OrderAction, OrderId, OrderStatus, PageLim
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-pub use change::{ChangeKey, ChangeOutcome, ChangeRequest, OrderChange, Tracking, UnitsOf};
+pub use change::{
+    ChangeKey, ChangeOutcome, ChangeRequest, ChangeSettings, OrderChange, Tracking, UnitsOf,
+};
 pub use orderly_domain::reservation::{LineProblem, OrderRejection, ShortLine};
 use place::{BatchContext, judge_retry, place_batch};
 use read::push_id_list;
@@ -32,6 +34,8 @@ pub struct CreateOrder {
     pub id: OrderId,
     /// The API key placing the order; idempotency keys are scoped to it.
     pub api_key: Uuid,
+    /// Who places it, as its `order.created` event records.
+    pub actor: orderly_domain::Actor,
     pub idempotency_key: String,
     /// A hash of the request body: a retry must send the same body.
     pub fingerprint: Vec<u8>,
@@ -241,17 +245,16 @@ impl Store {
     /// idempotency key or payment reference: the second, refused by the unique key, runs once
     /// more and then sees what the first recorded (a replay, or the payment recorded before).
     #[tracing::instrument(name = "db", skip_all, fields(op = "change_order"))]
-    /// Its idempotency record, if it has a key, is kept for `key_ttl`.
     pub async fn change_order(
         &self,
         request: &ChangeRequest,
-        key_ttl: time::Duration,
+        settings: ChangeSettings,
     ) -> Result<ChangeOutcome, StoreError> {
         for attempt in 0..2 {
             let now = orderly_domain::now();
             let result = with_pool!(self, pool => async {
                 let mut tx = pool.begin_write().await?;
-                let applied = change::apply(&mut *tx, request, key_ttl, now).await?;
+                let applied = change::apply(&mut *tx, request, settings, now).await?;
                 tx.commit().await?;
                 Ok::<_, sqlx::Error>(applied)
             }.await);

@@ -220,6 +220,7 @@ async fn write_created<C: PlaceSql>(
                 "email": order.email,
                 "currency": order.currency,
                 "total": order.total,
+                "actor": super::change::actor_json(&request.actor),
             })
             .to_string(),
             at: now,
