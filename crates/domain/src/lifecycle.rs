@@ -555,4 +555,82 @@ mod tests {
         );
         assert!(o.refund(1, None).is_err());
     }
+
+    /// One change, as drawn by the property test: which, how much, on which line.
+    #[derive(Debug, Clone)]
+    enum Step {
+        Capture(i64),
+        PayInFull,
+        Ship(usize, i64),
+        ShipAll,
+        Cancel(usize, i64),
+        Refund(i64, Option<(usize, i64)>),
+    }
+
+    fn step() -> impl proptest::strategy::Strategy<Value = Step> {
+        use proptest::prelude::*;
+        prop_oneof![
+            (1_i64..5_000).prop_map(Step::Capture),
+            Just(Step::PayInFull),
+            (0_usize..3, 1_i64..4).prop_map(|(l, n)| Step::Ship(l, n)),
+            Just(Step::ShipAll),
+            (0_usize..3, 1_i64..4).prop_map(|(l, n)| Step::Cancel(l, n)),
+            (1_i64..3_000, proptest::option::of((0_usize..3, 1_i64..4)))
+                .prop_map(|(a, lines)| Step::Refund(a, lines)),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Whatever changes are asked, in whatever order, the figures keep their rules: units
+        /// never over-shipped or over-cancelled, refunds never above captures, the total as
+        /// defined, statuses consistent with the figures, and a refused change changes nothing.
+        #[test]
+        fn any_sequence_of_changes_keeps_the_invariants(steps in proptest::collection::vec(step(), 0..40)) {
+            let mut o = order(&[(1_000, 3), (250, 2), (999, 1)]);
+            for step in steps {
+                let before = o.clone();
+                let result = match step {
+                    Step::Capture(amount) => o.capture(amount),
+                    Step::PayInFull => o.capture(o.balance_due()),
+                    Step::Ship(line, n) => o.ship(&[units(line, n)]),
+                    Step::ShipAll => o.ship(&o.open_units()),
+                    Step::Cancel(line, n) => o.cancel(&[units(line, n)]),
+                    Step::Refund(amount, lines) => {
+                        let lines = lines.map(|(line, n)| vec![units(line, n)]);
+                        o.refund(amount, lines.as_deref())
+                    }
+                };
+                if result.is_err() {
+                    proptest::prop_assert_eq!(&o, &before, "a refused change changed nothing");
+                }
+                for line in &o.lines {
+                    proptest::prop_assert!(line.shipped + line.cancelled <= line.quantity);
+                    proptest::prop_assert!(line.refunded >= 0 && line.shipped >= 0 && line.cancelled >= 0);
+                }
+                let total: i64 = o.lines.iter().map(|l| l.unit_price * (l.quantity - l.cancelled)).sum();
+                proptest::prop_assert_eq!(o.total(), total);
+                proptest::prop_assert!(0 <= o.refunded && o.refunded <= o.captured);
+                if o.captured > before.captured {
+                    proptest::prop_assert!(o.net_paid() <= o.total(), "a capture pays no more than is due");
+                }
+                proptest::prop_assert_eq!(o.balance_due(), (total - (o.captured - o.refunded)).max(0));
+                proptest::prop_assert_eq!(o.refund_owed(), ((o.captured - o.refunded) - total).max(0));
+                let kept: i64 = o.lines.iter().map(LineFigures::kept).sum();
+                let open: i64 = o.lines.iter().map(LineFigures::open).sum();
+                let shipped: i64 = o.lines.iter().map(|l| l.shipped).sum();
+                match o.status {
+                    OrderStatus::Cancelled => proptest::prop_assert_eq!(kept, 0),
+                    OrderStatus::Fulfilled => proptest::prop_assert!(open == 0 && kept > 0),
+                    OrderStatus::Paid => proptest::prop_assert!(open > 0),
+                    OrderStatus::Pending => {
+                        proptest::prop_assert!(o.balance_due() > 0 && shipped == 0 && open > 0)
+                    }
+                    OrderStatus::Expired => proptest::prop_assert!(false, "nothing here expires"),
+                }
+                if shipped > 0 {
+                    proptest::prop_assert!(o.status != OrderStatus::Pending, "nothing ships unpaid");
+                }
+            }
+        }
+    }
 }
