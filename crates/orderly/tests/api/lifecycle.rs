@@ -201,6 +201,12 @@ backend_tests! {
             let fields: Vec<&str> = refused["errors"].as_array().map(|e| e.iter().filter_map(|e| e["field"].as_str()).collect()).unwrap_or_default();
             assert!(fields.contains(&field), "{route} {body}: {refused}");
         }
+        // A key given twice in one body is refused, whichever value would have won.
+        let twice = app.admin(Method::POST, &format!("/v1/orders/{id}/payments"))
+            .header("content-type", "application/json").header("idempotency-key", "twice")
+            .body(r#"{"amount": 1, "provider": "p", "reference": "r", "amount": 2500}"#).send().await.unwrap();
+        let twice = problem(twice, StatusCode::UNPROCESSABLE_ENTITY).await;
+        assert_eq!((&twice["errors"][0]["field"], &twice["errors"][0]["code"]), (&json!("amount"), &json!("duplicate_key")));
         // A storefront key may not change orders; an unknown order is 404; no key is 400.
         let storefront = app.storefront(Method::POST, &format!("/v1/orders/{id}/cancellations"))
             .header("idempotency-key", "sf").json(&json!({})).send().await.unwrap();

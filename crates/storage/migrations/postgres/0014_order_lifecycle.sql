@@ -91,7 +91,7 @@ CREATE INDEX order_change_keys_expires_at ON order_change_keys (expires_at);
 CREATE FUNCTION orders_refuse_wrong_whole_moves() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    IF NEW.status <> OLD.status AND NEW.version = OLD.version AND (
+    IF (
         EXISTS (SELECT 1 FROM order_lines WHERE order_id = OLD.id AND shipped > 0)
         OR (NEW.status IN ('cancelled', 'expired')
             AND EXISTS (SELECT 1 FROM order_lines WHERE order_id = OLD.id AND cancelled > 0))
@@ -103,5 +103,9 @@ BEGIN
     RETURN NEW;
 END $$;
 
+-- Called only for a status moved without the version: never for this release's own changes
+-- (each moves the version) nor for the receipts' `receipt_sent_at`.
 CREATE TRIGGER orders_refuse_wrong_whole_moves BEFORE UPDATE ON orders
-    FOR EACH ROW EXECUTE FUNCTION orders_refuse_wrong_whole_moves();
+    FOR EACH ROW
+    WHEN (NEW.status <> OLD.status AND NEW.version = OLD.version)
+    EXECUTE FUNCTION orders_refuse_wrong_whole_moves();

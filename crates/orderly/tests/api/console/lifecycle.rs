@@ -59,6 +59,9 @@ backend_tests! {
         assert_eq!(browser.post(&format!("{here}/changes/cancellations"), &cancel).await.status(), StatusCode::SEE_OTHER);
         let refund = [("csrf", csrf.as_str()), ("version", "4"), ("key", "k6"), ("amount", "10"), ("reason", "out of stock")];
         assert_eq!(browser.post(&format!("{here}/changes/refunds"), &refund).await.status(), StatusCode::SEE_OTHER);
+        // A NUL in a field is refused before anything is read from the form.
+        let nul = [("csrf", csrf.as_str()), ("version", "5"), ("key", "k8"), ("amount", "1"), ("reason", "a\u{0}b")];
+        assert_eq!(browser.post(&format!("{here}/changes/refunds"), &nul).await.status(), StatusCode::BAD_REQUEST);
         // Without the CSRF token, nothing.
         let forged = [("version", "5"), ("key", "k7"), ("amount", "1")];
         assert_eq!(browser.post(&format!("{here}/changes/refunds"), &forged).await.status(), StatusCode::FORBIDDEN);
