@@ -9,7 +9,7 @@ use url::{Host, Url};
 use crate::FieldError;
 
 /// The events the service emits, and so the types an endpoint may subscribe to.
-pub const EVENT_TYPES: [&str; 9] = [
+pub const EVENT_TYPES: [&str; 12] = [
     "order.created",
     "order.paid",
     "order.fulfilled",
@@ -19,6 +19,9 @@ pub const EVENT_TYPES: [&str; 9] = [
     "order.fulfillment_created",
     "order.units_cancelled",
     "order.refunded",
+    "product.created",
+    "product.updated",
+    "product.stock_adjusted",
 ];
 
 /// Longest accepted URL, in bytes.

@@ -38,10 +38,10 @@ pub struct Event {
     position: i64,
     /// `order.created`, `order.payment_captured`, `order.paid`, `order.fulfillment_created`,
     /// `order.fulfilled`, `order.units_cancelled`, `order.cancelled`, `order.refunded`,
-    /// `order.expired`.
+    /// `order.expired`, `product.created`, `product.updated`, `product.stock_adjusted`.
     #[serde(rename = "type")]
     kind: String,
-    /// The order it is about.
+    /// The order or product it is about.
     subject_id: Uuid,
     #[serde(with = "time::serde::rfc3339")]
     occurred_at: OffsetDateTime,

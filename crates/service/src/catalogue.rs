@@ -4,30 +4,38 @@
 
 use orderly_cache::Key;
 use orderly_domain::{NewProduct, Product, ProductId, ProductPatch};
-use orderly_storage::{StoreError, UpdateOutcome};
+use orderly_storage::{ProductWrite, StoreError, UpdateOutcome};
 
 use crate::Services;
 
 impl Services {
-    /// Creates a product (its SKU unique: a taken one is `StoreError`'s conflict).
-    pub async fn create_product(&self, new: &NewProduct) -> Result<Product, StoreError> {
-        let product = self.store.create_product(new).await?;
+    /// Creates a product (its SKU unique: a taken one is `StoreError`'s conflict), with its
+    /// `product.created` event.
+    pub async fn create_product(
+        &self,
+        new: &NewProduct,
+        by: &ProductWrite,
+    ) -> Result<Product, StoreError> {
+        let product = self.store.create_product(new, by).await?;
         self.forget_product(&product).await;
         tracing::info!(product_id = %product.id, sku = %product.sku, "product created");
         Ok(product)
     }
 
     /// Changes the fields `patch` names, if the product is at `expected_version` (any, when
-    /// `None`) and not archived.
+    /// `None`) and not archived; a change of stock is recorded as an adjustment with
+    /// `reason`.
     pub async fn update_product(
         &self,
         id: ProductId,
         expected_version: Option<i64>,
         patch: &ProductPatch,
+        reason: Option<&str>,
+        by: &ProductWrite,
     ) -> Result<UpdateOutcome, StoreError> {
         let outcome = self
             .store
-            .update_product(id, expected_version, patch)
+            .update_product(id, expected_version, patch, reason, by)
             .await?;
         if let UpdateOutcome::Updated(product) = &outcome {
             self.forget_product(product).await;
@@ -42,8 +50,9 @@ impl Services {
         &self,
         id: ProductId,
         expected_version: Option<i64>,
+        by: &ProductWrite,
     ) -> Result<UpdateOutcome, StoreError> {
-        let outcome = self.store.archive_product(id, expected_version).await?;
+        let outcome = self.store.archive_product(id, expected_version, by).await?;
         if let UpdateOutcome::Updated(product) = &outcome {
             self.forget_product(product).await;
             tracing::info!(product_id = %product.id, "product archived");

@@ -31,7 +31,7 @@ pub use console_sessions::{
     session_token_hash,
 };
 pub use jobs::{JobAction, JobActionError};
-pub use orderly_storage::NewWebhook;
+pub use orderly_storage::{NewWebhook, ProductWrite};
 pub use orders::{
     ChangeKey, ChangeOutcome, ChangeRequest, OrderChange, OrderDossier, OrderEvent, OrderPlacement,
     OrderRejection, OrderSearch, PlaceOrder, Placement, Tracking, TransitionError, UnitsOf,

@@ -34,7 +34,7 @@ pub use orders::{
     LineProblem, OrderChange, OrderFilter, OrderRejection, OrderSettings, ShortLine, Tracking,
     TransitionOutcome, UnitsOf,
 };
-pub use products::{ProductFilter, UpdateOutcome};
+pub use products::{ProductFilter, ProductWrite, UpdateOutcome};
 pub use reachability::is_unreachable;
 pub use reports::{LowStock, ProductSales, SalesSummary};
 pub use webhooks::{

@@ -116,13 +116,25 @@ pub struct UpdateProduct {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = bool)]
     pub active: Option<Value>,
+    /// Why the stock changed (a stock count, damaged goods, a delivery): 1–500 characters, no
+    /// control characters; only with `stock`. The `product.stock_adjusted` event carries it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = String, min_length = 1, max_length = 500, example = "stock count")]
+    pub reason: Option<Value>,
     #[serde(flatten)]
     #[schema(ignore)]
     pub unknown: Map<String, Value>,
 }
 
+/// The longest reason for a stock adjustment, in characters.
+const MAX_REASON_CHARS: usize = 500;
+
 impl UpdateProduct {
-    pub fn parse(self, store_currency: Currency) -> Result<ProductPatch, ValidationErrors> {
+    /// The patch, and the reason given for a change of stock.
+    pub fn parse(
+        self,
+        store_currency: Currency,
+    ) -> Result<(ProductPatch, Option<String>), ValidationErrors> {
         let mut f = Fields::new();
         f.reject_unknown(&self.unknown);
         let empty = self.unknown.is_empty()
@@ -137,6 +149,7 @@ impl UpdateProduct {
             ]
             .iter()
             .all(|field| field.is_none());
+        let stock_given = self.stock.is_some();
         let patch = ProductPatch {
             sku: f
                 .string("sku", self.sku)
@@ -158,6 +171,24 @@ impl UpdateProduct {
         if let Some(currency) = f.string("currency", self.currency) {
             check_currency(&mut f, &currency, store_currency);
         }
+        let with_reason = self.reason.is_some();
+        let reason = f.string("reason", self.reason).and_then(|text| {
+            let checked = orderly_domain::validation::check_length(
+                "reason",
+                text.trim(),
+                1,
+                MAX_REASON_CHARS,
+            )
+            .and_then(|()| orderly_domain::validation::check_text("reason", &text, &[]));
+            f.check(checked).map(|()| text.trim().to_owned())
+        });
+        if with_reason && !stock_given {
+            f.push(orderly_domain::FieldError::new(
+                "reason",
+                "requires_stock",
+                "a reason explains a change of stock: give it with stock",
+            ));
+        }
         if empty {
             f.push(orderly_domain::FieldError::new(
                 "",
@@ -165,7 +196,7 @@ impl UpdateProduct {
                 "name at least one field to change",
             ));
         }
-        f.finish(|| Some(patch))
+        f.finish(|| Some((patch, reason)))
     }
 }
 
@@ -251,9 +282,38 @@ mod tests {
             [("name".into(), "invalid_type")]
         );
         assert_eq!(
-            parse(json!({"stock": 3})).unwrap().stock.unwrap().units(),
+            parse(json!({"stock": 3})).unwrap().0.stock.unwrap().units(),
             3
         );
+    }
+
+    #[test]
+    fn a_reason_comes_with_a_stock_change_only_and_is_plain_bounded_text() {
+        let parse = |v| {
+            serde_json::from_value::<UpdateProduct>(v)
+                .unwrap()
+                .parse(eur())
+        };
+        let (patch, reason) = parse(json!({"stock": 7, "reason": " stock count "})).unwrap();
+        assert_eq!(patch.stock.unwrap().units(), 7);
+        assert_eq!(reason.as_deref(), Some("stock count"));
+        assert_eq!(parse(json!({"stock": 7})).unwrap().1, None);
+        assert_eq!(
+            codes(&parse(json!({"name": "Mug", "reason": "renamed"})).unwrap_err()),
+            [("reason".into(), "requires_stock")]
+        );
+        for (bad, code) in [
+            (json!("a\u{0}b"), "invalid_character"),
+            (json!("line\nbreak"), "invalid_character"),
+            (json!("   "), "too_short"),
+            (json!("x".repeat(501)), "too_long"),
+            (json!(5), "invalid_type"),
+        ] {
+            assert_eq!(
+                codes(&parse(json!({"stock": 1, "reason": bad})).unwrap_err()),
+                [("reason".into(), code)]
+            );
+        }
     }
 
     fn arbitrary_json() -> impl Strategy<Value = Value> {

@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use orderly_domain::{FieldError, Product, ProductId, Sku, ValidationErrors};
-use orderly_storage::{ProductFilter, UpdateOutcome};
+use orderly_storage::{Caller, ProductFilter, ProductWrite, UpdateOutcome};
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
@@ -61,6 +61,14 @@ fn cached_response(product: &orderly_cache::CachedProduct) -> Response {
     (StatusCode::OK, headers, product.body.clone()).into_response()
 }
 
+/// Who makes a catalogue change, and the request's trace, as its events record them.
+fn written_by(caller: &Caller) -> ProductWrite {
+    ProductWrite {
+        actor: caller.actor(),
+        trace: crate::tracing_context::current_traceparent(),
+    }
+}
+
 /// An id from the path; anything that is not a UUID cannot name a product.
 fn parse_id(raw: &str) -> Result<ProductId, ApiError> {
     raw.parse().map_err(|_| ApiError::NotFound("product"))
@@ -79,14 +87,17 @@ fn parse_id(raw: &str) -> Result<ProductId, ApiError> {
     security(("api_key" = []))
 )]
 async fn create_product(
-    _auth: Authorized<ManageCatalogue>,
+    auth: Authorized<ManageCatalogue>,
     State(state): State<AppState>,
     JsonBody(body): JsonBody<CreateProduct>,
 ) -> Result<Response, ApiError> {
     let new = body
         .parse(state.settings.currency)
         .map_err(ApiError::Validation)?;
-    let product = state.services.create_product(&new).await?;
+    let product = state
+        .services
+        .create_product(&new, &written_by(&auth.caller))
+        .await?;
     Ok(product_response(StatusCode::CREATED, product))
 }
 
@@ -214,20 +225,30 @@ async fn list_products(
     security(("api_key" = []))
 )]
 async fn update_product(
-    _auth: Authorized<ManageCatalogue>,
+    auth: Authorized<ManageCatalogue>,
     State(state): State<AppState>,
     PathParams(id): PathParams<String>,
     if_match: IfMatch,
     JsonBody(body): JsonBody<UpdateProduct>,
 ) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
-    let patch = body
+    let (patch, reason) = body
         .parse(state.settings.currency)
         .map_err(ApiError::Validation)?;
     let expected = if_match
         .required_version(current_version(&state, id))
         .await?;
-    match state.services.update_product(id, expected, &patch).await? {
+    let outcome = state
+        .services
+        .update_product(
+            id,
+            expected,
+            &patch,
+            reason.as_deref(),
+            &written_by(&auth.caller),
+        )
+        .await?;
+    match outcome {
         UpdateOutcome::Updated(product) => Ok(product_response(StatusCode::OK, product)),
         UpdateOutcome::NotFound => Err(ApiError::NotFound("product")),
         UpdateOutcome::Archived(_) => Err(archived()),
@@ -262,7 +283,7 @@ fn archived() -> ApiError {
     security(("api_key" = []))
 )]
 async fn archive_product(
-    _auth: Authorized<ManageCatalogue>,
+    auth: Authorized<ManageCatalogue>,
     State(state): State<AppState>,
     PathParams(id): PathParams<String>,
     if_match: IfMatch,
@@ -271,7 +292,11 @@ async fn archive_product(
     let expected = if_match
         .required_version(current_version(&state, id))
         .await?;
-    match state.services.archive_product(id, expected).await? {
+    match state
+        .services
+        .archive_product(id, expected, &written_by(&auth.caller))
+        .await?
+    {
         UpdateOutcome::Updated(product) => Ok(product_response(StatusCode::OK, product)),
         UpdateOutcome::Archived(product) => Ok(product_response(StatusCode::OK, product)),
         UpdateOutcome::NotFound => Err(ApiError::NotFound("product")),

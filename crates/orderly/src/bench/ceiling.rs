@@ -122,18 +122,25 @@ fn order(
 async fn products(store: &Store, count: usize, currency: Currency) -> anyhow::Result<Vec<Sku>> {
     let run = uuid::Uuid::new_v4().simple().to_string();
     let mut skus = Vec::with_capacity(count);
+    let by = orderly_storage::ProductWrite {
+        actor: orderly_domain::Actor::cli(),
+        trace: None,
+    };
     for i in 0..count {
         let sku = Sku::parse("sku", &format!("CEIL-{}-{i}", &run[..8]))?;
         store
-            .create_product(&NewProduct {
-                sku: sku.clone(),
-                name: ProductName::parse("name", &format!("Ceiling product {i}"))?,
-                description: Description::default(),
-                price: Price::parse("price", 1250)?,
-                currency,
-                stock: Stock::parse("stock", 1_000_000_000)?,
-                active: true,
-            })
+            .create_product(
+                &NewProduct {
+                    sku: sku.clone(),
+                    name: ProductName::parse("name", &format!("Ceiling product {i}"))?,
+                    description: Description::default(),
+                    price: Price::parse("price", 1250)?,
+                    currency,
+                    stock: Stock::parse("stock", 1_000_000_000)?,
+                    active: true,
+                },
+                &by,
+            )
             .await?;
         skus.push(sku);
     }

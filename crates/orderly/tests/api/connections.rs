@@ -236,7 +236,8 @@ async fn a_broken_chunked_body_is_400_body_unreadable() {
 /// A handler slower than `http.request_timeout` (a trigger makes the product insert take
 /// 3 s) is answered `503 request_timeout` at the deadline. The deadline only stops waiting:
 /// the statement already sent completes on the server, which is why the answer says the
-/// request may or may not have taken effect.
+/// request may or may not have taken effect; either way the product and its event are
+/// written together or not at all.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_past_its_deadline_is_503_request_timeout() {
     let Some(app) = TestApp::spawn_with(
@@ -263,8 +264,16 @@ async fn a_request_past_its_deadline_is_503_request_timeout() {
         took < Duration::from_millis(2500),
         "answered after {took:?}"
     );
-    crate::helpers::eventually(5, "the insert to finish on the server", || async {
-        (app.scalar("SELECT COUNT(*) FROM products").await == 1).then_some(())
+    let running = "SELECT COUNT(*) FROM pg_stat_activity \
+                   WHERE datname = current_database() \
+                   AND query LIKE 'INSERT INTO products%' AND state <> 'idle'";
+    crate::helpers::eventually(10, "the insert to finish on the server", || async {
+        (app.scalar(running).await == 0).then_some(())
     })
     .await;
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM products").await,
+        app.scalar("SELECT COUNT(*) FROM events WHERE type = 'product.created'")
+            .await,
+    );
 }

@@ -22,6 +22,7 @@ mod mail;
 mod metrics;
 mod orders;
 mod overload;
+mod product_events;
 mod products;
 mod queues;
 mod rate_limits;

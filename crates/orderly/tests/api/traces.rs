@@ -75,7 +75,10 @@ async fn jobs_continue_the_trace_of_the_request_that_queued_them_and_spans_are_e
     );
     // So does its event, relayed to NATS with the trace in its headers.
     let relayed = eventually(15, "the order's event on NATS", || async {
-        nats.messages("TRACED").await.into_iter().next()
+        nats.messages("TRACED")
+            .await
+            .into_iter()
+            .find(|m| m.kind == "order.created")
     })
     .await;
     assert!(

@@ -8,13 +8,14 @@ mod place_postgres;
 mod place_sqlite;
 mod read;
 mod snapshot;
-mod sql;
+pub(crate) mod sql;
 mod transition;
 
 use orderly_domain::{NewOrder, Order, OrderAction, OrderId, OrderStatus, PageLimit};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+pub(crate) use change::actor_json;
 pub use change::{
     ChangeKey, ChangeOutcome, ChangeRequest, ChangeSettings, OrderChange, Tracking, UnitsOf,
 };

@@ -26,7 +26,8 @@ async fn counts(app: &TestApp) -> (i64, i64, i64, i64) {
     (
         app.scalar("SELECT COUNT(*) FROM orders").await,
         app.scalar("SELECT COUNT(*) FROM order_lines").await,
-        app.scalar("SELECT COUNT(*) FROM events").await,
+        app.scalar("SELECT COUNT(*) FROM events WHERE type LIKE 'order.%'")
+            .await,
         app.scalar("SELECT COUNT(*) FROM idempotency_keys").await,
     )
 }

@@ -35,7 +35,7 @@ relay_tests! {
         let positions: Vec<i64> = seen.iter().map(|e| e["position"].as_i64().unwrap()).collect();
         let expected: Vec<i64> = (positions[0]..positions[0] + positions.len() as i64).collect();
         assert_eq!(positions, expected, "positions one after another: no gap, no repeat");
-        assert_eq!(seen.len(), 400, "every order's event, once");
+        assert_eq!(seen.len(), 401, "the product's event and every order's, once");
         // Filtering by type, and a cursor that names no event.
         let paid = app.read("/v1/events?type=order.paid").await;
         assert_eq!(paid["data"].as_array().unwrap().len(), 0);

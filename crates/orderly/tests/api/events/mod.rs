@@ -349,8 +349,9 @@ relay_tests! {
 
     async fn events_past_their_retention_are_pruned_only_once_relayed(app, nats, stream) {
         let mut nats = nats;
+        // The product's event and 19 orders': 20 events.
         app.create_product("EVT", 100, 1_000).await;
-        place_orders(&app, 20).await;
+        place_orders(&app, 19).await;
         eventually(30, "20 events relayed", || async {
             (nats.count(&stream).await == 20).then_some(())
         }).await;

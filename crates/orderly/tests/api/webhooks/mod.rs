@@ -266,6 +266,31 @@ backend_tests! {
         assert_eq!(read["enabled"], true);
     }
 
+    async fn catalogue_events_reach_the_endpoints_subscribed_to_them(app) {
+        let Some(app) = app_with(app.backend, "1s", &[]).await else { return };
+        let receiver = Receiver::start().await;
+        let endpoint = create_endpoint(&app, &receiver.url, &["product.created", "product.stock_adjusted"]).await;
+        let product = app.create_product("HOOK", 1250, 10).await;
+        let id = product["id"].as_str().unwrap();
+        for body in [json!({"stock": 4, "reason": "breakage"}), json!({"name": "Renamed"}), json!({"stock": 6})] {
+            let patched = app.admin(Method::PATCH, &format!("/v1/products/{id}")).json(&body).send().await.unwrap();
+            assert_eq!(patched.status(), StatusCode::OK);
+        }
+        deliveries_settled(&app).await;
+        let secret = endpoint["secret"].as_str().unwrap();
+        let mut got: Vec<Value> = receiver.received().iter().map(|r| verified(r, secret)).collect();
+        got.sort_by_key(|e| (e["type"].as_str().unwrap().to_owned(), e["data"]["stock"].as_i64()));
+        let seen: Vec<(&str, &Value, &Value)> = got.iter()
+            .map(|e| (e["type"].as_str().unwrap(), &e["data"]["delta"], &e["data"]["actor"]["type"]))
+            .collect();
+        assert_eq!(seen, [
+            ("product.created", &Value::Null, &json!("api_key")),
+            ("product.stock_adjusted", &json!(-6), &json!("api_key")),
+            ("product.stock_adjusted", &json!(2), &json!("api_key")),
+        ]);
+        assert_eq!(got[1]["data"]["reason"], "breakage");
+    }
+
     async fn a_failing_delivery_is_retried_until_it_succeeds(app) {
         let Some(app) = app_with(app.backend, "1s 1s 1s", &[]).await else { return };
         app.create_product("HOOK", 100, 10).await;
