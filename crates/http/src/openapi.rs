@@ -142,11 +142,12 @@ const EMAIL: &str = r#"^[^@\s\u0000-\u001F\u007F-\u009F<>"]{1,64}@[^@.\s\u0000-\
 /// The text fields' rules the handlers check (`orderly_domain`), in the document too, so that
 /// a client (or a generator of test requests) can tell a body the API takes from one it
 /// refuses: (schema, property, most characters, pattern).
-const TEXT_RULES: [(&str, &str, u64, &str); 15] = [
+const TEXT_RULES: [(&str, &str, u64, &str); 16] = [
     ("CreateProduct", "name", 200, NAME),
     ("CreateProduct", "description", 5_000, LINES),
     ("UpdateProduct", "name", 200, NAME),
     ("UpdateProduct", "description", 5_000, LINES),
+    ("UpdateProduct", "reason", 500, NAME),
     ("CustomerBody", "name", 200, NAME),
     ("CustomerBody", "email", 254, EMAIL),
     ("CreateOrderBody", "note", 1_000, LINES),
@@ -165,8 +166,8 @@ const HTTP_URL: &str = r"^[hH][tT][tT][pP][sS]?://[^/?#@\s\u0000-\u001F\u007F-\u
 
 /// Adds to the JSON document the rules its annotations cannot say: each text field's length
 /// and characters ([`TEXT_RULES`]), the store's one currency, the known webhook event types,
-/// that a change names at least one field, and that an order line names its product by
-/// `product_id` or by `sku`, not both.
+/// that a change names at least one field, that a stock change's reason comes with the stock,
+/// and that an order line names its product by `product_id` or by `sku`, not both.
 pub fn add_field_rules(document: &mut serde_json::Value, currency: &str) {
     use serde_json::json;
     let schemas = &mut document["components"]["schemas"];
@@ -200,6 +201,11 @@ pub fn add_field_rules(document: &mut serde_json::Value, currency: &str) {
         if schemas[schema].is_object() {
             schemas[schema]["minProperties"] = json!(1);
         }
+    }
+    // A stock change's reason comes with the stock (`422 requires_stock`).
+    if schemas["UpdateProduct"].is_object() {
+        schemas["UpdateProduct"]["anyOf"] =
+            json!([{"not": {"required": ["reason"]}}, {"required": ["stock"]}]);
     }
     let line = &mut schemas["OrderLineBody"];
     if line.is_object() {
