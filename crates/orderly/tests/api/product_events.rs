@@ -58,6 +58,14 @@ backend_tests! {
             .header("if-match", "\"1\"").json(&json!({"stock": 99})).send().await.unwrap();
         problem(stale, StatusCode::PRECONDITION_FAILED).await;
         problem(patch(&app, id, json!({"name": "x", "reason": "why"})).await, StatusCode::UNPROCESSABLE_ENTITY).await;
+        for reason in [json!("nul\u{0}byte"), json!("x".repeat(501)), json!(""), json!(["list"])] {
+            let refused = problem(patch(&app, id, json!({"stock": 50, "reason": reason})).await, StatusCode::UNPROCESSABLE_ENTITY).await;
+            assert_eq!(refused["errors"][0]["field"], "reason", "{refused}");
+        }
+        let twice = app.admin(Method::PATCH, &format!("/v1/products/{id}"))
+            .header("content-type", "application/json")
+            .body(r#"{"stock": 50, "reason": "a", "reason": "b"}"#).send().await.unwrap();
+        assert_eq!(problem(twice, StatusCode::UNPROCESSABLE_ENTITY).await["errors"][0]["code"], "duplicate_key");
         let archived = app.admin(Method::POST, &format!("/v1/products/{id}/archive")).send().await.unwrap();
         assert_eq!(archived.status(), StatusCode::OK);
         let again = app.admin(Method::POST, &format!("/v1/products/{id}/archive")).send().await.unwrap();
