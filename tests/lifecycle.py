@@ -7,19 +7,21 @@ orders' histories and the mail outbox are read back and every invariant is check
 
 Operations: place an order, capture part of it (sometimes a capture the provider reports a
 second time), ship some units, cancel some units (or every open one), refund part (sometimes
-against a line), set a product's stock with a reason, send a change again with its
-Idempotency-Key, and send one with a stale If-Match. Each change carries a token of its own
-(the capture's reference, the shipment's tracking number, the refund's and the stock change's
-reason), so each acknowledged one can be found in the database exactly once and each refused
-one not at all.
+against a line), ask for a return of a shipped unit, receive a return (all or part of it,
+restocked or not, refunded or not), set a product's stock with a reason, send a change again
+with its Idempotency-Key, and send one with a stale If-Match. Each change carries a token of
+its own (the capture's reference, the shipment's tracking number, the refund's, the return's
+and the stock change's reason), so each acknowledged one can be found in the database exactly
+once and each refused one not at all.
 
 Checked afterwards: per product, stock = starting stock − units ordered + units cancelled +
-Σ adjustments, never negative; per line, cancelled + shipped ≤ quantity; per order, total =
-Σ price × (quantity − cancelled), captured and refunded are the sums of their rows, refunded ≤
+units restocked from returns + Σ adjustments, never negative; per line, cancelled + shipped ≤
+quantity, restocked ≤ returned, returned + on a return ≤ shipped, both as its returns hold
+them; per order, total = Σ price × (quantity − cancelled − returned), captured and refunded are the sums of their rows, refunded ≤
 captured, the statuses follow the figures, nothing shipped while a balance was due; every
 acknowledged operation applied once and every refused one not at all; a replay answered as the
 first answer; each order's history is its events, each with the actor; one message with its
-own Message-ID per receipt, shipment, cancellation and refund. Prints the figures as JSON and
+own Message-ID per receipt, shipment, cancellation, refund and received return. Prints the figures as JSON and
 exits 1 on any violation. Standard library only (psql for PostgreSQL)."""
 
 import email
@@ -80,6 +82,7 @@ class World:
         self.orders = {}  # id -> [(sku, quantity)]
         self.journal = []
         self.captures = []  # (order, reference) acknowledged
+        self.returns = []  # (order, return id, [(sku, quantity)]) asked for, not yet received
 
     def record(self, entry):
         with self.lock:
@@ -145,11 +148,36 @@ def operate(client, world, rng):
     elif roll < 0.58:
         body = {} if rng.random() < 0.15 else {"lines": [{"sku": sku, "quantity": 1}]}
         change(client, world, "cancel", order, "cancellations", body, token)
-    elif roll < 0.74:
+    elif roll < 0.66:
         body = {"amount": rng.randint(1, 600), "reason": token}
         if rng.random() < 0.3:
             body["lines"] = [{"sku": sku, "quantity": 1}]
         change(client, world, "refund", order, "refunds", body, token)
+    elif roll < 0.70:
+        # A line with a shipped unit not already on a return, as the order shows it now.
+        _, current, _ = client.request("GET", f"/v1/orders/{order}")
+        returnable = [l["sku"] for l in current["lines"]
+                      if l["shipped"] > l["returned"] + l["return_requested"]]
+        body = {"lines": [{"sku": rng.choice(returnable or [sku]), "quantity": 1}],
+                "reason": token}
+        status, answer = change(client, world, "return", order, "returns", body, token)
+        if status == 201:
+            ret = next(r for r in answer["returns"] if r.get("reason") == token)
+            with world.lock:
+                world.returns.append((order, ret["id"], [(l["sku"], l["quantity"]) for l in ret["lines"]]))
+    elif roll < 0.74 and world.returns:
+        with world.lock:
+            order, return_id, asked = world.returns.pop(rng.randrange(len(world.returns)))
+        body = {"lines": [{"sku": s, "quantity": rng.randint(1, q), "restock": rng.random() < 0.7}
+                          for s, q in asked]}
+        refund = rng.choice([None, True, rng.randint(1, 400)])
+        if refund is not None:
+            body["refund"] = refund
+        status, _ = change(client, world, "receive", order, f"returns/{return_id}/receive",
+                           body, return_id)
+        if status != 201 and refund is not True:
+            with world.lock:  # refused (a refund over what may be refunded): try it later
+                world.returns.append((order, return_id, asked))
     elif roll < 0.84:
         product_id, _, _ = rng.choice(world.products)
         status, product, _ = client.request("GET", f"/v1/products/{product_id}")
@@ -243,14 +271,18 @@ def check(url, key, db, outbox, world, violations):
     products = {r[0]: (r[1], int(r[2])) for r in db.rows(
         f"SELECT {h('id')}, sku, stock FROM products")}
     lines = db.rows(f"SELECT {h('order_id')}, sku, unit_price, quantity, cancelled, shipped, "
-                    f"refunded FROM order_lines")
+                    f"refunded, return_requested, returned, restocked FROM order_lines")
     orders = {r[0]: {"status": r[1], "total": int(r[2]), "captured": int(r[3]),
                      "refunded": int(r[4]), "lines": []}
               for r in db.rows(f"SELECT {h('id')}, status, total, captured, refunded FROM orders")}
-    for order, sku, price, quantity, cancelled, shipped, refunded in lines:
+    for order, sku, price, quantity, cancelled, shipped, refunded, *returns_figures in lines:
+        requested, returned, restocked = (int(v) for v in returns_figures)
         orders[order]["lines"].append({"sku": sku, "price": int(price), "quantity": int(quantity),
                                        "cancelled": int(cancelled), "shipped": int(shipped),
-                                       "refunded": int(refunded)})
+                                       "refunded": int(refunded), "return_requested": requested,
+                                       "returned": returned, "restocked": restocked})
+    returns = [(r[0], r[1], r[2], r[3], json.loads(r[4])) for r in db.rows(
+        f"SELECT {h('order_id')}, {h('id')}, status, reason, lines FROM order_returns")]
     events = [(r[0], r[1], json.loads(r[2])) for r in db.rows(
         f"SELECT type, {h('subject_id')}, payload FROM events ORDER BY created_at, id")]
     payments = db.rows(f"SELECT {h('order_id')}, amount, reference FROM payments")
@@ -264,6 +296,7 @@ def check(url, key, db, outbox, world, violations):
             net = line["quantity"] - line["cancelled"]
             if o["status"] == "expired":
                 net = 0
+            net -= line["restocked"]
             sold[line["sku"]] = sold.get(line["sku"], 0) + net
     started = {e[2]["sku"]: e[2]["product"]["stock"] for e in events if e[0] == "product.created"}
     adjusted = {}
@@ -281,9 +314,24 @@ def check(url, key, db, outbox, world, violations):
         paid_rows[order] = paid_rows.get(order, 0) + int(amount)
     for order, amount, _ in refunds:
         refund_rows[order] = refund_rows.get(order, 0) + int(amount)
+    on_returns = {}  # (order, sku) -> [units asked for and not received, units received]
+    for order, _, status, _, ret_lines in returns:
+        for l in ret_lines:
+            figures = on_returns.setdefault((order, l["sku"]), [0, 0])
+            if status == "requested":
+                figures[0] += l["quantity"]
+            else:
+                figures[1] += l["received"]
     for oid, o in orders.items():
         kept = open_units = 0
         for line in o["lines"]:
+            if not (0 <= line["restocked"] <= line["returned"]
+                    and line["returned"] + line["return_requested"] <= line["shipped"]):
+                fail(f"order {oid} line {line['sku']}: returned/restocked/shipped {line}")
+            held = on_returns.get((oid, line["sku"]), [0, 0])
+            if [line["return_requested"], line["returned"]] != held:
+                fail(f"order {oid} line {line['sku']}: on a return / returned "
+                     f"{line['return_requested']}/{line['returned']}, its returns hold {held}")
             if line["cancelled"] + line["shipped"] > line["quantity"] or min(
                     line["cancelled"], line["shipped"], line["refunded"]) < 0:
                 fail(f"order {oid} line {line['sku']}: {line}")
@@ -291,7 +339,8 @@ def check(url, key, db, outbox, world, violations):
                 fail(f"order {oid} line {line['sku']}: refunded {line['refunded']} over its price")
             kept += line["quantity"] - line["cancelled"]
             open_units += line["quantity"] - line["cancelled"] - line["shipped"]
-        total = sum(l["price"] * (l["quantity"] - l["cancelled"]) for l in o["lines"])
+        total = sum(l["price"] * (l["quantity"] - l["cancelled"] - l["returned"])
+                    for l in o["lines"])
         if o["total"] != total:
             fail(f"order {oid}: total {o['total']}, lines say {total}")
         if o["captured"] != paid_rows.get(oid, 0) or o["refunded"] != refund_rows.get(oid, 0):
@@ -313,7 +362,15 @@ def check(url, key, db, outbox, world, violations):
             fail(f"order {subject}: shipped with {payload.get('balance_due')} due")
 
     # Each acknowledged operation applied exactly once; each refused one not at all.
-    by_token = {"capture": {}, "ship": {}, "refund": {}}
+    by_token = {"capture": {}, "ship": {}, "refund": {}, "return": {}}
+    for _, _, _, reason, _ in returns:
+        by_token["return"][reason] = by_token["return"].get(reason, 0) + 1
+    return_status = {ret_id: status for _, ret_id, status, _, _ in returns}
+    received_events = {}
+    for kind, _, payload in events:
+        if kind == "order.return_received":
+            ret_id = payload["return_id"].replace("-", "")
+            received_events[ret_id] = received_events.get(ret_id, 0) + 1
     for _, _, reference in payments:
         by_token["capture"][reference] = by_token["capture"].get(reference, 0) + 1
     for _, number in shipments:
@@ -348,6 +405,11 @@ def check(url, key, db, outbox, world, violations):
             fail(f"a capture reported again answered {status}")
         elif op == "stale_capture" and (status != 412 or e["token"] in by_token["capture"]):
             fail(f"a stale If-Match answered {status}")
+        elif op == "receive" and status == 201:
+            ret_id = e["token"].replace("-", "")
+            if return_status.get(ret_id) != "received" or received_events.get(ret_id) != 1:
+                fail(f"return {ret_id} received (201) but stored {return_status.get(ret_id)} "
+                     f"with {received_events.get(ret_id, 0)} events")
         elif op == "cancel" and status == 201:
             oid = e["order"].replace("-", "")
             acknowledged_cancels[oid] = acknowledged_cancels.get(oid, 0) + 1
@@ -367,6 +429,9 @@ def check(url, key, db, outbox, world, violations):
                 fail(f"replay of {e['of']}: {status} {e['answer']} after {first[0]} {first[1]}")
             if first and first[0] < 300 and not e["replayed"]:
                 fail(f"replay of {e['of']} not marked Idempotent-Replayed")
+    for ret_id, n in received_events.items():
+        if n > 1:
+            fail(f"return {ret_id} received {n} times")
     for oid in set(cancels) | set(acknowledged_cancels):
         if cancels.get(oid, 0) != acknowledged_cancels.get(oid, 0):
             fail(f"order {oid}: {cancels.get(oid, 0)} cancellations recorded, "
@@ -389,7 +454,8 @@ def check(url, key, db, outbox, world, violations):
     if not wait_for_mail(db):
         fail("mail jobs still unfinished 60 s after the load")
     noticed = sum(1 for kind, _, _ in events if kind in (
-        "order.fulfillment_created", "order.units_cancelled", "order.refunded"))
+        "order.fulfillment_created", "order.units_cancelled", "order.refunded",
+        "order.return_received"))
     ids = []
     for path in pathlib.Path(outbox).glob("*.eml"):
         with open(path, "rb") as f:

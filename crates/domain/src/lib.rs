@@ -16,6 +16,8 @@ pub use actor::{Actor, ActorKind};
 pub use api_key::Role;
 pub use lifecycle::{
     FulfillmentStatus, Ledger, LifecycleError, LineFigures, LineUnits, PaymentStatus,
+    ReceivedUnits,
+    returns::{OrderReturn, ReturnLine, ReturnStatus},
 };
 pub use money::{format_money, parse_money};
 pub use order::{

@@ -323,6 +323,12 @@ pub struct OrderLine {
     pub shipped: i64,
     /// Money refunded against this line by refunds that named it.
     pub refunded: i64,
+    /// Units on a return asked for and not yet received.
+    pub return_requested: i64,
+    /// Units received back by a return.
+    pub returned: i64,
+    /// Units received back and put back in stock.
+    pub restocked: i64,
 }
 
 impl OrderLine {
@@ -345,6 +351,9 @@ impl OrderLine {
             cancelled: 0,
             shipped: 0,
             refunded: 0,
+            return_requested: 0,
+            returned: 0,
+            restocked: 0,
         }
     }
 }
@@ -372,6 +381,9 @@ pub struct Order {
     pub receipt_sent_at: Option<OffsetDateTime>,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
+    /// Its returns, oldest first, when they were read (reads of one order read them;
+    /// listings do not).
+    pub returns: Option<Vec<crate::OrderReturn>>,
 }
 
 /// Multiplies and sums line prices without overflow: `None` when the total does not fit.

@@ -9,7 +9,7 @@ use url::{Host, Url};
 use crate::FieldError;
 
 /// The events the service emits, and so the types an endpoint may subscribe to.
-pub const EVENT_TYPES: [&str; 12] = [
+pub const EVENT_TYPES: [&str; 14] = [
     "order.created",
     "order.paid",
     "order.fulfilled",
@@ -19,6 +19,8 @@ pub const EVENT_TYPES: [&str; 12] = [
     "order.fulfillment_created",
     "order.units_cancelled",
     "order.refunded",
+    "order.return_requested",
+    "order.return_received",
     "product.created",
     "product.updated",
     "product.stock_adjusted",

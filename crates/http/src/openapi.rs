@@ -51,7 +51,7 @@ fn problem(description: &str) -> RefOr<Response> {
 
 /// The request bodies, and the objects inside them, whose unknown fields are refused
 /// (`422 unknown_field`): the document says so, `additionalProperties: false`.
-const CLOSED_OBJECTS: [&str; 12] = [
+const CLOSED_OBJECTS: [&str; 15] = [
     "CreateProduct",
     "UpdateProduct",
     "CreateOrderBody",
@@ -64,6 +64,9 @@ const CLOSED_OBJECTS: [&str; 12] = [
     "TrackingBody",
     "CancellationBody",
     "RefundBody",
+    "ReturnBody",
+    "ReceiveReturnBody",
+    "ReceivedLineBody",
 ];
 
 /// Marks [`CLOSED_OBJECTS`] as taking no other fields.
@@ -142,7 +145,7 @@ const EMAIL: &str = r#"^[^@\s\u0000-\u001F\u007F-\u009F<>"]{1,64}@[^@.\s\u0000-\
 /// The text fields' rules the handlers check (`orderly_domain`), in the document too, so that
 /// a client (or a generator of test requests) can tell a body the API takes from one it
 /// refuses: (schema, property, most characters, pattern).
-const TEXT_RULES: [(&str, &str, u64, &str); 16] = [
+const TEXT_RULES: [(&str, &str, u64, &str); 17] = [
     ("CreateProduct", "name", 200, NAME),
     ("CreateProduct", "description", 5_000, LINES),
     ("UpdateProduct", "name", 200, NAME),
@@ -159,6 +162,7 @@ const TEXT_RULES: [(&str, &str, u64, &str); 16] = [
     ("TrackingBody", "number", 200, NAME),
     ("TrackingBody", "url", 2_048, HTTP_URL),
     ("RefundBody", "reason", 1_000, NAME),
+    ("ReturnBody", "reason", 1_000, NAME),
 ];
 
 /// An absolute `http` or `https` URL with a host, no whitespace or control characters.
@@ -207,8 +211,19 @@ pub fn add_field_rules(document: &mut serde_json::Value, currency: &str) {
         schemas["UpdateProduct"]["anyOf"] =
             json!([{"not": {"required": ["reason"]}}, {"required": ["stock"]}]);
     }
-    let line = &mut schemas["OrderLineBody"];
-    if line.is_object() {
-        line["oneOf"] = json!([{"required": ["product_id"]}, {"required": ["sku"]}]);
+    for schema in ["OrderLineBody", "ReceivedLineBody"] {
+        let line = &mut schemas[schema];
+        if line.is_object() {
+            line["oneOf"] = json!([{"required": ["product_id"]}, {"required": ["sku"]}]);
+        }
+    }
+    // A received return's refund: an amount, or `true` for what the units cost.
+    let refund = &mut schemas["ReceiveReturnBody"]["properties"]["refund"];
+    if refund.is_object() {
+        *refund = json!({"oneOf": [
+            {"type": "integer", "minimum": 1, "maximum": 1_000_000_000_000_000_i64},
+            {"type": "boolean"},
+            {"type": "null"},
+        ]});
     }
 }

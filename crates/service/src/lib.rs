@@ -34,8 +34,8 @@ pub use jobs::{JobAction, JobActionError};
 pub use orderly_storage::{NewWebhook, ProductWrite};
 pub use orders::{
     ChangeKey, ChangeOutcome, ChangeRequest, OrderChange, OrderDossier, OrderEvent, OrderPlacement,
-    OrderRejection, OrderSearch, PlaceOrder, Placement, Tracking, TransitionError, UnitsOf,
-    WebhookAttempt,
+    OrderRejection, OrderSearch, PlaceOrder, Placement, ReceivedOf, ReturnRefund, Tracking,
+    TransitionError, UnitsOf, WebhookAttempt,
 };
 pub use overview::Overview;
 pub use queues::{QueueControlError, QueueControlled};

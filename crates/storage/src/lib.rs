@@ -31,8 +31,8 @@ pub use order_writer::{AdmittedOrder, OrderWriter, OrderWriterSettings, WriteLoo
 pub use orderly_db::cause_chain;
 pub use orders::{
     ChangeKey, ChangeOutcome, ChangeRequest, ChangeSettings, CreateOrder, CreateOutcome,
-    LineProblem, OrderChange, OrderFilter, OrderRejection, OrderSettings, ShortLine, Tracking,
-    TransitionOutcome, UnitsOf,
+    LineProblem, OrderChange, OrderFilter, OrderRejection, OrderSettings, ReceivedOf, ReturnRefund,
+    ShortLine, Tracking, TransitionOutcome, UnitsOf,
 };
 pub use products::{ProductFilter, ProductWrite, UpdateOutcome};
 pub use reachability::is_unreachable;

@@ -81,6 +81,11 @@ const SQLITE: &[Embedded] = &[
         "order lifecycle",
         include_str!("../migrations/sqlite/0013_order_lifecycle.sql"),
     ),
+    (
+        14,
+        "order returns",
+        include_str!("../migrations/sqlite/0014_order_returns.sql"),
+    ),
 ];
 
 const POSTGRES: &[Embedded] = &[
@@ -153,6 +158,11 @@ const POSTGRES: &[Embedded] = &[
         14,
         "order lifecycle",
         include_str!("../migrations/postgres/0014_order_lifecycle.sql"),
+    ),
+    (
+        15,
+        "order returns",
+        include_str!("../migrations/postgres/0015_order_returns.sql"),
     ),
 ];
 

@@ -124,6 +124,21 @@ fn content(order: &Order, kind: &str, data: &Value) -> Option<(String, Vec<Strin
                 lines,
             )
         }
+        "order.return_received" => {
+            let mut lines = vec!["We have received these items you sent back:".to_owned()];
+            let came_back: Vec<serde_json::Value> = data["lines"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|l| l["received"].as_i64().unwrap_or(0) > 0)
+                .map(|l| serde_json::json!({"sku": l["sku"], "quantity": l["received"]}))
+                .collect();
+            lines.extend(units(&serde_json::json!({"lines": came_back})));
+            if data["refund_id"].is_string() {
+                lines.push("Your refund follows in a separate message.".to_owned());
+            }
+            (format!("Your return for order {}", order.id), lines)
+        }
         "order.refunded" => {
             let mut lines = vec![format!("We have refunded {} to you.", amount("amount"))];
             if let Some(reason) = data["reason"].as_str() {

@@ -208,6 +208,7 @@ mod tests {
             receipt_sent_at: None,
             created_at: now,
             updated_at: now,
+            returns: None,
         }
     }
 

@@ -1,5 +1,5 @@
 //! The order page's forms for the lifecycle (`/console/orders/{id}/changes/<route>`): record
-//! a capture, ship units, cancel units, record a refund. Each form carries the order's version (a change made meanwhile by someone
+//! a capture, ship units, cancel units, record a refund, ask for a return and receive it. Each form carries the order's version (a change made meanwhile by someone
 //! else refuses it, as `If-Match` does) and an idempotency key made when the page was drawn
 //! (a form sent twice records once). The form is turned into the API's body and parsed by
 //! the API's own rules, so the console accepts exactly what the API does.
@@ -123,6 +123,51 @@ pub(crate) fn forms(session: &Session, order: &OrderResource, version: i64) -> M
                     button type="submit" { "Record refund" }
                 }
             }
+            (return_forms(order, &here, &hidden))
+        }
+    }
+}
+
+/// Asking for a return of shipped units, and receiving each return asked for: per line the
+/// units that came back and whether they go back in stock, and whether to refund them.
+fn return_forms(order: &OrderResource, here: &str, hidden: &dyn Fn() -> Markup) -> Markup {
+    let returnable: Vec<_> = order
+        .lines
+        .iter()
+        .filter(|l| l.shipped - l.returned - l.return_requested > 0)
+        .collect();
+    let requested = order
+        .returns
+        .iter()
+        .flatten()
+        .filter(|r| r.status == "requested");
+    html! {
+        @if !returnable.is_empty() {
+            form method="post" action={(here) "/changes/returns"} data-confirm="Ask for this return?" {
+                h3 { "A return" }
+                (hidden())
+                @for line in &returnable {
+                    label { (line.sku) " (" (line.shipped - line.returned - line.return_requested) " returnable)"
+                        input type="number" name={"units." (line.sku)} min="0" max=(line.shipped - line.returned - line.return_requested) value="0";
+                    }
+                }
+                label { "Reason" input type="text" name="reason" maxlength="1000"; }
+                button type="submit" { "Ask for return" }
+            }
+        }
+        @for ret in requested {
+            form method="post" action={(here) "/changes/receive-" (ret.id)} data-confirm="Receive this return?" {
+                h3 { "Receive return " (ret.id.to_string().get(..8).unwrap_or_default()) }
+                (hidden())
+                @for line in &ret.lines {
+                    label { (line.sku) " (" (line.quantity) " asked for)"
+                        input type="number" name={"units." (line.sku)} min="0" max=(line.quantity) value=(line.quantity);
+                    }
+                    label.check { input type="checkbox" name={"restock." (line.sku)} value="on" checked; "Back in stock" }
+                }
+                label.check { input type="checkbox" name="refund" value="due" checked; "Refund what they cost" }
+                button type="submit" { "Receive" }
+            }
         }
     }
 }
@@ -139,7 +184,14 @@ pub(crate) async fn change(
         "fulfillments" => ChangeRoute::Fulfillments,
         "cancellations" => ChangeRoute::Cancellations,
         "refunds" => ChangeRoute::Refunds,
-        _ => return Err(ApiError::NotFound("resource").into()),
+        "returns" => ChangeRoute::Returns,
+        other => match other
+            .strip_prefix("receive-")
+            .and_then(|id| id.parse().ok())
+        {
+            Some(return_id) => ChangeRoute::ReceiveReturn(return_id),
+            None => return Err(ApiError::NotFound("resource").into()),
+        },
     };
     let body = api_body(route, &form)?;
     let request = ChangeRequest {
@@ -170,7 +222,7 @@ pub(crate) async fn change(
     }
     Ok(done(
         &format!("/console/orders/{id}"),
-        &format!("order_{}", route.as_str()),
+        &format!("order_{}", route.as_str().replace('/', "_")),
     ))
 }
 
@@ -205,18 +257,24 @@ fn api_body(route: ChangeRoute, form: &ChangeForm) -> Result<Value, ApiError> {
             amount(&mut body)?;
             text(&mut body, "reason");
         }
-        ChangeRoute::Fulfillments | ChangeRoute::Cancellations => {
-            let lines: Vec<Value> = form
-                .fields
-                .iter()
-                .filter_map(|(k, v)| Some((k.strip_prefix("units.")?, v.trim())))
-                .filter(|(_, v)| !v.is_empty() && *v != "0")
-                .map(|(sku, v)| {
-                    let quantity = v.parse::<i64>().map_or(json!(v), |q| json!(q));
-                    json!({"sku": sku, "quantity": quantity})
-                })
-                .collect();
+        ChangeRoute::ReceiveReturn(_) => {
+            let mut lines = form_lines(form);
+            for line in &mut lines {
+                let sku = line["sku"].as_str().unwrap_or_default();
+                let restock = form.get(&format!("restock.{sku}")).is_some();
+                line["restock"] = json!(restock);
+            }
             body.insert("lines".into(), Value::Array(lines));
+            if form.get("refund").is_some() {
+                body.insert("refund".into(), json!(true));
+            }
+        }
+        ChangeRoute::Returns => {
+            body.insert("lines".into(), Value::Array(form_lines(form)));
+            text(&mut body, "reason");
+        }
+        ChangeRoute::Fulfillments | ChangeRoute::Cancellations => {
+            body.insert("lines".into(), Value::Array(form_lines(form)));
             if route == ChangeRoute::Fulfillments {
                 let mut tracking = Map::new();
                 for name in ["carrier", "number", "url"] {
@@ -229,4 +287,17 @@ fn api_body(route: ChangeRoute, form: &ChangeForm) -> Result<Value, ApiError> {
         }
     }
     Ok(Value::Object(body))
+}
+
+/// The form's `units.<sku>` fields with units above zero, as the API's lines.
+fn form_lines(form: &ChangeForm) -> Vec<Value> {
+    form.fields
+        .iter()
+        .filter_map(|(k, v)| Some((k.strip_prefix("units.")?, v.trim())))
+        .filter(|(_, v)| !v.is_empty() && *v != "0")
+        .map(|(sku, v)| {
+            let quantity = v.parse::<i64>().map_or(json!(v), |q| json!(q));
+            json!({"sku": sku, "quantity": quantity})
+        })
+        .collect()
 }

@@ -259,7 +259,7 @@ fn lines(order: &OrderResource) -> Markup {
     html! {
         h2 { "Lines" }
         table {
-            thead { tr { th { "SKU" } th { "Product" } th.num { "Unit price" } th.num { "Quantity" } th.num { "Cancelled" } th.num { "Shipped" } th.num { "Line total" } } }
+            thead { tr { th { "SKU" } th { "Product" } th.num { "Unit price" } th.num { "Quantity" } th.num { "Cancelled" } th.num { "Shipped" } th.num { "Returned" } th.num { "Line total" } } }
             tbody {
                 @for line in &order.lines {
                     tr {
@@ -269,11 +269,38 @@ fn lines(order: &OrderResource) -> Markup {
                         td.num { (line.quantity) }
                         td.num { (line.cancelled) }
                         td.num { (line.shipped) }
+                        td.num {
+                            (line.returned)
+                            @if line.restocked > 0 { " (" (line.restocked) " restocked)" }
+                            @if line.return_requested > 0 { " + " (line.return_requested) " on a return" }
+                        }
                         td.num { (money(line.line_total, &order.currency)) }
                     }
                 }
             }
-            tfoot { tr { td colspan="6" { "Total (units not cancelled)" } td.num { (money(order.total, &order.currency)) } } }
+            tfoot { tr { td colspan="7" { "Total (units neither cancelled nor returned)" } td.num { (money(order.total, &order.currency)) } } }
+        }
+        @if let Some(returns) = order.returns.as_ref().filter(|r| !r.is_empty()) {
+            h2 { "Returns" }
+            table {
+                thead { tr { th { "Return" } th { "Status" } th { "Units" } th { "Reason" } } }
+                tbody {
+                    @for ret in returns {
+                        tr {
+                            td { code { (ret.id) } }
+                            td { (ret.status) }
+                            td {
+                                @for line in &ret.lines {
+                                    (line.sku) " × " (line.quantity)
+                                    @if let Some(got) = line.received { ", " (got) " back" @if line.restock == Some(true) { ", restocked" } }
+                                    br;
+                                }
+                            }
+                            td { (ret.reason.as_deref().unwrap_or("")) }
+                        }
+                    }
+                }
+            }
         }
     }
 }

@@ -93,6 +93,9 @@ pub enum ChangeRoute {
     Fulfillments,
     Cancellations,
     Refunds,
+    Returns,
+    /// `returns/{id}/receive`.
+    ReceiveReturn(uuid::Uuid),
 }
 
 impl ChangeRoute {
@@ -102,6 +105,8 @@ impl ChangeRoute {
             ChangeRoute::Fulfillments => "fulfillments",
             ChangeRoute::Cancellations => "cancellations",
             ChangeRoute::Refunds => "refunds",
+            ChangeRoute::Returns => "returns",
+            ChangeRoute::ReceiveReturn(_) => "returns/receive",
         }
     }
 
@@ -121,6 +126,8 @@ impl ChangeRoute {
                 lines.map(|lines| OrderChange::Cancel { lines })
             }
             ChangeRoute::Refunds => refund(&mut f, &mut body, currency),
+            ChangeRoute::Returns => super::return_body::request(&mut f, &mut body),
+            ChangeRoute::ReceiveReturn(id) => super::return_body::receive(&mut f, &mut body, id),
         };
         f.reject_unknown(&body);
         f.finish(|| change)
@@ -193,13 +200,18 @@ fn refund(
 
 /// A required amount: a whole number of minor units, 1 to [`MAX_AMOUNT`].
 fn amount(f: &mut Fields, value: Option<Value>) -> Option<i64> {
-    let value = f.required("amount", value);
-    let amount = f.integer("amount", value)?;
+    amount_in_range(f, "amount", value)
+}
+
+/// The required field `name`: a whole number of minor units, 1 to [`MAX_AMOUNT`].
+pub(super) fn amount_in_range(f: &mut Fields, name: &str, value: Option<Value>) -> Option<i64> {
+    let value = f.required(name, value);
+    let amount = f.integer(name, value)?;
     if (1..=MAX_AMOUNT).contains(&amount) {
         Some(amount)
     } else {
         f.push(FieldError::new(
-            "amount",
+            name,
             "out_of_range",
             format!("must be 1 to {MAX_AMOUNT} minor units"),
         ));
@@ -209,7 +221,7 @@ fn amount(f: &mut Fields, value: Option<Value>) -> Option<i64> {
 
 /// A text field of 1 to `max` characters without control characters: `Some(None)` when it
 /// is absent (or null) and not `required`, `None` when it is invalid.
-fn text(
+pub(super) fn text(
     f: &mut Fields,
     name: &str,
     value: Option<Value>,
@@ -270,7 +282,7 @@ fn optional_lines(f: &mut Fields, value: Option<Value>) -> Option<Option<Vec<Uni
     }
 }
 
-fn units(f: &mut Fields, lines: Value) -> Option<Vec<UnitsOf>> {
+pub(super) fn units(f: &mut Fields, lines: Value) -> Option<Vec<UnitsOf>> {
     let Value::Array(lines) = lines else {
         f.push(FieldError::new("lines", "invalid_type", "must be an array"));
         return None;

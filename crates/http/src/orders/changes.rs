@@ -30,7 +30,7 @@ pub(crate) fn order_response(status: StatusCode, order: &Order) -> Response {
 }
 
 /// Runs `route`'s change of order `id` for `auth`'s caller.
-async fn change(
+pub(super) async fn change(
     state: &AppState,
     auth: &Authorized<ManageOrders>,
     id: &str,
@@ -73,11 +73,11 @@ async fn change(
 /// change).
 pub(crate) fn fingerprint(route: ChangeRoute, body: &Value) -> Vec<u8> {
     let canonical = serde_json::to_vec(body).unwrap_or_default();
-    Sha256::new()
-        .chain_update(route.as_str())
-        .chain_update(&canonical)
-        .finalize()
-        .to_vec()
+    let mut hash = Sha256::new().chain_update(route.as_str());
+    if let ChangeRoute::ReceiveReturn(id) = route {
+        hash.update(id.as_bytes());
+    }
+    hash.chain_update(&canonical).finalize().to_vec()
 }
 
 /// A change that went through (or was replayed): the order, and the status to answer with.
@@ -114,6 +114,7 @@ pub(crate) fn settle(outcome: ChangeOutcome) -> Result<Settled, ApiError> {
                 .into(),
         }),
         ChangeOutcome::NotFound => Err(ApiError::NotFound("order")),
+        ChangeOutcome::ReturnNotFound => Err(ApiError::NotFound("return")),
         ChangeOutcome::Stale { .. } => Err(ApiError::PreconditionFailed),
         ChangeOutcome::UnknownLine { index } => Err(ApiError::Validation(
             ValidationErrors::single(FieldError::new(
@@ -135,6 +136,9 @@ fn refused(reason: &LifecycleError) -> ApiError {
         LifecycleError::TooManyUnits { .. } => "too_many_units",
         LifecycleError::NothingOpen => "nothing_open",
         LifecycleError::OverRefundable { .. } => "over_refundable",
+        LifecycleError::TooManyReturned { .. } => "not_returnable",
+        LifecycleError::NotOnReturn { .. } => "not_on_return",
+        LifecycleError::ReturnReceived => "return_received",
     };
     ApiError::Conflict {
         code,

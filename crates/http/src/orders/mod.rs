@@ -6,6 +6,8 @@ mod change_body;
 pub(crate) mod changes;
 mod history;
 mod resource;
+mod return_body;
+mod returns;
 
 use axum::Json;
 use axum::extract::{FromRequestParts, State};
@@ -43,6 +45,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(fulfill_order))
         .routes(routes!(cancel_order))
         .merge(changes::routes())
+        .merge(returns::routes())
 }
 
 /// Marks a response replayed from an idempotency record.

@@ -1,6 +1,6 @@
 //! What the orders API answers with.
 
-use orderly_domain::Order;
+use orderly_domain::{Order, OrderReturn};
 use serde::Serialize;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
@@ -21,7 +21,7 @@ pub struct OrderResource {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
     pub currency: String,
-    /// Σ unit price × units not cancelled, in minor units.
+    /// Σ unit price × units neither cancelled nor received back, in minor units.
     pub total: i64,
     /// Money captured, in minor units.
     pub captured: i64,
@@ -42,6 +42,70 @@ pub struct OrderResource {
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
+    /// Its returns, oldest first; shown when one order is read or changed, not in listings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub returns: Option<Vec<ReturnResource>>,
+}
+
+/// A return of shipped units.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReturnResource {
+    /// The id to receive it with (`POST /v1/orders/{id}/returns/{return_id}/receive`).
+    pub id: Uuid,
+    /// `requested` or `received`.
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub lines: Vec<ReturnLineResource>,
+    /// The refund recorded when it was received, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refund_id: Option<Uuid>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub received_at: Option<OffsetDateTime>,
+}
+
+/// Units of a line on a return.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReturnLineResource {
+    pub product_id: Uuid,
+    pub sku: String,
+    /// Units asked for.
+    pub quantity: i64,
+    /// Units that came back; absent until received.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub received: Option<i64>,
+    /// Whether they went back in stock; absent until received.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restock: Option<bool>,
+}
+
+impl From<&OrderReturn> for ReturnResource {
+    fn from(r: &OrderReturn) -> Self {
+        Self {
+            id: r.id,
+            status: r.status.as_str(),
+            reason: r.reason.clone(),
+            lines: r
+                .lines
+                .iter()
+                .map(|l| ReturnLineResource {
+                    product_id: l.product_id.as_uuid(),
+                    sku: l.sku.clone(),
+                    quantity: l.quantity,
+                    received: l.received,
+                    restock: l.restock,
+                })
+                .collect(),
+            refund_id: r.refund_id,
+            created_at: r.created_at,
+            received_at: r.received_at,
+        }
+    }
 }
 
 /// Who the order is for.
@@ -66,6 +130,12 @@ pub struct OrderLineResource {
     pub cancelled: i64,
     /// Units shipped.
     pub shipped: i64,
+    /// Units on a return asked for and not yet received.
+    pub return_requested: i64,
+    /// Units received back by a return: they leave the total.
+    pub returned: i64,
+    /// Units received back and put back in stock.
+    pub restocked: i64,
 }
 
 impl From<&Order> for OrderResource {
@@ -99,11 +169,18 @@ impl From<&Order> for OrderResource {
                     line_total: l.line_total,
                     cancelled: l.cancelled,
                     shipped: l.shipped,
+                    return_requested: l.return_requested,
+                    returned: l.returned,
+                    restocked: l.restocked,
                 })
                 .collect(),
             receipt_sent_at: order.receipt_sent_at,
             created_at: order.created_at,
             updated_at: order.updated_at,
+            returns: order
+                .returns
+                .as_ref()
+                .map(|returns| returns.iter().map(ReturnResource::from).collect()),
         }
     }
 }

@@ -56,6 +56,8 @@ backend_tests! {
             ("/v1/orders/{id}/cancellations", "post", &["201", "404", "409", "412", "422"][..]),
             ("/v1/orders/{id}/refunds", "post", &["201", "404", "409", "412", "422"][..]),
             ("/v1/orders/{id}/history", "get", &["200", "404"][..]),
+            ("/v1/orders/{id}/returns", "post", &["201", "404", "409", "412", "422"][..]),
+            ("/v1/orders/{id}/returns/{return_id}/receive", "post", &["201", "404", "409", "412", "422"][..]),
             ("/v1/jobs", "get", &["200", "400", "401", "403"][..]),
             ("/v1/jobs/{id}", "get", &["200", "404"][..]),
             ("/v1/jobs/{id}/retry", "post", &["200", "404", "409"][..]),
@@ -83,7 +85,7 @@ backend_tests! {
                 assert!(responses.get(*status).is_some(), "{method} {path} lacks {status}");
             }
         }
-        assert_eq!(paths.len(), 31, "a route is missing from the test or the document: {:?}", paths.keys());
+        assert_eq!(paths.len(), 33, "a route is missing from the test or the document: {:?}", paths.keys());
         assert!(doc["components"]["schemas"]["Problem"].is_object());
         assert!(doc["components"]["securitySchemes"]["api_key"].is_object());
     }

@@ -11,11 +11,16 @@ use serde_json::{Value, json};
 use crate::helpers::{StatusCode, TestApp, backend_tests, problem};
 
 /// `POST /v1/orders/{order}/{route}` with `body` and a fresh idempotency key.
-async fn change(app: &TestApp, order: &str, route: &str, body: Value) -> reqwest::Response {
+pub(crate) async fn change(
+    app: &TestApp,
+    order: &str,
+    route: &str,
+    body: Value,
+) -> reqwest::Response {
     change_with_key(app, order, route, body, &uuid::Uuid::new_v4().to_string()).await
 }
 
-async fn change_with_key(
+pub(crate) async fn change_with_key(
     app: &TestApp,
     order: &str,
     route: &str,
@@ -31,19 +36,19 @@ async fn change_with_key(
 }
 
 /// The order the change answered with, checking its status code.
-async fn changed(response: reqwest::Response, status: StatusCode) -> Value {
+pub(crate) async fn changed(response: reqwest::Response, status: StatusCode) -> Value {
     assert_eq!(response.status(), status);
     response.json().await.unwrap()
 }
 
-async fn stock(app: &TestApp, sku: &str) -> i64 {
+pub(crate) async fn stock(app: &TestApp, sku: &str) -> i64 {
     app.read(&format!("/v1/products/by-sku/{sku}")).await["stock"]
         .as_i64()
         .unwrap()
 }
 
 /// A placed order of two mugs at 10.00 and a plate at 5.00 (total 25.00); its id.
-async fn two_mugs_and_a_plate(app: &TestApp) -> String {
+pub(crate) async fn two_mugs_and_a_plate(app: &TestApp) -> String {
     app.create_product("MUG", 1_000, 10).await;
     app.create_product("PLATE", 500, 10).await;
     let placed = app
@@ -313,7 +318,7 @@ backend_tests! {
 
 /// The customer's mail about each change, as the outbox holds it: one per change, named by
 /// its event.
-async fn mails(app: &TestApp) -> Vec<mail_parser::Message<'static>> {
+pub(crate) async fn mails(app: &TestApp) -> Vec<mail_parser::Message<'static>> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir(app.dir.join("outbox"))
         .into_iter()

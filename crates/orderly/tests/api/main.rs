@@ -26,6 +26,7 @@ mod product_events;
 mod products;
 mod queues;
 mod rate_limits;
+mod returns;
 mod scheduler;
 mod slow_bodies;
 mod traces;

@@ -9,7 +9,8 @@ mod place;
 
 pub use dossier::{OrderDossier, OrderEvent, OrderSearch, WebhookAttempt};
 pub use orderly_storage::{
-    ChangeKey, ChangeOutcome, ChangeRequest, OrderChange, Tracking, UnitsOf,
+    ChangeKey, ChangeOutcome, ChangeRequest, OrderChange, ReceivedOf, ReturnRefund, Tracking,
+    UnitsOf,
 };
 pub use place::{OrderPlacement, OrderRejection, PlaceOrder, Placement};
 
@@ -46,7 +47,11 @@ impl Services {
         };
         let outcome = self.store.change_order(request, settings).await?;
         if let ChangeOutcome::Done(order) = &outcome {
-            if matches!(request.change, OrderChange::Cancel { .. }) {
+            // Cancelled units and restocked returns put stock back on sale.
+            if matches!(
+                request.change,
+                OrderChange::Cancel { .. } | OrderChange::ReceiveReturn { .. }
+            ) {
                 self.forget_products(order.lines.iter().map(|l| (l.product_id, None)))
                     .await;
             }
@@ -150,5 +155,7 @@ fn change_name(change: &OrderChange) -> &'static str {
         OrderChange::Ship { .. } => "ship",
         OrderChange::Cancel { .. } => "cancel",
         OrderChange::Refund { .. } => "refund",
+        OrderChange::RequestReturn { .. } => "request_return",
+        OrderChange::ReceiveReturn { .. } => "receive_return",
     }
 }

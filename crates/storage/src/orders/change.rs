@@ -1,20 +1,22 @@
-//! A change to an order — a capture, a shipment, a cancellation of units, a refund — in one
-//! transaction: the order locked and read, the lifecycle's rule applied (`orderly_domain::
+//! A change to an order — a capture, a shipment, a cancellation of units, a refund, a return
+//! requested or received — in one transaction: the order locked and read, the lifecycle's rule applied (`orderly_domain::
 //! lifecycle`), its figures and lines written back, the stock of cancelled units given back,
 //! the payment, shipment or refund recorded with its actor, its events (and their webhook
 //! deliveries) written to the outbox, and its idempotency record kept with the order as the
 //! change left it.
 
-use orderly_domain::{Actor, LifecycleError, LineUnits, Order, OrderId, OrderStatus, ProductRef};
-use orderly_queue::kinds::{CustomerNoticeArgs, NotifyCustomer};
-use orderly_queue::{Enqueued, enqueue_in};
-use serde_json::{Value, json};
+use orderly_domain::{
+    Actor, LifecycleError, LineUnits, Order, OrderId, OrderStatus, ProductRef, ReceivedUnits,
+    ReturnStatus,
+};
+use orderly_queue::Enqueued;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::change_sql::{ChangeRecord, ChangeRow, ChangeSql};
+use super::change_record::write;
+use super::change_sql::{ChangeRecord, ChangeSql};
+use super::returns;
 use super::snapshot;
-use crate::webhooks::{OutboxEvent, queue_deliveries};
 
 /// Units of the line that holds a product, named by SKU or id.
 #[derive(Debug, Clone)]
@@ -54,6 +56,35 @@ pub enum OrderChange {
         reason: Option<String>,
         lines: Option<Vec<UnitsOf>>,
     },
+    /// Put shipped units on a return.
+    RequestReturn {
+        lines: Vec<UnitsOf>,
+        reason: Option<String>,
+    },
+    /// Receive return `return_id`: the units that came back, and the refund to record.
+    ReceiveReturn {
+        return_id: Uuid,
+        lines: Vec<ReceivedOf>,
+        refund: Option<ReturnRefund>,
+    },
+}
+
+/// Units that came back on a return, and whether they go back in stock.
+#[derive(Debug, Clone)]
+pub struct ReceivedOf {
+    pub product: ProductRef,
+    pub quantity: i64,
+    pub restock: bool,
+}
+
+/// The refund a received return records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReturnRefund {
+    /// This amount, against the returned lines.
+    Amount(i64),
+    /// The returned units' price less what was refunded on their lines, within the money
+    /// kept (none when that is nothing).
+    Due,
 }
 
 /// An `Idempotency-Key` of a change.
@@ -104,6 +135,8 @@ pub enum ChangeOutcome {
     /// This `(provider, reference)` was recorded before, for this order (here as it stands)
     /// or, with `None`, for another.
     RecordedBefore(Option<Box<Order>>),
+    /// The order has no return of that id.
+    ReturnNotFound,
 }
 
 /// How changes are made: how long their idempotency records are kept, and how many runs the
@@ -113,13 +146,6 @@ pub struct ChangeSettings {
     pub key_ttl: time::Duration,
     pub notice_attempts: i32,
 }
-
-/// The events a customer is mailed about.
-const CUSTOMER_NOTICES: [&str; 3] = [
-    "order.fulfillment_created",
-    "order.units_cancelled",
-    "order.refunded",
-];
 
 /// The result of [`apply`]: its outcome and the jobs its events enqueued.
 pub(crate) type Applied = (ChangeOutcome, Enqueued);
@@ -163,26 +189,16 @@ pub(crate) async fn apply<C: ChangeSql>(
         return none(ChangeOutcome::RecordedBefore(same.then(|| Box::new(order))));
     }
     let before = order.clone();
+    // The id of what the change records: the payment, shipment, refund or return.
+    let change_id = Uuid::now_v7();
     let mut ledger = order.ledger();
-    let units = match resolve(&order, &request.change) {
-        Ok(units) => units,
-        Err(index) => return none(ChangeOutcome::UnknownLine { index }),
-    };
-    let judged = match &request.change {
-        OrderChange::Capture { amount, .. } => ledger.capture(*amount),
-        OrderChange::PayInFull => ledger.capture(ledger.balance_due()),
-        OrderChange::Ship { .. } => ledger.ship(&units.unwrap_or_else(|| ledger.open_units())),
-        OrderChange::Cancel { .. } => ledger.cancel(&units.unwrap_or_else(|| ledger.open_units())),
-        OrderChange::Refund { amount, .. } => ledger.refund(*amount, units.as_deref()),
-    };
-    if let Err(reason) = judged {
-        let status = order.status;
-        return none(ChangeOutcome::Refused { reason, status });
+    if let Err(outcome) = judge(&mut order, &mut ledger, &request.change, change_id, now) {
+        return none(outcome);
     }
     order.apply(&ledger);
     order.version += 1;
     order.updated_at = now;
-    let enqueued = write(conn, request, &before, &order, settings, now).await?;
+    let enqueued = write(conn, request, &before, &order, change_id, settings, now).await?;
     if let Some(key) = &request.key {
         let record = ChangeRecord {
             fingerprint: key.fingerprint.clone(),
@@ -196,6 +212,114 @@ pub(crate) async fn apply<C: ChangeSql>(
     Ok((ChangeOutcome::Done(Box::new(order)), enqueued))
 }
 
+/// Applies the change's rule to `ledger` (and, for a return, to `order`'s returns); when
+/// the rules refuse it, the outcome to answer with.
+fn judge(
+    order: &mut Order,
+    ledger: &mut orderly_domain::Ledger,
+    change: &OrderChange,
+    id: Uuid,
+    now: OffsetDateTime,
+) -> Result<(), ChangeOutcome> {
+    let status = order.status;
+    let refused = |reason| ChangeOutcome::Refused { reason, status };
+    if let OrderChange::ReceiveReturn {
+        return_id,
+        lines,
+        refund,
+    } = change
+    {
+        return receive(order, ledger, *return_id, lines, *refund, id, now);
+    }
+    let units = resolve(order, change).map_err(|index| ChangeOutcome::UnknownLine { index })?;
+    match change {
+        OrderChange::Capture { amount, .. } => ledger.capture(*amount),
+        OrderChange::PayInFull => ledger.capture(ledger.balance_due()),
+        OrderChange::Ship { .. } => ledger.ship(&units.unwrap_or_else(|| ledger.open_units())),
+        OrderChange::Cancel { .. } => ledger.cancel(&units.unwrap_or_else(|| ledger.open_units())),
+        OrderChange::Refund { amount, .. } => ledger.refund(*amount, units.as_deref()),
+        OrderChange::RequestReturn { reason, .. } => {
+            let units = units.unwrap_or_default();
+            ledger.request_return(&units).map(|()| {
+                let ret = returns::requested(order, id, &units, reason.clone(), now);
+                order.returns.get_or_insert_with(Vec::new).push(ret);
+            })
+        }
+        OrderChange::ReceiveReturn { .. } => unreachable!("received above"),
+    }
+    .map_err(refused)
+}
+
+/// Receives return `return_id`: the units that came back, and the refund `refund_id` when
+/// one is recorded.
+fn receive(
+    order: &mut Order,
+    ledger: &mut orderly_domain::Ledger,
+    return_id: Uuid,
+    lines: &[ReceivedOf],
+    refund: Option<ReturnRefund>,
+    refund_id: Uuid,
+    now: OffsetDateTime,
+) -> Result<(), ChangeOutcome> {
+    let status = order.status;
+    let refused = |reason| ChangeOutcome::Refused { reason, status };
+    let Some(ret) = order.returns.iter().flatten().find(|r| r.id == return_id) else {
+        return Err(ChangeOutcome::ReturnNotFound);
+    };
+    if ret.status == ReturnStatus::Received {
+        return Err(refused(LifecycleError::ReturnReceived));
+    }
+    let received = lines
+        .iter()
+        .enumerate()
+        .map(|(index, wanted)| {
+            line_of(order, &wanted.product)
+                .map(|line| ReceivedUnits {
+                    line,
+                    units: wanted.quantity,
+                    restock: wanted.restock,
+                })
+                .ok_or(ChangeOutcome::UnknownLine { index })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    ledger
+        .receive_return(&ret.requested(), &received)
+        .map_err(refused)?;
+    let amount = match refund {
+        None => 0,
+        Some(ReturnRefund::Due) => ledger.return_refund(&received),
+        Some(ReturnRefund::Amount(amount)) => amount,
+    };
+    let refunded = refund.is_some_and(|r| r != ReturnRefund::Due || amount > 0);
+    if refunded {
+        let units: Vec<LineUnits> = received
+            .iter()
+            .map(|r| LineUnits {
+                line: r.line,
+                units: r.units,
+            })
+            .collect();
+        ledger.refund(amount, Some(&units)).map_err(refused)?;
+    }
+    if let Some(ret) = order
+        .returns
+        .iter_mut()
+        .flatten()
+        .find(|r| r.id == return_id)
+    {
+        returns::received(ret, &received, refunded.then_some(refund_id), now);
+    }
+    Ok(())
+}
+
+/// The index of the order's line holding `product`.
+fn line_of(order: &Order, product: &ProductRef) -> Option<usize> {
+    order.lines.iter().position(|line| match product {
+        ProductRef::Sku(sku) => line.sku == sku.as_str(),
+        ProductRef::Id(id) => line.product_id == *id,
+    })
+}
+
 /// The request's lines as the order's line indexes; `Err(i)` when line `i` of the request
 /// names no line of the order. `None` when the change names no lines.
 fn resolve(order: &Order, change: &OrderChange) -> Result<Option<Vec<LineUnits>>, usize> {
@@ -203,203 +327,23 @@ fn resolve(order: &Order, change: &OrderChange) -> Result<Option<Vec<LineUnits>>
         OrderChange::Ship { lines, .. }
         | OrderChange::Cancel { lines }
         | OrderChange::Refund { lines, .. } => lines.as_deref(),
-        OrderChange::Capture { .. } | OrderChange::PayInFull => None,
+        OrderChange::RequestReturn { lines, .. } => Some(lines.as_slice()),
+        OrderChange::Capture { .. }
+        | OrderChange::PayInFull
+        | OrderChange::ReceiveReturn { .. } => None,
     };
     let Some(lines) = lines else { return Ok(None) };
     lines
         .iter()
         .enumerate()
         .map(|(index, wanted)| {
-            let line = order.lines.iter().position(|line| match &wanted.product {
-                ProductRef::Sku(sku) => line.sku == sku.as_str(),
-                ProductRef::Id(id) => line.product_id == *id,
-            });
-            line.map(|line| LineUnits {
-                line,
-                units: wanted.quantity,
-            })
-            .ok_or(index)
+            line_of(order, &wanted.product)
+                .map(|line| LineUnits {
+                    line,
+                    units: wanted.quantity,
+                })
+                .ok_or(index)
         })
         .collect::<Result<Vec<_>, _>>()
         .map(Some)
-}
-
-/// Writes what changed from `before` to `after`: figures, lines, stock, the change's own
-/// record and its events.
-async fn write<C: ChangeSql>(
-    conn: &mut C,
-    request: &ChangeRequest,
-    before: &Order,
-    after: &Order,
-    settings: ChangeSettings,
-    now: OffsetDateTime,
-) -> Result<Enqueued, sqlx::Error> {
-    let id = after.id.as_uuid();
-    conn.write_figures(after, now).await?;
-    let mut changed_units = Vec::new();
-    // Lines in product order, as reservations lock them.
-    let mut lines: Vec<(usize, _)> = after.lines.iter().enumerate().collect();
-    lines.sort_by_key(|(_, line)| line.product_id);
-    for (i, line) in lines {
-        let was = &before.lines[i];
-        if (line.cancelled, line.shipped, line.refunded)
-            == (was.cancelled, was.shipped, was.refunded)
-        {
-            continue;
-        }
-        conn.write_line(id, i as i32 + 1, line).await?;
-        let released = line.cancelled - was.cancelled;
-        if released > 0 {
-            conn.release_stock(line.product_id, released, now).await?;
-        }
-        let units = (line.cancelled - was.cancelled) + (line.shipped - was.shipped);
-        if units > 0 {
-            changed_units.push(json!({"sku": line.sku, "product_id": line.product_id.as_uuid(), "quantity": units}));
-        }
-    }
-    let actor = actor_json(&request.actor);
-    let row = ChangeRow {
-        id: Uuid::now_v7(),
-        order: id,
-        actor: &actor,
-        at: now,
-    };
-    let (kind, mut payload) =
-        record_change(conn, request, &row, after, before, changed_units).await?;
-    payload["order_id"] = json!(after.id.to_string());
-    payload["actor"] = actor.clone();
-    let mut events = vec![(kind, payload)];
-    if after.status != before.status {
-        events.push((
-            status_event(after.status),
-            json!({"order_id": after.id.to_string(), "status": after.status.as_str(), "actor": actor}),
-        ));
-    }
-    let trace = request.trace.as_deref();
-    let mut outbox = Vec::with_capacity(events.len());
-    let mut notices = Vec::new();
-    for (kind, payload) in &events {
-        let event = OutboxEvent {
-            id: Uuid::now_v7(),
-            kind,
-            trace,
-        };
-        conn.insert_event(event.id, kind, id, payload, now, trace)
-            .await?;
-        if CUSTOMER_NOTICES.contains(kind) {
-            let args = CustomerNoticeArgs {
-                order_id: id,
-                event_id: event.id,
-                kind: (*kind).to_owned(),
-                data: payload.clone(),
-            };
-            notices.push(NotifyCustomer::job(&args).max_attempts(settings.notice_attempts));
-        }
-        outbox.push(event);
-    }
-    let mailed = enqueue_in(conn, &notices, now).await?;
-    Ok(mailed.and(queue_deliveries(conn, &outbox, now).await?))
-}
-
-/// Records the payment, shipment or refund, and names its event with its payload.
-async fn record_change<C: ChangeSql>(
-    conn: &mut C,
-    request: &ChangeRequest,
-    row: &ChangeRow<'_>,
-    after: &Order,
-    before: &Order,
-    changed_units: Vec<Value>,
-) -> Result<(&'static str, Value), sqlx::Error> {
-    let figures = json!({
-        "total": after.total,
-        "captured": after.captured,
-        "refunded": after.refunded,
-        "balance_due": after.ledger().balance_due(),
-        "refund_owed": after.ledger().refund_owed(),
-    });
-    Ok(match &request.change {
-        OrderChange::Capture { .. } | OrderChange::PayInFull => {
-            let amount = after.captured - before.captured;
-            let (provider, reference) = match &request.change {
-                OrderChange::Capture {
-                    provider,
-                    reference,
-                    ..
-                } => (provider.clone(), reference.clone()),
-                _ => ("manual".to_owned(), row.id.to_string()),
-            };
-            conn.insert_payment(row, amount, &provider, &reference)
-                .await?;
-            let payment = json!({"payment_id": row.id, "amount": amount, "provider": provider, "reference": reference});
-            ("order.payment_captured", merge(payment, figures))
-        }
-        OrderChange::Ship { tracking, .. } => {
-            let lines = Value::Array(changed_units);
-            let t = [
-                tracking.carrier.as_deref(),
-                tracking.number.as_deref(),
-                tracking.url.as_deref(),
-            ];
-            conn.insert_fulfillment(row, &lines, t).await?;
-            let shipment = json!({
-                "fulfillment_id": row.id,
-                "lines": lines,
-                "tracking": {"carrier": t[0], "number": t[1], "url": t[2]},
-            });
-            ("order.fulfillment_created", merge(shipment, figures))
-        }
-        OrderChange::Cancel { .. } => (
-            "order.units_cancelled",
-            merge(json!({"lines": changed_units}), figures),
-        ),
-        OrderChange::Refund {
-            amount,
-            reason,
-            lines,
-        } => {
-            let named = lines.as_ref().map(|lines| {
-                Value::Array(
-                    lines
-                        .iter()
-                        .map(|l| match &l.product {
-                            ProductRef::Sku(sku) => {
-                                json!({"sku": sku.as_str(), "quantity": l.quantity})
-                            }
-                            ProductRef::Id(id) => {
-                                json!({"product_id": id.as_uuid(), "quantity": l.quantity})
-                            }
-                        })
-                        .collect(),
-                )
-            });
-            conn.insert_refund(row, *amount, reason.as_deref(), named.as_ref())
-                .await?;
-            let refund =
-                json!({"refund_id": row.id, "amount": amount, "reason": reason, "lines": named});
-            ("order.refunded", merge(refund, figures))
-        }
-    })
-}
-
-fn merge(mut a: Value, b: Value) -> Value {
-    if let (Some(a), Value::Object(b)) = (a.as_object_mut(), b) {
-        a.extend(b);
-    }
-    a
-}
-
-/// The event an order reaching `status` fires, as before the lifecycle.
-fn status_event(status: OrderStatus) -> &'static str {
-    match status {
-        OrderStatus::Pending => "order.pending",
-        OrderStatus::Paid => "order.paid",
-        OrderStatus::Fulfilled => "order.fulfilled",
-        OrderStatus::Cancelled => "order.cancelled",
-        OrderStatus::Expired => "order.expired",
-    }
-}
-
-/// An actor as events, payments, shipments and refunds record it.
-pub(crate) fn actor_json(actor: &Actor) -> Value {
-    json!({"type": actor.kind.as_str(), "id": actor.id, "name": actor.name})
 }

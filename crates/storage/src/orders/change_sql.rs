@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::read::{LineRow, OrderRow};
+use super::returns::ReturnSql as _;
 use super::sql::TransitionSql;
 
 /// A change's idempotency record: the request's fingerprint and the order it left.
@@ -30,7 +31,7 @@ pub(crate) struct ChangeRow<'a> {
 }
 
 /// Statements on one connection inside an open write transaction.
-pub(crate) trait ChangeSql: TransitionSql {
+pub(crate) trait ChangeSql: TransitionSql + super::returns::ReturnSql {
     /// The order with its lines, its row locked until the transaction ends.
     fn lock_order(
         &mut self,
@@ -42,7 +43,7 @@ pub(crate) trait ChangeSql: TransitionSql {
         order: &Order,
         at: OffsetDateTime,
     ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
-    /// Writes one line's units and refunded money.
+    /// Writes one line's units, refunded money and returned units.
     fn write_line(
         &mut self,
         order: Uuid,
@@ -104,7 +105,8 @@ macro_rules! lock_order {
 }
 
 const LINES: &str = "SELECT order_id, product_id, sku, name, unit_price, quantity, line_total, \
-                     cancelled, shipped, refunded FROM order_lines WHERE order_id = $1 \
+                     cancelled, shipped, refunded, return_requested, returned, restocked FROM order_lines \
+                     WHERE order_id = $1 \
                      ORDER BY line_no";
 
 macro_rules! impl_change_sql {
@@ -123,6 +125,7 @@ macro_rules! impl_change_sql {
                     .fetch_all(&mut *self)
                     .await?;
                 found.lines = lines.into_iter().map(|LineRow(_, line)| line).collect();
+                found.returns = Some(self.order_returns(order).await?);
                 found.settle_legacy();
                 Ok(Some(found))
             }
@@ -154,7 +157,8 @@ macro_rules! impl_change_sql {
                 line: &OrderLine,
             ) -> Result<(), sqlx::Error> {
                 sqlx::query(
-                    "UPDATE order_lines SET cancelled = $3, shipped = $4, refunded = $5 \
+                    "UPDATE order_lines SET cancelled = $3, shipped = $4, refunded = $5, \
+                     return_requested = $6, returned = $7, restocked = $8 \
                      WHERE order_id = $1 AND line_no = $2",
                 )
                 .bind(order)
@@ -162,6 +166,9 @@ macro_rules! impl_change_sql {
                 .bind(line.cancelled)
                 .bind(line.shipped)
                 .bind(line.refunded)
+                .bind(line.return_requested)
+                .bind(line.returned)
+                .bind(line.restocked)
                 .execute(&mut *self)
                 .await
                 .map(|_| ())

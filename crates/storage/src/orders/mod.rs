@@ -2,11 +2,13 @@
 //! (`transition.rs`), and reading them back (`read.rs`).
 
 mod change;
+mod change_record;
 mod change_sql;
 mod place;
 mod place_postgres;
 mod place_sqlite;
 mod read;
+mod returns;
 mod snapshot;
 pub(crate) mod sql;
 mod transition;
@@ -15,10 +17,11 @@ use orderly_domain::{NewOrder, Order, OrderAction, OrderId, OrderStatus, PageLim
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-pub(crate) use change::actor_json;
 pub use change::{
-    ChangeKey, ChangeOutcome, ChangeRequest, ChangeSettings, OrderChange, Tracking, UnitsOf,
+    ChangeKey, ChangeOutcome, ChangeRequest, ChangeSettings, OrderChange, ReceivedOf, ReturnRefund,
+    Tracking, UnitsOf,
 };
+pub(crate) use change_record::actor_json;
 pub use orderly_domain::reservation::{LineProblem, OrderRejection, ShortLine};
 use place::{BatchContext, judge_retry, place_batch};
 use read::push_id_list;

@@ -187,6 +187,7 @@ async fn decide<C: PlaceSql>(
                 receipt_sent_at: None,
                 created_at: now,
                 updated_at: now,
+                returns: Some(Vec::new()),
             })),
             Err(rejection) => CreateOutcome::Rejected(rejection),
         });
@@ -220,7 +221,7 @@ async fn write_created<C: PlaceSql>(
                 "email": order.email,
                 "currency": order.currency,
                 "total": order.total,
-                "actor": super::change::actor_json(&request.actor),
+                "actor": super::change_record::actor_json(&request.actor),
             })
             .to_string(),
             at: now,

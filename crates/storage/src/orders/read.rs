@@ -7,6 +7,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::OrderFilter;
+use super::returns::ReturnSql as _;
 use crate::{Store, StoreError, with_pool};
 
 const ORDER_BY_ID: &str = "SELECT id, status, email, name, note, currency, total, captured, \
@@ -25,7 +26,8 @@ const ORDERS_BY_IDS: &str = "SELECT id, status, email, name, note, currency, tot
 
 /// Followed by the id list (`push_id_list`) and the ordering.
 const LINES_OF_ORDERS: &str = "SELECT order_id, product_id, sku, name, unit_price, quantity, \
-                               line_total, cancelled, shipped, refunded FROM order_lines \
+                               line_total, cancelled, shipped, refunded, return_requested, returned, \
+                               restocked FROM order_lines \
                                WHERE order_id IN ";
 
 /// Appends `(…)` with one bound parameter per id: the same text on both backends (SQLite has
@@ -77,6 +79,7 @@ where
             receipt_sent_at: row.try_get("receipt_sent_at")?,
             created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
+            returns: None,
         }))
     }
 }
@@ -105,6 +108,9 @@ where
                 cancelled: row.try_get("cancelled")?,
                 shipped: row.try_get("shipped")?,
                 refunded: row.try_get("refunded")?,
+                return_requested: row.try_get("return_requested")?,
+                returned: row.try_get("returned")?,
+                restocked: row.try_get("restocked")?,
             },
         ))
     }
@@ -121,7 +127,12 @@ impl Store {
             Some(OrderRow(order)) => {
                 let mut found = [order];
                 self.attach_lines(&mut found).await?;
-                let [order] = found;
+                let [mut order] = found;
+                let returns = with_pool!(self, pool => async {
+                    let mut conn = pool.acquire().await?;
+                    conn.order_returns(id.as_uuid()).await
+                }.await)?;
+                order.returns = Some(returns);
                 Ok(Some(order))
             }
             None => Ok(None),

@@ -7,10 +7,13 @@
 //! as snapshots, and a process of an earlier version replays a snapshot written by this one
 //! as the answer it would have rendered (both run side by side during a rolling deploy).
 //! The lifecycle's figures (`captured`, `refunded`, `version`, and per line `cancelled`,
-//! `shipped`, `refunded`) were added later: records without them read as an order just
-//! placed, which is what they were, and a process that does not know them ignores them.
+//! `shipped`, `refunded`), then its returns (per line `returned` and `restocked`, and the
+//! order's `returns`), were added later: records without them read as an order just placed,
+//! which is what they were, and a process that does not know them ignores them.
 
-use orderly_domain::{Order, OrderId, OrderLine, OrderStatus, ProductId};
+use orderly_domain::{
+    Order, OrderId, OrderLine, OrderReturn, OrderStatus, ProductId, ReturnLine, ReturnStatus,
+};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -41,6 +44,80 @@ struct Snapshot {
     created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     updated_at: OffsetDateTime,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    returns: Option<Vec<Return>>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Return {
+    id: Uuid,
+    status: String,
+    reason: Option<String>,
+    lines: Vec<ReturnLineSnapshot>,
+    refund_id: Option<Uuid>,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    received_at: Option<OffsetDateTime>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ReturnLineSnapshot {
+    line: usize,
+    sku: String,
+    product_id: Uuid,
+    quantity: i64,
+    received: Option<i64>,
+    restock: Option<bool>,
+}
+
+impl Return {
+    fn of(r: &OrderReturn) -> Self {
+        Self {
+            id: r.id,
+            status: r.status.as_str().to_owned(),
+            reason: r.reason.clone(),
+            lines: r
+                .lines
+                .iter()
+                .map(|l| ReturnLineSnapshot {
+                    line: l.line,
+                    sku: l.sku.clone(),
+                    product_id: l.product_id.as_uuid(),
+                    quantity: l.quantity,
+                    received: l.received,
+                    restock: l.restock,
+                })
+                .collect(),
+            refund_id: r.refund_id,
+            created_at: r.created_at,
+            received_at: r.received_at,
+        }
+    }
+
+    fn into_return(self) -> Result<OrderReturn, String> {
+        Ok(OrderReturn {
+            id: self.id,
+            status: ReturnStatus::parse(&self.status)
+                .ok_or_else(|| format!("unknown return status {}", self.status))?,
+            reason: self.reason,
+            lines: self
+                .lines
+                .into_iter()
+                .map(|l| ReturnLine {
+                    line: l.line,
+                    sku: l.sku,
+                    product_id: ProductId::from_uuid(l.product_id),
+                    quantity: l.quantity,
+                    received: l.received,
+                    restock: l.restock,
+                })
+                .collect(),
+            refund_id: self.refund_id,
+            created_at: self.created_at,
+            received_at: self.received_at,
+        })
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -63,6 +140,12 @@ struct Line {
     shipped: i64,
     #[serde(default)]
     refunded: i64,
+    #[serde(default)]
+    return_requested: i64,
+    #[serde(default)]
+    returned: i64,
+    #[serde(default)]
+    restocked: i64,
 }
 
 fn first_version() -> i64 {
@@ -97,11 +180,18 @@ pub(crate) fn write(order: &Order) -> String {
                 cancelled: l.cancelled,
                 shipped: l.shipped,
                 refunded: l.refunded,
+                return_requested: l.return_requested,
+                returned: l.returned,
+                restocked: l.restocked,
             })
             .collect(),
         receipt_sent_at: order.receipt_sent_at,
         created_at: order.created_at,
         updated_at: order.updated_at,
+        returns: order
+            .returns
+            .as_ref()
+            .map(|returns| returns.iter().map(Return::of).collect()),
     };
     // Strings, integers and RFC 3339 times of years 0–9999: always serializable.
     serde_json::to_string(&snapshot).unwrap_or_default()
@@ -136,12 +226,20 @@ pub(crate) fn read(stored: &str, created_by: Uuid) -> Result<Order, sqlx::Error>
                 cancelled: l.cancelled,
                 shipped: l.shipped,
                 refunded: l.refunded,
+                return_requested: l.return_requested,
+                returned: l.returned,
+                restocked: l.restocked,
             })
             .collect(),
         created_by,
         receipt_sent_at: s.receipt_sent_at,
         created_at: s.created_at,
         updated_at: s.updated_at,
+        returns: s
+            .returns
+            .map(|returns| returns.into_iter().map(Return::into_return).collect())
+            .transpose()
+            .map_err(decode)?,
     })
 }
 
@@ -172,11 +270,15 @@ mod tests {
                 cancelled: 1,
                 shipped: 1,
                 refunded: 250,
+                return_requested: 0,
+                returned: 1,
+                restocked: 1,
             }],
             created_by: Uuid::now_v7(),
             receipt_sent_at: None,
             created_at: at,
             updated_at: at,
+            returns: None,
         }
     }
 

@@ -52,7 +52,7 @@ pub(crate) async fn transition<C: TransitionSql>(
     let payload = json!({
         "order_id": id.to_string(),
         "status": target.as_str(),
-        "actor": super::change::actor_json(actor),
+        "actor": super::change_record::actor_json(actor),
     });
     let event = OutboxEvent {
         id: Uuid::now_v7(),

@@ -5,7 +5,7 @@
 //!
 //! Amounts are integers in the order's currency's minor units; nothing is rounded. The
 //! figures:
-//! - `total` = Σ unit price × (ordered − cancelled);
+//! - `total` = Σ unit price × (ordered − cancelled − received back by a return);
 //! - `balance_due` = max(0, total − (captured − refunded));
 //! - `refund_owed` = max(0, (captured − refunded) − total).
 //!
@@ -14,9 +14,13 @@
 //! shipped, `cancelled` once every unit is cancelled; `expired` only from the `expire_orders`
 //! chore, and never for an order with a capture.
 
+pub mod returns;
+
 use std::fmt;
 
 use crate::order::{Order, OrderStatus};
+
+pub use returns::ReceivedUnits;
 
 /// Where an order's money stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -79,6 +83,13 @@ pub struct LineFigures {
     pub shipped: i64,
     /// Refunded against this line (a refund that names lines), in minor units.
     pub refunded: i64,
+    /// Units on a return asked for and not yet received.
+    pub return_requested: i64,
+    /// Units received back: they leave the total. With those on a return, never more than
+    /// shipped.
+    pub returned: i64,
+    /// Units received back and put back in stock.
+    pub restocked: i64,
 }
 
 impl LineFigures {
@@ -90,6 +101,11 @@ impl LineFigures {
     /// Units not cancelled.
     pub fn kept(&self) -> i64 {
         self.quantity - self.cancelled
+    }
+
+    /// Units the customer pays for: neither cancelled nor received back.
+    pub fn billable(&self) -> i64 {
+        self.quantity - self.cancelled - self.returned
     }
 }
 
@@ -129,14 +145,30 @@ pub enum LifecycleError {
     OverRefundable { amount: i64, refundable: i64 },
     #[error("the amounts do not fit in 64 bits")]
     Overflow,
+    #[error(
+        "line {line} has {returnable} shipped units not already on a return, fewer than {asked}"
+    )]
+    TooManyReturned {
+        line: usize,
+        returnable: i64,
+        asked: i64,
+    },
+    #[error("line {line} has {requested} units on this return, fewer than {asked}")]
+    NotOnReturn {
+        line: usize,
+        requested: i64,
+        asked: i64,
+    },
+    #[error("the return was received already")]
+    ReturnReceived,
 }
 
 impl Ledger {
-    /// Σ unit price × units not cancelled.
+    /// Σ unit price × units neither cancelled nor received back.
     pub fn total(&self) -> i64 {
         self.lines
             .iter()
-            .map(|l| l.unit_price.saturating_mul(l.kept()))
+            .map(|l| l.unit_price.saturating_mul(l.billable()))
             .fold(0_i64, i64::saturating_add)
     }
 
@@ -352,6 +384,9 @@ impl Order {
                     cancelled: l.cancelled,
                     shipped: l.shipped,
                     refunded: l.refunded,
+                    return_requested: l.return_requested,
+                    returned: l.returned,
+                    restocked: l.restocked,
                 })
                 .collect(),
             captured: self.captured,
@@ -369,6 +404,9 @@ impl Order {
             line.cancelled = figures.cancelled;
             line.shipped = figures.shipped;
             line.refunded = figures.refunded;
+            line.return_requested = figures.return_requested;
+            line.returned = figures.returned;
+            line.restocked = figures.restocked;
         }
     }
 
@@ -415,6 +453,9 @@ mod tests {
                     cancelled: 0,
                     shipped: 0,
                     refunded: 0,
+                    return_requested: 0,
+                    returned: 0,
+                    restocked: 0,
                 })
                 .collect(),
             captured: 0,
