@@ -8,7 +8,8 @@ orders' histories and the mail outbox are read back and every invariant is check
 Operations: place an order, capture part of it (sometimes a capture the provider reports a
 second time), ship some units, cancel some units (or every open one), refund part (sometimes
 against a line), ask for a return of a shipped unit, receive a return (all or part of it,
-restocked or not, refunded or not), set a product's stock with a reason, send a change again
+restocked or not, refunded or not), edit an order's lines (units changed, a line dropped, a
+product added), set a product's stock with a reason, send a change again
 with its Idempotency-Key, and send one with a stale If-Match. Each change carries a token of
 its own (the capture's reference, the shipment's tracking number, the refund's, the return's
 and the stock change's reason), so each acknowledged one can be found in the database exactly
@@ -178,6 +179,29 @@ def operate(client, world, rng):
         if status != 201 and refund is not True:
             with world.lock:  # refused (a refund over what may be refunded): try it later
                 world.returns.append((order, return_id, asked))
+    elif roll < 0.78:
+        # The lines as the order shows them now, each kept, changed or dropped, and perhaps
+        # a product added (refused once a unit has shipped, or for stock).
+        _, current, _ = client.request("GET", f"/v1/orders/{order}")
+        lines = []
+        for l in current["lines"]:
+            units = max(0, l["quantity"] - l["cancelled"] + rng.randint(-1, 1))
+            if units > 0 and rng.random() < 0.85:
+                lines.append({"sku": l["sku"], "quantity": units})
+        held = {l["sku"] for l in current["lines"]}
+        extra = [p for p in world.products if p[1] not in held]
+        if extra and (rng.random() < 0.3 or not lines):
+            lines.append({"sku": rng.choice(extra)[1], "quantity": rng.randint(1, 2)})
+        if lines:
+            key = str(uuid.uuid4())
+            status, answer, got = client.request("PATCH", f"/v1/orders/{order}", {"lines": lines},
+                                                 {"Idempotency-Key": key})
+            world.record({"op": "edit", "order": order, "body": {"lines": lines}, "key": key,
+                          "status": status, "answer": answer, "stale": False,
+                          "replayed": got.get("idempotent-replayed") == "true"})
+            if status == 201:
+                with world.lock:
+                    world.orders[order] = [(l["sku"], l["quantity"]) for l in lines]
     elif roll < 0.84:
         product_id, _, _ = rng.choice(world.products)
         status, product, _ = client.request("GET", f"/v1/products/{product_id}")
@@ -381,11 +405,13 @@ def check(url, key, db, outbox, world, violations):
     for kind, _, payload in events:
         if kind == "product.stock_adjusted":
             stock_reasons.setdefault(payload["reason"], []).append(payload["stock"])
-    cancels = {}
+    cancels, edits = {}, {}
     for kind, subject, _ in events:
         if kind == "order.units_cancelled":
             cancels[subject] = cancels.get(subject, 0) + 1
-    acknowledged_cancels = {}
+        if kind == "order.edited":
+            edits[subject] = edits.get(subject, 0) + 1
+    acknowledged_cancels, acknowledged_edits = {}, {}
     first_answer = {}
     placed = 0
     for e in world.journal:
@@ -410,6 +436,9 @@ def check(url, key, db, outbox, world, violations):
             if return_status.get(ret_id) != "received" or received_events.get(ret_id) != 1:
                 fail(f"return {ret_id} received (201) but stored {return_status.get(ret_id)} "
                      f"with {received_events.get(ret_id, 0)} events")
+        elif op == "edit" and status == 201:
+            oid = e["order"].replace("-", "")
+            acknowledged_edits[oid] = acknowledged_edits.get(oid, 0) + 1
         elif op == "cancel" and status == 201:
             oid = e["order"].replace("-", "")
             acknowledged_cancels[oid] = acknowledged_cancels.get(oid, 0) + 1
@@ -429,6 +458,10 @@ def check(url, key, db, outbox, world, violations):
                 fail(f"replay of {e['of']}: {status} {e['answer']} after {first[0]} {first[1]}")
             if first and first[0] < 300 and not e["replayed"]:
                 fail(f"replay of {e['of']} not marked Idempotent-Replayed")
+    for oid in set(edits) | set(acknowledged_edits):
+        if edits.get(oid, 0) != acknowledged_edits.get(oid, 0):
+            fail(f"order {oid}: {edits.get(oid, 0)} edits recorded, "
+                 f"{acknowledged_edits.get(oid, 0)} acknowledged")
     for ret_id, n in received_events.items():
         if n > 1:
             fail(f"return {ret_id} received {n} times")
@@ -455,7 +488,7 @@ def check(url, key, db, outbox, world, violations):
         fail("mail jobs still unfinished 60 s after the load")
     noticed = sum(1 for kind, _, _ in events if kind in (
         "order.fulfillment_created", "order.units_cancelled", "order.refunded",
-        "order.return_received"))
+        "order.return_received", "order.edited"))
     ids = []
     for path in pathlib.Path(outbox).glob("*.eml"):
         with open(path, "rb") as f:

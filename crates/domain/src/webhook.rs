@@ -9,7 +9,7 @@ use url::{Host, Url};
 use crate::FieldError;
 
 /// The events the service emits, and so the types an endpoint may subscribe to.
-pub const EVENT_TYPES: [&str; 14] = [
+pub const EVENT_TYPES: [&str; 15] = [
     "order.created",
     "order.paid",
     "order.fulfilled",
@@ -21,6 +21,7 @@ pub const EVENT_TYPES: [&str; 14] = [
     "order.refunded",
     "order.return_requested",
     "order.return_received",
+    "order.edited",
     "product.created",
     "product.updated",
     "product.stock_adjusted",

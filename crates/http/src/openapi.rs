@@ -51,7 +51,7 @@ fn problem(description: &str) -> RefOr<Response> {
 
 /// The request bodies, and the objects inside them, whose unknown fields are refused
 /// (`422 unknown_field`): the document says so, `additionalProperties: false`.
-const CLOSED_OBJECTS: [&str; 15] = [
+const CLOSED_OBJECTS: [&str; 16] = [
     "CreateProduct",
     "UpdateProduct",
     "CreateOrderBody",
@@ -67,6 +67,7 @@ const CLOSED_OBJECTS: [&str; 15] = [
     "ReturnBody",
     "ReceiveReturnBody",
     "ReceivedLineBody",
+    "EditOrderBody",
 ];
 
 /// Marks [`CLOSED_OBJECTS`] as taking no other fields.

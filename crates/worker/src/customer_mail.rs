@@ -124,6 +124,48 @@ fn content(order: &Order, kind: &str, data: &Value) -> Option<(String, Vec<Strin
                 lines,
             )
         }
+        "order.refunded" => {
+            let mut lines = vec![format!("We have refunded {} to you.", amount("amount"))];
+            if let Some(reason) = data["reason"].as_str() {
+                lines.push(format!("Reason: {reason}"));
+            }
+            (format!("A refund for your order {}", order.id), lines)
+        }
+        _ => return later_changes(order, kind, data, &units, &amount),
+    })
+}
+
+/// The mail about a return received or an edit of the lines.
+fn later_changes(
+    order: &Order,
+    kind: &str,
+    data: &Value,
+    units: &dyn Fn(&Value) -> Vec<String>,
+    amount: &dyn Fn(&str) -> String,
+) -> Option<(String, Vec<String>)> {
+    Some(match kind {
+        "order.edited" => {
+            let mut lines = vec!["Your order now holds:".to_owned()];
+            let kept: Vec<serde_json::Value> = data["lines_after"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|l| l["quantity"].as_i64().unwrap_or(0) > 0)
+                .cloned()
+                .collect();
+            lines.extend(units(&serde_json::json!({"lines": kept})));
+            lines.push(format!("Its total is now {}.", amount("total")));
+            if data["balance_due"].as_i64().unwrap_or(0) > 0 {
+                lines.push(format!("{} is still to be paid.", amount("balance_due")));
+            }
+            if data["refund_owed"].as_i64().unwrap_or(0) > 0 {
+                lines.push(format!(
+                    "We owe you {}; a refund follows.",
+                    amount("refund_owed")
+                ));
+            }
+            (format!("Your order {} has changed", order.id), lines)
+        }
         "order.return_received" => {
             let mut lines = vec!["We have received these items you sent back:".to_owned()];
             let came_back: Vec<serde_json::Value> = data["lines"]
@@ -138,13 +180,6 @@ fn content(order: &Order, kind: &str, data: &Value) -> Option<(String, Vec<Strin
                 lines.push("Your refund follows in a separate message.".to_owned());
             }
             (format!("Your return for order {}", order.id), lines)
-        }
-        "order.refunded" => {
-            let mut lines = vec![format!("We have refunded {} to you.", amount("amount"))];
-            if let Some(reason) = data["reason"].as_str() {
-                lines.push(format!("Reason: {reason}"));
-            }
-            (format!("A refund for your order {}", order.id), lines)
         }
         _ => return None,
     })

@@ -14,6 +14,7 @@
 //! shipped, `cancelled` once every unit is cancelled; `expired` only from the `expire_orders`
 //! chore, and never for an order with a capture.
 
+mod edit;
 pub mod returns;
 
 use std::fmt;
@@ -161,6 +162,8 @@ pub enum LifecycleError {
     },
     #[error("the return was received already")]
     ReturnReceived,
+    #[error("a unit of the order has shipped: its lines can no longer be edited")]
+    Shipped,
 }
 
 impl Ledger {
@@ -401,6 +404,8 @@ impl Order {
         self.refunded = ledger.refunded;
         self.total = ledger.total();
         for (line, figures) in self.lines.iter_mut().zip(&ledger.lines) {
+            line.quantity = figures.quantity;
+            line.line_total = line.unit_price.saturating_mul(figures.quantity);
             line.cancelled = figures.cancelled;
             line.shipped = figures.shipped;
             line.refunded = figures.refunded;

@@ -124,6 +124,30 @@ pub(crate) fn forms(session: &Session, order: &OrderResource, version: i64) -> M
                 }
             }
             (return_forms(order, &here, &hidden))
+            (edit_form(order, &here, &hidden))
+        }
+    }
+}
+
+/// Editing the lines while nothing has shipped: each line's units (0 drops it), and a product
+/// to add by SKU at today's price.
+fn edit_form(order: &OrderResource, here: &str, hidden: &dyn Fn() -> Markup) -> Markup {
+    let editable =
+        matches!(order.status, "pending" | "paid") && order.lines.iter().all(|l| l.shipped == 0);
+    html! {
+        @if editable {
+            form method="post" action={(here) "/changes/edit"} data-confirm="Change this order's lines? Stock is taken or given back, the totals change." {
+                h3 { "Edit the lines" }
+                (hidden())
+                @for line in &order.lines {
+                    label { (line.sku)
+                        input type="number" name={"units." (line.sku)} min="0" max="1000" value=(line.quantity - line.cancelled);
+                    }
+                }
+                label { "Add SKU" input type="text" name="add_sku" maxlength="64"; }
+                label { "Units" input type="number" name="add_quantity" min="1" max="1000" value="1"; }
+                button type="submit" { "Save lines" }
+            }
         }
     }
 }
@@ -185,6 +209,7 @@ pub(crate) async fn change(
         "cancellations" => ChangeRoute::Cancellations,
         "refunds" => ChangeRoute::Refunds,
         "returns" => ChangeRoute::Returns,
+        "edit" => ChangeRoute::Edit,
         other => match other
             .strip_prefix("receive-")
             .and_then(|id| id.parse().ok())
@@ -272,6 +297,15 @@ fn api_body(route: ChangeRoute, form: &ChangeForm) -> Result<Value, ApiError> {
         ChangeRoute::Returns => {
             body.insert("lines".into(), Value::Array(form_lines(form)));
             text(&mut body, "reason");
+        }
+        ChangeRoute::Edit => {
+            let mut lines = form_lines(form);
+            if let Some(sku) = form.get("add_sku") {
+                let raw = form.get("add_quantity").unwrap_or("1");
+                let quantity = raw.parse::<i64>().map_or(json!(raw), |q| json!(q));
+                lines.push(json!({"sku": sku, "quantity": quantity}));
+            }
+            body.insert("lines".into(), Value::Array(lines));
         }
         ChangeRoute::Fulfillments | ChangeRoute::Cancellations => {
             body.insert("lines".into(), Value::Array(form_lines(form)));

@@ -96,6 +96,8 @@ pub enum ChangeRoute {
     Returns,
     /// `returns/{id}/receive`.
     ReceiveReturn(uuid::Uuid),
+    /// `PATCH /v1/orders/{id}`: the lines replaced.
+    Edit,
 }
 
 impl ChangeRoute {
@@ -107,6 +109,7 @@ impl ChangeRoute {
             ChangeRoute::Refunds => "refunds",
             ChangeRoute::Returns => "returns",
             ChangeRoute::ReceiveReturn(_) => "returns/receive",
+            ChangeRoute::Edit => "edit",
         }
     }
 
@@ -128,6 +131,11 @@ impl ChangeRoute {
             ChangeRoute::Refunds => refund(&mut f, &mut body, currency),
             ChangeRoute::Returns => super::return_body::request(&mut f, &mut body),
             ChangeRoute::ReceiveReturn(id) => super::return_body::receive(&mut f, &mut body, id),
+            ChangeRoute::Edit => {
+                let lines = f.required("lines", body.remove("lines"));
+                let lines = lines.and_then(|lines| units(&mut f, lines));
+                lines.map(|lines| OrderChange::Edit { lines })
+            }
         };
         f.reject_unknown(&body);
         f.finish(|| change)

@@ -115,6 +115,18 @@ pub(crate) fn settle(outcome: ChangeOutcome) -> Result<Settled, ApiError> {
         }),
         ChangeOutcome::NotFound => Err(ApiError::NotFound("order")),
         ChangeOutcome::ReturnNotFound => Err(ApiError::NotFound("return")),
+        ChangeOutcome::NotOrderable { index } => Err(ApiError::Validation(
+            ValidationErrors::single(FieldError::new(
+                format!("lines[{index}]"),
+                "not_orderable",
+                "names a product that does not exist, is not on sale or is priced in another \
+                 currency",
+            )),
+        )),
+        ChangeOutcome::OutOfStock { index, available } => Err(ApiError::Conflict {
+            code: "insufficient_stock",
+            detail: format!("line {index} asks for more units than the {available} in stock"),
+        }),
         ChangeOutcome::Stale { .. } => Err(ApiError::PreconditionFailed),
         ChangeOutcome::UnknownLine { index } => Err(ApiError::Validation(
             ValidationErrors::single(FieldError::new(
@@ -139,6 +151,7 @@ fn refused(reason: &LifecycleError) -> ApiError {
         LifecycleError::TooManyReturned { .. } => "not_returnable",
         LifecycleError::NotOnReturn { .. } => "not_on_return",
         LifecycleError::ReturnReceived => "return_received",
+        LifecycleError::Shipped => "order_shipped",
     };
     ApiError::Conflict {
         code,

@@ -4,6 +4,7 @@
 mod body;
 mod change_body;
 pub(crate) mod changes;
+mod edit;
 mod history;
 mod resource;
 mod return_body;
@@ -39,7 +40,7 @@ use crate::pagination::{next_cursor, page_limit, parse_choice, read_page};
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_order, list_orders))
-        .routes(routes!(get_order))
+        .routes(routes!(get_order, edit::edit_order))
         .routes(routes!(history::order_history))
         .routes(routes!(pay_order))
         .routes(routes!(fulfill_order))

@@ -56,6 +56,7 @@ backend_tests! {
             ("/v1/orders/{id}/cancellations", "post", &["201", "404", "409", "412", "422"][..]),
             ("/v1/orders/{id}/refunds", "post", &["201", "404", "409", "412", "422"][..]),
             ("/v1/orders/{id}/history", "get", &["200", "404"][..]),
+            ("/v1/orders/{id}", "patch", &["201", "404", "409", "412", "422"][..]),
             ("/v1/orders/{id}/returns", "post", &["201", "404", "409", "412", "422"][..]),
             ("/v1/orders/{id}/returns/{return_id}/receive", "post", &["201", "404", "409", "412", "422"][..]),
             ("/v1/jobs", "get", &["200", "400", "401", "403"][..]),

@@ -12,6 +12,7 @@ mod cli;
 mod connections;
 mod console;
 mod database_loss;
+mod edits;
 mod errors;
 mod events;
 mod flash_sale;

@@ -47,10 +47,12 @@ impl Services {
         };
         let outcome = self.store.change_order(request, settings).await?;
         if let ChangeOutcome::Done(order) = &outcome {
-            // Cancelled units and restocked returns put stock back on sale.
+            // Cancelled units, restocked returns and edits move stock.
             if matches!(
                 request.change,
-                OrderChange::Cancel { .. } | OrderChange::ReceiveReturn { .. }
+                OrderChange::Cancel { .. }
+                    | OrderChange::ReceiveReturn { .. }
+                    | OrderChange::Edit { .. }
             ) {
                 self.forget_products(order.lines.iter().map(|l| (l.product_id, None)))
                     .await;
@@ -157,5 +159,6 @@ fn change_name(change: &OrderChange) -> &'static str {
         OrderChange::Refund { .. } => "refund",
         OrderChange::RequestReturn { .. } => "request_return",
         OrderChange::ReceiveReturn { .. } => "receive_return",
+        OrderChange::Edit { .. } => "edit",
     }
 }

@@ -15,8 +15,8 @@ use uuid::Uuid;
 
 use super::change_record::write;
 use super::change_sql::{ChangeRecord, ChangeSql};
-use super::returns;
 use super::snapshot;
+use super::{edit, returns};
 
 /// Units of the line that holds a product, named by SKU or id.
 #[derive(Debug, Clone)]
@@ -67,6 +67,8 @@ pub enum OrderChange {
         lines: Vec<ReceivedOf>,
         refund: Option<ReturnRefund>,
     },
+    /// Replace the order's lines by this full set, before anything ships.
+    Edit { lines: Vec<UnitsOf> },
 }
 
 /// Units that came back on a return, and whether they go back in stock.
@@ -137,6 +139,16 @@ pub enum ChangeOutcome {
     RecordedBefore(Option<Box<Order>>),
     /// The order has no return of that id.
     ReturnNotFound,
+    /// Line `index` of an edit names a product that cannot be ordered (unknown, inactive,
+    /// archived, priced in another currency).
+    NotOrderable {
+        index: usize,
+    },
+    /// Line `index` of an edit asks for more units than are in stock.
+    OutOfStock {
+        index: usize,
+        available: i64,
+    },
 }
 
 /// How changes are made: how long their idempotency records are kept, and how many runs the
@@ -192,7 +204,21 @@ pub(crate) async fn apply<C: ChangeSql>(
     // The id of what the change records: the payment, shipment, refund or return.
     let change_id = Uuid::now_v7();
     let mut ledger = order.ledger();
-    if let Err(outcome) = judge(&mut order, &mut ledger, &request.change, change_id, now) {
+    let judged = if let OrderChange::Edit { lines } = &request.change {
+        match edit::plan(conn, &order, lines).await? {
+            Ok(plan) => ledger
+                .edit(&plan.kept, &plan.added_figures())
+                .map(|()| order.lines.extend(plan.added))
+                .map_err(|reason| ChangeOutcome::Refused {
+                    reason,
+                    status: order.status,
+                }),
+            Err(outcome) => Err(outcome),
+        }
+    } else {
+        judge(&mut order, &mut ledger, &request.change, change_id, now)
+    };
+    if let Err(outcome) = judged {
         return none(outcome);
     }
     order.apply(&ledger);
@@ -245,7 +271,9 @@ fn judge(
                 order.returns.get_or_insert_with(Vec::new).push(ret);
             })
         }
-        OrderChange::ReceiveReturn { .. } => unreachable!("received above"),
+        OrderChange::ReceiveReturn { .. } | OrderChange::Edit { .. } => {
+            unreachable!("received above; edits are planned by the caller")
+        }
     }
     .map_err(refused)
 }
@@ -330,7 +358,8 @@ fn resolve(order: &Order, change: &OrderChange) -> Result<Option<Vec<LineUnits>>
         OrderChange::RequestReturn { lines, .. } => Some(lines.as_slice()),
         OrderChange::Capture { .. }
         | OrderChange::PayInFull
-        | OrderChange::ReceiveReturn { .. } => None,
+        | OrderChange::ReceiveReturn { .. }
+        | OrderChange::Edit { .. } => None,
     };
     let Some(lines) = lines else { return Ok(None) };
     lines

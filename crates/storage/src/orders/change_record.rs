@@ -16,11 +16,12 @@ use super::returns::return_json;
 use crate::webhooks::{OutboxEvent, queue_deliveries};
 
 /// The events a customer is mailed about.
-const CUSTOMER_NOTICES: [&str; 4] = [
+const CUSTOMER_NOTICES: [&str; 5] = [
     "order.fulfillment_created",
     "order.units_cancelled",
     "order.refunded",
     "order.return_received",
+    "order.edited",
 ];
 
 /// Writes what changed from `before` to `after`: figures, lines, stock, the change's own
@@ -36,33 +37,7 @@ pub(super) async fn write<C: ChangeSql>(
 ) -> Result<Enqueued, sqlx::Error> {
     let id = after.id.as_uuid();
     conn.write_figures(after, now).await?;
-    let mut changed_units = Vec::new();
-    // Lines in product order, as reservations lock them.
-    let mut lines: Vec<(usize, _)> = after.lines.iter().enumerate().collect();
-    lines.sort_by_key(|(_, line)| line.product_id);
-    for (i, line) in lines {
-        let was = &before.lines[i];
-        let figures = |l: &orderly_domain::OrderLine| {
-            (
-                l.cancelled,
-                l.shipped,
-                l.refunded,
-                (l.return_requested, l.returned, l.restocked),
-            )
-        };
-        if figures(line) == figures(was) {
-            continue;
-        }
-        conn.write_line(id, i as i32 + 1, line).await?;
-        let released = (line.cancelled - was.cancelled) + (line.restocked - was.restocked);
-        if released > 0 {
-            conn.release_stock(line.product_id, released, now).await?;
-        }
-        let units = (line.cancelled - was.cancelled) + (line.shipped - was.shipped);
-        if units > 0 {
-            changed_units.push(json!({"sku": line.sku, "product_id": line.product_id.as_uuid(), "quantity": units}));
-        }
-    }
+    let changed_units = write_lines(conn, before, after, now).await?;
     let actor = actor_json(&request.actor);
     let row = ChangeRow {
         id: change_id,
@@ -105,6 +80,55 @@ pub(super) async fn write<C: ChangeSql>(
     }
     let mailed = enqueue_in(conn, &notices, now).await?;
     Ok(mailed.and(queue_deliveries(conn, &outbox, now).await?))
+}
+
+/// Writes the lines that changed, in product order (as reservations lock them), and moves
+/// their stock; the units shipped or cancelled, per product, for the change's event.
+async fn write_lines<C: ChangeSql>(
+    conn: &mut C,
+    before: &Order,
+    after: &Order,
+    now: OffsetDateTime,
+) -> Result<Vec<Value>, sqlx::Error> {
+    let id = after.id.as_uuid();
+    let mut changed_units = Vec::new();
+    let mut lines: Vec<(usize, _)> = after.lines.iter().enumerate().collect();
+    lines.sort_by_key(|(_, line)| line.product_id);
+    for (i, line) in lines {
+        let Some(was) = before.lines.get(i) else {
+            // A line an edit added: its units come out of stock.
+            conn.insert_line(id, i as i32 + 1, line).await?;
+            conn.reserve_stock(line.product_id, line.quantity, now)
+                .await?;
+            continue;
+        };
+        let figures = |l: &orderly_domain::OrderLine| {
+            (
+                (l.quantity, l.cancelled),
+                l.shipped,
+                l.refunded,
+                (l.return_requested, l.returned, l.restocked),
+            )
+        };
+        if figures(line) == figures(was) {
+            continue;
+        }
+        conn.write_line(id, i as i32 + 1, line).await?;
+        let released = (line.cancelled - was.cancelled) + (line.restocked - was.restocked);
+        if released > 0 {
+            conn.release_stock(line.product_id, released, now).await?;
+        }
+        // More units of a line (an edit): taken from stock, checked under its lock.
+        let reserved = line.quantity - was.quantity;
+        if reserved > 0 {
+            conn.reserve_stock(line.product_id, reserved, now).await?;
+        }
+        let units = (line.cancelled - was.cancelled) + (line.shipped - was.shipped);
+        if units > 0 {
+            changed_units.push(json!({"sku": line.sku, "product_id": line.product_id.as_uuid(), "quantity": units}));
+        }
+    }
+    Ok(changed_units)
 }
 
 /// Records the payment, shipment, refund or return, and names its events with their
@@ -181,6 +205,11 @@ async fn record_change<C: ChangeSql>(
                 json!({"refund_id": row.id, "amount": amount, "reason": reason, "lines": named});
             vec![event("order.refunded", refund)]
         }
+        OrderChange::Edit { .. } => {
+            let edited =
+                json!({"lines_before": kept_lines(before), "lines_after": kept_lines(after)});
+            vec![event("order.edited", edited)]
+        }
         OrderChange::RequestReturn { .. } | OrderChange::ReceiveReturn { .. } => {
             record_return(conn, &request.change, row, after, before)
                 .await?
@@ -237,6 +266,18 @@ fn returned(order: &Order, id: Uuid) -> Result<&orderly_domain::OrderReturn, sql
         .flatten()
         .find(|r| r.id == id)
         .ok_or_else(|| sqlx::Error::Protocol(format!("return {id} is not on its order")))
+}
+
+/// The order's lines with the units each keeps, as an edit's event shows them.
+fn kept_lines(order: &Order) -> Vec<Value> {
+    order
+        .lines
+        .iter()
+        .map(|l| {
+            json!({"sku": l.sku, "product_id": l.product_id.as_uuid(),
+                "unit_price": l.unit_price, "quantity": l.quantity - l.cancelled})
+        })
+        .collect()
 }
 
 /// Units of a product as events name them.

@@ -31,7 +31,9 @@ pub(crate) struct ChangeRow<'a> {
 }
 
 /// Statements on one connection inside an open write transaction.
-pub(crate) trait ChangeSql: TransitionSql + super::returns::ReturnSql {
+pub(crate) trait ChangeSql:
+    TransitionSql + super::returns::ReturnSql + super::edit::EditSql
+{
     /// The order with its lines, its row locked until the transaction ends.
     fn lock_order(
         &mut self,
@@ -158,8 +160,8 @@ macro_rules! impl_change_sql {
             ) -> Result<(), sqlx::Error> {
                 sqlx::query(
                     "UPDATE order_lines SET cancelled = $3, shipped = $4, refunded = $5, \
-                     return_requested = $6, returned = $7, restocked = $8 \
-                     WHERE order_id = $1 AND line_no = $2",
+                     return_requested = $6, returned = $7, restocked = $8, quantity = $9, \
+                     line_total = $10 WHERE order_id = $1 AND line_no = $2",
                 )
                 .bind(order)
                 .bind(line_no)
@@ -169,6 +171,8 @@ macro_rules! impl_change_sql {
                 .bind(line.return_requested)
                 .bind(line.returned)
                 .bind(line.restocked)
+                .bind(line.quantity)
+                .bind(line.line_total)
                 .execute(&mut *self)
                 .await
                 .map(|_| ())

@@ -4,6 +4,7 @@
 mod change;
 mod change_record;
 mod change_sql;
+mod edit;
 mod place;
 mod place_postgres;
 mod place_sqlite;
