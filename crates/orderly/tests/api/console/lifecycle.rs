@@ -85,3 +85,54 @@ backend_tests! {
         assert_eq!(app.scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'order.payments'").await, 1, "a capture sent twice is audited once");
     }
 }
+
+backend_tests! {
+    async fn the_order_page_edits_lines_and_asks_for_and_receives_returns(app) {
+        app.create_product("MUG", 1_000, 10).await;
+        app.create_product("PLATE", 500, 10).await;
+        let order: Value = app.place_order(json!([{"sku": "MUG", "quantity": 2}])).await.json().await.unwrap();
+        let id = order["id"].as_str().unwrap().to_owned();
+        let here = format!("/console/orders/{id}");
+        let mut browser = Browser::new(&app);
+        browser.sign_in(&app.admin_key.clone(), &[]).await;
+
+        // Three mugs instead of two, and a plate added by its SKU.
+        let (_, page, _) = browser.get(&here).await;
+        let (csrf, version) = (hidden(&page, "edit", "csrf"), hidden(&page, "edit", "version"));
+        let edit = [("csrf", csrf.as_str()), ("version", version.as_str()), ("key", "e1"), ("units.MUG", "3"), ("add_sku", "PLATE"), ("add_quantity", "1")];
+        assert_eq!(browser.post(&format!("{here}/changes/edit"), &edit).await.status(), StatusCode::SEE_OTHER);
+        let edited = app.read(&format!("/v1/orders/{id}")).await;
+        assert_eq!((&edited["total"], &edited["lines"][0]["quantity"], &edited["lines"][1]["sku"]), (&json!(3_500), &json!(3), &json!("PLATE")), "{edited}");
+        for action in ["pay", "fulfill"] {
+            let done = app.admin(reqwest::Method::POST, &format!("/v1/orders/{id}/{action}")).send().await.unwrap();
+            assert_eq!(done.status(), StatusCode::OK);
+        }
+        let (_, page, _) = browser.get(&here).await;
+        assert!(!page.contains("/changes/edit\""), "no edit once shipped");
+
+        // A mug and the plate asked back; the mug restocked, the plate not; refunded.
+        let version = hidden(&page, "returns", "version");
+        let ask = [("csrf", csrf.as_str()), ("version", version.as_str()), ("key", "r1"), ("units.MUG", "1"), ("units.PLATE", "1"), ("reason", "changed their mind")];
+        assert_eq!(browser.post(&format!("{here}/changes/returns"), &ask).await.status(), StatusCode::SEE_OTHER);
+        let asked = app.read(&format!("/v1/orders/{id}")).await;
+        let ret = asked["returns"][0]["id"].as_str().unwrap().to_owned();
+        let (_, page, _) = browser.get(&here).await;
+        let form = format!("receive-{ret}");
+        let version = hidden(&page, &form, "version");
+        let receive = [("csrf", csrf.as_str()), ("version", version.as_str()), ("key", "r2"), ("units.MUG", "1"), ("restock.MUG", "on"), ("units.PLATE", "1"), ("refund", "due")];
+        assert_eq!(browser.post(&format!("{here}/changes/{form}"), &receive).await.status(), StatusCode::SEE_OTHER);
+        let received = app.read(&format!("/v1/orders/{id}")).await;
+        let figures = |sku: &str| {
+            let line = received["lines"].as_array().unwrap().iter().find(|l| l["sku"] == sku).unwrap();
+            (line["returned"].as_i64().unwrap(), line["restocked"].as_i64().unwrap())
+        };
+        assert_eq!((figures("MUG"), figures("PLATE")), ((1, 1), (1, 0)));
+        assert_eq!((&received["refunded"], &received["returns"][0]["status"]), (&json!(1_500), &json!("received")));
+        let history = app.read(&format!("/v1/orders/{id}/history")).await;
+        let by_console: Vec<&str> = history["data"].as_array().unwrap().iter()
+            .filter(|e| e["actor"]["type"] == "console").map(|e| e["type"].as_str().unwrap()).collect();
+        assert_eq!(by_console, ["order.edited", "order.return_requested", "order.return_received", "order.refunded"]);
+        let (_, page, _) = browser.get(&here).await;
+        assert!(page.contains("changed their mind") && page.contains("1 restocked"), "the returns on the page");
+    }
+}
