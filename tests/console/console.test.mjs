@@ -299,6 +299,20 @@ try {
   await shot("order-lifecycle");
   step("paid an order in two captures and shipped it, from its page");
 
+  // The lamp comes back: asked for, then received without going back in stock, refunded.
+  await record("returns", { "units.LAMP": "1", reason: "flickers" });
+  const receive = page.locator("form[action*='/changes/receive-']");
+  await receive.locator("[name='restock.LAMP']").uncheck();
+  await receive.locator("button[type=submit]").click();
+  await page.waitForSelector("p.notice");
+  const returned = await api("GET", `/v1/orders/${cy.id}`);
+  assert.equal(returned.returns[0].status, "received");
+  assert.deepEqual([returned.lines[0].returned, returned.lines[0].restocked], [1, 0]);
+  assert.equal(returned.refunded, 4_500);
+  assert.ok((await page.locator("ol.history").textContent()).includes("order.return_received"));
+  await shot("order-returned");
+  step("asked for a return and received it, not restocked, refunded, from the order's page");
+
   // On a phone: nothing wider than the screen but the tables, which scroll in their box.
   const phone = await browser.newPage({ viewport: { width: 390, height: 844 }, storageState: await context.storageState() });
   for (const route of ["/console", "/console/orders", `/console/orders/${ana.id}`, `/console/orders/${bea.id}`, "/console/jobs", "/console/queues", "/console/webhooks", "/console/audit"]) {

@@ -127,6 +127,12 @@ backend_tests! {
         for bad in [json!({"lines": [{"sku": "PLATE", "quantity": 1}], "reason": "nul\u{0}"}), json!({"lines": [{"sku": "MUG", "quantity": 0}]})] {
             problem(change(&app, &id, "returns", bad).await, StatusCode::UNPROCESSABLE_ENTITY).await;
         }
+        for stale_route in [route.as_str(), "returns"] {
+            let stale = app.admin(Method::POST, &format!("/v1/orders/{id}/{stale_route}"))
+                .header("idempotency-key", format!("stale-{stale_route}")).header("if-match", "\"1\"")
+                .json(&json!({"lines": [{"sku": "PLATE", "quantity": 1}]})).send().await.unwrap();
+            problem(stale, StatusCode::PRECONDITION_FAILED).await;
+        }
         let unknown = format!("returns/{}/receive", uuid::Uuid::now_v7());
         assert_eq!(problem(change(&app, &id, &unknown, json!({"lines": [{"sku": "PLATE", "quantity": 1}]})).await, StatusCode::NOT_FOUND).await["code"], "not_found");
         problem(change(&app, &id, "returns/not-a-uuid/receive", json!({"lines": [{"sku": "PLATE", "quantity": 1}]})).await, StatusCode::NOT_FOUND).await;
