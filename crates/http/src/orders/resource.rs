@@ -152,7 +152,10 @@ impl From<&Order> for OrderResource {
             },
             note: order.note.clone(),
             currency: order.currency.clone(),
-            total: order.total,
+            // From the lines, as `balance_due` and `refund_owed` are: the stored figure is the
+            // same, except on an order the release before returns changed after a unit came
+            // back (it counts returned units), until this release changes it again.
+            total: ledger.total(),
             captured: order.captured,
             refunded: order.refunded,
             balance_due: ledger.balance_due(),
