@@ -82,49 +82,53 @@ pub(crate) fn forms(session: &Session, order: &OrderResource, version: i64) -> M
             }
         }
     };
+    let forms = html! {
+        @if order.balance_due > 0 {
+            form method="post" action={(here) "/changes/payments"} data-confirm="Record this capture?" {
+                h3 { "A capture" }
+                (hidden())
+                label { "Amount (" (order.currency) ")" input type="text" name="amount" inputmode="decimal" placeholder="12.50" required; }
+                label { "Provider" input type="text" name="provider" value="manual" maxlength="100" required; }
+                label { "Reference" input type="text" name="reference" maxlength="200" required; }
+                button type="submit" { "Record capture" }
+            }
+        }
+        @if order.balance_due == 0 && !open.is_empty() {
+            form method="post" action={(here) "/changes/fulfillments"} data-confirm="Record this shipment?" {
+                h3 { "A shipment" }
+                (hidden())
+                (units())
+                label { "Carrier" input type="text" name="carrier" maxlength="100"; }
+                label { "Tracking number" input type="text" name="number" maxlength="200"; }
+                label { "Tracking URL" input type="url" name="url" maxlength="2048"; }
+                button type="submit" { "Record shipment" }
+            }
+        }
+        @if !open.is_empty() && matches!(order.status, "pending" | "paid") {
+            form method="post" action={(here) "/changes/cancellations"} data-confirm="Cancel these units? Their stock goes back on sale." {
+                h3 { "Cancel units" }
+                (hidden())
+                (units())
+                button type="submit" { "Cancel units" }
+            }
+        }
+        @if order.captured > order.refunded {
+            form method="post" action={(here) "/changes/refunds"} data-confirm="Record this refund?" {
+                h3 { "A refund" }
+                (hidden())
+                label { "Amount (" (order.currency) ")" input type="text" name="amount" inputmode="decimal" required; }
+                label { "Reason" input type="text" name="reason" maxlength="1000"; }
+                button type="submit" { "Record refund" }
+            }
+        }
+        (return_forms(order, &here, &hidden))
+        (edit_form(order, &here, &hidden))
+    };
+    // No heading over nothing: a closed order with nothing left to record shows no section.
     html! {
-        h2 { "Record" }
-        div.changes {
-            @if order.balance_due > 0 {
-                form method="post" action={(here) "/changes/payments"} data-confirm="Record this capture?" {
-                    h3 { "A capture" }
-                    (hidden())
-                    label { "Amount (" (order.currency) ")" input type="text" name="amount" inputmode="decimal" placeholder="12.50" required; }
-                    label { "Provider" input type="text" name="provider" value="manual" maxlength="100" required; }
-                    label { "Reference" input type="text" name="reference" maxlength="200" required; }
-                    button type="submit" { "Record capture" }
-                }
-            }
-            @if order.balance_due == 0 && !open.is_empty() {
-                form method="post" action={(here) "/changes/fulfillments"} data-confirm="Record this shipment?" {
-                    h3 { "A shipment" }
-                    (hidden())
-                    (units())
-                    label { "Carrier" input type="text" name="carrier" maxlength="100"; }
-                    label { "Tracking number" input type="text" name="number" maxlength="200"; }
-                    label { "Tracking URL" input type="url" name="url" maxlength="2048"; }
-                    button type="submit" { "Record shipment" }
-                }
-            }
-            @if !open.is_empty() && matches!(order.status, "pending" | "paid") {
-                form method="post" action={(here) "/changes/cancellations"} data-confirm="Cancel these units? Their stock goes back on sale." {
-                    h3 { "Cancel units" }
-                    (hidden())
-                    (units())
-                    button type="submit" { "Cancel units" }
-                }
-            }
-            @if order.captured > order.refunded {
-                form method="post" action={(here) "/changes/refunds"} data-confirm="Record this refund?" {
-                    h3 { "A refund" }
-                    (hidden())
-                    label { "Amount (" (order.currency) ")" input type="text" name="amount" inputmode="decimal" required; }
-                    label { "Reason" input type="text" name="reason" maxlength="1000"; }
-                    button type="submit" { "Record refund" }
-                }
-            }
-            (return_forms(order, &here, &hidden))
-            (edit_form(order, &here, &hidden))
+        @if !forms.0.is_empty() {
+            h2 { "Record" }
+            div.changes { (forms) }
         }
     }
 }

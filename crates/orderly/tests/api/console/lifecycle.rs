@@ -134,5 +134,13 @@ backend_tests! {
         assert_eq!(by_console, ["order.edited", "order.return_requested", "order.return_received", "order.refunded"]);
         let (_, page, _) = browser.get(&here).await;
         assert!(page.contains("changed their mind") && page.contains("1 restocked"), "the returns on the page");
+        assert!(page.contains("<h2>Record</h2>"), "a refund can still be recorded");
+        // A cancelled order takes nothing more: no section of forms, not even its heading.
+        let other: Value = app.place_order(json!([{"sku": "MUG", "quantity": 1}])).await.json().await.unwrap();
+        let other = other["id"].as_str().unwrap().to_owned();
+        let cancelled = app.admin(reqwest::Method::POST, &format!("/v1/orders/{other}/cancel")).send().await.unwrap();
+        assert_eq!(cancelled.status(), StatusCode::OK);
+        let (_, page, _) = browser.get(&format!("/console/orders/{other}")).await;
+        assert!(!page.contains("<h2>Record</h2>"), "nothing to record on a cancelled order");
     }
 }
