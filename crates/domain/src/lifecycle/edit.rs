@@ -38,16 +38,7 @@ mod tests {
     use crate::order::OrderStatus;
 
     fn line(unit_price: i64, quantity: i64) -> LineFigures {
-        LineFigures {
-            unit_price,
-            quantity,
-            cancelled: 0,
-            shipped: 0,
-            refunded: 0,
-            return_requested: 0,
-            returned: 0,
-            restocked: 0,
-        }
+        LineFigures::ordered(unit_price, quantity)
     }
 
     fn order() -> Ledger {

@@ -94,6 +94,20 @@ pub struct LineFigures {
 }
 
 impl LineFigures {
+    /// A line as ordered: nothing cancelled, shipped, refunded or returned yet.
+    pub fn ordered(unit_price: i64, quantity: i64) -> Self {
+        Self {
+            unit_price,
+            quantity,
+            cancelled: 0,
+            shipped: 0,
+            refunded: 0,
+            return_requested: 0,
+            returned: 0,
+            restocked: 0,
+        }
+    }
+
     /// Units neither cancelled nor shipped.
     pub fn open(&self) -> i64 {
         self.quantity - self.cancelled - self.shipped

@@ -168,15 +168,8 @@ mod tests {
             status: OrderStatus::Pending,
             lines: [(1_000, 3), (500, 1)]
                 .iter()
-                .map(|&(unit_price, quantity)| super::super::LineFigures {
-                    unit_price,
-                    quantity,
-                    cancelled: 0,
-                    shipped: 0,
-                    refunded: 0,
-                    return_requested: 0,
-                    returned: 0,
-                    restocked: 0,
+                .map(|&(unit_price, quantity)| {
+                    super::super::LineFigures::ordered(unit_price, quantity)
                 })
                 .collect(),
             captured: 0,

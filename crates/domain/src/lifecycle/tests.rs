@@ -8,16 +8,7 @@ fn order(lines: &[(i64, i64)]) -> Ledger {
         status: OrderStatus::Pending,
         lines: lines
             .iter()
-            .map(|&(unit_price, quantity)| LineFigures {
-                unit_price,
-                quantity,
-                cancelled: 0,
-                shipped: 0,
-                refunded: 0,
-                return_requested: 0,
-                returned: 0,
-                restocked: 0,
-            })
+            .map(|&(unit_price, quantity)| LineFigures::ordered(unit_price, quantity))
             .collect(),
         captured: 0,
         refunded: 0,

@@ -101,6 +101,10 @@ backend_tests! {
             .header("idempotency-key", "stale").header("if-match", "\"0\"")
             .json(&json!({"lines": [{"sku": "MUG", "quantity": 1}]})).send().await.unwrap();
         problem(stale, StatusCode::PRECONDITION_FAILED).await;
+        let twice = app.admin(Method::PATCH, &format!("/v1/orders/{id}"))
+            .header("idempotency-key", "dup").header("content-type", "application/json")
+            .body(r#"{"lines": [{"sku": "MUG", "quantity": 1, "quantity": 2}]}"#).send().await.unwrap();
+        assert_eq!(problem(twice, StatusCode::UNPROCESSABLE_ENTITY).await["errors"][0]["code"], "duplicate_key");
         let no_key = app.admin(Method::PATCH, &format!("/v1/orders/{id}")).json(&json!({"lines": [{"sku": "MUG", "quantity": 1}]})).send().await.unwrap();
         assert_eq!(no_key.status(), StatusCode::BAD_REQUEST);
         assert_eq!(app.read(&format!("/v1/orders/{id}")).await, before, "nothing changed");

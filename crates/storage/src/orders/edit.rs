@@ -63,16 +63,7 @@ impl Plan {
     pub fn added_figures(&self) -> Vec<LineFigures> {
         self.added
             .iter()
-            .map(|l| LineFigures {
-                unit_price: l.unit_price,
-                quantity: l.quantity,
-                cancelled: 0,
-                shipped: 0,
-                refunded: 0,
-                return_requested: 0,
-                returned: 0,
-                restocked: 0,
-            })
+            .map(|l| LineFigures::ordered(l.unit_price, l.quantity))
             .collect()
     }
 }
