@@ -226,6 +226,18 @@ try {
   await until("the waiting receipts to run", async () => (await available()) === 0 && received() === before + 5);
   step("paused a queue and watched jobs wait; resumed it and watched them run");
 
+  // The last hour, drawn on the server: the receipts just run reach the chart with the
+  // worker's next sample (every ten seconds); each limit shows its use.
+  const charted = (selector) => async () => {
+    await page.reload();
+    const points = await page.locator(selector).getAttribute("points");
+    return points.split(" ").some((point) => Number(point.split(",")[1]) < 104);
+  };
+  await until("the receipts to be charted", charted('figure[data-chart="Queue default: jobs a minute"] polyline[data-series=completed]'), 25);
+  assert.equal(await page.locator('tr[data-limit="partition:deliver_webhook"] svg.gauge').count(), 1);
+  await shot("queues-charts");
+  step("charted the queues' last hour and showed each limit's use");
+
   // Redeliver a webhook that failed, once the receiver is back.
   await page.click("nav >> text=Webhooks");
   await shot("webhooks");
@@ -267,6 +279,7 @@ try {
   await page.goto(`${base}/console`);
   await page.waitForSelector("#live[data-refreshed]", { timeout: 15_000 });
   assert.match(await page.locator("#live").textContent(), /Worker processes alive\s*1/);
+  await until("the orders to be charted", charted('figure[data-chart^="Orders a minute"] polyline[data-series=orders]'), 25);
   await shot("overview");
   await page.click("nav >> text=Audit log");
   const audit = await page.locator("table.audit").textContent();

@@ -1,10 +1,10 @@
 //! The job queues under `/v1/queues` (admin): each queue's figures, and pausing and resuming
-//! a queue for every worker process. A pause stops fetches at once; each worker gives back the
+//! a queue for every worker process; each queue shows its fleet-wide limits' use. A pause stops fetches at once; each worker gives back the
 //! jobs it fetched ahead within half a second; jobs already running finish.
 
 use axum::Json;
 use axum::extract::State;
-use orderly_queue::QueueStats;
+use orderly_queue::{LimitUse, QueueStats};
 use serde::Serialize;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
@@ -51,11 +51,61 @@ pub struct QueueResource {
     pub oldest_due_at: Option<OffsetDateTime>,
     /// Jobs completed in the last minute (0 when completed jobs are deleted as they complete).
     pub completed_last_minute: i64,
+    /// The fleet-wide limits on its jobs, and their use now.
+    pub limits: Vec<LimitResource>,
+}
+
+/// A fleet-wide limit on a queue's jobs and its use now, across every worker.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LimitResource {
+    /// `queue`, `kind` or `partition` (jobs at once: for a partition, each partition of the
+    /// kind, such as each webhook endpoint); `kind_rate` or `partition_rate` (jobs a second).
+    #[schema(example = "partition")]
+    pub scope: &'static str,
+    /// The queue or job kind it limits.
+    #[schema(example = "deliver_webhook")]
+    pub name: String,
+    /// Jobs at once, or jobs a second.
+    pub limit: f64,
+    /// Jobs running or fetched ahead under it (a partition limit: in its busiest partition);
+    /// for a rate, the jobs it has let start so far.
+    pub in_use: f64,
+    /// Due jobs it holds back now.
+    pub waiting: i64,
+}
+
+impl From<LimitUse> for LimitResource {
+    fn from(usage: LimitUse) -> Self {
+        Self {
+            scope: usage.scope.as_str(),
+            name: usage.name,
+            limit: usage.limit,
+            in_use: usage.in_use,
+            waiting: usage.waiting,
+        }
+    }
+}
+
+impl QueueResource {
+    /// The queue as `stats` has it, with those of `usage` that bear on it.
+    pub fn new(stats: QueueStats, usage: &[LimitUse]) -> Self {
+        let limits = usage
+            .iter()
+            .filter(|u| u.queue == stats.name)
+            .cloned()
+            .map(LimitResource::from)
+            .collect();
+        Self {
+            limits,
+            ..Self::from(stats)
+        }
+    }
 }
 
 impl From<QueueStats> for QueueResource {
     fn from(stats: QueueStats) -> Self {
         Self {
+            limits: Vec::new(),
             paused: stats.paused.is_some(),
             paused_at: stats.paused.as_ref().map(|p| p.paused_at),
             paused_by: stats.paused.map(|p| p.paused_by),
@@ -95,8 +145,12 @@ async fn list_queues(
     State(state): State<AppState>,
 ) -> Result<Json<QueueList>, ApiError> {
     let data = state.services.queue_figures().await?;
+    let usage = state.services.limit_usage().await?;
     Ok(Json(QueueList {
-        data: data.into_iter().map(QueueResource::from).collect(),
+        data: data
+            .into_iter()
+            .map(|stats| QueueResource::new(stats, &usage))
+            .collect(),
     }))
 }
 
@@ -122,7 +176,8 @@ async fn pause_queue(
         .pause_queue(&name, &by)
         .await
         .map_err(queue_control_error)?;
-    Ok(Json(paused.stats.into()))
+    let usage = state.services.limit_usage().await?;
+    Ok(Json(QueueResource::new(paused.stats, &usage)))
 }
 
 /// Resume a paused queue (admin): workers fetch from it again at once.
@@ -146,5 +201,6 @@ async fn resume_queue(
         .resume_queue(&name, &by)
         .await
         .map_err(queue_control_error)?;
-    Ok(Json(resumed.stats.into()))
+    let usage = state.services.limit_usage().await?;
+    Ok(Json(QueueResource::new(resumed.stats, &usage)))
 }

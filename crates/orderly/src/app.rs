@@ -357,6 +357,11 @@ impl Application {
             });
         }
         if let Some(worker) = self.worker {
+            let activity = orderly_worker::activity::run(self.services.clone(), shutdown.clone());
+            tasks.spawn("activity sampler", async move {
+                activity.await;
+                Ok(())
+            });
             let stop = shutdown.clone();
             tasks.spawn("worker", async move { Ok(worker.run(stop).await?) });
         }

@@ -211,6 +211,10 @@ pub struct QueueBenchArgs {
     /// Single jobs enqueued one at a time on the idle queue to measure latency.
     #[arg(long, default_value_t = 200)]
     pub latency_samples: usize,
+    /// Drain the jobs a second time under fleet-wide limits that are never reached (the
+    /// queue's, the kind's at once and per second), and report both drains.
+    #[arg(long)]
+    pub limits: bool,
     /// Print one JSON object instead of sentences.
     #[arg(long)]
     pub json: bool,

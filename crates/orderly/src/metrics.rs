@@ -131,6 +131,22 @@ fn describe() {
         "Jobs available, running, discarded and cancelled, sampled by workers (each reports the whole table's count: take the max across processes); completed jobs are counted by jobs_completed_total"
     );
     describe_gauge!(
+        "job_limit",
+        "A fleet-wide limit on jobs, by scope (queue, kind, partition: jobs at once; kind_rate, partition_rate: jobs per second) and the queue or kind it limits"
+    );
+    describe_gauge!(
+        "job_limit_in_use",
+        "Jobs running (or fetched ahead) under a concurrency limit across the fleet; for a partition limit, in its busiest partition"
+    );
+    describe_gauge!(
+        "job_limit_waiting",
+        "Due jobs a fleet-wide limit holds back now"
+    );
+    describe_counter!(
+        "job_limit_admitted_total",
+        "Jobs a rate limit has let start, across the fleet (its rate is this counter's rate)"
+    );
+    describe_gauge!(
         "orderly_database_up",
         "1 when the database answered a ping at scrape time, else 0"
     );

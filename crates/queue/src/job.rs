@@ -47,6 +47,8 @@ pub struct NewJob {
     pub unique_key: Option<String>,
     /// The W3C `traceparent` of the enqueuing request, continued by the job's span.
     pub trace_context: Option<String>,
+    /// What a per-partition limit counts the job by (a delivery's endpoint); empty for none.
+    pub partition: String,
 }
 
 impl NewJob {
@@ -77,6 +79,7 @@ impl NewJob {
             run_at: None,
             unique_key: None,
             trace_context: None,
+            partition: String::new(),
         }
     }
 
@@ -92,6 +95,12 @@ impl NewJob {
 
     pub fn unique(mut self, key: String) -> Self {
         self.unique_key = Some(key);
+        self
+    }
+
+    /// Counts the job in `partition` for the per-partition limits of its kind.
+    pub fn partition(mut self, partition: impl std::fmt::Display) -> Self {
+        self.partition = partition.to_string();
         self
     }
 

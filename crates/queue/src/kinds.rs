@@ -108,6 +108,12 @@ impl DeliverWebhook {
     pub fn unique_key(event: impl std::fmt::Display, endpoint: impl std::fmt::Display) -> String {
         format!("webhook:{event}:{endpoint}")
     }
+
+    /// The job delivering `args`, counted in its endpoint's partition: the per-endpoint limit
+    /// holds across every worker.
+    pub fn job(args: &DeliveryArgs) -> crate::NewJob {
+        crate::NewJob::of::<Self>(args).partition(args.endpoint_id)
+    }
 }
 
 impl JobKind for DeliverWebhook {

@@ -3,6 +3,8 @@
 //!
 //! - [`job`]: what a job is ([`Job`], [`NewJob`]), how a run ends ([`Outcome`]), and
 //!   [`JobState`] with the retry [`backoff`].
+//! - [`limits`]: fleet-wide limits on what runs (per queue, kind and partition, at once and
+//!   per second), which workers claim under (`claim.rs`), and their use (`usage.rs`).
 //! - [`kinds`]: every kind of job the service runs, each naming its queue, its argument type
 //!   and its attempt limit in one place.
 //! - [`Queue`]: enqueueing (alone, or [`enqueue_in`] a caller's transaction), fetching under
@@ -11,6 +13,7 @@
 //! - pausing a queue for every worker, and each queue's figures (`pauses.rs`); which worker
 //!   processes are alive (`heartbeats.rs`); an order's jobs and "retry all discarded"
 //!   (`operations.rs`).
+//! - [`activity`]: the per-minute rollup of what the fleet did, for the console's charts.
 //! - the runner ([`Worker`]) that works the queue with [`Registry`] handlers.
 //! - its schema ([`migrate`]): its migrations in `crates/queue/migrations`, versioned apart
 //!   from the service's.
@@ -21,12 +24,15 @@
 //! again: execution is at least once. Inserts wake workers: PostgreSQL notifies listeners on
 //! commit (trigger `jobs_notify`); within one process [`Queue::after_commit`] does.
 
+pub mod activity;
+mod claim;
 mod enqueue;
 mod error;
 mod handler;
 mod heartbeats;
 pub mod job;
 pub mod kinds;
+pub mod limits;
 mod migrations;
 mod operations;
 mod pauses;
@@ -34,7 +40,9 @@ mod queue;
 mod runner;
 mod sql;
 mod state;
+mod usage;
 
+pub use claim::{Claim, LIMIT_POLL};
 pub use enqueue::{Enqueued, InsertJobs, enqueue_in};
 pub use error::QueueError;
 pub use handler::{BoxFuture, Handler, JobError, Registry};
@@ -45,5 +53,8 @@ pub use migrations::migrate;
 pub use operations::{DiscardedFilter, RETRY_ALL_LIMIT};
 pub use pauses::{PAUSE_POLL, QueuePause, QueueStats, known_queues};
 pub use queue::{Heard, JobListener, Queue};
-pub use runner::{FLUSH_DEADLINE, Liveness, Worker, WorkerError, WorkerSettings, worker_id};
+pub use runner::{
+    FLUSH_DEADLINE, Liveness, Worker, WorkerError, WorkerSettings, export_limit_metrics, worker_id,
+};
 pub use state::{JobState, UnknownJobState, backoff};
+pub use usage::{LimitUse, Scope, each_limit};

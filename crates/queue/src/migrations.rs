@@ -9,17 +9,31 @@ use orderly_db::migrate::Embedded;
 /// Where the queue's migrations are recorded.
 const TABLE: &str = "_orderly_queue_migrations";
 
-const SQLITE: &[Embedded] = &[(
-    1,
-    "queue",
-    include_str!("../migrations/sqlite/0001_queue.sql"),
-)];
+const SQLITE: &[Embedded] = &[
+    (
+        1,
+        "queue",
+        include_str!("../migrations/sqlite/0001_queue.sql"),
+    ),
+    (
+        2,
+        "fleet",
+        include_str!("../migrations/sqlite/0002_fleet.sql"),
+    ),
+];
 
-const POSTGRES: &[Embedded] = &[(
-    1,
-    "queue",
-    include_str!("../migrations/postgres/0001_queue.sql"),
-)];
+const POSTGRES: &[Embedded] = &[
+    (
+        1,
+        "queue",
+        include_str!("../migrations/postgres/0001_queue.sql"),
+    ),
+    (
+        2,
+        "fleet",
+        include_str!("../migrations/postgres/0002_fleet.sql"),
+    ),
+];
 
 /// Applies the queue's migrations `db` has not applied yet.
 pub async fn migrate(db: &Db) -> Result<(), sqlx::migrate::MigrateError> {

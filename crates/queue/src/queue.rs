@@ -216,6 +216,28 @@ impl Queue {
         Ok(sql::jobs(rows))
     }
 
+    /// Claims up to `limit` due jobs of `queue` for `worker` under `limits`: by the plain
+    /// fetch when nothing limits the queue, else counting what the fleet runs (`claim.rs`).
+    #[tracing::instrument(name = "db", skip_all, fields(op = "claim_jobs"))]
+    pub async fn claim_jobs(
+        &self,
+        queue: &str,
+        worker: &str,
+        limit: i64,
+        lease_until: OffsetDateTime,
+        limits: &crate::limits::Limits,
+    ) -> Result<crate::Claim, QueueError> {
+        match limits.on_queue(queue) {
+            None => Ok(crate::Claim {
+                jobs: self.fetch_jobs(queue, worker, limit, lease_until).await?,
+                held_until: None,
+            }),
+            Some(limits) => {
+                crate::claim::claim(&self.db, queue, worker, limit, lease_until, limits).await
+            }
+        }
+    }
+
     /// Records finished runs in one transaction; `completed` says whether completed jobs are
     /// kept or deleted.
     #[tracing::instrument(name = "db", skip_all, fields(op = "finish_jobs"))]

@@ -47,6 +47,20 @@ pub(crate) const FETCH_POSTGRES: &str = concat!(
     columns!()
 );
 
+/// Claims the jobs a limited claim admitted (`claim.rs`) on PostgreSQL: `$1` their ids.
+pub(crate) const TAKE_POSTGRES: &str = concat!(
+    "UPDATE jobs SET state = 'running', attempt = attempt + 1, locked_by = $2, \
+     locked_until = $3 WHERE id = ANY($1::bigint[]) AND state = 'available' RETURNING ",
+    columns!()
+);
+/// [`TAKE_POSTGRES`] on SQLite: `$1` the ids as a JSON array.
+pub(crate) const TAKE_SQLITE: &str = concat!(
+    "UPDATE jobs SET state = 'running', attempt = attempt + 1, locked_by = $2, \
+     locked_until = $3 WHERE id IN (SELECT value FROM json_each($1)) \
+     AND state = 'available' RETURNING ",
+    columns!()
+);
+
 /// Records one finished run. A discarded or completed job keeps its `run_at` (when the run
 /// was due) and gets `finished_at`; a retried one gets its next `run_at`.
 pub(crate) const FINISH: &str = "UPDATE jobs SET state = $3, run_at = COALESCE($4, run_at), \
@@ -229,8 +243,8 @@ pub(crate) async fn insert_jobs_sqlite(
     for j in new {
         let id: Option<i64> = sqlx::query_scalar(
             "INSERT INTO jobs (queue, kind, args, state, priority, max_attempts, run_at, \
-             unique_key, created_at, trace_context) \
-             VALUES ($1, $2, $3, 'available', $4, $5, $6, $7, $8, $9) \
+             unique_key, created_at, trace_context, partition_key) \
+             VALUES ($1, $2, $3, 'available', $4, $5, $6, $7, $8, $9, $10) \
              ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL DO NOTHING RETURNING id",
         )
         .bind(&j.queue)
@@ -242,6 +256,7 @@ pub(crate) async fn insert_jobs_sqlite(
         .bind(j.unique_key.as_deref())
         .bind(Timestamp::new(now))
         .bind(j.trace_context.as_deref())
+        .bind(&j.partition)
         .fetch_optional(&mut *conn)
         .await?;
         ids.extend(id);
@@ -260,12 +275,13 @@ pub(crate) async fn insert_jobs_postgres(
     }
     sqlx::query_scalar(
         "INSERT INTO jobs (queue, kind, args, state, priority, max_attempts, run_at, \
-         unique_key, created_at, trace_context) \
+         unique_key, created_at, trace_context, partition_key) \
          SELECT queue, kind, args::jsonb, 'available', priority, max_attempts, run_at, \
-         unique_key, $8, trace_context \
+         unique_key, $8, trace_context, partition_key \
          FROM unnest($1::text[], $2::text[], $3::text[], $4::smallint[], $5::int[], \
-         $6::timestamptz[], $7::text[], $9::text[]) \
-         AS j(queue, kind, args, priority, max_attempts, run_at, unique_key, trace_context) \
+         $6::timestamptz[], $7::text[], $9::text[], $10::text[]) \
+         AS j(queue, kind, args, priority, max_attempts, run_at, unique_key, trace_context, \
+         partition_key) \
          ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL DO NOTHING RETURNING id",
     )
     .bind(new.iter().map(|j| j.queue.as_str()).collect::<Vec<_>>())
@@ -289,6 +305,7 @@ pub(crate) async fn insert_jobs_postgres(
             .map(|j| j.trace_context.as_deref())
             .collect::<Vec<_>>(),
     )
+    .bind(new.iter().map(|j| j.partition.as_str()).collect::<Vec<_>>())
     .fetch_all(&mut *conn)
     .await
 }

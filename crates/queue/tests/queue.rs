@@ -81,6 +81,7 @@ fn worker(queue: &Queue) -> Worker {
             backoff_base: Duration::from_secs(60),
             backoff_max: Duration::from_secs(3_600),
             completed: Completed::Kept,
+            limits: Default::default(),
         },
     )
 }

@@ -68,6 +68,8 @@ pub struct ServiceSettings {
     /// How long the `Idempotency-Key` of a change to an order is kept (as an order
     /// creation's: `orders.idempotency_ttl`).
     pub change_key_ttl: time::Duration,
+    /// The fleet-wide limits on jobs, whose use the queues' figures show.
+    pub job_limits: orderly_queue::limits::Limits,
 }
 
 impl Services {

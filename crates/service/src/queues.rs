@@ -1,8 +1,8 @@
-//! Each job queue's figures, and pausing and resuming a queue for every worker, whoever asks:
+//! Each job queue's figures and its fleet-wide limits' use, and pausing and resuming a queue for every worker, whoever asks:
 //! the API, the console and `orderly queues`. Only a queue orderly knows can be paused; who
 //! paused it is recorded.
 
-use orderly_queue::{QueueError, QueueStats, known_queues};
+use orderly_queue::{LimitUse, QueueError, QueueStats, known_queues};
 
 use crate::Services;
 
@@ -31,6 +31,24 @@ impl Services {
             figures.push(self.store.queue().queue_stats(name).await?);
         }
         Ok(figures)
+    }
+
+    /// Each configured fleet-wide limit and its use now, across the fleet.
+    pub async fn limit_usage(&self) -> Result<Vec<LimitUse>, QueueError> {
+        self.store
+            .queue()
+            .limit_usage(&self.settings.job_limits)
+            .await
+    }
+
+    /// What the fleet did each minute of the last hour, as the activity sampler recorded it.
+    pub async fn activity_last_hour(
+        &self,
+    ) -> Result<Vec<orderly_queue::activity::Activity>, QueueError> {
+        self.store
+            .queue()
+            .activity_since(orderly_domain::now() - time::Duration::HOUR)
+            .await
     }
 
     /// The queue named `name`, if orderly has one.

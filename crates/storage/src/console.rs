@@ -277,6 +277,20 @@ impl Store {
             .await)?)
     }
 
+    /// Orders created from `from` to before `to` (a range of the primary key).
+    pub async fn count_orders_between(
+        &self,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+    ) -> Result<i64, StoreError> {
+        Ok(with_pool!(self, pool => sqlx::query_scalar(
+                "SELECT COUNT(*) FROM orders WHERE id >= $1 AND id < $2")
+            .bind(first_id_at(from))
+            .bind(first_id_at(to))
+            .fetch_one(pool)
+            .await)?)
+    }
+
     /// Jobs discarded since `since` (on the partial index of discarded jobs).
     pub async fn count_discarded_since(&self, since: OffsetDateTime) -> Result<i64, StoreError> {
         Ok(with_pool!(self, pool => sqlx::query_scalar(

@@ -1,5 +1,6 @@
 //! orderly's background work: the handlers the queue's worker runs (`send_receipt`, `deliver_webhook`, operator notices, the chores), and the [`Mailer`] receipts go out through.
 
+pub mod activity;
 mod chores;
 mod coalesce;
 mod customer_mail;

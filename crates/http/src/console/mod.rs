@@ -14,6 +14,7 @@
 //! log with the key id, the client address and what it changed.
 
 mod audit;
+mod charts;
 mod extract;
 mod figures;
 mod jobs;

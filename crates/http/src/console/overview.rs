@@ -1,4 +1,5 @@
-//! The overview: is anything wrong right now? Orders per minute, this process's error ratio,
+//! The overview: is anything wrong right now? Orders per minute (and a chart of the last
+//! hour's), this process's error ratio,
 //! p99 latency and cache hit ratio, each queue's depth and oldest due job, jobs discarded in
 //! the last hour, worker processes alive, webhook endpoints disabled, and the readiness of
 //! each dependency. The live part is re-fetched every five seconds by the page's script.
@@ -7,6 +8,9 @@ use axum::extract::State;
 use axum::response::Response;
 use maud::{Markup, html};
 
+use orderly_queue::activity::per_minute;
+
+use super::charts::{self, Series};
 use super::extract::Query;
 use super::figures;
 use super::layout::{Nav, NoticeQuery, PageError, fragment, notice_text, page, span, time_ago};
@@ -61,8 +65,14 @@ async fn live_figures(state: &AppState) -> Result<Markup, PageError> {
         .metrics
         .as_ref()
         .map(|render| figures::sample(&(render.0)()));
+    let activity = state.services.activity_last_hour().await?;
+    let orders = Series {
+        name: "orders".into(),
+        values: per_minute(&activity, "orders", orderly_domain::now(), 60),
+    };
     Ok(html! {
         (tiles(&overview, traffic.as_ref()))
+        (charts::minutes("Orders a minute, the last hour", &[orders]))
         h2 { "Queues" }
         table {
             thead { tr { th { "Queue" } th { "State" } th.num { "Due" } th.num { "Running" } th.num { "Scheduled" } th { "Oldest due job" } } }

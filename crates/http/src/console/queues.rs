@@ -1,5 +1,6 @@
 //! Queues and schedules: each queue's available, running, scheduled and discarded jobs and
 //! its completions in the last minute, with pause and resume (for every worker process); each
+//! fleet-wide limit's use; charts of the last hour (`charts.rs`); each
 //! schedule's cron, time zone, next and last run, with pause, resume and "run now".
 
 use std::sync::Arc;
@@ -9,6 +10,9 @@ use axum::response::Response;
 use maud::{Markup, html};
 use orderly_service::{Schedule, ScheduleState};
 
+use orderly_queue::activity::{Activity, per_minute};
+
+use super::charts::{self, Series};
 use super::extract::{Path, Query};
 use super::layout::{
     Nav, NoticeQuery, PageError, action_button, done, notice_text, page, time_ago, when,
@@ -23,9 +27,11 @@ pub(crate) async fn show(
     session: Session,
     Query(q): Query<NoticeQuery>,
 ) -> Result<Response, PageError> {
+    let usage = state.services.limit_usage().await?;
+    let activity = state.services.activity_last_hour().await?;
     let queues: Vec<QueueResource> = (state.services.queue_figures().await?)
         .into_iter()
-        .map(QueueResource::from)
+        .map(|stats| QueueResource::new(stats, &usage))
         .collect();
     let schedules = state
         .settings
@@ -42,7 +48,10 @@ pub(crate) async fn show(
         notice.as_deref(),
         html! {
             (queues_table(&session, &queues))
+            (activity_charts(&queues, &activity))
             p.hint { "A pause reaches every worker process within a second: none starts a job of the queue, and the jobs a worker fetched ahead go back to the queue." }
+            h2 { "Limits" }
+            (limits_table(&queues))
             h2 { "Schedules" }
             @if schedules.is_empty() {
                 p.hint { "No schedule is configured." }
@@ -88,6 +97,81 @@ fn queues_table(session: &Session, queues: &[QueueResource]) -> Markup {
                 }
             }
         }
+    }
+}
+
+/// The last hour, a point a minute: each queue's jobs completed, failed and waiting, and each
+/// limit's use (for a rate, jobs started a second).
+fn activity_charts(queues: &[QueueResource], activity: &[Activity]) -> Markup {
+    let now = orderly_domain::now();
+    let line = |name: &str, series: String| Series {
+        name: name.to_owned(),
+        values: per_minute(activity, &series, now, 60),
+    };
+    let limits: Vec<Series> = queues
+        .iter()
+        .flat_map(|q| q.limits.iter())
+        .map(|l| {
+            line(
+                &format!("{} {}", l.scope, l.name),
+                format!("limit:{}:{}", l.scope, l.name),
+            )
+        })
+        .collect();
+    html! {
+        h2 { "The last hour" }
+        div.charts {
+            @for queue in queues {
+                (charts::minutes(&format!("Queue {}: jobs a minute", queue.name), &[
+                    line("completed", format!("completed:{}", queue.name)),
+                    line("failed", format!("failed:{}", queue.name)),
+                    line("waiting", format!("waiting:{}", queue.name)),
+                ]))
+            }
+            @if !limits.is_empty() {
+                (charts::minutes("Limits in use", &limits))
+            }
+        }
+        p.hint { "Drawn from a per-minute record the workers keep (the last two hours): runs each worker counted, and the due jobs and limits' use they saw every ten seconds, the minute's largest." }
+    }
+}
+
+/// Each fleet-wide limit's use now, as a bar against the limit.
+fn limits_table(queues: &[QueueResource]) -> Markup {
+    html! {
+        table.limits {
+            thead { tr { th { "Queue" } th { "Limit on" } th { "Name" } th.num { "Limit" } th { "In use" } th.num { "Waiting" } } }
+            tbody {
+                @for queue in queues {
+                    @for limit in &queue.limits {
+                        tr data-limit={(limit.scope) ":" (limit.name)} {
+                            td { (queue.name) }
+                            td { (scope_text(limit.scope)) }
+                            td { code { (limit.name) } }
+                            @if limit.scope.ends_with("rate") {
+                                td.num { (limit.limit) " / s" }
+                                td { span.hint title="jobs it has let start" { (limit.in_use) " started" } }
+                            } @else {
+                                td.num { (limit.limit) }
+                                td.in-use { (charts::gauge(limit.in_use, limit.limit)) " " (limit.in_use) }
+                            }
+                            td.num.waiting { (limit.waiting) }
+                        }
+                    }
+                }
+            }
+        }
+        p.hint { "Limits hold across every worker process: configured in [worker.limits] and, for each webhook endpoint, webhooks.per_endpoint_concurrency. A job over a limit waits without spending an attempt." }
+    }
+}
+
+fn scope_text(scope: &str) -> &'static str {
+    match scope {
+        "queue" => "jobs of the queue at once",
+        "kind" => "jobs of the kind at once",
+        "partition" => "at once per partition (busiest)",
+        "kind_rate" => "starts of the kind",
+        _ => "starts per partition",
     }
 }
 

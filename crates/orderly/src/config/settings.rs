@@ -28,6 +28,7 @@ impl Config {
             attempts: self.attempt_limits(),
             webhook_rotation_grace: whole_seconds(self.webhooks.rotation_grace),
             change_key_ttl: whole_seconds(self.orders.idempotency_ttl),
+            job_limits: self.job_limits(),
         }
     }
 
@@ -163,7 +164,15 @@ impl Config {
             } else {
                 orderly_queue::Completed::Deleted
             },
+            limits: self.job_limits(),
         }
+    }
+
+    /// The fleet-wide limits on jobs, the deliveries' per-endpoint limit included.
+    pub fn job_limits(&self) -> orderly_queue::limits::Limits {
+        self.worker
+            .limits
+            .limits(self.webhooks.per_endpoint_concurrency)
     }
 
     /// How mail is sent.

@@ -1,4 +1,5 @@
-//! `[worker]`: the queues a worker runs and how, its leases, timeouts, retries and retention.
+//! `[worker]`: the queues a worker runs and how, its leases, timeouts, retries and retention;
+//! its fleet-wide limits are `[worker.limits]` (`limits.rs`).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -8,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ConfigError;
 use super::bounds::{Bounded, above_zero, check, within};
+use super::limits::LimitsConfig;
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -38,6 +40,9 @@ pub struct WorkerConfig {
     pub keep_completed: bool,
     /// Job kind → attempts before discarding, where it should differ from the kind's own.
     pub max_attempts: BTreeMap<String, i32>,
+    /// Fleet-wide limits on what runs.
+    #[serde(default)]
+    pub limits: LimitsConfig,
 }
 
 /// Jobs one queue may run at once.
@@ -76,6 +81,7 @@ impl WorkerConfig {
             self.backoff_max.written(),
             "must be at least worker.backoff_base",
         )?;
+        self.limits.validate(&self.queues)?;
         check(
             self.max_attempts.values().all(|n| ATTEMPTS.contains(n)),
             "worker.max_attempts",

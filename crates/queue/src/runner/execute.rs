@@ -85,6 +85,13 @@ pub(super) async fn run(
         .record(elapsed.as_secs_f64());
     let outcome = outcome_of(result, job, settings, orderly_domain::now(), jitter());
     log_outcome(&outcome, settings, elapsed, &kind);
+    match outcome {
+        Outcome::Completed => crate::activity::count_run(&job.queue, false),
+        Outcome::Retry { .. } | Outcome::Discard { .. } => {
+            crate::activity::count_run(&job.queue, true);
+        }
+        Outcome::Snooze { .. } => {}
+    }
     Some(outcome)
 }
 
@@ -219,6 +226,7 @@ mod tests {
             backoff_base: Duration::from_secs(2),
             backoff_max: Duration::from_secs(60),
             completed: Completed::Kept,
+            limits: Default::default(),
         }
     }
 

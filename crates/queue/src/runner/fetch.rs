@@ -1,5 +1,7 @@
 //! One queue's fetch loop: takes as many jobs as there is room for, starts each when a run
 //! slot frees, and otherwise waits for a wake-up, the next job's `run_at` or the poll interval.
+//! Jobs that a fleet-wide limit holds back are looked for again when one may start (a rate's
+//! next start, or a short poll for a slot to free), not in a busy loop.
 //! While its queue is paused it fetches nothing, and the jobs it holds that have not started
 //! are given back (as a snooze: available at once, the attempt not counted).
 
@@ -12,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::execute::execute;
+use super::slots::RunSlots;
 use super::{Running, WorkerSettings};
 use crate::handler::Registry;
 use crate::{Finished, Job, Outcome, Queue};
@@ -31,7 +34,10 @@ pub(super) struct Fetcher {
     /// Jobs held (fetched and not yet finished), at most `local_queue`.
     pub(super) held: Arc<Semaphore>,
     /// Jobs running, at most the queue's concurrency.
-    pub(super) running: Arc<Semaphore>,
+    pub(super) running: Arc<RunSlots>,
+    /// Whether fleet-wide limits bear on the queue: it then fetches ahead only what it will
+    /// start soon, since a job held holds the fleet's slot.
+    pub(super) limited: bool,
     /// Free room in the local queue that triggers the next fetch.
     pub(super) refetch_at: u32,
     /// Whether the queue is paused (kept by the runner's pause watch).
@@ -78,28 +84,38 @@ impl Fetcher {
             local.as_mut().enable();
             remote.as_mut().enable();
 
-            let wanted = permits.len();
-            let lease_until = orderly_domain::now() + self.settings.lease;
-            let fetched = match self
-                .queue
-                .fetch_jobs(&self.name, &self.settings.id, wanted as i64, lease_until)
-                .await
-            {
-                Ok(jobs) => jobs,
-                Err(e) => {
-                    tracing::warn!(queue = %self.name, error = %cause_chain(&e), "fetching jobs failed");
-                    Vec::new()
+            // Take only what can start soon (see `slots.rs`), or wait for a slot to free.
+            if let Some(cap) = self.running.fetch_cap(self.limited) {
+                permits.truncate(cap);
+                if cap == 0 {
+                    let freed = self.running.freed();
+                    tokio::pin!(freed);
+                    freed.as_mut().enable();
+                    drop(permits);
+                    if self.running.fetch_cap(self.limited) == Some(0) {
+                        tokio::select! {
+                            () = freed => {},
+                            () = tokio::time::sleep(self.settings.poll_interval) => {},
+                            () = shutdown.cancelled() => return,
+                        }
+                    }
+                    continue;
                 }
-            };
-            let got = fetched.len();
-            for job in fetched {
+            }
+            let claim = self.claim(permits.len()).await;
+            let got = claim.jobs.len();
+            for job in claim.jobs {
                 self.start(job, permits.pop(), &shutdown);
             }
             drop(permits);
-            if got > 0 {
-                continue;
-            }
-            let wait = self.idle_wait().await;
+            // Jobs a limit held back: look again when one may start, unless woken first.
+            let wait = match claim.held_until {
+                Some(at) => Duration::try_from(at - orderly_domain::now())
+                    .unwrap_or_default()
+                    .min(self.settings.poll_interval),
+                None if got > 0 => continue,
+                None => self.idle_wait().await,
+            };
             tokio::select! {
                 () = &mut local => {},
                 () = &mut remote => {},
@@ -109,9 +125,28 @@ impl Fetcher {
         }
     }
 
+    /// Claims up to `wanted` jobs; none when the database fails (logged, looked at again).
+    async fn claim(&self, wanted: usize) -> crate::Claim {
+        let lease_until = orderly_domain::now() + self.settings.lease;
+        let claimed = self
+            .queue
+            .claim_jobs(
+                &self.name,
+                &self.settings.id,
+                wanted as i64,
+                lease_until,
+                &self.settings.limits,
+            )
+            .await;
+        claimed.unwrap_or_else(|e| {
+            tracing::warn!(queue = %self.name, error = %cause_chain(&e), "fetching jobs failed");
+            crate::Claim::default()
+        })
+    }
+
     /// Hands `job` (fetched, holding `permit` of the local queue) to a task of its own, which
     /// runs it once a running slot is free: unless shutdown begins first (it does not start,
-    /// and is released) or its queue is paused (it goes back to the queue).
+    /// and is released), or its queue is paused or stalled (it goes back to the queue).
     fn start(&self, job: Job, permit: Option<OwnedSemaphorePermit>, shutdown: &CancellationToken) {
         self.held_jobs
             .lock()
@@ -124,21 +159,28 @@ impl Fetcher {
         let paused = self.paused.clone();
         self.jobs.spawn(async move {
             let _held = permit;
-            let _running = tokio::select! {
+            let give_back = Finished {
+                id: job.id,
+                attempt: job.attempt,
+                outcome: Outcome::Snooze {
+                    at: orderly_domain::now(),
+                },
+            };
+            let slot = tokio::select! {
                 biased;
                 () = stopping.cancelled() => return,
                 () = until_paused(paused) => {
-                    let back = Finished {
-                        id: job.id,
-                        attempt: job.attempt,
-                        outcome: Outcome::Snooze { at: orderly_domain::now() },
-                    };
-                    let _ = finished.send(back).await;
+                    let _ = finished.send(give_back).await;
                     return;
                 }
-                permit = running.acquire_owned() => permit.ok(),
+                slot = running.take() => slot,
+                () = running.until_stalled() => {
+                    let _ = finished.send(give_back).await;
+                    return;
+                }
             };
             execute(job, registry, settings, finished, hard_stop).await;
+            running.free(slot);
         });
     }
 

@@ -1,6 +1,6 @@
 //! The worker's housekeeping beside the jobs: the completer that records outcomes in
 //! batches, the heartbeat that extends leases, the rescuer of jobs whose worker died (which
-//! also keeps the queue gauges), the forwarding of PostgreSQL notifications, and the watch
+//! also keeps the queue gauges), the limits' metrics, the forwarding of PostgreSQL notifications, and the watch
 //! for paused queues. Finished
 //! jobs are pruned by the scheduled `prune` chore, one worker at a time.
 
@@ -225,6 +225,25 @@ pub(super) async fn watch_pauses(
         tokio::select! {
             () = tokio::time::sleep(crate::PAUSE_POLL) => {},
             () = stop.cancelled() => return,
+        }
+    }
+}
+
+/// Sets the limits' metrics to `usage`: the limit, what is held under it (for a rate, what it
+/// has let start, a counter) and the due jobs it holds back. Every worker process reports the
+/// fleet's figures, read from the database (the activity sampler of `orderly_worker` looks).
+pub fn export_limit_metrics(usage: &[crate::LimitUse]) {
+    for limit in usage {
+        let labels = [
+            ("scope", limit.scope.as_str().to_owned()),
+            ("name", limit.name.clone()),
+        ];
+        metrics::gauge!("job_limit", &labels).set(limit.limit);
+        metrics::gauge!("job_limit_waiting", &labels).set(limit.waiting as f64);
+        if limit.scope.is_rate() {
+            metrics::counter!("job_limit_admitted_total", &labels).absolute(limit.in_use as u64);
+        } else {
+            metrics::gauge!("job_limit_in_use", &labels).set(limit.in_use);
         }
     }
 }

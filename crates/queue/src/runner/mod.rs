@@ -19,6 +19,7 @@
 mod execute;
 mod fetch;
 mod housekeeping;
+mod slots;
 mod tasks;
 
 use std::collections::HashMap;
@@ -31,6 +32,7 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use self::fetch::Fetcher;
+pub use self::housekeeping::export_limit_metrics;
 use self::housekeeping::{complete, forward_notifications, heartbeat, rescue, watch_pauses};
 pub use self::tasks::Liveness;
 use self::tasks::Named;
@@ -60,6 +62,8 @@ pub struct WorkerSettings {
     pub backoff_max: Duration,
     /// Whether completed jobs are kept until pruned or deleted as they complete.
     pub completed: Completed,
+    /// The fleet-wide limits this worker claims under.
+    pub limits: crate::limits::Limits,
 }
 
 /// Jobs this worker holds: id → attempt. Bounded by the queues' concurrency.
@@ -132,6 +136,7 @@ impl Worker {
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), WorkerError> {
         let settings = Arc::new(self.settings.clone());
         tracing::info!(worker = %settings.id, queues = ?settings.queues, "worker started");
+        export_limit_metrics(&crate::each_limit(&settings.limits));
         let running: Running = Arc::default();
         let remote_wake = Arc::new(Notify::new());
         let stop_fetching = shutdown.child_token();
@@ -270,7 +275,8 @@ impl Worker {
                 hard_stop: shared.hard_stop.clone(),
                 name: queue.clone(),
                 held: Arc::new(Semaphore::new(held)),
-                running: Arc::new(Semaphore::new(concurrency.max(1))),
+                running: Arc::new(slots::RunSlots::new(concurrency)),
+                limited: settings.limits.on_queue(&queue).is_some(),
                 refetch_at: (held / 2).max(1) as u32,
                 paused,
             };
@@ -288,8 +294,15 @@ impl Worker {
         let lease_until = orderly_domain::now() + self.settings.lease;
         let jobs = self
             .queue
-            .fetch_jobs(queue, &self.settings.id, limit, lease_until)
-            .await?;
+            .claim_jobs(
+                queue,
+                &self.settings.id,
+                limit,
+                lease_until,
+                &self.settings.limits,
+            )
+            .await?
+            .jobs;
         let never = CancellationToken::new();
         let mut finished = Vec::with_capacity(jobs.len());
         for job in jobs {

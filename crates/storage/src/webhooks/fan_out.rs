@@ -47,7 +47,7 @@ impl_outbox_sql!(sqlx::PgConnection);
 /// The job that delivers `event` to `endpoint`: one per pair, ever (a manual redelivery is a
 /// job of its own, see [`redelivery_job`]).
 fn delivery_job(event: Uuid, endpoint: Uuid, trace: Option<&str>) -> NewJob {
-    NewJob::of::<DeliverWebhook>(&DeliveryArgs {
+    DeliverWebhook::job(&DeliveryArgs {
         event_id: event,
         endpoint_id: endpoint,
         attempts_before: 0,
@@ -60,7 +60,7 @@ fn delivery_job(event: Uuid, endpoint: Uuid, trace: Option<&str>) -> NewJob {
 /// schedule. `attempts_before` is how many attempts the pair had when it was asked for: the
 /// schedule counts from there.
 pub fn redelivery_job(event: Uuid, endpoint: Uuid, attempts_before: i64) -> NewJob {
-    NewJob::of::<DeliverWebhook>(&DeliveryArgs {
+    DeliverWebhook::job(&DeliveryArgs {
         event_id: event,
         endpoint_id: endpoint,
         attempts_before,

@@ -1,11 +1,11 @@
 //! `deliver_webhook`: one event to one endpoint, signed per Standard Webhooks, under the SSRF
-//! guard, a per-endpoint concurrency bound and a time limit; every attempt is recorded, and
+//! guard and a time limit (the per-endpoint concurrency bound is the queue's fleet-wide limit
+//! on the kind's partition, the endpoint: `orderly_queue::limits`); every attempt is recorded, and
 //! the endpoint's failure record decides between retrying, giving up and disabling it.
 
 mod guard;
 mod send;
 mod signature;
-mod slots;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,7 +19,6 @@ use uuid::Uuid;
 
 pub use send::ClientError;
 use send::{Answer, SendError, http_client};
-use slots::EndpointSlots;
 
 use crate::operators::notice_job;
 
@@ -32,7 +31,8 @@ pub struct WebhookSettings {
     pub timeout: Duration,
     /// The waits before each retry; the delivery is given up when it is spent.
     pub retry_schedule: Vec<Duration>,
-    /// Deliveries to one endpoint that one process runs at once.
+    /// Deliveries to one endpoint at once across the fleet (the queue's claim enforces it);
+    /// here, the idle connections kept per endpoint.
     pub per_endpoint_concurrency: usize,
     /// An endpoint failing for this long without a success is disabled.
     pub disable_after: Duration,
@@ -56,7 +56,6 @@ pub struct WebhookDeliverer {
     store: Store,
     client: reqwest::Client,
     settings: Arc<WebhookSettings>,
-    endpoints: EndpointSlots,
 }
 
 impl WebhookDeliverer {
@@ -64,7 +63,6 @@ impl WebhookDeliverer {
         Ok(Self {
             store,
             client: http_client(&settings)?,
-            endpoints: EndpointSlots::new(settings.per_endpoint_concurrency),
             settings: Arc::new(settings),
         })
     }
@@ -103,16 +101,6 @@ impl WebhookDeliverer {
             return Ok(());
         };
 
-        // Busy endpoint: put the run off rather than hold a worker slot waiting.
-        let Some(_slot) = self
-            .endpoints
-            .acquire(endpoint_id, Duration::from_secs(1))
-            .await
-        else {
-            return Err(JobError::Snooze(Duration::from_millis(
-                500 + u64::from(jitter_u32() % 2_000),
-            )));
-        };
         let started = Instant::now();
         let result = send::send(&self.client, &self.settings, &endpoint, &event).await;
         let latency_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);

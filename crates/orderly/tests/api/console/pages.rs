@@ -1,6 +1,6 @@
 //! The console's pages at work: jobs found by their error and retried together, orders
 //! found by status, date and id, an endpoint enabled and its rotated secret shown once; and
-//! the console disabled, or a request it refuses.
+//! the limits' use and the last hour's charts; the console disabled, or a request it refuses.
 
 use super::*;
 
@@ -112,6 +112,42 @@ backend_tests! {
         assert!(!again.contains(secret) && !again.contains("new-secret"), "shown once only");
         let audit = app.scalar("SELECT COUNT(*) FROM audit_log WHERE action IN ('webhook.enable', 'webhook.rotate_secret')").await;
         assert_eq!(audit, 2);
+    }
+
+    async fn the_queues_page_shows_each_limits_use_and_charts_the_last_hour(app) {
+        // Six deliveries to one endpoint, four of them running: its limit is full, two wait.
+        let endpoint = uuid::Uuid::now_v7();
+        let jobs: Vec<orderly_queue::NewJob> = (0..6)
+            .map(|_| orderly_queue::NewJob::named("deliver_webhook", json!({})).partition(endpoint))
+            .collect();
+        app.store.queue().enqueue(&jobs).await.unwrap();
+        let lease = orderly_domain::now() + time::Duration::minutes(1);
+        assert_eq!(app.store.queue().fetch_jobs("webhooks", "test-worker", 4, lease).await.unwrap().len(), 4);
+        // What the activity sampler would have written this minute.
+        let queue = app.store.queue();
+        queue.record_activity(&[("waiting:default".to_owned(), 7.0)]).await.unwrap();
+        queue.set_activity("orders", orderly_queue::activity::minute_start(orderly_domain::now()), 12.0).await.unwrap();
+
+        let mut browser = Browser::new(&app);
+        browser.sign_in(&app.admin_key.clone(), &[]).await;
+        let (_, page, _) = browser.get("/console/queues").await;
+        let row = page.split(r#"data-limit="partition:deliver_webhook""#).nth(1).expect("the endpoint limit's row");
+        let row = &row[..row.find("</tr>").unwrap()];
+        assert!(row.contains(r#"aria-label="4 of 4""#), "the gauge shows four of four: {row}");
+        assert!(row.contains(r#"<td class="num waiting">2</td>"#), "two wait: {row}");
+        // The waiting series ends at this minute's seven, the top of its scale (10): y = 104 × 0.3.
+        let chart = page.split(r#"data-chart="Queue default: jobs a minute""#).nth(1).expect("the default queue's chart");
+        let waiting = chart.split(r#"data-series="waiting""#).nth(1).unwrap();
+        let points = waiting.split("points=\"").nth(1).unwrap().split('"').next().unwrap();
+        assert!(points.ends_with("600.0,31.2"), "{points}");
+
+        let (_, overview, _) = browser.get("/console/overview/live").await;
+        assert!(overview.contains(r#"data-series="orders""#), "{overview}");
+        assert!(overview.contains("(now 12)"), "the legend gives this minute's orders: {overview}");
+        // The API shows the same limit.
+        let queues = app.read("/v1/queues").await;
+        let webhooks = queues["data"].as_array().unwrap().iter().find(|q| q["name"] == "webhooks").unwrap();
+        assert_eq!(webhooks["limits"], json!([{"scope": "partition", "name": "deliver_webhook", "limit": 4.0, "in_use": 4.0, "waiting": 2}]));
     }
 }
 

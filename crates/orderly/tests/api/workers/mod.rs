@@ -13,6 +13,7 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::helpers::{Backend, TestDatabase, eventually};
 
+mod fleet;
 mod process;
 
 /// An `orderly worker` process logging JSON to a file; killed on drop if still running.
