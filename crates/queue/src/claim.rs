@@ -1,7 +1,8 @@
 //! Claiming jobs under limits (`limits.rs`), in one transaction: take the queue's turn (on
 //! PostgreSQL an advisory lock per queue, on SQLite the write lock), count what runs across
-//! the fleet, then look at due jobs in order, skipping kinds and partitions that cannot start,
-//! and claim those the [`Planner`] admits. A partition that fills during the look is skipped
+//! the fleet, then claim due jobs in order, skipping kinds and partitions that cannot start,
+//! and give back (in the same transaction, so no one sees them taken) those the [`Planner`]
+//! refuses: with limits not reached, that is one statement for the jobs, as without limits. A partition that fills during the look is skipped
 //! by the next look, a few looks at most, so one endpoint with a deep backlog does not starve
 //! the others behind it.
 //!
@@ -35,31 +36,30 @@ pub struct Claim {
     pub held_until: Option<OffsetDateTime>,
 }
 
-/// A due job as the claim first sees it.
-type Candidate = (i64, String, String);
-
 /// The statements a limited claim runs, per backend.
 trait ClaimSql {
-    fn take_turn(&mut self, queue: &str) -> impl Future<Output = sqlx::Result<()>> + Send;
     fn running(
         &mut self,
         queue: &str,
         now: Timestamp,
     ) -> impl Future<Output = sqlx::Result<Vec<(String, String, i64)>>> + Send;
-    fn candidates(
+    /// Claims the due jobs `look` finds, in one statement.
+    fn take_due(
         &mut self,
         look: Look<'_>,
-    ) -> impl Future<Output = sqlx::Result<Vec<Candidate>>> + Send;
+    ) -> impl Future<Output = sqlx::Result<Vec<JobRow>>> + Send;
     fn buckets(
         &mut self,
         keys: Vec<String>,
     ) -> impl Future<Output = sqlx::Result<Vec<(String, Timestamp)>>> + Send;
-    fn take(
+    /// Whether any job of the queue is due, whatever the limits.
+    fn any_due(
         &mut self,
-        ids: Vec<i64>,
-        worker: &str,
-        lease_until: Timestamp,
-    ) -> impl Future<Output = sqlx::Result<Vec<JobRow>>> + Send;
+        queue: &str,
+        now: Timestamp,
+    ) -> impl Future<Output = sqlx::Result<bool>> + Send;
+    /// Returns jobs this transaction claimed and the planner refused, as they were.
+    fn give_back(&mut self, ids: Vec<i64>) -> impl Future<Output = sqlx::Result<()>> + Send;
     fn save_bucket(
         &mut self,
         key: &str,
@@ -68,11 +68,13 @@ trait ClaimSql {
     ) -> impl Future<Output = sqlx::Result<()>> + Send;
 }
 
-/// One look at the due jobs.
+/// One look at the due jobs, for `worker` to hold until `lease_until`.
 struct Look<'a> {
     queue: &'a str,
     now: Timestamp,
     limit: i64,
+    worker: &'a str,
+    lease_until: Timestamp,
     blocked_kinds: Vec<String>,
     /// Each as `kind`, unit separator, `partition`.
     blocked_partitions: Vec<String>,
@@ -80,21 +82,13 @@ struct Look<'a> {
 
 const RUNNING: &str = "SELECT kind, partition_key, COUNT(*) FROM jobs \
      WHERE state = 'running' AND queue = $1 AND locked_until > $2 GROUP BY kind, partition_key";
+const ANY_DUE: &str = "SELECT EXISTS (SELECT 1 FROM jobs WHERE state = 'available' \
+     AND queue = $1 AND run_at <= $2)";
 const SAVE_BUCKET: &str = "INSERT INTO job_rate_limits (key, tat, admitted) VALUES ($1, $2, $3) \
      ON CONFLICT (key) DO UPDATE SET tat = excluded.tat, \
      admitted = job_rate_limits.admitted + excluded.admitted";
 
 impl ClaimSql for PgConnection {
-    async fn take_turn(&mut self, queue: &str) -> sqlx::Result<()> {
-        sqlx::query(
-            "SELECT pg_advisory_xact_lock(hashtextextended('orderly_jobs_claim:' || $1, 0))",
-        )
-        .bind(queue)
-        .execute(self)
-        .await
-        .map(drop)
-    }
-
     async fn running(
         &mut self,
         queue: &str,
@@ -107,21 +101,17 @@ impl ClaimSql for PgConnection {
             .await
     }
 
-    async fn candidates(&mut self, look: Look<'_>) -> sqlx::Result<Vec<Candidate>> {
-        sqlx::query_as(
-            "SELECT id, kind, partition_key FROM jobs WHERE state = 'available' AND queue = $1 \
-             AND run_at <= $2 AND NOT EXISTS (SELECT 1 FROM queue_pauses \
-             WHERE queue_pauses.queue = $1) AND kind <> ALL($4::text[]) \
-             AND (kind || chr(31) || partition_key) <> ALL($5::text[]) \
-             ORDER BY priority, run_at, id LIMIT $3 FOR UPDATE SKIP LOCKED",
-        )
-        .bind(look.queue)
-        .bind(look.now)
-        .bind(look.limit)
-        .bind(look.blocked_kinds)
-        .bind(look.blocked_partitions)
-        .fetch_all(self)
-        .await
+    async fn take_due(&mut self, look: Look<'_>) -> sqlx::Result<Vec<JobRow>> {
+        sqlx::query_as(sql::TAKE_DUE_POSTGRES)
+            .bind(look.queue)
+            .bind(look.now)
+            .bind(look.limit)
+            .bind(look.blocked_kinds)
+            .bind(look.blocked_partitions)
+            .bind(look.worker)
+            .bind(look.lease_until)
+            .fetch_all(self)
+            .await
     }
 
     async fn buckets(&mut self, keys: Vec<String>) -> sqlx::Result<Vec<(String, Timestamp)>> {
@@ -133,18 +123,20 @@ impl ClaimSql for PgConnection {
         .await
     }
 
-    async fn take(
-        &mut self,
-        ids: Vec<i64>,
-        worker: &str,
-        lease_until: Timestamp,
-    ) -> sqlx::Result<Vec<JobRow>> {
-        sqlx::query_as(sql::TAKE_POSTGRES)
-            .bind(ids)
-            .bind(worker)
-            .bind(lease_until)
-            .fetch_all(self)
+    async fn any_due(&mut self, queue: &str, now: Timestamp) -> sqlx::Result<bool> {
+        sqlx::query_scalar(ANY_DUE)
+            .bind(queue)
+            .bind(now)
+            .fetch_one(self)
             .await
+    }
+
+    async fn give_back(&mut self, ids: Vec<i64>) -> sqlx::Result<()> {
+        sqlx::query(sql::GIVE_BACK_POSTGRES)
+            .bind(ids)
+            .execute(self)
+            .await
+            .map(drop)
     }
 
     async fn save_bucket(&mut self, key: &str, tat: Timestamp, admitted: i64) -> sqlx::Result<()> {
@@ -164,11 +156,6 @@ fn json_list<T: serde::Serialize>(items: &[T]) -> String {
 }
 
 impl ClaimSql for SqliteConnection {
-    /// The transaction's write lock is the turn.
-    async fn take_turn(&mut self, _queue: &str) -> sqlx::Result<()> {
-        Ok(())
-    }
-
     async fn running(
         &mut self,
         queue: &str,
@@ -181,22 +168,17 @@ impl ClaimSql for SqliteConnection {
             .await
     }
 
-    async fn candidates(&mut self, look: Look<'_>) -> sqlx::Result<Vec<Candidate>> {
-        sqlx::query_as(
-            "SELECT id, kind, partition_key FROM jobs WHERE state = 'available' AND queue = $1 \
-             AND run_at <= $2 AND NOT EXISTS (SELECT 1 FROM queue_pauses \
-             WHERE queue_pauses.queue = $1) \
-             AND kind NOT IN (SELECT value FROM json_each($4)) \
-             AND (kind || char(31) || partition_key) NOT IN (SELECT value FROM json_each($5)) \
-             ORDER BY priority, run_at, id LIMIT $3",
-        )
-        .bind(look.queue)
-        .bind(look.now)
-        .bind(look.limit)
-        .bind(json_list(&look.blocked_kinds))
-        .bind(json_list(&look.blocked_partitions))
-        .fetch_all(self)
-        .await
+    async fn take_due(&mut self, look: Look<'_>) -> sqlx::Result<Vec<JobRow>> {
+        sqlx::query_as(sql::TAKE_DUE_SQLITE)
+            .bind(look.queue)
+            .bind(look.now)
+            .bind(look.limit)
+            .bind(json_list(&look.blocked_kinds))
+            .bind(json_list(&look.blocked_partitions))
+            .bind(look.worker)
+            .bind(look.lease_until)
+            .fetch_all(self)
+            .await
     }
 
     async fn buckets(&mut self, keys: Vec<String>) -> sqlx::Result<Vec<(String, Timestamp)>> {
@@ -208,18 +190,20 @@ impl ClaimSql for SqliteConnection {
         .await
     }
 
-    async fn take(
-        &mut self,
-        ids: Vec<i64>,
-        worker: &str,
-        lease_until: Timestamp,
-    ) -> sqlx::Result<Vec<JobRow>> {
-        sqlx::query_as(sql::TAKE_SQLITE)
-            .bind(json_list(&ids))
-            .bind(worker)
-            .bind(lease_until)
-            .fetch_all(self)
+    async fn any_due(&mut self, queue: &str, now: Timestamp) -> sqlx::Result<bool> {
+        sqlx::query_scalar(ANY_DUE)
+            .bind(queue)
+            .bind(now)
+            .fetch_one(self)
             .await
+    }
+
+    async fn give_back(&mut self, ids: Vec<i64>) -> sqlx::Result<()> {
+        sqlx::query(sql::GIVE_BACK_SQLITE)
+            .bind(json_list(&ids))
+            .execute(self)
+            .await
+            .map(drop)
     }
 
     async fn save_bucket(&mut self, key: &str, tat: Timestamp, admitted: i64) -> sqlx::Result<()> {
@@ -250,13 +234,37 @@ pub(crate) async fn claim(
             claim
         }
         Db::Postgres(pool) => {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin_with(take_turn_postgres(queue)).await?;
             let claim = claim_in(&mut *tx, queue, worker, wanted, lease_until, limits).await?;
             tx.commit().await?;
             claim
         }
     };
     Ok(claim)
+}
+
+/// Begins a claim's transaction on PostgreSQL with the queue's turn (an advisory lock per
+/// queue, held until the transaction ends), in the round trip that begins it (each round trip
+/// counts: the claims are the drain's critical path). It also plans the transaction's
+/// statements for their values (a generic plan of the claim, made once for any list of kinds
+/// and partitions to skip, took 7.8 ms a claim of 250 jobs against 5.0 ms planned each time,
+/// measured), and keeps its reads of running jobs off bitmap scans: the lease index holds an
+/// entry for every job that ran in the last lease (an update leaves the old one until vacuum),
+/// and a bitmap scan visits them all each time (10 ms with 100,000 jobs done, measured), where
+/// an index scan marks the dead ones as it passes, so the next claim skips them (0.7 ms on the
+/// same table).
+fn take_turn_postgres(queue: &str) -> sqlx::AssertSqlSafe<String> {
+    // The lock's key is a hash of the queue's name made here (FNV-1a), so that the statement
+    // holds only digits of ours: it is sent as a simple query, with no parameters.
+    let key = format!("orderly_jobs_claim:{queue}")
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+        }) as i64;
+    sqlx::AssertSqlSafe(format!(
+        "BEGIN; SELECT set_config('enable_bitmapscan', 'off', true), \
+         set_config('plan_cache_mode', 'force_custom_plan', true), pg_advisory_xact_lock({key})"
+    ))
 }
 
 async fn claim_in<C: ClaimSql + Send>(
@@ -268,7 +276,6 @@ async fn claim_in<C: ClaimSql + Send>(
     limits: &QueueLimits,
 ) -> sqlx::Result<Claim> {
     let now = orderly_domain::now();
-    conn.take_turn(queue).await?;
     let running = conn.running(queue, Timestamp::new(now)).await?;
     let mut planner = Planner::new(
         limits,
@@ -285,11 +292,13 @@ async fn claim_in<C: ClaimSql + Send>(
         }
         // With the queue full, one look says whether anything waits for a slot.
         let limit = missing.min(i64::from(planner.room().max(1)));
-        let candidates = conn
-            .candidates(Look {
+        let mut taken = sql::jobs(
+            conn.take_due(Look {
                 queue,
                 now: Timestamp::new(now),
                 limit,
+                worker,
+                lease_until: Timestamp::new(lease_until),
                 blocked_kinds: planner.blocked_kinds.iter().cloned().collect(),
                 blocked_partitions: planner
                     .blocked_partitions
@@ -297,10 +306,16 @@ async fn claim_in<C: ClaimSql + Send>(
                     .map(|(kind, partition)| format!("{kind}\u{1f}{partition}"))
                     .collect(),
             })
-            .await?;
-        let slots: Vec<Slot> = candidates
+            .await?,
+        );
+        if taken.is_empty() {
+            break;
+        }
+        // In the order the queue gives them (`RETURNING` does not keep it).
+        taken.sort_by_key(|job| (job.priority, job.run_at, job.id));
+        let slots: Vec<Slot> = taken
             .iter()
-            .map(|(_, k, p)| (k.clone(), p.clone()))
+            .map(|job| (job.kind.clone(), job.partition.clone()))
             .collect();
         let unread = planner.unread_buckets(&slots);
         if !unread.is_empty() {
@@ -313,18 +328,15 @@ async fn claim_in<C: ClaimSql + Send>(
                 planner.read_bucket(key, tat);
             }
         }
-        let admitted: Vec<i64> = candidates
-            .iter()
-            .filter(|(_, kind, partition)| planner.admit(kind, partition))
-            .map(|(id, _, _)| *id)
-            .collect();
-        let all_admitted = admitted.len() == candidates.len();
-        if !admitted.is_empty() {
-            let taken = conn
-                .take(admitted, worker, Timestamp::new(lease_until))
+        let (admitted, refused): (Vec<Job>, Vec<Job>) = taken
+            .into_iter()
+            .partition(|job| planner.admit(&job.kind, &job.partition));
+        let all_admitted = refused.is_empty();
+        if !all_admitted {
+            conn.give_back(refused.iter().map(|job| job.id).collect())
                 .await?;
-            jobs.extend(sql::jobs(taken));
         }
+        jobs.extend(admitted);
         if all_admitted || planner.room() == 0 {
             break;
         }
@@ -332,6 +344,11 @@ async fn claim_in<C: ClaimSql + Send>(
     for (key, tat, admitted) in planner.moved_buckets() {
         conn.save_bucket(key, Timestamp::new(tat), i64::from(admitted))
             .await?;
+    }
+    // Nothing taken past what is full from the start: whether a job waits for it.
+    let skipped = !planner.blocked_kinds.is_empty() || !planner.blocked_partitions.is_empty();
+    if (jobs.len() as i64) < wanted && !planner.held_for_slot && skipped {
+        planner.held_for_slot = conn.any_due(queue, Timestamp::new(now)).await?;
     }
     let slot_poll = planner.held_for_slot.then(|| now + LIMIT_POLL);
     let held_until = match (slot_poll, planner.next_start) {

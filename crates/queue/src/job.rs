@@ -31,6 +31,8 @@ pub struct Job {
     pub finished_at: Option<OffsetDateTime>,
     /// The W3C `traceparent` of the request that enqueued the job.
     pub trace_context: Option<String>,
+    /// What a per-partition limit counts the job by (a delivery's endpoint); empty for none.
+    pub partition: String,
 }
 
 /// A job to enqueue.

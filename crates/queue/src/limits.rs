@@ -245,6 +245,21 @@ impl<'a> Planner<'a> {
             *planner.by_kind.entry(kind.clone()).or_default() += n;
             *planner.by_partition.entry((kind, partition)).or_default() += n;
         }
+        // What is full already is skipped from the first look at the due jobs.
+        for (kind, limits) in &limits.kinds {
+            let running = planner.by_kind.get(kind).copied().unwrap_or(0);
+            if limits.concurrency.is_some_and(|limit| running >= limit) {
+                planner.blocked_kinds.insert(kind.clone());
+            }
+            if let Some(limit) = limits.per_partition {
+                let full = planner
+                    .by_partition
+                    .iter()
+                    .filter(|((k, p), n)| k == kind && !p.is_empty() && **n >= limit)
+                    .map(|(slot, _)| slot.clone());
+                planner.blocked_partitions.extend(full);
+            }
+        }
         planner
     }
 
@@ -417,7 +432,14 @@ mod tests {
             },
         );
         let now = OffsetDateTime::now_utc();
+        let full = Planner::new(&limits, now, [(slot("deliver_webhook", "a"), 4)]);
+        assert!(
+            full.blocked_partitions
+                .contains(&slot("deliver_webhook", "a")),
+            "skipped from the first look"
+        );
         let mut planner = Planner::new(&limits, now, [(slot("deliver_webhook", "a"), 3)]);
+        assert!(planner.blocked_partitions.is_empty());
         assert!(planner.admit("deliver_webhook", "a"));
         assert!(!planner.admit("deliver_webhook", "a"));
         assert!(planner.held_for_slot);

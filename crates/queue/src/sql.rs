@@ -16,7 +16,7 @@ macro_rules! columns {
     () => {
         "id, queue, kind, CAST(args AS TEXT) AS args, state, CAST(priority AS INTEGER) AS \
          priority, attempt, max_attempts, run_at, locked_by, locked_until, unique_key, \
-         last_error, created_at, finished_at, trace_context"
+         last_error, created_at, finished_at, trace_context, partition_key"
     };
 }
 
@@ -47,19 +47,36 @@ pub(crate) const FETCH_POSTGRES: &str = concat!(
     columns!()
 );
 
-/// Claims the jobs a limited claim admitted (`claim.rs`) on PostgreSQL: `$1` their ids.
-pub(crate) const TAKE_POSTGRES: &str = concat!(
-    "UPDATE jobs SET state = 'running', attempt = attempt + 1, locked_by = $2, \
-     locked_until = $3 WHERE id = ANY($1::bigint[]) AND state = 'available' RETURNING ",
+/// Claims due jobs for a limited claim (`claim.rs`) on PostgreSQL: as [`FETCH_POSTGRES`], less
+/// the kinds (`$4`) and the partitions (`$5`, each `kind` unit separator `partition`) that
+/// cannot start; `$6` the worker, `$7` its lease.
+pub(crate) const TAKE_DUE_POSTGRES: &str = concat!(
+    "WITH next AS (SELECT id AS next_id FROM jobs WHERE state = 'available' AND queue = $1 \
+     AND run_at <= $2 AND NOT EXISTS (SELECT 1 FROM queue_pauses \
+     WHERE queue_pauses.queue = $1) AND kind <> ALL($4::text[]) \
+     AND (kind || chr(31) || partition_key) <> ALL($5::text[]) \
+     ORDER BY priority, run_at, id LIMIT $3 FOR UPDATE OF jobs SKIP LOCKED) \
+     UPDATE jobs SET state = 'running', attempt = attempt + 1, locked_by = $6, \
+     locked_until = $7 FROM next WHERE id = next.next_id RETURNING ",
     columns!()
 );
-/// [`TAKE_POSTGRES`] on SQLite: `$1` the ids as a JSON array.
-pub(crate) const TAKE_SQLITE: &str = concat!(
-    "UPDATE jobs SET state = 'running', attempt = attempt + 1, locked_by = $2, \
-     locked_until = $3 WHERE id IN (SELECT value FROM json_each($1)) \
-     AND state = 'available' RETURNING ",
+/// [`TAKE_DUE_POSTGRES`] on SQLite: the lists as JSON arrays.
+pub(crate) const TAKE_DUE_SQLITE: &str = concat!(
+    "UPDATE jobs SET state = 'running', attempt = attempt + 1, locked_by = $6, \
+     locked_until = $7 WHERE id IN (SELECT id FROM jobs WHERE state = 'available' \
+     AND queue = $1 AND run_at <= $2 AND NOT EXISTS (SELECT 1 FROM queue_pauses \
+     WHERE queue_pauses.queue = $1) AND kind NOT IN (SELECT value FROM json_each($4)) \
+     AND (kind || char(31) || partition_key) NOT IN (SELECT value FROM json_each($5)) \
+     ORDER BY priority, run_at, id LIMIT $3) RETURNING ",
     columns!()
 );
+/// Undoes, inside the claim's transaction, the claim of jobs the limits refused: `$1` ids.
+pub(crate) const GIVE_BACK_POSTGRES: &str = "UPDATE jobs SET state = 'available', \
+     attempt = attempt - 1, locked_by = NULL, locked_until = NULL WHERE id = ANY($1::bigint[])";
+/// [`GIVE_BACK_POSTGRES`] on SQLite: the ids as a JSON array.
+pub(crate) const GIVE_BACK_SQLITE: &str = "UPDATE jobs SET state = 'available', \
+     attempt = attempt - 1, locked_by = NULL, locked_until = NULL \
+     WHERE id IN (SELECT value FROM json_each($1))";
 
 /// Records one finished run. A discarded or completed job keeps its `run_at` (when the run
 /// was due) and gets `finished_at`; a retried one gets its next `run_at`.
@@ -224,6 +241,7 @@ where
             created_at: time("created_at")?,
             finished_at: optional_time("finished_at")?,
             trace_context: row.try_get("trace_context")?,
+            partition: row.try_get("partition_key")?,
         }))
     }
 }

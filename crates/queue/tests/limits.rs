@@ -173,3 +173,35 @@ on_both_backends! {
         assert!((95..=106).contains(&taken) && per_second <= 53.0, "{taken} in {seconds:.2} s");
     }
 }
+
+/// A delivery enqueued by a release from before fleet-wide limits names its endpoint only in its
+/// arguments: on PostgreSQL (where releases overlap in a rolling deploy) it gets its partition
+/// as it is inserted.
+#[tokio::test]
+async fn a_delivery_enqueued_without_its_partition_is_held_to_its_endpoints_limit() {
+    let Some((_db, queue)) = queue_on(Backend::Postgres).await else {
+        return;
+    };
+    let limits = kind_limits(
+        "deliver_webhook",
+        KindLimits {
+            per_partition: Some(2),
+            ..KindLimits::default()
+        },
+    );
+    let endpoint = uuid::Uuid::now_v7().to_string();
+    let old_style: Vec<NewJob> = (0..3)
+        .map(|i| {
+            NewJob::named(
+                "deliver_webhook",
+                serde_json::json!({"event_id": i.to_string(), "endpoint_id": endpoint}),
+            )
+        })
+        .collect();
+    queue.enqueue(&old_style).await.unwrap();
+    let got = queue
+        .claim_jobs("webhooks", "worker-1", 10, lease(), &limits)
+        .await
+        .unwrap();
+    assert_eq!(got.jobs.len(), 2, "two of the endpoint's three");
+}

@@ -48,10 +48,10 @@ pub(crate) async fn show(
         notice.as_deref(),
         html! {
             (queues_table(&session, &queues))
-            (activity_charts(&queues, &activity))
             p.hint { "A pause reaches every worker process within a second: none starts a job of the queue, and the jobs a worker fetched ahead go back to the queue." }
             h2 { "Limits" }
             (limits_table(&queues))
+            (activity_charts(&queues, &activity))
             h2 { "Schedules" }
             @if schedules.is_empty() {
                 p.hint { "No schedule is configured." }

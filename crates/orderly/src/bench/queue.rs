@@ -1,5 +1,6 @@
-//! `orderly bench queue`: enqueue no-op jobs in batches, drain them with an in-process worker,
-//! and measure enqueue-to-start latency on the idle queue; with `--limits`, drain as many
+//! `orderly bench queue`: enqueue no-op jobs in batches, analyze the table (as after any bulk
+//! load), drain them with an in-process worker, and measure enqueue-to-start latency on the
+//! idle queue; with `--limits`, drain as many
 //! again under fleet-wide limits that are never reached, to show what claiming under them
 //! costs.
 
@@ -182,6 +183,9 @@ impl Bench<'_> {
             self.store.queue().enqueue(&batch).await?;
         }
         let enqueue_per_s = self.jobs as f64 / started.elapsed().as_secs_f64();
+        // As an operator would after a bulk load, and so that each drain starts from a table
+        // that says what it holds (the second would otherwise find the first's dead rows).
+        self.store.queue().analyze().await?;
         let settings = WorkerSettings {
             queues: vec![(queue.clone(), self.concurrency)],
             limits: limits.map(|l| Limits::on(&queue, l)).unwrap_or_default(),

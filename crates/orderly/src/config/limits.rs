@@ -57,7 +57,7 @@ impl LimitsConfig {
             check(
                 known,
                 "worker.limits.queues",
-                queue,
+                format!("{queue} = {limit}"),
                 "names no queue a worker runs or a kind runs on",
             )?;
             check(
@@ -130,5 +130,95 @@ impl LimitsConfig {
             .or_default()
             .per_partition = Some(u32::try_from(per_endpoint).unwrap_or(u32::MAX));
         Limits::new(&self.queues, &kinds)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Config, ConfigError};
+
+    fn load(env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::load_from(
+            None,
+            env.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+        )
+    }
+
+    #[test]
+    fn limits_load_from_the_environment_and_deliveries_always_have_theirs() {
+        let config = load(&[
+            ("ORDERLY_WORKER__LIMITS__QUEUES__WEBHOOKS", "40"),
+            ("ORDERLY_WORKER__LIMITS__KINDS__SEND_RECEIPT__RATE", "50/s"),
+            (
+                "ORDERLY_WORKER__LIMITS__KINDS__DELIVER_WEBHOOK__PARTITION_RATE",
+                "600/min",
+            ),
+            ("ORDERLY_WEBHOOKS__PER_ENDPOINT_CONCURRENCY", "2"),
+        ])
+        .unwrap();
+        let limits = config.job_limits();
+        let webhooks = limits.on_queue("webhooks").unwrap();
+        assert_eq!(webhooks.concurrency, Some(40));
+        let deliveries = &webhooks.kinds["deliver_webhook"];
+        assert_eq!(deliveries.per_partition, Some(2));
+        assert_eq!(deliveries.partition_rate.unwrap().to_string(), "600/min");
+        let receipts = &limits.on_queue("default").unwrap().kinds["send_receipt"];
+        assert_eq!(receipts.rate.unwrap().per_second(), 50.0);
+        // With nothing configured, the endpoints' limit is there.
+        let defaults = load(&[]).unwrap().job_limits();
+        assert_eq!(
+            defaults.on_queue("webhooks").unwrap().kinds["deliver_webhook"].per_partition,
+            Some(4)
+        );
+        assert!(defaults.on_queue("default").is_none());
+    }
+
+    #[test]
+    fn a_limit_on_nothing_known_or_out_of_range_names_the_key() {
+        for (variable, value, says) in [
+            (
+                "ORDERLY_WORKER__LIMITS__QUEUES__MADE_UP",
+                "4",
+                "names no queue",
+            ),
+            (
+                "ORDERLY_WORKER__LIMITS__QUEUES__WEBHOOKS",
+                "0",
+                "must be 1 to 10000",
+            ),
+            (
+                "ORDERLY_WORKER__LIMITS__KINDS__SEND_EMAILS__RATE",
+                "5/s",
+                "names no kind",
+            ),
+            (
+                "ORDERLY_WORKER__LIMITS__KINDS__NOOP__RATE",
+                "5/day",
+                "a rate is a count",
+            ),
+            (
+                "ORDERLY_WORKER__LIMITS__KINDS__NOOP__RATE",
+                "0/s",
+                "a rate is a count",
+            ),
+            (
+                "ORDERLY_WORKER__LIMITS__KINDS__NOOP__CONCURRENCY",
+                "0",
+                "must be 1 to 10000",
+            ),
+            (
+                "ORDERLY_WORKER__LIMITS__KINDS__NOOP__BURST",
+                "5",
+                "unknown field",
+            ),
+            (
+                "ORDERLY_WORKER__LIMITS__KINDS__DELIVER_WEBHOOK__PER_PARTITION",
+                "8",
+                "webhooks.per_endpoint_concurrency",
+            ),
+        ] {
+            let message = load(&[(variable, value)]).unwrap_err().to_string();
+            assert!(message.contains(says), "{variable}={value}: {message}");
+        }
     }
 }

@@ -93,6 +93,12 @@ fn a_bad_setting_stops_the_start_with_a_message_naming_it() {
             "schedules.prune.timezone",
         ),
         ("ORDERLY_WORKER__LEASE_SECS", "30", "worker.lease"),
+        // A fleet-wide limit on a queue that does not exist.
+        (
+            "ORDERLY_WORKER__LIMITS__QUEUES__WEBHOOK",
+            "40",
+            "worker.limits.queues",
+        ),
     ] {
         let output = orderly("sqlite://unused.db")
             .env(variable, value)

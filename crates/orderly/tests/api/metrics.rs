@@ -71,6 +71,7 @@ async fn metrics_count_a_known_burst_exactly_and_promtool_accepts_them() {
         "a made-up method became a label"
     );
     expect("orders_created_total", 1.0);
+    every_limit_from_the_start(&metrics);
     expect(r#"jobs_enqueued_total{kind="send_receipt"}"#, 1.0);
     five_reads_hit_or_load(&metrics);
     expect(
@@ -91,6 +92,30 @@ async fn metrics_count_a_known_burst_exactly_and_promtool_accepts_them() {
     promtool_accepts(&metrics);
     assert!(run.stop().await.success());
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Every fleet-wide limit from the worker's start: the endpoints' four, none of them in use.
+fn every_limit_from_the_start(metrics: &str) {
+    for (series, value) in [
+        (
+            r#"job_limit{scope="partition",name="deliver_webhook"}"#,
+            4.0,
+        ),
+        (
+            r#"job_limit_in_use{scope="partition",name="deliver_webhook"}"#,
+            0.0,
+        ),
+        (
+            r#"job_limit_waiting{scope="partition",name="deliver_webhook"}"#,
+            0.0,
+        ),
+    ] {
+        assert_eq!(
+            sample(metrics, series),
+            Some(value),
+            "{series} in:\n{metrics}"
+        );
+    }
 }
 
 /// Five reads, each a hit or a load: the product's first read and both unknown ids load; the

@@ -211,6 +211,7 @@ mod tests {
             created_at: at,
             finished_at: None,
             trace_context: None,
+            partition: String::new(),
         }
     }
 

@@ -1,5 +1,5 @@
-//! Worker processes as operators run them: killed mid-job, stopped mid-burst, and three at
-//! once on one PostgreSQL database.
+//! Worker processes as operators run them: killed mid-job, stopped mid-burst, three at once
+//! on one PostgreSQL database, and three held to fleet-wide limits (`fleet.rs`).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
