@@ -422,8 +422,7 @@ mod tests {
 #[cfg(test)]
 mod queue_schema {
     use orderly_db::{Db, DbOptions};
-    use orderly_queue::kinds::{Noop, NoopArgs};
-    use orderly_queue::{Completed, Finished, JobState, NewJob, Outcome, Queue};
+    use orderly_queue::{Completed, Finished, JobState, Outcome, Queue};
     use orderly_testing::{Backend, TestDatabase, on_both_backends};
 
     use super::*;
@@ -465,19 +464,39 @@ mod queue_schema {
         rows
     }
 
-    fn noop() -> NewJob {
-        NewJob::of::<Noop>(&NoopArgs::default())
-    }
-
     on_both_backends! {
         async fn a_database_migrated_before_the_queue_kept_its_schema_upgrades_with_its_jobs(backend) {
             let Some((_old, db)) = database(backend).await else { return };
             // The code before: the service's migrations alone made the job tables.
             orderly_db::migrate::run(&db, SQLITE, POSTGRES, TABLE).await.unwrap();
             let queue = Queue::new(db.clone());
-            let ids = queue.enqueue(&[noop(), noop()]).await.unwrap();
+            // Two jobs as that code enqueued them, one of them running (its statements).
             let lease = orderly_domain::now() + time::Duration::minutes(1);
-            let running = queue.fetch_jobs("default", "old", 1, lease).await.unwrap();
+            let at = orderly_db::Timestamp::new(orderly_domain::now());
+            let mut ids = Vec::new();
+            for _ in 0..2 {
+                let id: i64 = orderly_db::with_pool!(&db, pool => {
+                    sqlx::query_scalar(
+                        "INSERT INTO jobs (queue, kind, args, state, priority, max_attempts, \
+                         run_at, created_at) VALUES ('default', 'noop', '{}', 'available', 5, 3, \
+                         $1, $1) RETURNING id")
+                        .bind(at)
+                        .fetch_one(pool)
+                        .await
+                })
+                .unwrap();
+                ids.push(id);
+            }
+            orderly_db::with_pool!(&db, pool => {
+                sqlx::query("UPDATE jobs SET state = 'running', attempt = 1, locked_by = 'old', \
+                             locked_until = $1 WHERE id = $2")
+                    .bind(orderly_db::Timestamp::new(lease))
+                    .bind(ids[0])
+                    .execute(pool)
+                    .await
+                    .map(drop)
+            })
+            .unwrap();
 
             // This code, twice: the second run finds nothing to do.
             run(&db).await.unwrap();
@@ -488,15 +507,15 @@ mod queue_schema {
                     .await
             })
             .unwrap();
-            assert_eq!(recorded, 1);
+            assert_eq!(recorded, 2, "the queue's migrations, each once");
             // The job running across the upgrade finishes; the waiting one is fetched.
             let finished = Finished {
-                id: running[0].id,
-                attempt: running[0].attempt,
+                id: ids[0],
+                attempt: 1,
                 outcome: Outcome::Completed,
             };
             queue.finish_jobs("old", &[finished], Completed::Kept).await.unwrap();
-            assert_eq!(queue.job(running[0].id).await.unwrap().unwrap().state, JobState::Completed);
+            assert_eq!(queue.job(ids[0]).await.unwrap().unwrap().state, JobState::Completed);
             let next = queue.fetch_jobs("default", "new", 5, lease).await.unwrap();
             assert_eq!(next.len(), 1);
             assert!(ids.contains(&next[0].id));
