@@ -146,7 +146,8 @@ impl Fetcher {
 
     /// Hands `job` (fetched, holding `permit` of the local queue) to a task of its own, which
     /// runs it once a running slot is free: unless shutdown begins first (it does not start,
-    /// and is released), or its queue is paused or stalled (it goes back to the queue).
+    /// and is released), or its queue is paused, or limited and stalled (it goes back to the
+    /// queue).
     fn start(&self, job: Job, permit: Option<OwnedSemaphorePermit>, shutdown: &CancellationToken) {
         self.held_jobs
             .lock()
@@ -157,6 +158,7 @@ impl Fetcher {
         let (finished, hard_stop) = (self.finished.clone(), self.hard_stop.clone());
         let stopping = shutdown.clone();
         let paused = self.paused.clone();
+        let limited = self.limited;
         self.jobs.spawn(async move {
             let _held = permit;
             let give_back = Finished {
@@ -174,7 +176,7 @@ impl Fetcher {
                     return;
                 }
                 slot = running.take() => slot,
-                () = running.until_stalled() => {
+                () = running.until_stalled(), if limited => {
                     let _ = finished.send(give_back).await;
                     return;
                 }
