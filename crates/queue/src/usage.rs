@@ -24,14 +24,6 @@ pub enum Scope {
 }
 
 impl Scope {
-    pub const ALL: [Scope; 5] = [
-        Scope::Queue,
-        Scope::Kind,
-        Scope::Partition,
-        Scope::KindRate,
-        Scope::PartitionRate,
-    ];
-
     pub fn as_str(self) -> &'static str {
         match self {
             Scope::Queue => "queue",
