@@ -88,134 +88,105 @@ const SAVE_BUCKET: &str = "INSERT INTO job_rate_limits (key, tat, admitted) VALU
      ON CONFLICT (key) DO UPDATE SET tat = excluded.tat, \
      admitted = job_rate_limits.admitted + excluded.admitted";
 
-impl ClaimSql for PgConnection {
-    async fn running(
-        &mut self,
-        queue: &str,
-        now: Timestamp,
-    ) -> sqlx::Result<Vec<(String, String, i64)>> {
-        sqlx::query_as(RUNNING)
-            .bind(queue)
-            .bind(now)
-            .fetch_all(self)
-            .await
-    }
+/// Implements [`ClaimSql`] for a backend's connection: the statements are one text where the
+/// dialects agree; `$list` binds a list (PostgreSQL: an array; SQLite: a JSON array, read
+/// with `json_each`).
+macro_rules! impl_claim_sql {
+    ($conn:ty, take_due: $take_due:expr, buckets: $buckets:expr, give_back: $give_back:expr, list: $list:expr) => {
+        impl ClaimSql for $conn {
+            async fn running(
+                &mut self,
+                queue: &str,
+                now: Timestamp,
+            ) -> sqlx::Result<Vec<(String, String, i64)>> {
+                sqlx::query_as(RUNNING)
+                    .bind(queue)
+                    .bind(now)
+                    .fetch_all(self)
+                    .await
+            }
 
-    async fn take_due(&mut self, look: Look<'_>) -> sqlx::Result<Vec<JobRow>> {
-        sqlx::query_as(sql::TAKE_DUE_POSTGRES)
-            .bind(look.queue)
-            .bind(look.now)
-            .bind(look.limit)
-            .bind(look.blocked_kinds)
-            .bind(look.blocked_partitions)
-            .bind(look.worker)
-            .bind(look.lease_until)
-            .fetch_all(self)
-            .await
-    }
+            async fn take_due(&mut self, look: Look<'_>) -> sqlx::Result<Vec<JobRow>> {
+                sqlx::query_as($take_due)
+                    .bind(look.queue)
+                    .bind(look.now)
+                    .bind(look.limit)
+                    .bind($list(look.blocked_kinds))
+                    .bind($list(look.blocked_partitions))
+                    .bind(look.worker)
+                    .bind(look.lease_until)
+                    .fetch_all(self)
+                    .await
+            }
 
-    async fn buckets(&mut self, keys: Vec<String>) -> sqlx::Result<Vec<(String, Timestamp)>> {
-        sqlx::query_as(
-            "SELECT key, tat FROM job_rate_limits WHERE key = ANY($1::text[]) FOR UPDATE",
-        )
-        .bind(keys)
-        .fetch_all(self)
-        .await
-    }
+            async fn buckets(
+                &mut self,
+                keys: Vec<String>,
+            ) -> sqlx::Result<Vec<(String, Timestamp)>> {
+                sqlx::query_as($buckets)
+                    .bind($list(keys))
+                    .fetch_all(self)
+                    .await
+            }
 
-    async fn any_due(&mut self, queue: &str, now: Timestamp) -> sqlx::Result<bool> {
-        sqlx::query_scalar(ANY_DUE)
-            .bind(queue)
-            .bind(now)
-            .fetch_one(self)
-            .await
-    }
+            async fn any_due(&mut self, queue: &str, now: Timestamp) -> sqlx::Result<bool> {
+                sqlx::query_scalar(ANY_DUE)
+                    .bind(queue)
+                    .bind(now)
+                    .fetch_one(self)
+                    .await
+            }
 
-    async fn give_back(&mut self, ids: Vec<i64>) -> sqlx::Result<()> {
-        sqlx::query(sql::GIVE_BACK_POSTGRES)
-            .bind(ids)
-            .execute(self)
-            .await
-            .map(drop)
-    }
+            async fn give_back(&mut self, ids: Vec<i64>) -> sqlx::Result<()> {
+                sqlx::query($give_back)
+                    .bind($list(ids))
+                    .execute(self)
+                    .await
+                    .map(drop)
+            }
 
-    async fn save_bucket(&mut self, key: &str, tat: Timestamp, admitted: i64) -> sqlx::Result<()> {
-        sqlx::query(SAVE_BUCKET)
-            .bind(key)
-            .bind(tat)
-            .bind(admitted)
-            .execute(self)
-            .await
-            .map(drop)
-    }
+            async fn save_bucket(
+                &mut self,
+                key: &str,
+                tat: Timestamp,
+                admitted: i64,
+            ) -> sqlx::Result<()> {
+                sqlx::query(SAVE_BUCKET)
+                    .bind(key)
+                    .bind(tat)
+                    .bind(admitted)
+                    .execute(self)
+                    .await
+                    .map(drop)
+            }
+        }
+    };
 }
 
 /// SQLite has no arrays: lists are bound as JSON and read with `json_each`.
-fn json_list<T: serde::Serialize>(items: &[T]) -> String {
-    serde_json::to_string(items).unwrap_or_else(|_| "[]".into())
+fn json_list<T: serde::Serialize>(items: Vec<T>) -> String {
+    serde_json::to_string(&items).unwrap_or_else(|_| "[]".into())
 }
 
-impl ClaimSql for SqliteConnection {
-    async fn running(
-        &mut self,
-        queue: &str,
-        now: Timestamp,
-    ) -> sqlx::Result<Vec<(String, String, i64)>> {
-        sqlx::query_as(RUNNING)
-            .bind(queue)
-            .bind(now)
-            .fetch_all(self)
-            .await
-    }
-
-    async fn take_due(&mut self, look: Look<'_>) -> sqlx::Result<Vec<JobRow>> {
-        sqlx::query_as(sql::TAKE_DUE_SQLITE)
-            .bind(look.queue)
-            .bind(look.now)
-            .bind(look.limit)
-            .bind(json_list(&look.blocked_kinds))
-            .bind(json_list(&look.blocked_partitions))
-            .bind(look.worker)
-            .bind(look.lease_until)
-            .fetch_all(self)
-            .await
-    }
-
-    async fn buckets(&mut self, keys: Vec<String>) -> sqlx::Result<Vec<(String, Timestamp)>> {
-        sqlx::query_as(
-            "SELECT key, tat FROM job_rate_limits WHERE key IN (SELECT value FROM json_each($1))",
-        )
-        .bind(json_list(&keys))
-        .fetch_all(self)
-        .await
-    }
-
-    async fn any_due(&mut self, queue: &str, now: Timestamp) -> sqlx::Result<bool> {
-        sqlx::query_scalar(ANY_DUE)
-            .bind(queue)
-            .bind(now)
-            .fetch_one(self)
-            .await
-    }
-
-    async fn give_back(&mut self, ids: Vec<i64>) -> sqlx::Result<()> {
-        sqlx::query(sql::GIVE_BACK_SQLITE)
-            .bind(json_list(&ids))
-            .execute(self)
-            .await
-            .map(drop)
-    }
-
-    async fn save_bucket(&mut self, key: &str, tat: Timestamp, admitted: i64) -> sqlx::Result<()> {
-        sqlx::query(SAVE_BUCKET)
-            .bind(key)
-            .bind(tat)
-            .bind(admitted)
-            .execute(self)
-            .await
-            .map(drop)
-    }
+/// PostgreSQL binds a list as an array.
+fn array<T>(items: Vec<T>) -> Vec<T> {
+    items
 }
+
+impl_claim_sql!(
+    PgConnection,
+    take_due: sql::TAKE_DUE_POSTGRES,
+    buckets: "SELECT key, tat FROM job_rate_limits WHERE key = ANY($1::text[]) FOR UPDATE",
+    give_back: sql::GIVE_BACK_POSTGRES,
+    list: array
+);
+impl_claim_sql!(
+    SqliteConnection,
+    take_due: sql::TAKE_DUE_SQLITE,
+    buckets: "SELECT key, tat FROM job_rate_limits WHERE key IN (SELECT value FROM json_each($1))",
+    give_back: sql::GIVE_BACK_SQLITE,
+    list: json_list
+);
 
 /// Claims up to `wanted` due jobs of `queue` for `worker` under `limits`.
 pub(crate) async fn claim(

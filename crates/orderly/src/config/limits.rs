@@ -135,14 +135,7 @@ impl LimitsConfig {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::{Config, ConfigError};
-
-    fn load(env: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        Config::load_from(
-            None,
-            env.iter().map(|(k, v)| (k.to_string(), v.to_string())),
-        )
-    }
+    use crate::config::tests::load;
 
     #[test]
     fn limits_load_from_the_environment_and_deliveries_always_have_theirs() {

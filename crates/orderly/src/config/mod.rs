@@ -186,7 +186,7 @@ mod tests {
 
     use super::*;
 
-    fn load(env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    pub(super) fn load(env: &[(&str, &str)]) -> Result<Config, ConfigError> {
         Config::load_from(
             None,
             env.iter().map(|(k, v)| (k.to_string(), v.to_string())),
