@@ -3,6 +3,7 @@
 
 pub mod actor;
 pub mod api_key;
+pub mod breaker;
 pub mod lifecycle;
 pub mod money;
 pub mod order;

@@ -3,6 +3,7 @@
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::StatusCode;
 use orderly_domain::ValidationErrors;
 use orderly_queue::JobState;
 use orderly_queue::{Job, JobFilter};
@@ -60,6 +61,13 @@ pub struct JobResource {
         skip_serializing_if = "Option::is_none"
     )]
     pub finished_at: Option<OffsetDateTime>,
+    /// When an operator asked the running job to stop: it stays `running` until its worker
+    /// stops it (then `cancelled`), or its side effect had happened (then `completed`).
+    #[serde(
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub cancel_requested_at: Option<OffsetDateTime>,
 }
 
 impl From<Job> for JobResource {
@@ -79,6 +87,7 @@ impl From<Job> for JobResource {
             last_error: job.last_error,
             created_at: job.created_at,
             finished_at: job.finished_at,
+            cancel_requested_at: job.cancel_requested_at,
         }
     }
 }
@@ -224,13 +233,17 @@ async fn retry_job(
     Ok(Json(job.into()))
 }
 
-/// Cancel a job that has not finished (admin). A running job's current run completes, but its
-/// outcome is not recorded and it does not run again.
+/// Cancel a job that has not finished (admin). An available job is cancelled at once (`200`).
+/// A running job is asked to stop (`202`, the job with `cancel_requested_at`): its handler
+/// hears of it within a second, wherever it runs, and the job ends `cancelled` if it stopped
+/// before its side effect (a webhook request is aborted, a receipt not yet handed to SMTP is
+/// not sent), `completed` if the effect had happened. A cancelled job is never retried.
 #[utoipa::path(
     post, path = "/v1/jobs/{id}/cancel", tag = "jobs",
     params(("id" = i64, Path, description = "The job id")),
     responses(
         (status = 200, description = "The cancelled job", body = JobResource),
+        (status = 202, description = "The running job, asked to stop", body = JobResource),
         (status = 404, description = "No such job", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The job has already finished", body = Problem, content_type = "application/problem+json"),
     ),
@@ -240,7 +253,12 @@ async fn cancel_job(
     _auth: Authorized<ManageJobs>,
     State(state): State<AppState>,
     PathParams(id): PathParams<String>,
-) -> Result<Json<JobResource>, ApiError> {
+) -> Result<(StatusCode, Json<JobResource>), ApiError> {
     let job = act_on_job(&state, parse_id(&id)?, JobAction::Cancel).await?;
-    Ok(Json(job.into()))
+    let status = if job.state == JobState::Running {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(job.into())))
 }

@@ -7,6 +7,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio_util::sync::CancellationToken;
+
 use crate::{Job, JobKind};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -28,6 +30,10 @@ pub enum JobError {
     /// counted.
     #[error("put off")]
     Snooze(Duration),
+    /// Stopped, as its cancellation token asked, before the run's side effect happened (a
+    /// webhook request aborted, a receipt not handed to SMTP): what was given up.
+    #[error("cancelled: {0}")]
+    Cancelled(String),
 }
 
 impl JobError {
@@ -46,13 +52,27 @@ impl JobError {
 /// Runs jobs of kind `K`, given their parsed arguments. Handlers must be idempotent where the
 /// outside world allows, since a job may run more than once (a worker can die after the work
 /// but before reporting it).
+///
+/// `cancel` is cancelled when an operator cancels the running job, and when the worker's
+/// shutdown grace is over: a handler that can stop before its side effect does, and returns
+/// [`JobError::Cancelled`]; once the effect has happened it finishes (the job then ends
+/// `completed`). A handler that ignores it runs on until it ends or times out.
 pub trait Handler<K: JobKind>: Send + Sync + 'static {
-    fn run<'a>(&'a self, args: K::Args, job: &'a Job) -> BoxFuture<'a, Result<(), JobError>>;
+    fn run<'a>(
+        &'a self,
+        args: K::Args,
+        job: &'a Job,
+        cancel: &'a CancellationToken,
+    ) -> BoxFuture<'a, Result<(), JobError>>;
 }
 
 /// A handler whose kind is known only at run time: parses the arguments, then runs.
 trait AnyHandler: Send + Sync {
-    fn run<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<(), JobError>>;
+    fn run<'a>(
+        &'a self,
+        job: &'a Job,
+        cancel: &'a CancellationToken,
+    ) -> BoxFuture<'a, Result<(), JobError>>;
 }
 
 struct Typed<K, H> {
@@ -61,10 +81,14 @@ struct Typed<K, H> {
 }
 
 impl<K: JobKind, H: Handler<K>> AnyHandler for Typed<K, H> {
-    fn run<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
+    fn run<'a>(
+        &'a self,
+        job: &'a Job,
+        cancel: &'a CancellationToken,
+    ) -> BoxFuture<'a, Result<(), JobError>> {
         // Read from the stored value in place: no copy of the JSON per run.
         match <K::Args as serde::Deserialize>::deserialize(&job.args) {
-            Ok(args) => self.handler.run(args, job),
+            Ok(args) => self.handler.run(args, job, cancel),
             Err(e) => Box::pin(std::future::ready(Err(JobError::Permanent(format!(
                 "the arguments are not those of a {} job: {e}",
                 K::NAME
@@ -103,9 +127,13 @@ impl Registry {
     }
 
     /// Runs `job` with the handler of its kind; a kind nobody handles fails for good.
-    pub(crate) fn run<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
+    pub(crate) fn run<'a>(
+        &'a self,
+        job: &'a Job,
+        cancel: &'a CancellationToken,
+    ) -> BoxFuture<'a, Result<(), JobError>> {
         match self.handlers.get(job.kind.as_str()) {
-            Some(handler) => handler.run(job),
+            Some(handler) => handler.run(job, cancel),
             None => Box::pin(std::future::ready(Err(JobError::Permanent(format!(
                 "no handler for job kind {:?}",
                 job.kind

@@ -33,6 +33,8 @@ pub struct Job {
     pub trace_context: Option<String>,
     /// What a per-partition limit counts the job by (a delivery's endpoint); empty for none.
     pub partition: String,
+    /// When an operator asked a running job to stop; it runs until its handler stops.
+    pub cancel_requested_at: Option<OffsetDateTime>,
 }
 
 /// A job to enqueue.
@@ -123,6 +125,10 @@ pub enum Outcome {
     },
     /// Failed for good.
     Discard {
+        error: String,
+    },
+    /// Stopped at an operator's request before its side effect: never retried.
+    Cancelled {
         error: String,
     },
     /// Not run after all (the handler found it could not start yet): available again at

@@ -21,7 +21,9 @@
 //! A worker fetches available jobs (on PostgreSQL with `FOR UPDATE SKIP LOCKED`, so workers
 //! never wait on each other), holds each under a lease that its heartbeat extends, and reports
 //! outcomes in batches. A job whose lease runs out (its worker died) is rescued and runs
-//! again: execution is at least once. Inserts wake workers: PostgreSQL notifies listeners on
+//! again: execution is at least once. An operator may cancel a running job: its worker hears
+//! of it (`NOTIFY`, and a look every [`CANCEL_POLL`]) and cancels the token its handler runs
+//! with; the job ends `cancelled` if the handler stopped, `completed` if it finished. Inserts wake workers: PostgreSQL notifies listeners on
 //! commit (trigger `jobs_notify`); within one process [`Queue::after_commit`] does.
 
 pub mod activity;
@@ -54,7 +56,8 @@ pub use operations::{DiscardedFilter, RETRY_ALL_LIMIT};
 pub use pauses::{PAUSE_POLL, QueuePause, QueueStats, known_queues};
 pub use queue::{Heard, JobListener, Queue};
 pub use runner::{
-    FLUSH_DEADLINE, Liveness, Worker, WorkerError, WorkerSettings, export_limit_metrics, worker_id,
+    CANCEL_POLL, FLUSH_DEADLINE, Liveness, Worker, WorkerError, WorkerSettings,
+    export_limit_metrics, worker_id,
 };
 pub use state::{JobState, UnknownJobState, backoff};
 pub use usage::{LimitUse, Scope, each_limit};

@@ -20,6 +20,11 @@ const SQLITE: &[Embedded] = &[
         "fleet",
         include_str!("../migrations/sqlite/0002_fleet.sql"),
     ),
+    (
+        3,
+        "cancel requests",
+        include_str!("../migrations/sqlite/0003_cancel_requests.sql"),
+    ),
 ];
 
 const POSTGRES: &[Embedded] = &[
@@ -32,6 +37,11 @@ const POSTGRES: &[Embedded] = &[
         2,
         "fleet",
         include_str!("../migrations/postgres/0002_fleet.sql"),
+    ),
+    (
+        3,
+        "cancel requests",
+        include_str!("../migrations/postgres/0003_cancel_requests.sql"),
     ),
 ];
 

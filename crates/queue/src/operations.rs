@@ -122,12 +122,141 @@ impl Queue {
         self.job_change(id, changed).await
     }
 
-    /// Cancels an available or running job. A running job's worker finishes its run, but its
-    /// outcome is not recorded.
+    /// Cancels an available job; asks a running one to stop (it stays `running`, with
+    /// `cancel_requested_at`, until its worker stops it or its side effect completes it), and
+    /// tells the workers, which also look every [`crate::CANCEL_POLL`].
     #[tracing::instrument(name = "db", skip_all, fields(op = "cancel_job"))]
     pub async fn cancel_job(&self, id: i64) -> Result<JobChange, QueueError> {
         let changed = self.change_job(sql::CANCEL, id).await?;
+        if let Some(job) = &changed
+            && job.state == JobState::Running
+        {
+            self.announce_cancel(id).await?;
+        }
         self.job_change(id, changed).await
+    }
+
+    /// Puts off the waiting jobs of one partition of `kind` (a delivery's endpoint whose
+    /// breaker is open) until `until`, their attempts untouched: nobody claims them
+    /// meanwhile. How many.
+    pub async fn hold_partition(
+        &self,
+        kind: &str,
+        partition: &str,
+        until: OffsetDateTime,
+    ) -> Result<u64, QueueError> {
+        Ok(with_pool!(self.db(), pool => sqlx::query(
+            "UPDATE jobs SET run_at = $3 WHERE state = 'available' AND run_at < $3 \
+             AND kind = $1 AND partition_key = $2")
+            .bind(kind)
+            .bind(partition)
+            .bind(Timestamp::new(until))
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected()))?)
+    }
+
+    /// Brings the jobs [`Queue::hold_partition`] put off until `held_until` (or sooner)
+    /// forward to now, and wakes the workers. How many.
+    pub async fn release_partition(
+        &self,
+        kind: &str,
+        partition: &str,
+        held_until: OffsetDateTime,
+    ) -> Result<u64, QueueError> {
+        let now = orderly_domain::now();
+        let released = with_pool!(self.db(), pool => sqlx::query(
+            "UPDATE jobs SET run_at = $3 WHERE state = 'available' AND run_at > $3 \
+             AND run_at <= $4 AND kind = $1 AND partition_key = $2")
+            .bind(kind)
+            .bind(partition)
+            .bind(Timestamp::new(now))
+            .bind(Timestamp::new(held_until))
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected()))?;
+        if released > 0 {
+            self.wake_every_worker().await?;
+        }
+        Ok(released)
+    }
+
+    /// The unfinished (available or running) jobs of `kind` in `partition` whose string
+    /// argument `arg` is one of `values`: each one's id, that argument and state.
+    pub async fn unfinished_by_arg(
+        &self,
+        kind: &str,
+        partition: &str,
+        arg: &str,
+        values: &[String],
+    ) -> Result<Vec<(i64, String, JobState)>, QueueError> {
+        if values.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<(i64, String, String)> = match self.db() {
+            Db::Sqlite(pool) => {
+                sqlx::query_as(
+                    "SELECT id, json_extract(args, '$.' || $3), state FROM jobs \
+                     WHERE state IN ('available', 'running') AND kind = $1 \
+                     AND partition_key = $2 \
+                     AND json_extract(args, '$.' || $3) IN (SELECT value FROM json_each($4))",
+                )
+                .bind(kind)
+                .bind(partition)
+                .bind(arg)
+                .bind(serde_json::to_string(values).unwrap_or_else(|_| "[]".into()))
+                .fetch_all(pool)
+                .await?
+            }
+            Db::Postgres(pool) => {
+                sqlx::query_as(
+                    "SELECT id, args->>$3, state FROM jobs \
+                     WHERE state IN ('available', 'running') AND kind = $1 \
+                     AND partition_key = $2 AND args->>$3 = ANY($4)",
+                )
+                .bind(kind)
+                .bind(partition)
+                .bind(arg)
+                .bind(values)
+                .fetch_all(pool)
+                .await?
+            }
+        };
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, value, state)| Some((id, value, state.parse().ok()?)))
+            .collect())
+    }
+
+    /// Makes the available jobs `ids` due now (those waiting for a retry go at once), and
+    /// wakes the workers. How many were waiting.
+    pub async fn bring_forward(&self, ids: &[i64]) -> Result<u64, QueueError> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let now = Timestamp::new(orderly_domain::now());
+        let moved = match self.db() {
+            Db::Sqlite(pool) => sqlx::query(
+                "UPDATE jobs SET run_at = $2 WHERE state = 'available' AND run_at > $2 \
+                 AND id IN (SELECT value FROM json_each($1))",
+            )
+            .bind(serde_json::to_string(ids).unwrap_or_else(|_| "[]".into()))
+            .bind(now)
+            .execute(pool)
+            .await?
+            .rows_affected(),
+            Db::Postgres(pool) => sqlx::query(
+                "UPDATE jobs SET run_at = $2 WHERE state = 'available' AND run_at > $2 \
+                 AND id = ANY($1)",
+            )
+            .bind(ids)
+            .bind(now)
+            .execute(pool)
+            .await?
+            .rows_affected(),
+        };
+        self.wake_every_worker().await?;
+        Ok(moved)
     }
 
     /// Runs an operator's change (`$1` the id, `$2` now) and returns the job it changed.

@@ -18,6 +18,8 @@ use crate::{Completed, Finished, Job, NewJob, Outcome, QueueError};
 pub struct Queue {
     db: Db,
     wake: Arc<Notify>,
+    /// Told when an operator of this process asks a running job to stop.
+    cancels: Arc<Notify>,
 }
 
 /// Records each finished run of `$runs` with its own statement inside the transaction `$tx`
@@ -39,12 +41,14 @@ macro_rules! record_each {
                 Outcome::Completed => ("completed", None, Some($now), None),
                 Outcome::Retry { at, error } => ("available", Some(*at), None, Some(error)),
                 Outcome::Discard { error } => ("discarded", None, Some($now), Some(error)),
+                Outcome::Cancelled { error } => ("cancelled", None, Some($now), Some(error)),
                 Outcome::Snooze { at } => {
                     sqlx::query(sql::SNOOZE)
                         .bind(f.id)
                         .bind(f.attempt)
                         .bind(Timestamp::new(*at))
                         .bind($worker)
+                        .bind(Timestamp::new($now))
                         .execute(&mut *$tx)
                         .await?;
                     continue;
@@ -58,6 +62,7 @@ macro_rules! record_each {
                 .bind(finished_at.map(Timestamp::new))
                 .bind(error)
                 .bind($worker)
+                .bind(Timestamp::new($now))
                 .execute(&mut *$tx)
                 .await?;
         }
@@ -66,8 +71,11 @@ macro_rules! record_each {
 
 /// The channel job inserts notify.
 const JOBS_CHANNEL: &str = "orderly_jobs";
+/// The channel requests to stop a running job notify (the payload is the job's id).
+const CANCELS_CHANNEL: &str = "orderly_job_cancels";
 
-/// Notifications of jobs inserted by any process (PostgreSQL `LISTEN orderly_jobs`).
+/// Notifications of jobs inserted, and of running jobs asked to stop, by any process
+/// (PostgreSQL `LISTEN orderly_jobs` and `orderly_job_cancels`).
 #[derive(Debug)]
 pub struct JobListener {
     pool: sqlx::PgPool,
@@ -80,6 +88,8 @@ pub struct JobListener {
 pub enum Heard {
     /// A job was inserted.
     Job,
+    /// An operator asked a running job to stop.
+    Cancel,
     /// The connection was lost and is listening again on a new one: notifications sent in
     /// between were missed, so look for work once.
     Reconnected,
@@ -88,7 +98,7 @@ pub enum Heard {
 impl JobListener {
     async fn listen(pool: &sqlx::PgPool) -> Result<sqlx::postgres::PgListener, QueueError> {
         let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
-        listener.listen(JOBS_CHANNEL).await?;
+        listener.listen_all([JOBS_CHANNEL, CANCELS_CHANNEL]).await?;
         Ok(listener)
     }
 
@@ -105,6 +115,7 @@ impl JobListener {
             }
         };
         match listener.try_recv().await {
+            Ok(Some(n)) if n.channel() == CANCELS_CHANNEL => Ok(Heard::Cancel),
             Ok(Some(_)) => Ok(Heard::Job),
             Ok(None) => Ok(Heard::Reconnected),
             Err(e) => {
@@ -137,6 +148,7 @@ impl Queue {
         Self {
             db,
             wake: Arc::default(),
+            cancels: Arc::default(),
         }
     }
 
@@ -150,6 +162,49 @@ impl Queue {
                 listener: Some(JobListener::listen(pool).await?),
             })),
         }
+    }
+
+    /// Tells this process's workers, and on PostgreSQL every other's, that an operator asked
+    /// a running job to stop: each looks whether it holds one ([`Queue::cancel_requests`]).
+    pub(crate) async fn announce_cancel(&self, id: i64) -> Result<(), QueueError> {
+        self.cancels.notify_waiters();
+        if let Db::Postgres(pool) = self.db() {
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(CANCELS_CHANNEL)
+                .bind(id.to_string())
+                .execute(pool)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Resolves when an operator of this process asks a running job to stop.
+    pub(crate) fn cancels_signal(&self) -> Arc<Notify> {
+        self.cancels.clone()
+    }
+
+    /// Of the running jobs `ids`, those an operator asked to stop.
+    pub(crate) async fn cancel_requests(&self, ids: &[i64]) -> Result<Vec<i64>, QueueError> {
+        Ok(match &self.db {
+            Db::Sqlite(pool) => {
+                sqlx::query_scalar(
+                    "SELECT id FROM jobs WHERE id IN (SELECT value FROM json_each($1)) \
+                 AND state = 'running' AND cancel_requested_at IS NOT NULL",
+                )
+                .bind(serde_json::to_string(ids).unwrap_or_else(|_| "[]".into()))
+                .fetch_all(pool)
+                .await?
+            }
+            Db::Postgres(pool) => {
+                sqlx::query_scalar(
+                    "SELECT id FROM jobs WHERE id = ANY($1) \
+                 AND state = 'running' AND cancel_requested_at IS NOT NULL",
+                )
+                .bind(ids)
+                .fetch_all(pool)
+                .await?
+            }
+        })
     }
 
     /// Resolves when a commit in this process enqueued jobs (register before checking for

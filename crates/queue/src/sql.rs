@@ -16,7 +16,7 @@ macro_rules! columns {
     () => {
         "id, queue, kind, CAST(args AS TEXT) AS args, state, CAST(priority AS INTEGER) AS \
          priority, attempt, max_attempts, run_at, locked_by, locked_until, unique_key, \
-         last_error, created_at, finished_at, trace_context, partition_key"
+         last_error, created_at, finished_at, trace_context, partition_key, cancel_requested_at"
     };
 }
 
@@ -80,8 +80,12 @@ pub(crate) const GIVE_BACK_SQLITE: &str = "UPDATE jobs SET state = 'available', 
 
 /// Records one finished run. A discarded or completed job keeps its `run_at` (when the run
 /// was due) and gets `finished_at`; a retried one gets its next `run_at`.
-pub(crate) const FINISH: &str = "UPDATE jobs SET state = $3, run_at = COALESCE($4, run_at), \
-     finished_at = $5, last_error = COALESCE($6, last_error), locked_by = NULL, \
+/// A run that would be retried while an operator asked to cancel the job ends `cancelled`.
+pub(crate) const FINISH: &str = "UPDATE jobs SET \
+     state = CASE WHEN $3 = 'available' AND cancel_requested_at IS NOT NULL THEN 'cancelled' \
+     ELSE $3 END, run_at = COALESCE($4, run_at), \
+     finished_at = CASE WHEN $3 = 'available' AND cancel_requested_at IS NOT NULL THEN $8 \
+     ELSE $5 END, last_error = COALESCE($6, last_error), locked_by = NULL, \
      locked_until = NULL \
      WHERE id = $1 AND attempt = $2 AND state = 'running' AND locked_by = $7";
 /// Records many completions at once on PostgreSQL: `$1` the ids, `$2` each one's attempt (the
@@ -105,18 +109,25 @@ pub(crate) const COMPLETE_DELETE_POSTGRES: &str = "DELETE FROM jobs \
 pub(crate) const COMPLETE_DELETE_SQLITE: &str = "DELETE FROM jobs \
      WHERE id = $1 AND attempt = $2 AND state = 'running' AND locked_by = $3";
 /// A snoozed job goes back to the queue with its attempt given back.
-pub(crate) const SNOOZE: &str = "UPDATE jobs SET state = 'available', attempt = attempt - 1, \
-     run_at = $3, locked_by = NULL, locked_until = NULL \
+/// A cancel request ends it instead: `$5` now.
+pub(crate) const SNOOZE: &str = "UPDATE jobs SET \
+     state = CASE WHEN cancel_requested_at IS NULL THEN 'available' ELSE 'cancelled' END, \
+     finished_at = CASE WHEN cancel_requested_at IS NULL THEN NULL ELSE $5 END, \
+     attempt = attempt - 1, run_at = $3, locked_by = NULL, locked_until = NULL \
      WHERE id = $1 AND attempt = $2 AND state = 'running' AND locked_by = $4";
 
 pub(crate) const EXTEND_SQLITE: &str = "UPDATE jobs SET locked_until = $3 \
      WHERE id = $1 AND locked_by = $2 AND state = 'running'";
 pub(crate) const EXTEND_POSTGRES: &str = "UPDATE jobs SET locked_until = $3 \
      WHERE id = ANY($1) AND locked_by = $2 AND state = 'running'";
-pub(crate) const RELEASE_SQLITE: &str = "UPDATE jobs SET state = 'available', \
+pub(crate) const RELEASE_SQLITE: &str = "UPDATE jobs SET \
+     state = CASE WHEN cancel_requested_at IS NULL THEN 'available' ELSE 'cancelled' END, \
+     finished_at = CASE WHEN cancel_requested_at IS NULL THEN NULL ELSE $3 END, \
      attempt = attempt - 1, run_at = $3, locked_by = NULL, locked_until = NULL \
      WHERE id = $1 AND locked_by = $2 AND state = 'running'";
-pub(crate) const RELEASE_POSTGRES: &str = "UPDATE jobs SET state = 'available', \
+pub(crate) const RELEASE_POSTGRES: &str = "UPDATE jobs SET \
+     state = CASE WHEN cancel_requested_at IS NULL THEN 'available' ELSE 'cancelled' END, \
+     finished_at = CASE WHEN cancel_requested_at IS NULL THEN NULL ELSE $3 END, \
      attempt = attempt - 1, run_at = $3, locked_by = NULL, locked_until = NULL \
      WHERE id = ANY($1) AND locked_by = $2 AND state = 'running'";
 
@@ -126,17 +137,28 @@ pub(crate) const RETRY: &str = concat!(
      RETURNING ",
     columns!()
 );
+/// An available job is cancelled at once; a running one is asked to stop (its worker hears
+/// of it, [`CANCEL_REQUESTS`]) and stays `running` until it does.
 pub(crate) const CANCEL: &str = concat!(
-    "UPDATE jobs SET state = 'cancelled', finished_at = $2, locked_by = NULL, \
-     locked_until = NULL WHERE id = $1 AND state IN ('available', 'running') RETURNING ",
+    "UPDATE jobs SET state = CASE WHEN state = 'available' THEN 'cancelled' ELSE state END, \
+     finished_at = CASE WHEN state = 'available' THEN $2 ELSE finished_at END, \
+     cancel_requested_at = CASE WHEN state = 'running' THEN COALESCE(cancel_requested_at, $2) \
+     ELSE cancel_requested_at END, \
+     locked_by = CASE WHEN state = 'available' THEN NULL ELSE locked_by END, \
+     locked_until = CASE WHEN state = 'available' THEN NULL ELSE locked_until END \
+     WHERE id = $1 AND state IN ('available', 'running') RETURNING ",
     columns!()
 );
 /// Returns jobs whose lease ran out to the queue, or discards those with no attempts left
 /// (keeping their `run_at`, as [`FINISH`] does).
+/// A job an operator asked to cancel ends `cancelled`.
 pub(crate) const RESCUE: &str = "UPDATE jobs SET \
-     state = CASE WHEN attempt >= max_attempts THEN 'discarded' ELSE 'available' END, \
-     finished_at = CASE WHEN attempt >= max_attempts THEN $1 END, \
-     run_at = CASE WHEN attempt >= max_attempts THEN run_at ELSE $1 END, \
+     state = CASE WHEN cancel_requested_at IS NOT NULL THEN 'cancelled' \
+     WHEN attempt >= max_attempts THEN 'discarded' ELSE 'available' END, \
+     finished_at = CASE WHEN cancel_requested_at IS NOT NULL OR attempt >= max_attempts \
+     THEN $1 END, \
+     run_at = CASE WHEN cancel_requested_at IS NOT NULL OR attempt >= max_attempts \
+     THEN run_at ELSE $1 END, \
      last_error = $2, locked_by = NULL, locked_until = NULL \
      WHERE state = 'running' AND locked_until < $1";
 /// One batch of [`orderly_db::delete_in_batches`]: `$1` the cut-off, `$2` the batch.
@@ -242,6 +264,7 @@ where
             finished_at: optional_time("finished_at")?,
             trace_context: row.try_get("trace_context")?,
             partition: row.try_get("partition_key")?,
+            cancel_requested_at: optional_time("cancel_requested_at")?,
         }))
     }
 }

@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 use orderly_db::{Db, DbOptions};
 use orderly_queue::kinds::{Noop, NoopArgs};
@@ -55,6 +56,7 @@ impl Handler<Noop> for RunNoop {
         &'a self,
         args: NoopArgs,
         _job: &'a orderly_queue::Job,
+        _cancel: &'a CancellationToken,
     ) -> orderly_queue::BoxFuture<'a, Result<(), JobError>> {
         Box::pin(async move {
             match args.fail {

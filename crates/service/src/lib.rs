@@ -41,7 +41,7 @@ pub use overview::Overview;
 pub use queues::{QueueControlError, QueueControlled};
 pub use schedules::{CronPattern, Missed, Schedule, ScheduleState, Zone};
 pub use webhook_endpoints::{EndpointHealth, RECENT_ATTEMPTS, WebhookChange, WebhookEndpoint};
-pub use webhooks::{Redelivery, RedeliveryError};
+pub use webhooks::{Redelivery, RedeliveryError, Replay};
 
 pub use orderly_storage::StoreError;
 

@@ -1,8 +1,11 @@
 //! Webhook endpoints' use cases that more than one adapter offers: sending a delivery again
-//! (the API's `redeliver` and the console's button).
+//! (the API's `redeliver` and the console's button), and replaying every event an endpoint
+//! missed since a time (the API's `replay` and the console's form).
 
-use orderly_queue::QueueError;
-use orderly_storage::{StoreError, redelivery_job};
+use orderly_queue::kinds::DeliverWebhook;
+use orderly_queue::{JobKind, JobState, NewJob, QueueError};
+use orderly_storage::{MissedEvent, StoreError, redelivery_job};
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::Services;
@@ -64,5 +67,87 @@ impl Services {
             job_id,
             event_id: attempt.event_id,
         })
+    }
+}
+
+/// What a replay queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Replay {
+    /// Events to be sent again: the sum of the three below.
+    pub events: u64,
+    /// Given up on (or never to be retried): a delivery queued anew.
+    pub queued: u64,
+    /// Waiting for a retry: brought forward to now, not queued twice.
+    pub brought_forward: u64,
+    /// Being sent at this moment: left to finish.
+    pub in_flight: u64,
+}
+
+/// Events a replay reads at once.
+const REPLAY_PAGE: u32 = 500;
+
+impl Services {
+    /// Sends `endpoint_id` once more every event since `since` that it missed: each with
+    /// attempts to it and none that succeeded. A delivery still waiting for its retry is
+    /// brought forward; one running is left to finish; for the rest a delivery is queued,
+    /// with a fresh retry schedule and a unique key of the event, endpoint and attempts so
+    /// far, so that a replay asked twice queues each once. In pages, however many there are.
+    pub async fn replay_webhook(
+        &self,
+        endpoint_id: Uuid,
+        since: OffsetDateTime,
+    ) -> Result<Replay, RedeliveryError> {
+        let endpoint = self
+            .store
+            .webhook(endpoint_id)
+            .await?
+            .ok_or(RedeliveryError::EndpointNotFound)?;
+        if endpoint.disabled_at.is_some() {
+            return Err(RedeliveryError::EndpointDisabled);
+        }
+        let queue = self.store.queue();
+        let partition = endpoint_id.to_string();
+        let mut replay = Replay::default();
+        let mut after = None;
+        loop {
+            let missed = self
+                .store
+                .missed_webhook_events(endpoint_id, since, after, REPLAY_PAGE)
+                .await?;
+            let Some(last) = missed.last() else { break };
+            after = Some((last.created_at, last.event_id));
+            let ids: Vec<String> = missed.iter().map(|m| m.event_id.to_string()).collect();
+            let unfinished = queue
+                .unfinished_by_arg(DeliverWebhook::NAME, &partition, "event_id", &ids)
+                .await?;
+            let mut waiting = Vec::new();
+            let mut fresh: Vec<NewJob> = Vec::new();
+            for MissedEvent {
+                event_id, attempts, ..
+            } in &missed
+            {
+                let event = event_id.to_string();
+                let jobs: Vec<_> = unfinished.iter().filter(|(_, e, _)| *e == event).collect();
+                if jobs.iter().any(|(_, _, state)| *state == JobState::Running) {
+                    replay.in_flight += 1;
+                } else if jobs.is_empty() {
+                    fresh.push(
+                        redelivery_job(*event_id, endpoint_id, *attempts)
+                            .unique(format!("replay:{event_id}:{endpoint_id}:{attempts}")),
+                    );
+                } else {
+                    waiting.extend(jobs.iter().map(|(id, _, _)| *id));
+                    replay.brought_forward += 1;
+                }
+            }
+            queue.bring_forward(&waiting).await?;
+            replay.queued += queue.enqueue(&fresh).await?.len() as u64;
+            if missed.len() < REPLAY_PAGE as usize {
+                break;
+            }
+        }
+        replay.events = replay.queued + replay.brought_forward + replay.in_flight;
+        tracing::info!(%endpoint_id, %since, events = replay.events, queued = replay.queued, brought_forward = replay.brought_forward, in_flight = replay.in_flight, "webhook replay queued");
+        Ok(replay)
     }
 }

@@ -38,8 +38,8 @@ pub use products::{ProductFilter, ProductWrite, UpdateOutcome};
 pub use reachability::is_unreachable;
 pub use reports::{LowStock, ProductSales, SalesSummary};
 pub use webhooks::{
-    AttemptOutcome, NewAttempt, NewWebhook, OutboxRecord, Recorded, SECRET_PREFIX, WebhookAttempt,
-    WebhookChange, WebhookEndpoint, redelivery_job,
+    AttemptOutcome, MissedEvent, NewAttempt, NewWebhook, OutboxRecord, Recorded, SECRET_PREFIX,
+    WebhookAttempt, WebhookChange, WebhookEndpoint, redelivery_job,
 };
 
 /// Runs `$body` with `$pool` bound to whichever pool the store holds (see

@@ -86,6 +86,11 @@ const SQLITE: &[Embedded] = &[
         "order returns",
         include_str!("../migrations/sqlite/0014_order_returns.sql"),
     ),
+    (
+        15,
+        "webhook breaker",
+        include_str!("../migrations/sqlite/0015_webhook_breaker.sql"),
+    ),
 ];
 
 const POSTGRES: &[Embedded] = &[
@@ -163,6 +168,11 @@ const POSTGRES: &[Embedded] = &[
         15,
         "order returns",
         include_str!("../migrations/postgres/0015_order_returns.sql"),
+    ),
+    (
+        16,
+        "webhook breaker",
+        include_str!("../migrations/postgres/0016_webhook_breaker.sql"),
     ),
 ];
 

@@ -2,7 +2,8 @@
 //! doing and writes it to the per-minute rollup the console charts (`orderly_queue::activity`)
 //! and to the limits' metrics: the orders of this minute and the last (counted afresh: ids are
 //! time-ordered), each queue's due jobs, each limit's use (for a rate, the jobs a second it let
-//! start since the last look), and this process's tally of runs.
+//! start since the last look), and this process's tally of runs; and the webhook endpoints'
+//! breakers to their metrics.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -67,6 +68,7 @@ async fn sample(
         peaks.push((series(limit), in_use(limit, admitted)));
     }
     queue.record_activity(&peaks).await?;
+    crate::webhook::export_breaker_metrics(store).await?;
     Ok(())
 }
 

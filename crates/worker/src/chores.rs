@@ -2,6 +2,7 @@
 //! records.
 
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 use orderly_queue::kinds::{self, TickArgs};
 use orderly_queue::{BoxFuture, Handler, Job, JobError};
@@ -18,7 +19,12 @@ pub struct OrderExpirer {
 }
 
 impl Handler<kinds::ExpireOrders> for OrderExpirer {
-    fn run<'a>(&'a self, _: TickArgs, _job: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
+    fn run<'a>(
+        &'a self,
+        _: TickArgs,
+        _job: &'a Job,
+        _cancel: &'a CancellationToken,
+    ) -> BoxFuture<'a, Result<(), JobError>> {
         Box::pin(async move {
             let cutoff = orderly_domain::now() - self.payment_timeout;
             self.services
@@ -46,7 +52,12 @@ pub struct Pruner {
 }
 
 impl Handler<kinds::Prune> for Pruner {
-    fn run<'a>(&'a self, _: TickArgs, _job: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
+    fn run<'a>(
+        &'a self,
+        _: TickArgs,
+        _job: &'a Job,
+        _cancel: &'a CancellationToken,
+    ) -> BoxFuture<'a, Result<(), JobError>> {
         Box::pin(async move {
             let transient = |e: orderly_storage::StoreError| JobError::transient("pruning", &e);
             let deadline = std::time::Instant::now() + self.max_run;

@@ -11,6 +11,7 @@ use orderly_queue::kinds::{self, CustomerNoticeArgs};
 use orderly_queue::{BoxFuture, Handler, Job, JobError};
 use orderly_storage::Store;
 use serde_json::Value;
+use tokio_util::sync::CancellationToken;
 
 use crate::mail::Mailer;
 use crate::receipt::{customer, customer_message, escape};
@@ -27,6 +28,7 @@ impl Handler<kinds::NotifyCustomer> for CustomerNotifier {
         &'a self,
         args: CustomerNoticeArgs,
         _job: &'a Job,
+        cancel: &'a CancellationToken,
     ) -> BoxFuture<'a, Result<(), JobError>> {
         Box::pin(async move {
             let id = OrderId::from_uuid(args.order_id);
@@ -39,7 +41,7 @@ impl Handler<kinds::NotifyCustomer> for CustomerNotifier {
                 .ok_or_else(|| JobError::Permanent(format!("order {id} does not exist")))?;
             let message = notice(&order, &args, self.mailer.from())?;
             let name = format!("update-{}", args.event_id);
-            self.mailer.send(&message, &name).await?;
+            self.mailer.send(&message, &name, cancel).await?;
             tracing::info!(order_id = %id, event = %args.kind, "customer told of a change");
             Ok(())
         })

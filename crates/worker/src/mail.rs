@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use lettre::Message;
 use lettre::message::Mailbox;
+use tokio_util::sync::CancellationToken;
 
 use crate::smtp::{SmtpError, SmtpPool};
 
@@ -34,6 +35,9 @@ pub enum MailError {
     /// Worth trying again: a 4xx reply, a timeout, a refused connection.
     #[error("the SMTP exchange failed")]
     Smtp(#[source] SmtpError),
+    /// The job was cancelled before the message was handed over: it was not sent.
+    #[error("cancelled before the message was handed to the mail server")]
+    Cancelled,
     #[error("cannot write to the outbox {}", .dir.display())]
     Outbox {
         dir: PathBuf,
@@ -51,6 +55,9 @@ impl MailError {
 
 impl From<MailError> for orderly_queue::JobError {
     fn from(error: MailError) -> Self {
+        if let MailError::Cancelled = error {
+            return Self::Cancelled(error.to_string());
+        }
         if error.is_permanent() {
             Self::permanent("sending mail", &error)
         } else {
@@ -107,15 +114,28 @@ impl Mailer {
         }
     }
 
-    /// Delivers `message`. In outbox mode it is written as `<name>.eml`, replacing any earlier
-    /// file of that name, so a message sent twice leaves one file.
-    pub async fn send(&self, message: &Message, name: &str) -> Result<(), MailError> {
+    /// Delivers `message`, unless `cancel` is cancelled before it is handed over (while the
+    /// connection is made, say): then nothing is sent ([`MailError::Cancelled`]). Once the
+    /// message is being handed over it is sent, whatever `cancel` says. In outbox mode it is
+    /// written as `<name>.eml`, replacing any earlier file of that name, so a message sent
+    /// twice leaves one file.
+    pub async fn send(
+        &self,
+        message: &Message,
+        name: &str,
+        cancel: &CancellationToken,
+    ) -> Result<(), MailError> {
+        if cancel.is_cancelled() {
+            return Err(MailError::Cancelled);
+        }
         match self {
             Mailer::Smtp { transport, .. } => transport
-                .send(message.envelope(), &message.formatted())
+                .send(message.envelope(), &message.formatted(), cancel)
                 .await
                 .map_err(|e| {
-                    if e.is_permanent() {
+                    if let SmtpError::Cancelled = e {
+                        MailError::Cancelled
+                    } else if e.is_permanent() {
                         MailError::Refused(e)
                     } else {
                         MailError::Smtp(e)

@@ -11,6 +11,7 @@ use orderly_queue::{BoxFuture, Handler, Job, JobError, NewJob};
 use orderly_storage::{SalesSummary, Store};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+use tokio_util::sync::CancellationToken;
 
 use crate::mail::Mailer;
 
@@ -33,7 +34,12 @@ pub struct OperatorNotifier {
 }
 
 impl Handler<kinds::NotifyOperators> for OperatorNotifier {
-    fn run<'a>(&'a self, args: NoticeArgs, _job: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
+    fn run<'a>(
+        &'a self,
+        args: NoticeArgs,
+        _job: &'a Job,
+        cancel: &'a CancellationToken,
+    ) -> BoxFuture<'a, Result<(), JobError>> {
         Box::pin(async move {
             send_to_operators(
                 &self.mailer,
@@ -41,6 +47,7 @@ impl Handler<kinds::NotifyOperators> for OperatorNotifier {
                 &args.key,
                 &args.subject,
                 &args.text,
+                cancel,
             )
             .await
         })
@@ -55,6 +62,7 @@ pub(crate) async fn send_to_operators(
     key: &str,
     subject: &str,
     text: &str,
+    cancel: &CancellationToken,
 ) -> Result<(), JobError> {
     if operators.is_empty() {
         tracing::warn!(%subject, "no operator addresses configured (mail.operators); notice not mailed");
@@ -82,7 +90,7 @@ pub(crate) async fn send_to_operators(
             }
         })
         .collect();
-    mailer.send(&message, &file_name).await?;
+    mailer.send(&message, &file_name, cancel).await?;
     tracing::info!(%subject, recipients = operators.len(), "operator notice sent");
     Ok(())
 }
@@ -102,7 +110,12 @@ pub struct SalesSummaryReporter {
 }
 
 impl Handler<kinds::SalesSummary> for SalesSummaryReporter {
-    fn run<'a>(&'a self, args: TickArgs, _job: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
+    fn run<'a>(
+        &'a self,
+        args: TickArgs,
+        _job: &'a Job,
+        cancel: &'a CancellationToken,
+    ) -> BoxFuture<'a, Result<(), JobError>> {
         Box::pin(async move {
             let to = match args.tick.as_deref() {
                 Some(tick) => OffsetDateTime::parse(tick, &Rfc3339)
@@ -122,7 +135,7 @@ impl Handler<kinds::SalesSummary> for SalesSummaryReporter {
                 money(summary.revenue, &self.currency)
             );
             let text = summary_text(&summary, &self.currency);
-            send_to_operators(&self.mailer, &self.operators, &key, &subject, &text).await
+            send_to_operators(&self.mailer, &self.operators, &key, &subject, &text, cancel).await
         })
     }
 }

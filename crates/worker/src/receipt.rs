@@ -10,6 +10,7 @@ use orderly_domain::{Email, Order, OrderId, format_money as money, receipt_messa
 use orderly_queue::kinds::{self, OrderArgs};
 use orderly_queue::{BoxFuture, Handler, Job, JobError};
 use orderly_storage::Store;
+use tokio_util::sync::CancellationToken;
 
 use crate::coalesce::Coalescer;
 use crate::mail::Mailer;
@@ -52,7 +53,12 @@ impl ReceiptSender {
 }
 
 impl Handler<kinds::SendReceipt> for ReceiptSender {
-    fn run<'a>(&'a self, args: OrderArgs, _job: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
+    fn run<'a>(
+        &'a self,
+        args: OrderArgs,
+        _job: &'a Job,
+        cancel: &'a CancellationToken,
+    ) -> BoxFuture<'a, Result<(), JobError>> {
         Box::pin(async move {
             let id = OrderId::from_uuid(args.order_id);
             tracing::Span::current().record("order_id", tracing::field::display(id));
@@ -63,7 +69,9 @@ impl Handler<kinds::SendReceipt> for ReceiptSender {
                 .map_err(|e| JobError::transient("loading the order", &e))?
                 .ok_or_else(|| JobError::Permanent(format!("order {id} does not exist")))?;
             let message = receipt(&order, self.mailer.from())?;
-            self.mailer.send(&message, &format!("receipt-{id}")).await?;
+            self.mailer
+                .send(&message, &format!("receipt-{id}"), cancel)
+                .await?;
             self.sent
                 .call(id)
                 .await

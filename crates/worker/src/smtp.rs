@@ -25,6 +25,7 @@ use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream, Tls
 use lettre::transport::smtp::extension::ClientId;
 use lettre::transport::smtp::{AsyncSmtpTransport, Error};
 use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
 
 /// Idle connections kept for the next messages; more are closed once their message is sent.
 const MAX_IDLE: usize = 16;
@@ -54,6 +55,9 @@ pub enum SmtpError {
     Connect(#[source] std::io::Error),
     #[error("the SMTP exchange took longer than {0:?}")]
     Timeout(Duration),
+    /// Cancelled before the message was handed over.
+    #[error("cancelled before the message was handed over")]
+    Cancelled,
 }
 
 impl SmtpError {
@@ -134,9 +138,19 @@ impl SmtpPool {
     }
 
     /// Sends `message` to the envelope's recipients, on an idle connection or a new one.
-    pub async fn send(&self, envelope: &Envelope, message: &[u8]) -> Result<(), SmtpError> {
+    /// `cancel` stops it while the connection is being made (the server slow to greet, say):
+    /// nothing was handed over. Once the message goes out it is not stopped.
+    pub async fn send(
+        &self,
+        envelope: &Envelope,
+        message: &[u8],
+        cancel: &CancellationToken,
+    ) -> Result<(), SmtpError> {
         let exchange = async {
-            let mut connection = self.connection().await?;
+            let mut connection = tokio::select! {
+                connection = self.connection() => connection?,
+                () = cancel.cancelled() => return Err(SmtpError::Cancelled),
+            };
             match connection.send(envelope, message).await {
                 Ok(_) => {
                     self.recycle(connection);

@@ -180,7 +180,8 @@ pub(crate) async fn show(
     let notice = notice_text(q.notice.as_deref(), None);
     let here = format!("/console/jobs/{id}");
     let retryable = matches!(job.state, JobState::Discarded | JobState::Cancelled);
-    let cancellable = matches!(job.state, JobState::Available | JobState::Running);
+    let cancellable = matches!(job.state, JobState::Available | JobState::Running)
+        && job.cancel_requested_at.is_none();
     let trace = job
         .trace_context
         .as_deref()
@@ -207,6 +208,9 @@ pub(crate) async fn show(
                     dt { "Run at" } dd { (when(job.run_at)) " (" (time_ago(job.run_at)) ")" }
                     dt { "Created" } dd { (when(job.created_at)) }
                     @if let Some(finished) = job.finished_at { dt { "Finished" } dd { (when(finished)) } }
+                    @if let Some(asked) = job.cancel_requested_at {
+                        dt { "Cancel requested" } dd #cancel-requested { (when(asked)) }
+                    }
                     @if let Some(worker) = &job.locked_by { dt { "Worker" } dd { code { (worker) } } }
                     @if let Some(key) = &job.unique_key { dt { "Unique key" } dd { code { (key) } } }
                     @if let Some(trace) = &trace {
@@ -218,7 +222,7 @@ pub(crate) async fn show(
                         (action_button(&session, &format!("{here}/retry"), "Retry", Some("Run this job again with fresh attempts?")))
                     }
                     @if cancellable {
-                        (action_button(&session, &format!("{here}/cancel"), "Cancel", Some("Cancel this job? It will not run again.")))
+                        (action_button(&session, &format!("{here}/cancel"), "Cancel", Some("Cancel this job? It will not run again; if it is running, its worker stops it.")))
                     }
                 }
             }
@@ -249,7 +253,12 @@ pub(crate) async fn act(
         "cancel" => (JobAction::Cancel, "job_cancelled"),
         _ => return Err(ApiError::NotFound("resource").into()),
     };
-    crate::jobs::act_on_job(&state, id, action).await?;
+    let job = crate::jobs::act_on_job(&state, id, action).await?;
+    let notice = if job.state == JobState::Running {
+        "job_cancel_requested"
+    } else {
+        notice
+    };
     let verb = action.as_str();
     session
         .audit(&state, &format!("job.{verb}"), &format!("job:{id}"), None)

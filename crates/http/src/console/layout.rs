@@ -153,6 +153,10 @@ pub(crate) fn notice_text(code: Option<&str>, count: Option<u64>) -> Option<Stri
             "order_edit" => "The order's lines are changed.",
             "job_retried" => "The job is queued again with fresh attempts.",
             "job_cancelled" => "The job is cancelled.",
+            "job_cancel_requested" => {
+                "The job is running: its worker has been asked to stop it. It ends cancelled, \
+                 or completed if its work had already been done."
+            }
             "jobs_retried" => return Some(format!("{n} discarded jobs are queued again.")),
             "queue_paused" => "The queue is paused: no worker starts its jobs until it is resumed.",
             "queue_resumed" => "The queue is resumed.",
@@ -161,6 +165,11 @@ pub(crate) fn notice_text(code: Option<&str>, count: Option<u64>) -> Option<Stri
             "schedule_run" => "The schedule's job is queued.",
             "webhook_enabled" => "The endpoint is enabled.",
             "redelivery_queued" => "The delivery is queued again.",
+            "webhook_replayed" => {
+                return Some(format!(
+                    "{n} missed events will be sent again (each once: a delivery waiting for its retry is brought forward)."
+                ));
+            }
             "signed_out" => "Signed out.",
             "expired" => "Your session has ended; sign in again.",
             _ => return None,

@@ -79,6 +79,7 @@ pub fn router() -> Router<AppState> {
         .route("/console/webhooks", get(webhooks::list))
         .route("/console/webhooks/{id}", get(webhooks::show))
         .route("/console/webhooks/{id}/enable", post(webhooks::enable))
+        .route("/console/webhooks/{id}/replay", post(webhooks::replay))
         .route(
             "/console/webhooks/{id}/rotate-secret",
             post(webhooks::rotate_secret),

@@ -19,15 +19,18 @@ use crate::error::ApiError;
 use crate::orders::changes::{fingerprint, settle};
 use crate::orders::{ChangeRoute, OrderResource, parse_order_id};
 
-/// The fields of a posted change form, in order (a field may repeat: one per line).
+/// The fields of a posted form, in order (a field may repeat: one per line), from the
+/// signed-in session whose CSRF token it carried: the order's change forms, and the webhook
+/// page's replay.
 #[derive(Debug)]
 pub(crate) struct ChangeForm {
-    session: Session,
+    pub(crate) session: Session,
     fields: Vec<(String, String)>,
 }
 
 impl ChangeForm {
-    fn get(&self, name: &str) -> Option<&str> {
+    /// The value of field `name`, trimmed, if it is there and not empty.
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.fields
             .iter()
             .find(|(k, _)| k == name)

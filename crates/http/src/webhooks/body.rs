@@ -5,6 +5,8 @@ use orderly_domain::{FieldError, ValidationErrors};
 use orderly_storage::{NewWebhook, WebhookChange};
 use serde::Deserialize;
 use serde_json::{Map, Value};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 use utoipa::ToSchema;
 
 use crate::fields::{Fields, present};
@@ -127,5 +129,48 @@ impl UpdateWebhook {
             enabled: self.enabled.and_then(|v| f.boolean("enabled", Some(v))),
         };
         f.finish(|| Some(change))
+    }
+}
+
+/// A replay: every event since `since` that the endpoint missed, sent once more.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ReplayWebhook {
+    /// An RFC 3339 time, such as `2026-12-07T09:00:00Z`: events from then on.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = String, format = DateTime, required = true, example = "2026-12-07T09:00:00Z")]
+    pub since: Option<Value>,
+    #[serde(flatten)]
+    #[schema(ignore)]
+    pub unknown: Map<String, Value>,
+}
+
+impl ReplayWebhook {
+    /// The time, not after `now`.
+    pub fn parse(self, now: OffsetDateTime) -> Result<OffsetDateTime, ValidationErrors> {
+        let mut f = Fields::new();
+        f.reject_unknown(&self.unknown);
+        let raw = f.required("since", self.since);
+        let since = f.string("since", raw).and_then(|text| {
+            let parsed = OffsetDateTime::parse(&text, &Rfc3339).map_err(|_| {
+                FieldError::new(
+                    "since",
+                    "invalid_time",
+                    "must be an RFC 3339 time, such as 2026-12-07T09:00:00Z",
+                )
+            });
+            let parsed = parsed.and_then(|at| {
+                if at > now {
+                    Err(FieldError::new(
+                        "since",
+                        "in_future",
+                        "must not be in the future",
+                    ))
+                } else {
+                    Ok(at)
+                }
+            });
+            f.check(parsed)
+        });
+        f.finish(|| since)
     }
 }

@@ -1,6 +1,6 @@
 //! Webhook endpoints under `/v1/webhooks` (admin): create (the secret is shown once), list,
-//! read, change, rotate the secret, disable, delete; the delivery attempts of each, and sending
-//! an event again by hand. Delivering is the worker's (`deliver_webhook`).
+//! read, change, rotate the secret, disable, delete; the delivery attempts of each, sending
+//! an event again by hand, and replaying every event an endpoint missed since a time. Delivering is the worker's (`deliver_webhook`).
 
 mod body;
 mod resource;
@@ -25,9 +25,9 @@ use crate::auth::{Authorized, ManageWebhooks};
 use crate::error::{ApiError, Problem};
 use crate::extract::{JsonBody, PathParams, QueryParams};
 use crate::pagination::{next_cursor, page_limit, read_page};
-pub use body::{CreateWebhook, UpdateWebhook};
-use resource::{AttemptPage, Redelivery, WebhookPage};
-pub(crate) use resource::{AttemptResource, WebhookResource};
+pub use body::{CreateWebhook, ReplayWebhook, UpdateWebhook};
+use resource::{AttemptPage, Redelivery, ReplayResource, WebhookPage};
+pub(crate) use resource::{AttemptResource, BreakerResource, WebhookResource};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -37,6 +37,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(disable_webhook))
         .routes(routes!(list_deliveries))
         .routes(routes!(redeliver))
+        .routes(routes!(replay))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -363,6 +364,60 @@ async fn redeliver(
     ))
 }
 
+/// Send again every event since a time that the endpoint missed (admin): each event with
+/// attempts to it, none of which succeeded (given up, or failed and waiting for a retry). A
+/// delivery waiting for its retry is brought forward, not queued twice; one being sent is left
+/// to finish; the rest are queued with a fresh retry schedule. Asked twice, each event is
+/// still sent once.
+#[utoipa::path(
+    post, path = "/v1/webhooks/{id}/replay", tag = "webhooks",
+    params(("id" = Uuid, Path, description = "The endpoint id")),
+    request_body = ReplayWebhook,
+    responses(
+        (status = 202, description = "Queued: how many events will be sent again", body = ReplayResource),
+        (status = 404, description = "No such endpoint", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The endpoint is disabled", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
+async fn replay(
+    _auth: Authorized<ManageWebhooks>,
+    State(state): State<AppState>,
+    PathParams(id): PathParams<String>,
+    JsonBody(body): JsonBody<ReplayWebhook>,
+) -> Result<(StatusCode, Json<ReplayResource>), ApiError> {
+    let id = parse_id(&id)?;
+    let since = body
+        .parse(orderly_domain::now())
+        .map_err(ApiError::Validation)?;
+    let replay = replay_missed(&state, id, since).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(ReplayResource {
+            events: replay.events,
+            queued: replay.queued,
+            brought_forward: replay.brought_forward,
+            in_flight: replay.in_flight,
+            since,
+        }),
+    ))
+}
+
+/// Replays what endpoint `id` missed since `since`, by the service layer's rule (the
+/// console's form too).
+pub(crate) async fn replay_missed(
+    state: &AppState,
+    id: Uuid,
+    since: time::OffsetDateTime,
+) -> Result<orderly_service::Replay, ApiError> {
+    state
+        .services
+        .replay_webhook(id, since)
+        .await
+        .map_err(redelivery_error)
+}
+
 /// Queues the event of attempt `attempt_id` to endpoint `id` again, by the service layer's
 /// rule (the console's button too).
 pub(crate) async fn queue_redelivery(
@@ -370,20 +425,25 @@ pub(crate) async fn queue_redelivery(
     id: Uuid,
     attempt_id: i64,
 ) -> Result<orderly_service::Redelivery, ApiError> {
-    use orderly_service::RedeliveryError as E;
     state
         .services
         .redeliver(id, attempt_id)
         .await
-        .map_err(|error| match error {
-            E::EndpointNotFound => ApiError::NotFound("webhook"),
-            E::AttemptNotFound => ApiError::NotFound("delivery attempt"),
-            E::EndpointDisabled => ApiError::Conflict {
-                code: "webhook_disabled",
-                detail: "enable the endpoint before sending events to it".into(),
-            },
-            E::Store(error) => error.into(),
-            E::Queue(error) => error.into(),
-            E::NotQueued => ApiError::internal(error),
-        })
+        .map_err(redelivery_error)
+}
+
+/// The answer to a redelivery or replay that did not happen.
+fn redelivery_error(error: orderly_service::RedeliveryError) -> ApiError {
+    use orderly_service::RedeliveryError as E;
+    match error {
+        E::EndpointNotFound => ApiError::NotFound("webhook"),
+        E::AttemptNotFound => ApiError::NotFound("delivery attempt"),
+        E::EndpointDisabled => ApiError::Conflict {
+            code: "webhook_disabled",
+            detail: "enable the endpoint before sending events to it".into(),
+        },
+        E::Store(error) => error.into(),
+        E::Queue(error) => error.into(),
+        E::NotQueued => ApiError::internal(error),
+    }
 }

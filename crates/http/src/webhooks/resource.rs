@@ -1,5 +1,6 @@
 //! How webhook endpoints and their delivery attempts look to clients.
 
+use orderly_domain::breaker::{Breaker, BreakerState};
 use orderly_storage::{WebhookAttempt, WebhookEndpoint};
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -36,10 +37,46 @@ pub struct WebhookResource {
         skip_serializing_if = "Option::is_none"
     )]
     pub failing_since: Option<OffsetDateTime>,
+    /// The endpoint's circuit breaker, shared by every worker.
+    pub breaker: BreakerResource,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
+}
+
+/// An endpoint's circuit breaker: `closed` (deliveries go), `open` (they wait, spending no
+/// attempts, until `next_probe_at`) or `half_open` (one delivery is probing the endpoint).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BreakerResource {
+    #[schema(pattern = "^(closed|open|half_open)$")]
+    pub state: &'static str,
+    /// Failed attempts since the last success.
+    pub consecutive_failures: u32,
+    /// Since when it has been open (or probing); absent while closed.
+    #[serde(
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub opened_at: Option<OffsetDateTime>,
+    /// Open: when the next probe may go. Half-open: when the probe in flight is given up.
+    #[serde(
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub next_probe_at: Option<OffsetDateTime>,
+}
+
+impl From<Breaker> for BreakerResource {
+    fn from(breaker: Breaker) -> Self {
+        let closed = breaker.state == BreakerState::Closed;
+        Self {
+            state: breaker.state.as_str(),
+            consecutive_failures: breaker.consecutive_failures,
+            opened_at: breaker.opened_at.filter(|_| !closed),
+            next_probe_at: breaker.probe_at.filter(|_| !closed),
+        }
+    }
 }
 
 impl WebhookResource {
@@ -56,6 +93,7 @@ impl WebhookResource {
             disabled_at: endpoint.disabled_at,
             disabled_reason: endpoint.disabled_reason,
             failing_since: endpoint.failing_since,
+            breaker: endpoint.breaker.into(),
             created_at: endpoint.created_at,
             updated_at: endpoint.updated_at,
         }
@@ -124,4 +162,19 @@ pub struct Redelivery {
     pub event_id: Uuid,
     /// The job that will deliver it (see `/v1/jobs/{id}`).
     pub job_id: i64,
+}
+
+/// A replay, queued.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReplayResource {
+    /// Events to be sent again: `queued` + `brought_forward` + `in_flight`.
+    pub events: u64,
+    /// Given up on: a delivery queued anew, with a fresh retry schedule.
+    pub queued: u64,
+    /// Waiting for a retry: brought forward to now, not queued twice.
+    pub brought_forward: u64,
+    /// Being sent at this moment: left to finish.
+    pub in_flight: u64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub since: OffsetDateTime,
 }

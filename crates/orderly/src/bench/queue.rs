@@ -31,7 +31,12 @@ struct Probe {
 struct ProbeHandler(Arc<Probe>);
 
 impl Handler<BenchProbe> for ProbeHandler {
-    fn run<'a>(&'a self, args: ProbeArgs, _job: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
+    fn run<'a>(
+        &'a self,
+        args: ProbeArgs,
+        _job: &'a Job,
+        _cancel: &'a CancellationToken,
+    ) -> BoxFuture<'a, Result<(), JobError>> {
         Box::pin(async move {
             if let Some(enqueued) = args.enqueued_us {
                 let waited = now_us() - enqueued;

@@ -74,4 +74,10 @@ fn print_job(job: &Job) {
     println!("run at:       {}", short_time(job.run_at));
     println!("args:         {}", job.args);
     println!("last error:   {}", job.last_error.as_deref().unwrap_or("-"));
+    if let Some(asked) = job.cancel_requested_at {
+        println!(
+            "cancel asked: {} (its worker stops it; it ends cancelled, or completed if its work was done)",
+            short_time(asked)
+        );
+    }
 }

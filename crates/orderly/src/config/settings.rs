@@ -236,6 +236,13 @@ impl Config {
             per_endpoint_concurrency: h.per_endpoint_concurrency,
             disable_after: h.disable_after,
             response_excerpt_bytes: h.response_excerpt_bytes,
+            breaker: orderly_domain::breaker::BreakerPolicy {
+                failures: h.breaker_failures,
+                cool_down: h.breaker_cool_down,
+                // A probe that has not reported after the longest attempt (and a margin for
+                // recording it) is given up, and another may go.
+                probe_lease: h.timeout + std::time::Duration::from_secs(5),
+            },
         }
     }
 }

@@ -1,5 +1,5 @@
 //! `[webhooks]`: how events are delivered to endpoints: timeouts, retries, concurrency, and
-//! when a failing endpoint is disabled.
+//! when a failing endpoint's breaker opens, and when it is disabled.
 
 use std::time::Duration;
 
@@ -21,6 +21,11 @@ pub struct WebhooksConfig {
     pub per_endpoint_concurrency: usize,
     #[serde(with = "humantime_serde")]
     pub disable_after: Duration,
+    /// Consecutive failed attempts that open an endpoint's circuit breaker.
+    pub breaker_failures: u32,
+    /// How long an open breaker rests before one delivery probes the endpoint.
+    #[serde(with = "humantime_serde")]
+    pub breaker_cool_down: Duration,
     pub response_excerpt_bytes: usize,
     #[serde(with = "humantime_serde")]
     pub rotation_grace: Duration,
@@ -63,6 +68,16 @@ impl WebhooksConfig {
             1..=65_536,
         )?;
         above_zero("webhooks.disable_after", self.disable_after)?;
+        within(
+            "webhooks.breaker_failures",
+            self.breaker_failures,
+            1..=1_000,
+        )?;
+        within(
+            "webhooks.breaker_cool_down",
+            self.breaker_cool_down,
+            Duration::from_secs(1)..=Duration::from_secs(86_400),
+        )?;
         // Beyond this, the old secret's end would not be a date.
         at_most(
             "webhooks.rotation_grace",

@@ -171,6 +171,7 @@ backend_tests! {
             Outcome::Retry { .. } => "retry",
             Outcome::Discard { .. } => "discard",
             Outcome::Snooze { .. } => "snooze",
+            Outcome::Cancelled { .. } => "cancelled",
         })).collect();
         assert_eq!(outcomes, [(ids[0], "completed"), (ids[1], "retry"), (ids[2], "discard")]);
         for (id, state) in ids.iter().zip(["completed", "available", "discarded"]) {

@@ -234,7 +234,10 @@ async fn a_message_over_smtp_does_not_wait_for_a_delayed_acknowledgement() {
             .body("x".repeat(2_000))
             .unwrap();
         let started = std::time::Instant::now();
-        mailer.send(&message, &format!("m{n}")).await.unwrap();
+        mailer
+            .send(&message, &format!("m{n}"), &Default::default())
+            .await
+            .unwrap();
         took.push(started.elapsed());
     }
     took.sort();

@@ -15,17 +15,19 @@ use crate::handler::{JobError, Registry};
 use crate::{Finished, Job, Outcome, backoff};
 
 /// Runs one job and reports how it ended. A job stopped by `hard_stop` reports nothing: the
-/// worker releases it.
+/// worker releases it. `cancel` (a child of `hard_stop`) is cancelled when an operator
+/// cancels the job.
 pub(super) async fn execute(
     job: Job,
     registry: Registry,
     settings: Arc<WorkerSettings>,
     finished: mpsc::Sender<Finished>,
     hard_stop: CancellationToken,
+    cancel: CancellationToken,
 ) {
     let (id, attempt) = (job.id, job.attempt);
     let span = job_span(&job);
-    let outcome = run(&job, &registry, &settings, &hard_stop)
+    let outcome = run(&job, &registry, &settings, &hard_stop, &cancel)
         .instrument(span)
         .await;
     if let Some(outcome) = outcome {
@@ -55,13 +57,22 @@ pub(super) fn job_span(job: &Job) -> tracing::Span {
     span
 }
 
-/// Runs the handler and returns the outcome to record; `None` when shutdown stopped it.
+/// Runs the handler and returns the outcome to record; `None` when shutdown stopped it. A job
+/// whose cancellation was asked before it started does not start.
 pub(super) async fn run(
     job: &Job,
     registry: &Registry,
     settings: &WorkerSettings,
     hard_stop: &CancellationToken,
+    cancel: &CancellationToken,
 ) -> Option<Outcome> {
+    if cancel.is_cancelled() && !hard_stop.is_cancelled() {
+        tracing::info!(worker = %settings.id, "job cancelled before it started");
+        metrics::counter!("jobs_cancelled_total", "kind" => job.kind.clone()).increment(1);
+        return Some(Outcome::Cancelled {
+            error: "cancelled by an operator before it started".into(),
+        });
+    }
     let started = Instant::now();
     let kind = job.kind.clone();
     let waited = (orderly_domain::now() - job.run_at)
@@ -70,43 +81,75 @@ pub(super) async fn run(
     metrics::histogram!("job_start_latency_seconds", "kind" => kind.clone()).record(waited);
     tracing::info!(worker = %settings.id, "job started");
     let result = tokio::select! {
-        result = tokio::time::timeout(settings.job_timeout, registry.run(job)) => {
-            result.unwrap_or_else(|_| Err(JobError::Transient(format!(
-                "timed out after {:?}", settings.job_timeout
-            ))))
-        }
+        biased;
         () = hard_stop.cancelled() => {
             tracing::warn!("job stopped by shutdown; it will be released");
             return None;
         }
+        result = tokio::time::timeout(settings.job_timeout, registry.run(job, cancel)) => {
+            result.unwrap_or_else(|_| Err(JobError::Transient(format!(
+                "timed out after {:?}", settings.job_timeout
+            ))))
+        }
     };
+    if hard_stop.is_cancelled() {
+        tracing::warn!("job stopped by shutdown; it will be released");
+        return None;
+    }
     let elapsed = started.elapsed();
     metrics::histogram!("job_run_duration_seconds", "kind" => kind.clone())
         .record(elapsed.as_secs_f64());
-    let outcome = outcome_of(result, job, settings, orderly_domain::now(), jitter());
+    let outcome = outcome_of(
+        result,
+        job,
+        settings,
+        Verdict {
+            now: orderly_domain::now(),
+            jitter: jitter(),
+            cancel_requested: cancel.is_cancelled(),
+        },
+    );
     log_outcome(&outcome, settings, elapsed, &kind);
     match outcome {
         Outcome::Completed => crate::activity::count_run(&job.queue, false),
         Outcome::Retry { .. } | Outcome::Discard { .. } => {
             crate::activity::count_run(&job.queue, true);
         }
-        Outcome::Snooze { .. } => {}
+        Outcome::Snooze { .. } | Outcome::Cancelled { .. } => {}
     }
     Some(outcome)
 }
 
-/// What to record for a run that ended with `result`, at `now`. `jitter` (in `[0, 1)`)
-/// spreads the retries of jobs that failed together.
+/// What a run's outcome is decided with, besides its result.
+pub(crate) struct Verdict {
+    pub now: OffsetDateTime,
+    /// In `[0, 1)`: spreads the retries of jobs that failed together.
+    pub jitter: f64,
+    /// Whether an operator asked the job to stop while it ran.
+    pub cancel_requested: bool,
+}
+
+/// What to record for a run that ended with `result`. A run that an operator cancelled ends
+/// `cancelled` unless it completed (its side effect happened); a handler's own
+/// [`JobError::Cancelled`] without a request (the worker stopping) gives the attempt back.
 pub(crate) fn outcome_of(
     result: Result<(), JobError>,
     job: &Job,
     settings: &WorkerSettings,
-    now: OffsetDateTime,
-    jitter: f64,
+    verdict: Verdict,
 ) -> Outcome {
+    let Verdict {
+        now,
+        jitter,
+        cancel_requested,
+    } = verdict;
     let attempts_left = job.attempt < job.max_attempts;
     match result {
         Ok(()) => Outcome::Completed,
+        Err(e) if cancel_requested => Outcome::Cancelled {
+            error: e.to_string(),
+        },
+        Err(JobError::Cancelled(_)) => Outcome::Snooze { at: now },
         Err(JobError::Snooze(after)) => Outcome::Snooze { at: now + after },
         Err(JobError::Transient(error)) if attempts_left => {
             let wait = backoff(
@@ -153,6 +196,10 @@ fn log_outcome(outcome: &Outcome, settings: &WorkerSettings, elapsed: Duration, 
         Outcome::Snooze { at } => {
             tracing::debug!(%worker, retry_in_ms = in_ms(at), "job put off");
             return;
+        }
+        Outcome::Cancelled { error } => {
+            tracing::warn!(%worker, elapsed_ms, %error, "job cancelled by an operator");
+            "jobs_cancelled_total"
         }
     };
     metrics::counter!(counter, "kind" => kind.to_owned()).increment(1);
@@ -212,6 +259,7 @@ mod tests {
             finished_at: None,
             trace_context: None,
             partition: String::new(),
+            cancel_requested_at: None,
         }
     }
 
@@ -233,10 +281,49 @@ mod tests {
 
     const NOW: OffsetDateTime = datetime!(2026-12-02 07:00 UTC);
 
+    fn at(jitter: f64) -> Verdict {
+        Verdict {
+            now: NOW,
+            jitter,
+            cancel_requested: false,
+        }
+    }
+
+    #[test]
+    fn a_cancelled_run_that_failed_or_stopped_is_cancelled_and_one_that_completed_is_completed() {
+        let cancelled = || Verdict {
+            cancel_requested: true,
+            ..at(0.5)
+        };
+        for result in [
+            Err(JobError::Cancelled("request aborted".into())),
+            Err(JobError::Transient("connection reset".into())),
+        ] {
+            assert!(matches!(
+                outcome_of(result, &job(1, 5), &settings(), cancelled()),
+                Outcome::Cancelled { .. }
+            ));
+        }
+        assert_eq!(
+            outcome_of(Ok(()), &job(1, 5), &settings(), cancelled()),
+            Outcome::Completed
+        );
+        // Stopped with no request (the worker stopping): the attempt is given back.
+        assert_eq!(
+            outcome_of(
+                Err(JobError::Cancelled("stopping".into())),
+                &job(2, 5),
+                &settings(),
+                at(0.5)
+            ),
+            Outcome::Snooze { at: NOW }
+        );
+    }
+
     #[test]
     fn success_completes() {
         assert_eq!(
-            outcome_of(Ok(()), &job(1, 3), &settings(), NOW, 0.5),
+            outcome_of(Ok(()), &job(1, 3), &settings(), at(0.5)),
             Outcome::Completed
         );
     }
@@ -246,14 +333,14 @@ mod tests {
         let failed = || Err(JobError::Transient("smtp 451".into()));
         // Third attempt of five: nominal 2 s × 2² = 8 s, jitter 0.5 leaves it at 8 s.
         assert_eq!(
-            outcome_of(failed(), &job(3, 5), &settings(), NOW, 0.5),
+            outcome_of(failed(), &job(3, 5), &settings(), at(0.5)),
             Outcome::Retry {
                 at: NOW + Duration::from_secs(8),
                 error: "smtp 451".into()
             }
         );
         assert_eq!(
-            outcome_of(failed(), &job(5, 5), &settings(), NOW, 0.5),
+            outcome_of(failed(), &job(5, 5), &settings(), at(0.5)),
             Outcome::Discard {
                 error: "smtp 451".into()
             }
@@ -269,14 +356,14 @@ mod tests {
             })
         };
         assert_eq!(
-            outcome_of(failed(), &job(1, 3), &settings(), NOW, 0.0),
+            outcome_of(failed(), &job(1, 3), &settings(), at(0.0)),
             Outcome::Retry {
                 at: NOW + Duration::from_secs(120),
                 error: "503".into()
             }
         );
         assert!(matches!(
-            outcome_of(failed(), &job(3, 3), &settings(), NOW, 0.0),
+            outcome_of(failed(), &job(3, 3), &settings(), at(0.0)),
             Outcome::Discard { .. }
         ));
     }
@@ -288,8 +375,7 @@ mod tests {
                 Err(JobError::Permanent("bad arguments".into())),
                 &job(1, 10),
                 &settings(),
-                NOW,
-                0.5
+                at(0.5)
             ),
             Outcome::Discard {
                 error: "bad arguments".into()
@@ -301,8 +387,7 @@ mod tests {
                 Err(JobError::Snooze(Duration::from_secs(1))),
                 &job(3, 3),
                 &settings(),
-                NOW,
-                0.5
+                at(0.5)
             ),
             Outcome::Snooze {
                 at: NOW + Duration::from_secs(1)

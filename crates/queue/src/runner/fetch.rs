@@ -15,7 +15,7 @@ use tokio_util::task::TaskTracker;
 
 use super::execute::execute;
 use super::slots::RunSlots;
-use super::{Running, WorkerSettings};
+use super::{Held, Running, WorkerSettings};
 use crate::handler::Registry;
 use crate::{Finished, Job, Outcome, Queue};
 
@@ -149,10 +149,16 @@ impl Fetcher {
     /// and is released), or its queue is paused, or limited and stalled (it goes back to the
     /// queue).
     fn start(&self, job: Job, permit: Option<OwnedSemaphorePermit>, shutdown: &CancellationToken) {
+        let cancel = self.hard_stop.child_token();
         self.held_jobs
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(job.id, job.attempt);
+            .insert(
+                job.id,
+                Held {
+                    cancel: cancel.clone(),
+                },
+            );
         let running = self.running.clone();
         let (registry, settings) = (self.registry.clone(), self.settings.clone());
         let (finished, hard_stop) = (self.finished.clone(), self.hard_stop.clone());
@@ -181,7 +187,7 @@ impl Fetcher {
                     return;
                 }
             };
-            execute(job, registry, settings, finished, hard_stop).await;
+            execute(job, registry, settings, finished, hard_stop, cancel).await;
             running.free(slot);
         });
     }

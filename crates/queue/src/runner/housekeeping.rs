@@ -162,9 +162,12 @@ pub(super) async fn rescue(queue: Queue, settings: Arc<WorkerSettings>, stop: Ca
     }
 }
 
+/// Wakes the fetch loops (`wake`) when a job is inserted and the watch for cancelled jobs
+/// (`cancels`) when one is cancelled, in any process.
 pub(super) async fn forward_notifications(
     mut listener: crate::JobListener,
     wake: Arc<Notify>,
+    cancels: Arc<Notify>,
     stop: CancellationToken,
 ) {
     // Failed attempts to listen again since the connection was lost; logged once when it
@@ -174,10 +177,12 @@ pub(super) async fn forward_notifications(
         tokio::select! {
             heard = listener.recv() => match heard {
                 Ok(Heard::Job) => wake.notify_waiters(),
+                Ok(Heard::Cancel) => cancels.notify_waiters(),
                 Ok(Heard::Reconnected) => {
                     tracing::info!(failed_attempts = failed, "job notifications resumed on a new connection; looking for jobs announced meanwhile");
                     failed = 0;
                     wake.notify_waiters();
+                    cancels.notify_waiters();
                 }
                 Err(e) => {
                     if failed == 0 {

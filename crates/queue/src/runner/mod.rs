@@ -16,6 +16,7 @@
 //! [`Worker::run_due`] is the same work as one synchronous step, for tests and tools: run
 //! what is due now, record it, report it.
 
+mod cancels;
 mod execute;
 mod fetch;
 mod housekeeping;
@@ -31,6 +32,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
+pub use self::cancels::CANCEL_POLL;
+use self::cancels::watch_cancels;
 use self::fetch::Fetcher;
 pub use self::housekeeping::export_limit_metrics;
 use self::housekeeping::{complete, forward_notifications, heartbeat, rescue, watch_pauses};
@@ -66,8 +69,16 @@ pub struct WorkerSettings {
     pub limits: crate::limits::Limits,
 }
 
-/// Jobs this worker holds: id → attempt. Bounded by the queues' concurrency.
-type Running = Arc<Mutex<HashMap<i64, i32>>>;
+/// Jobs this worker holds (fetched, running, or finished and not yet recorded), by id.
+/// Bounded by the queues' local queues.
+type Running = Arc<Mutex<HashMap<i64, Held>>>;
+
+/// A job this worker holds.
+struct Held {
+    /// Cancelled when an operator cancels the job (`cancels.rs`), and by the worker's hard
+    /// stop, whose child it is: what the job's handler is given.
+    cancel: CancellationToken,
+}
 
 /// How long, after the running jobs are done or stopped, the worker may spend recording their
 /// outcomes and releasing what it still holds. Past it (the database is gone, say) it stops
@@ -214,7 +225,8 @@ impl Worker {
     }
 
     /// The worker's helpers: the heartbeat (leases and liveness), the rescue of jobs whose
-    /// leases ran out, and, where the database has them, notifications of new jobs.
+    /// leases ran out, the watch for cancelled jobs and, where the database has them,
+    /// notifications of new and cancelled jobs.
     async fn spawn_helpers(
         &self,
         settings: &Arc<WorkerSettings>,
@@ -237,6 +249,16 @@ impl Worker {
             "rescue".into(),
             rescue(self.queue.clone(), settings.clone(), background.clone()),
         );
+        let cancel_heard = Arc::new(Notify::new());
+        helpers.spawn(
+            "cancellations".into(),
+            watch_cancels(
+                self.queue.clone(),
+                running.clone(),
+                cancel_heard.clone(),
+                background.clone(),
+            ),
+        );
         if let Some(listener) = self
             .queue
             .listen_for_jobs()
@@ -245,7 +267,12 @@ impl Worker {
         {
             helpers.spawn(
                 "notifications".into(),
-                forward_notifications(listener, remote_wake.clone(), background.clone()),
+                forward_notifications(
+                    listener,
+                    remote_wake.clone(),
+                    cancel_heard,
+                    background.clone(),
+                ),
             );
         }
         Ok(helpers)
@@ -307,7 +334,7 @@ impl Worker {
         let mut finished = Vec::with_capacity(jobs.len());
         for job in jobs {
             let span = execute::job_span(&job);
-            let outcome = execute::run(&job, &self.registry, &self.settings, &never)
+            let outcome = execute::run(&job, &self.registry, &self.settings, &never, &never)
                 .instrument(span)
                 .await;
             if let Some(outcome) = outcome {

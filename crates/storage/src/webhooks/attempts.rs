@@ -5,6 +5,10 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use orderly_db::{Timestamp, WritePool};
+use orderly_domain::breaker::{Breaker, BreakerPolicy, Transition};
+
+use super::breaker::{LOCK_BREAKER, save_breaker};
+use super::endpoints::{BreakerRow, breaker_from_row};
 
 use crate::{Store, StoreError, with_pool};
 
@@ -59,6 +63,22 @@ pub struct Recorded {
     pub attempt: i32,
     /// The first failure since the last success; `None` after a success.
     pub failing_since: Option<OffsetDateTime>,
+    /// The endpoint's breaker after this attempt.
+    pub breaker: Breaker,
+    /// The change of the breaker's state this attempt made, if any.
+    pub transition: Option<Transition>,
+    /// When the deliveries the breaker held were put off to (its probe time before this
+    /// attempt), for bringing them forward as it closes.
+    pub held_until: Option<OffsetDateTime>,
+}
+
+/// An event an endpoint missed (`Store::missed_webhook_events`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MissedEvent {
+    pub event_id: Uuid,
+    pub created_at: OffsetDateTime,
+    /// Attempts to deliver it to the endpoint so far.
+    pub attempts: i64,
 }
 
 /// A recorded attempt, as listed.
@@ -160,15 +180,23 @@ impl Store {
     }
 
     /// Records an attempt, numbering it after those before it, and keeps the endpoint's
-    /// failure record: a success clears it, a failure starts it if it was clear. `None` when
-    /// the endpoint is gone (nothing is recorded).
+    /// failure record (a success clears it, a failure starts it if it was clear) and its
+    /// breaker, by `policy`. `None` when the endpoint is gone (nothing is recorded).
     pub async fn record_webhook_attempt(
         &self,
         attempt: &NewAttempt,
+        policy: &BreakerPolicy,
     ) -> Result<Option<Recorded>, StoreError> {
         let succeeded = attempt.outcome == AttemptOutcome::Succeeded;
         Ok(with_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
+            let before: Option<BreakerRow> = sqlx::query_as(LOCK_BREAKER)
+                .bind(attempt.endpoint_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let before = before.map(breaker_from_row).unwrap_or_default();
+            let (breaker, transition) = before.after_attempt(succeeded, attempt.at, policy);
+            save_breaker!(attempt.endpoint_id, breaker).execute(&mut *tx).await?;
             let failing_since: Option<Option<OffsetDateTime>> = sqlx::query_scalar(
                 "UPDATE webhook_endpoints SET failing_since = CASE WHEN $2 THEN NULL \
                  ELSE COALESCE(failing_since, $3) END WHERE id = $1 RETURNING failing_since")
@@ -198,12 +226,54 @@ impl Store {
                         .bind(orderly_db::Timestamp::new(attempt.at))
                         .fetch_one(&mut *tx)
                         .await?;
-                    Some(Recorded { attempt: number, failing_since })
+                    Some(Recorded {
+                        attempt: number,
+                        failing_since,
+                        breaker,
+                        transition,
+                        held_until: before.probe_at,
+                    })
                 }
             };
             tx.commit().await?;
             recorded
         }))
+    }
+
+    /// A page of the events since `since` that `endpoint` missed: each has attempts to it
+    /// and none succeeded. In event order (time, id), after `after`; with the attempts each
+    /// had. Attempts are made after their event, so only those since `since` are read.
+    pub async fn missed_webhook_events(
+        &self,
+        endpoint: Uuid,
+        since: OffsetDateTime,
+        after: Option<(OffsetDateTime, Uuid)>,
+        limit: u32,
+    ) -> Result<Vec<MissedEvent>, StoreError> {
+        let (after_at, after_id) = after.unwrap_or((since, Uuid::nil()));
+        let rows: Vec<(Uuid, Timestamp, i64)> = with_pool!(self, pool => sqlx::query_as(
+                "SELECT e.id, e.created_at, COUNT(*) FROM webhook_attempts a \
+                 JOIN events e ON e.id = a.event_id \
+                 WHERE a.endpoint_id = $1 AND a.created_at >= $2 AND e.created_at >= $2 \
+                 AND (e.created_at > $3 OR (e.created_at = $3 AND e.id > $4)) \
+                 GROUP BY e.id, e.created_at \
+                 HAVING SUM(CASE WHEN a.outcome = 'succeeded' THEN 1 ELSE 0 END) = 0 \
+                 ORDER BY e.created_at, e.id LIMIT $5")
+            .bind(endpoint)
+            .bind(Timestamp::new(since))
+            .bind(Timestamp::new(after_at))
+            .bind(after_id)
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await)?;
+        Ok(rows
+            .into_iter()
+            .map(|(event_id, at, attempts)| MissedEvent {
+                event_id,
+                created_at: at.get(),
+                attempts,
+            })
+            .collect())
     }
 
     /// One page of an endpoint's attempts, newest first, older than `before` when given.

@@ -7,6 +7,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use orderly_db::WritePool;
+use orderly_domain::breaker::{Breaker, BreakerState};
 
 use crate::{Store, StoreError, with_pool};
 
@@ -29,6 +30,8 @@ pub struct WebhookEndpoint {
     pub disabled_reason: Option<String>,
     /// The first failure since the last success.
     pub failing_since: Option<OffsetDateTime>,
+    /// Its circuit breaker, shared by every worker.
+    pub breaker: Breaker,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
 }
@@ -48,6 +51,7 @@ impl std::fmt::Debug for WebhookEndpoint {
             .field("disabled_at", &self.disabled_at)
             .field("disabled_reason", &self.disabled_reason)
             .field("failing_since", &self.failing_since)
+            .field("breaker", &self.breaker)
             .finish_non_exhaustive()
     }
 }
@@ -104,14 +108,33 @@ type EndpointRow = (
     Option<OffsetDateTime>,
     OffsetDateTime,
     OffsetDateTime,
+    String,
+    i32,
+    Option<OffsetDateTime>,
+    Option<OffsetDateTime>,
 );
+
+/// An endpoint's breaker columns.
+pub(crate) type BreakerRow = (String, i32, Option<OffsetDateTime>, Option<OffsetDateTime>);
+
+/// The breaker its columns describe (a state the `CHECK` constraint would refuse reads as
+/// closed).
+pub(crate) fn breaker_from_row((state, failures, opened_at, probe_at): BreakerRow) -> Breaker {
+    Breaker {
+        state: state.parse().unwrap_or(BreakerState::Closed),
+        consecutive_failures: u32::try_from(failures).unwrap_or(0),
+        opened_at,
+        probe_at,
+    }
+}
 
 /// The columns read into an [`EndpointRow`]; a macro so that `concat!` can build whole
 /// statements at compile time.
 macro_rules! endpoint_columns {
     () => {
         "id, url, description, secret, previous_secret, previous_expires_at, disabled_at, \
-         disabled_reason, failing_since, created_at, updated_at"
+         disabled_reason, failing_since, created_at, updated_at, breaker_state, \
+         consecutive_failures, breaker_opened_at, breaker_probe_at"
     };
 }
 
@@ -130,6 +153,7 @@ impl Store {
             disabled_at: None,
             disabled_reason: None,
             failing_since: None,
+            breaker: Breaker::default(),
             created_at: now,
             updated_at: now,
         };
@@ -210,7 +234,17 @@ impl Store {
             failing_since,
             created_at,
             updated_at,
+            breaker_state,
+            consecutive_failures,
+            breaker_opened_at,
+            breaker_probe_at,
         ) = row;
+        let breaker = (
+            breaker_state,
+            consecutive_failures,
+            breaker_opened_at,
+            breaker_probe_at,
+        );
         let event_types: Vec<String> = with_pool!(self, pool => sqlx::query_scalar(
             "SELECT event_type FROM webhook_subscriptions WHERE endpoint_id = $1 \
              ORDER BY event_type")
@@ -228,6 +262,7 @@ impl Store {
             disabled_at,
             disabled_reason,
             failing_since,
+            breaker: breaker_from_row(breaker),
             created_at,
             updated_at,
         })
@@ -254,7 +289,11 @@ impl Store {
                  ELSE disabled_at END, \
                  disabled_reason = CASE WHEN $5 THEN NULL WHEN $6 AND disabled_at IS NULL \
                  THEN 'disabled by an operator' ELSE disabled_reason END, \
-                 failing_since = CASE WHEN $5 THEN NULL ELSE failing_since END \
+                 failing_since = CASE WHEN $5 THEN NULL ELSE failing_since END, \
+                 breaker_state = CASE WHEN $5 THEN 'closed' ELSE breaker_state END, \
+                 consecutive_failures = CASE WHEN $5 THEN 0 ELSE consecutive_failures END, \
+                 breaker_opened_at = CASE WHEN $5 THEN NULL ELSE breaker_opened_at END, \
+                 breaker_probe_at = CASE WHEN $5 THEN NULL ELSE breaker_probe_at END \
                  WHERE id = $1")
                 .bind(id)
                 .bind(change.url.as_deref())
@@ -360,6 +399,7 @@ mod tests {
             disabled_at: None,
             disabled_reason: None,
             failing_since: None,
+            breaker: Breaker::default(),
             created_at: at,
             updated_at: at,
         };

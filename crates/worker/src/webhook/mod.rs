@@ -3,6 +3,7 @@
 //! on the kind's partition, the endpoint: `orderly_queue::limits`); every attempt is recorded, and
 //! the endpoint's failure record decides between retrying, giving up and disabling it.
 
+mod breakers;
 mod guard;
 mod send;
 mod signature;
@@ -10,13 +11,17 @@ mod signature;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use orderly_domain::breaker::{Admission, Breaker, BreakerPolicy, BreakerState, Transition};
 use orderly_domain::webhook::retry_delay;
 use orderly_queue::kinds::{self, DeliveryArgs};
-use orderly_queue::{BoxFuture, Handler, Job, JobError, NewJob};
+use orderly_queue::{BoxFuture, Handler, Job, JobError, JobKind, NewJob};
 use orderly_storage::{AttemptOutcome, NewAttempt, OutboxRecord, Recorded, Store, WebhookEndpoint};
 use time::OffsetDateTime;
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use breakers::count_transition;
+pub use breakers::export_breaker_metrics;
 pub use send::ClientError;
 use send::{Answer, SendError, http_client};
 
@@ -38,6 +43,8 @@ pub struct WebhookSettings {
     pub disable_after: Duration,
     /// How much of a response body is read and kept with the attempt.
     pub response_excerpt_bytes: usize,
+    /// When an endpoint's circuit breaker opens, and how long it rests.
+    pub breaker: BreakerPolicy,
 }
 
 /// Why an attempt did not succeed, as far as the next step is concerned.
@@ -69,8 +76,13 @@ impl WebhookDeliverer {
 }
 
 impl Handler<kinds::DeliverWebhook> for WebhookDeliverer {
-    fn run<'a>(&'a self, args: DeliveryArgs, _job: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
-        Box::pin(self.deliver(args))
+    fn run<'a>(
+        &'a self,
+        args: DeliveryArgs,
+        _job: &'a Job,
+        cancel: &'a CancellationToken,
+    ) -> BoxFuture<'a, Result<(), JobError>> {
+        Box::pin(self.deliver(args, cancel))
     }
 }
 
@@ -91,7 +103,11 @@ fn transient<E: std::error::Error + 'static>(what: &str) -> impl FnOnce(E) -> Jo
 }
 
 impl WebhookDeliverer {
-    async fn deliver(&self, args: DeliveryArgs) -> Result<(), JobError> {
+    async fn deliver(
+        &self,
+        args: DeliveryArgs,
+        cancel: &CancellationToken,
+    ) -> Result<(), JobError> {
         let DeliveryArgs {
             event_id,
             endpoint_id,
@@ -100,10 +116,11 @@ impl WebhookDeliverer {
         let Some((endpoint, event)) = self.load(endpoint_id, event_id).await? else {
             return Ok(());
         };
+        if endpoint.breaker.state != BreakerState::Closed {
+            self.pass_breaker(&endpoint, event_id).await?;
+        }
 
-        let started = Instant::now();
-        let result = send::send(&self.client, &self.settings, &endpoint, &event).await;
-        let latency_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+        let (result, latency_ms) = self.send(&endpoint, &event, cancel).await?;
         let now = orderly_domain::now();
         let Verdict {
             outcome,
@@ -114,27 +131,37 @@ impl WebhookDeliverer {
         } = Verdict::of(result);
         let recorded = self
             .store
-            .record_webhook_attempt(&NewAttempt {
-                endpoint_id,
-                event_id,
-                event_type: event.kind.clone(),
-                outcome,
-                response_status: status.map(i32::from),
-                latency_ms,
-                response_excerpt: excerpt,
-                error: error.clone(),
-                at: now,
-            })
+            .record_webhook_attempt(
+                &NewAttempt {
+                    endpoint_id,
+                    event_id,
+                    event_type: event.kind.clone(),
+                    outcome,
+                    response_status: status.map(i32::from),
+                    latency_ms,
+                    response_excerpt: excerpt,
+                    error: error.clone(),
+                    at: now,
+                },
+                &self.settings.breaker,
+            )
             .await
             .map_err(transient("recording the attempt"))?;
         let Some(Recorded {
             attempt,
             failing_since,
+            breaker,
+            transition,
+            held_until,
         }) = recorded
         else {
             tracing::info!(%endpoint_id, %event_id, "webhook endpoint deleted during delivery");
             return Ok(());
         };
+        if let Some(transition) = transition {
+            self.after_transition(&endpoint, transition, &breaker, held_until)
+                .await;
+        }
         metrics::counter!("webhook_attempts_total", "outcome" => outcome.as_str()).increment(1);
         metrics::histogram!("webhook_attempt_duration_seconds").record(latency_ms as f64 / 1_000.0);
         let Some(failure) = failure else {
@@ -158,6 +185,107 @@ impl WebhookDeliverer {
                 },
             )
             .await)
+    }
+
+    /// Sends the event and times the answer, unless `cancel` comes first: the request is
+    /// then dropped, its connection closed rather than kept for another, and nothing recorded.
+    async fn send(
+        &self,
+        endpoint: &WebhookEndpoint,
+        event: &OutboxRecord,
+        cancel: &CancellationToken,
+    ) -> Result<(Result<Answer, SendError>, i64), JobError> {
+        let started = Instant::now();
+        let result = tokio::select! {
+            result = send::send(&self.client, &self.settings, endpoint, event) => result,
+            () = cancel.cancelled() => {
+                tracing::info!(endpoint_id = %endpoint.id, event_id = %event.id, "webhook request aborted: the delivery was cancelled");
+                return Err(JobError::Cancelled("the webhook request in flight was aborted".into()));
+            }
+        };
+        let latency_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+        Ok((result, latency_ms))
+    }
+
+    /// Lets the delivery through an endpoint's breaker that is not closed, as its probe, or
+    /// puts it off (with the endpoint's other waiting deliveries) until the next probe, its
+    /// attempt not spent.
+    async fn pass_breaker(
+        &self,
+        endpoint: &WebhookEndpoint,
+        event_id: Uuid,
+    ) -> Result<(), JobError> {
+        let now = orderly_domain::now();
+        let admission = self
+            .store
+            .admit_webhook_delivery(endpoint.id, now, &self.settings.breaker)
+            .await
+            .map_err(transient("reading the endpoint's breaker"))?;
+        match admission {
+            None | Some(Admission::Send) => Ok(()),
+            Some(Admission::Probe { .. }) => {
+                tracing::info!(endpoint_id = %endpoint.id, %event_id, "webhook breaker half-open: this delivery is the probe");
+                count_transition(endpoint.id, BreakerState::HalfOpen);
+                Ok(())
+            }
+            Some(Admission::Wait { until }) => {
+                self.hold_deliveries(endpoint.id, until).await;
+                Err(JobError::Snooze(
+                    Duration::try_from(until - now).unwrap_or_default(),
+                ))
+            }
+        }
+    }
+
+    /// Counts and logs a change of the endpoint's breaker; an opened breaker puts off the
+    /// endpoint's waiting deliveries until its probe, a closed one brings them forward.
+    async fn after_transition(
+        &self,
+        endpoint: &WebhookEndpoint,
+        transition: Transition,
+        breaker: &Breaker,
+        held_until: Option<OffsetDateTime>,
+    ) {
+        let id = endpoint.id;
+        count_transition(id, transition.to);
+        match transition.to {
+            BreakerState::Open => {
+                tracing::warn!(endpoint_id = %id, url = %endpoint.url, failures = breaker.consecutive_failures, next_probe_at = ?breaker.probe_at, "webhook breaker open: deliveries to the endpoint wait");
+                if let Some(until) = breaker.probe_at {
+                    self.hold_deliveries(id, until).await;
+                }
+            }
+            BreakerState::Closed => {
+                tracing::info!(endpoint_id = %id, url = %endpoint.url, "webhook breaker closed: deliveries to the endpoint resume");
+                let until = held_until.unwrap_or_else(orderly_domain::now);
+                match self
+                    .store
+                    .queue()
+                    .release_partition(kinds::DeliverWebhook::NAME, &id.to_string(), until)
+                    .await
+                {
+                    Ok(released) => {
+                        tracing::info!(endpoint_id = %id, released, "waiting deliveries brought forward");
+                    }
+                    Err(e) => {
+                        tracing::warn!(endpoint_id = %id, error = %orderly_db::cause_chain(&e), "bringing the waiting deliveries forward failed; they go when they were put off to");
+                    }
+                }
+            }
+            BreakerState::HalfOpen => {}
+        }
+    }
+
+    /// Puts off the endpoint's waiting deliveries until `until` (the breaker's next probe).
+    async fn hold_deliveries(&self, endpoint: Uuid, until: OffsetDateTime) {
+        if let Err(e) = self
+            .store
+            .queue()
+            .hold_partition(kinds::DeliverWebhook::NAME, &endpoint.to_string(), until)
+            .await
+        {
+            tracing::warn!(endpoint_id = %endpoint, error = %orderly_db::cause_chain(&e), "putting off the deliveries of an endpoint whose breaker is open failed; each waits as it is claimed");
+        }
     }
 
     /// The endpoint and the event of a delivery; `None` (the delivery dropped) when the

@@ -249,6 +249,11 @@ mod tests {
                 per_endpoint_concurrency: 4,
                 disable_after: Duration::from_secs(86_400),
                 response_excerpt_bytes: 2_048,
+                breaker: orderly_domain::breaker::BreakerPolicy {
+                    failures: 5,
+                    cool_down: Duration::from_secs(30),
+                    probe_lease: Duration::from_secs(20),
+                },
             };
             assert!(http_client(&settings).is_ok());
         }
