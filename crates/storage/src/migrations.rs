@@ -517,7 +517,7 @@ mod queue_schema {
                     .await
             })
             .unwrap();
-            assert_eq!(recorded, 2, "the queue's migrations, each once");
+            assert_eq!(recorded, 3, "the queue's migrations, each once");
             // The job running across the upgrade finishes; the waiting one is fetched.
             let finished = Finished {
                 id: ids[0],

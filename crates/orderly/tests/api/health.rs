@@ -62,7 +62,7 @@ backend_tests! {
             ("/v1/jobs", "get", &["200", "400", "401", "403"][..]),
             ("/v1/jobs/{id}", "get", &["200", "404"][..]),
             ("/v1/jobs/{id}/retry", "post", &["200", "404", "409"][..]),
-            ("/v1/jobs/{id}/cancel", "post", &["200", "404", "409"][..]),
+            ("/v1/jobs/{id}/cancel", "post", &["200", "202", "404", "409"][..]),
             ("/v1/queues", "get", &["200", "401", "403"][..]),
             ("/v1/queues/{name}/pause", "post", &["200", "401", "403", "404"][..]),
             ("/v1/queues/{name}/resume", "post", &["200", "401", "403", "404"][..]),
@@ -77,6 +77,7 @@ backend_tests! {
             ("/v1/webhooks/{id}/disable", "post", &["200", "404"][..]),
             ("/v1/webhooks/{id}/deliveries", "get", &["200", "400", "404"][..]),
             ("/v1/webhooks/{id}/deliveries/{attempt_id}/redeliver", "post", &["202", "404", "409"][..]),
+            ("/v1/webhooks/{id}/replay", "post", &["202", "404", "409", "422"][..]),
             ("/healthz", "get", &["200"][..]),
             ("/readyz", "get", &["200", "503"][..]),
         ];
@@ -86,7 +87,7 @@ backend_tests! {
                 assert!(responses.get(*status).is_some(), "{method} {path} lacks {status}");
             }
         }
-        assert_eq!(paths.len(), 33, "a route is missing from the test or the document: {:?}", paths.keys());
+        assert_eq!(paths.len(), 34, "a route is missing from the test or the document: {:?}", paths.keys());
         assert!(doc["components"]["schemas"]["Problem"].is_object());
         assert!(doc["components"]["securitySchemes"]["api_key"].is_object());
     }

@@ -1,5 +1,6 @@
 //! The console's pages at work: jobs found by their error and retried together, orders
-//! found by status, date and id, an endpoint enabled and its rotated secret shown once; and
+//! found by status, date and id, an endpoint enabled and its rotated secret shown once, its
+//! open breaker shown and its missed events replayed, a running job asked to stop; and
 //! the limits' use and the last hour's charts; the console disabled, or a request it refuses.
 
 use super::*;
@@ -112,6 +113,57 @@ backend_tests! {
         assert!(!again.contains(secret) && !again.contains("new-secret"), "shown once only");
         let audit = app.scalar("SELECT COUNT(*) FROM audit_log WHERE action IN ('webhook.enable', 'webhook.rotate_secret')").await;
         assert_eq!(audit, 2);
+    }
+
+    async fn an_open_breaker_is_shown_missed_events_replayed_and_a_running_job_asked_to_stop(app) {
+        let endpoint: Value = app.admin(Method::POST, "/v1/webhooks")
+            .json(&json!({"url": "https://hooks.example.com/orderly", "event_types": ["order.created"]}))
+            .send().await.unwrap().json().await.unwrap();
+        let id = endpoint["id"].as_str().unwrap().to_owned();
+        app.execute(
+            "UPDATE webhook_endpoints SET breaker_state = 'open', consecutive_failures = 7, \
+             breaker_opened_at = created_at, breaker_probe_at = '2999-01-01T00:00:00.000000Z'",
+            "UPDATE webhook_endpoints SET breaker_state = 'open', consecutive_failures = 7, \
+             breaker_opened_at = created_at, breaker_probe_at = '2999-01-01T00:00:00Z'",
+        ).await;
+        let mut browser = Browser::new(&app);
+        browser.sign_in(&app.admin_key.clone(), &[]).await;
+        let (_, list, _) = browser.get("/console/webhooks").await;
+        assert!(list.contains("breaker open"), "{list}");
+        let path = format!("/console/webhooks/{id}");
+        let (_, page, _) = browser.get(&path).await;
+        assert!(page.contains("id=\"breaker-state\">open<") && page.contains("7 failures in a row"), "{page}");
+
+        // Replayed from the page: nothing was missed here, and the answer says so.
+        let token = browser.csrf(&path).await;
+        let replayed = browser.post(&format!("{path}/replay"), &[("csrf", &token), ("hours", "24")]).await;
+        assert_eq!(replayed.status(), StatusCode::SEE_OTHER);
+        let location = replayed.headers()[header::LOCATION].to_str().unwrap().to_owned();
+        let (_, page, _) = browser.get(&location).await;
+        assert!(page.contains("0 missed events will be sent again"), "{page}");
+        assert_eq!(app.scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'webhook.replay'").await, 1);
+        // A period not offered, or no CSRF token, is refused.
+        let odd = browser.post(&format!("{path}/replay"), &[("csrf", &token), ("hours", "100000")]).await;
+        assert_eq!(odd.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let forged = browser.post(&format!("{path}/replay"), &[("hours", "24")]).await;
+        assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+
+        // A job running elsewhere: the console asks it to stop and says so.
+        let job = app.store.queue().enqueue(&[orderly_queue::NewJob::named("noop", json!({}))]).await.unwrap()[0];
+        app.execute(
+            "UPDATE jobs SET state = 'running', attempt = 1, locked_by = 'elsewhere', locked_until = '2999-01-01T00:00:00.000000Z'",
+            "UPDATE jobs SET state = 'running', attempt = 1, locked_by = 'elsewhere', locked_until = '2999-01-01T00:00:00Z'",
+        ).await;
+        let job_path = format!("/console/jobs/{job}");
+        let token = browser.csrf(&job_path).await;
+        let asked = browser.post(&format!("{job_path}/cancel"), &[("csrf", &token)]).await;
+        assert_eq!(asked.status(), StatusCode::SEE_OTHER);
+        let location = asked.headers()[header::LOCATION].to_str().unwrap().to_owned();
+        assert!(location.ends_with("notice=job_cancel_requested"), "{location}");
+        let (_, page, _) = browser.get(&location).await;
+        assert!(page.contains("its worker has been asked to stop it") && page.contains("id=\"cancel-requested\""), "{page}");
+        assert!(!page.contains(">Cancel</button>"), "asked once: no second button");
+        assert_eq!(app.read(&format!("/v1/jobs/{job}")).await["state"], "running");
     }
 
     async fn the_queues_page_shows_each_limits_use_and_charts_the_last_hour(app) {

@@ -22,7 +22,9 @@ use crate::helpers::{
 
 mod safety;
 
+mod breaker;
 mod failures;
+mod replay;
 
 /// One answer a receiver gives.
 #[derive(Clone)]

@@ -13,6 +13,7 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::helpers::{Backend, TestDatabase, eventually};
 
+mod cancel;
 mod fleet;
 mod process;
 
@@ -318,7 +319,7 @@ async fn three_workers_on_postgres_run_each_tick_of_a_per_second_schedule_exactl
 }
 
 /// The address a worker-only process serves `/healthz` on, from its log.
-async fn ops_address(worker: &WorkerProcess) -> String {
+pub(crate) async fn ops_address(worker: &WorkerProcess) -> String {
     eventually(10, "the worker's health address", || async {
         worker
             .log_lines()
