@@ -94,6 +94,10 @@ start(BIN, ["run"], {
   ORDERLY_WORKER__SCHEDULER: "false",
   ORDERLY_WEBHOOKS_ALLOW_PRIVATE: "true",
   ORDERLY_WEBHOOKS__RETRY_SCHEDULE: "1h",
+  // The receiver fails on purpose for most of the run, and the flows below count on its
+  // deliveries arriving meanwhile: its circuit breaker (tests/api/webhooks/breaker.rs) must
+  // not open.
+  ORDERLY_WEBHOOKS__BREAKER_FAILURES: "1000",
   ORDERLY_LOG_FORMAT: "json",
   RUST_LOG: "info",
 }, "orderly");

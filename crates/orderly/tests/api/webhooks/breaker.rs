@@ -2,7 +2,8 @@
 //! endpoint answering `500` opens it after the configured failures; while it is open one probe
 //! goes per cool-down and the waiting deliveries spend no attempt; a `2xx` closes it and the
 //! deliveries held go at once. Its state is in the API and each worker's metrics from the
-//! worker's start (the console's page: `console/pages.rs`).
+//! worker's start (the console's page: `console/pages.rs`). Time open counts toward disabling
+//! the endpoint.
 
 use std::collections::HashMap;
 
@@ -192,4 +193,40 @@ fn two_workers(app: &TestApp) -> [WorkerProcess; 2] {
         WorkerProcess::start(&app.database_url, &app.dir, "breaker-a", &settings),
         WorkerProcess::start(&app.database_url, &app.dir, "breaker-b", &settings),
     ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn time_with_the_breaker_open_counts_toward_disabling_the_endpoint() {
+    let app = app_with(
+        Backend::Sqlite,
+        "1s 1s 1s 1s 1s 1s 1s 1s 1s 1s",
+        &[
+            ("ORDERLY_WEBHOOKS__BREAKER_FAILURES", "1"),
+            ("ORDERLY_WEBHOOKS__BREAKER_COOL_DOWN", "2s"),
+            ("ORDERLY_WEBHOOKS__DISABLE_AFTER", "3s"),
+        ],
+    )
+    .await
+    .unwrap();
+    app.create_product("HOOK", 100, 10).await;
+    let receiver = Receiver::start().await;
+    receiver.script(vec![Reply::status(500); 100]);
+    let endpoint = create_endpoint(&app, &receiver.url, &["order.created"]).await;
+    let id = endpoint["id"].as_str().unwrap();
+    order(&app).await;
+    // Open after the first failure; the probe 2 s later fails before 3 s have passed; the
+    // next, 4 s after the first failure, finds it failing for longer than 3 s: disabled.
+    let read = disabled(&app, id).await;
+    assert!(
+        read["disabled_reason"]
+            .as_str()
+            .unwrap()
+            .contains("no successful delivery since"),
+        "{read}"
+    );
+    let requests = receiver.received().len();
+    assert!(
+        (2..=4).contains(&requests),
+        "{requests} requests: the first failure and a probe per cool-down"
+    );
 }
