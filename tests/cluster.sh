@@ -96,6 +96,9 @@ check_receipts() {
   fi
   check "receipt jobs not completed" \
     "$(sql "SELECT count(*) FROM jobs WHERE kind = 'send_receipt' AND state <> 'completed'")" 0
+  # What became of any that did not complete, for the one reading the log.
+  sql "SELECT id, state, attempt, max_attempts, coalesce(last_error, '') FROM jobs \
+       WHERE kind = 'send_receipt' AND state <> 'completed' LIMIT 5" | sed 's/^/        /'
 }
 
 rolling() {

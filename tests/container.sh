@@ -53,20 +53,6 @@ echo "  $image, $(podman image inspect --format '{{.Size}}' "$image" | awk '{pri
 labels=$(podman image inspect --format '{{index .Labels "org.opencontainers.image.version"}} {{index .Labels "org.opencontainers.image.revision"}}' "$image")
 check "version and revision labels" "$labels" "$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1) $(git rev-parse HEAD)"
 
-# Creates a product and places one order at $1 with admin key $2; prints the order's id.
-place_order() {
-  local url=$1 key=$2 sku="MUG-$RANDOM" status
-  status=$(curl -s -o "$work/product.json" -w '%{http_code}' "$url/v1/products" \
-    -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
-    -d "{\"sku\": \"$sku\", \"name\": \"Mug\", \"price\": 1250, \"stock\": 10}")
-  [[ $status == 201 ]] || { echo "creating a product: $status $(cat "$work/product.json")" >&2; return 0; }
-  status=$(curl -s -o "$work/order.json" -w '%{http_code}' "$url/v1/orders" \
-    -H "Authorization: Bearer $key" -H 'Content-Type: application/json' -H "Idempotency-Key: container-$sku" \
-    -d "{\"customer\": {\"email\": \"ana@example.com\", \"name\": \"Ana\"}, \"lines\": [{\"sku\": \"$sku\", \"quantity\": 2}]}")
-  [[ $status == 201 ]] || { echo "placing an order: $status $(cat "$work/order.json")" >&2; return 0; }
-  jq -r .id "$work/order.json"
-}
-
 echo "== orderly run on SQLite"
 port=$(free_port)
 quiet podman run -d --name "$name-run" -p "127.0.0.1:$port:8080" -v "$name-data:/data" "$image" >/dev/null

@@ -45,7 +45,12 @@ pub enum Command {
     #[command(subcommand)]
     Orders(OrdersCommand),
     /// Print the effective configuration as TOML, secrets masked.
-    Config,
+    Config {
+        /// Print instead the reference of every key (Markdown: its default, environment
+        /// variable and documentation), as docs/configuration.md holds it.
+        #[arg(long)]
+        reference: bool,
+    },
     /// Exit 0 when the orderly process beside this one (same configuration) answers
     /// `/healthz`: on the API's address, else on a worker's metrics address. For container
     /// health checks.

@@ -3,7 +3,9 @@
 //! with the test, and [`on_both_backends!`], which defines each test once per backend. Suites
 //! that need more (the API's running app, the queue's worker) start it from the backend the
 //! macro hands them. The PostgreSQL variants run against `ORDERLY_TEST_POSTGRES_URL`; when
-//! it is not set they say so loudly and do not run, and in CI (`CI` set) they fail.
+//! it is not set they say so loudly and do not run, and in CI (`CI` set) they fail, unless
+//! `ORDERLY_TEST_SERVERS=elsewhere` says that this run leaves them to another (CI's SQLite
+//! half, `.ci/run test-sqlite`).
 
 use std::path::PathBuf;
 
@@ -11,6 +13,12 @@ use uuid::Uuid;
 
 /// The variable naming the PostgreSQL server the PostgreSQL variants run against.
 pub const POSTGRES_URL_VAR: &str = "ORDERLY_TEST_POSTGRES_URL";
+
+/// Whether this run leaves the tests that need PostgreSQL or Redis to another run
+/// (`ORDERLY_TEST_SERVERS=elsewhere`): they say so and do not run, even in CI.
+pub fn servers_elsewhere() -> bool {
+    std::env::var("ORDERLY_TEST_SERVERS").is_ok_and(|v| v == "elsewhere")
+}
 
 /// Defines each test twice, as `<name>::sqlite` and `<name>::postgres`, with `$backend`
 /// bound to that [`Backend`]. The body starts what it needs on it (and returns when
@@ -64,6 +72,13 @@ impl TestDatabase {
                 Some((Self::Sqlite { dir }, url))
             }
             Backend::Postgres => {
+                if servers_elsewhere() {
+                    eprintln!(
+                        "*** ORDERLY_TEST_SERVERS=elsewhere: this PostgreSQL test runs in \
+                         the other half of CI (.ci/run test-postgres). ***"
+                    );
+                    return None;
+                }
                 let Ok(admin_url) = std::env::var(POSTGRES_URL_VAR) else {
                     assert!(
                         std::env::var_os("CI").is_none(),

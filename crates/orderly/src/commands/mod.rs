@@ -28,8 +28,12 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Keys(command) => keys::run(command, &config).await,
         Command::Bench(command) => crate::bench::run(command, &config).await,
         Command::Healthcheck { timeout } => healthcheck::run(&config, timeout).await,
-        Command::Config => {
+        Command::Config { reference: false } => {
             print!("{}", config.to_redacted_toml());
+            Ok(())
+        }
+        Command::Config { reference: true } => {
+            print!("{}", crate::config::reference());
             Ok(())
         }
     }

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use super::ConfigError;
 
 /// Short environment names, and the keys they set.
-const SHORT_ENV_NAMES: &[(&str, &str)] = &[
+pub(super) const SHORT_ENV_NAMES: &[(&str, &str)] = &[
     ("ORDERLY_DATABASE_URL", "database.url"),
     ("ORDERLY_SMTP_URL", "mail.smtp_url"),
     ("ORDERLY_REDIS_URL", "cache.redis_url"),

@@ -183,8 +183,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_readme_example_delivery_is_what_orderly_sends() {
-        let readme = include_str!("../../../../README.md");
+    fn the_documented_example_delivery_is_what_orderly_sends() {
+        let readme = include_str!("../../../../docs/webhooks.md");
         let event = OutboxRecord {
             id: "019ac9b2-5b1e-7c4e-9a51-2f0d3c1e8b7a".parse().unwrap(),
             kind: "order.created".into(),

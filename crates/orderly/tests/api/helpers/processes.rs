@@ -103,6 +103,12 @@ impl Drop for RunProcess {
 
 /// The Redis the shared-tier tests use (CI sets it), or `None`, said loudly.
 pub fn redis_url() -> Option<String> {
+    if orderly_testing::servers_elsewhere() {
+        eprintln!(
+            "*** ORDERLY_TEST_SERVERS=elsewhere: this Redis test runs in the other half of CI. ***"
+        );
+        return None;
+    }
     match std::env::var("ORDERLY_TEST_REDIS_URL") {
         Ok(url) => Some(url),
         Err(_) => {
