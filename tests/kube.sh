@@ -3,20 +3,26 @@
 # `kubectl kustomize` renders them, started with `podman kube play` against the image (the one
 # `scripts/image.sh` builds, or $ORDERLY_IMAGE), with a test ConfigMap and Secret pointing at
 # this machine's PostgreSQL, Redis and an SMTP sink. The manifests are played as written but
-# for the image and those values (the diff is printed, and anything more fails the test).
+# for the image, one replica each, and those values (the diff is printed, and anything more
+# fails the test).
 # Then: the API pod's /healthz and /readyz, the worker pod's /healthz, both pods' containers as
 # the manifests' security context says (uid 10001, read-only root file system, no
 # capabilities, no privilege escalation), and an order placed through the API pod whose receipt
 # the worker pod sends over SMTP.
 #
 # What podman 4.3 does not do, and how this test stands in: it plays Pods, Deployments,
-# PersistentVolumeClaims and Secrets (ConfigMaps through --configmap) but not the migration
+# PersistentVolumeClaims (ConfigMaps through --configmap; a Secret it stores as YAML, then
+# cannot read, so the test Secret is made a podman secret as JSON, as podman reads it) but not the migration
 # Job, Services, PodDisruptionBudgets or the HorizontalPodAutoscaler (those are validated
 # offline by scripts/check-deploy.sh; the migration runs here as the Job's command, `orderly
-# migrate`, from the host); one replica; no readiness probe, and its `httpGet` liveness probe
-# is a `curl` inside a container that has none (so this test polls the endpoints itself);
-# pods on its default network cannot reach the host's 127.0.0.1, so they play with host
-# networking, their listen addresses on free ports from the ConfigMap.
+# migrate`, from the host); one replica each (see below); no readiness probe, and its `httpGet` liveness probe
+# is a `curl` inside a container that has none (so this test polls the endpoints itself).
+# Pods on its default network cannot reach the host's 127.0.0.1, and host networking refuses
+# the manifests' `containerPort`s (podman 4.3 publishes each on the host, which host
+# networking cannot: "PortMappings can only be used with Bridge or slirp4netns networking"), so
+# the pods play on slirp4netns with the host's loopback reachable as 10.0.2.2, their ports
+# published on the host as podman does (8080 for the API, 9101 for the worker: those must be
+# free, and a second replica could not bind them).
 #
 #   ORDERLY_BIN=target/debug/orderly tests/kube.sh      (needs root for podman)
 set -euo pipefail
@@ -55,25 +61,40 @@ ORDERLY_DATABASE_URL=$database_url "$ORDERLY_BIN" migrate >"$work/migrate.log" 2
   || { cat "$work/migrate.log"; exit 1; }
 key=$(ORDERLY_DATABASE_URL=$database_url "$ORDERLY_BIN" keys create --role admin --name kube-test 2>/dev/null)
 
-api_port=$(free_port) worker_port=$(free_port) smtp_port=$(free_port)
+# The pods' ports, as podman publishes the manifests' containerPorts; the SMTP sink's.
+api_port=8080 worker_port=9101 smtp_port=$(free_port)
+for port in "$api_port" "$worker_port"; do
+  ! curl -s -o /dev/null "http://127.0.0.1:$port/" || { echo "port $port is taken; the pods publish on it" >&2; exit 1; }
+done
+# The host's loopback, as the pods reach it.
+host=10.0.2.2
+# slirp4netns for that network, and catatonit, the pause process of a pod's infra container.
+if ! command -v slirp4netns >/dev/null 2>&1 || ! command -v catatonit >/dev/null 2>&1; then
+  echo "installing slirp4netns and catatonit (Debian's packages)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -q slirp4netns catatonit >/dev/null 2>&1 \
+    || { apt-get update -q >/dev/null && apt-get install -y -q slirp4netns catatonit >/dev/null; }
+fi
 /usr/bin/python3 -m aiosmtpd -n -l "127.0.0.1:$smtp_port" -c aiosmtpd.handlers.Mailbox "$work/mail" \
   >"$work/smtp.log" 2>&1 </dev/null &
 echo $! >"$work/smtp.pid"
 
 echo "== the manifests: deploy/k8s rendered, played as written but for the image and the values"
 kubectl kustomize deploy/k8s >"$work/rendered.yaml"
-config=$(printf '{"ORDERLY_LISTEN": "127.0.0.1:%s", "ORDERLY_WORKER__METRICS_LISTEN": "127.0.0.1:%s", "ORDERLY_HTTP__DRAIN": "1s"}' "$api_port" "$worker_port")
-secret=$(printf '{"ORDERLY_DATABASE_URL": "%s", "ORDERLY_REDIS_URL": "%s", "ORDERLY_SMTP_URL": "smtp://127.0.0.1:%s"}' "$database_url" "$redis" "$smtp_port")
+config='{"ORDERLY_HTTP__DRAIN": "1s"}'
+secret=$(printf '{"ORDERLY_DATABASE_URL": "%s", "ORDERLY_REDIS_URL": "%s", "ORDERLY_SMTP_URL": "smtp://%s:%s"}' \
+  "${database_url/127.0.0.1/$host}" "${redis/127.0.0.1/$host}" "$host" "$smtp_port")
 tools=$(bash scripts/deploy-tools.sh)
 "$tools/python" tests/kube_manifests.py "$work/rendered.yaml" "$work" "$image" "$config" "$secret"
 
 echo "== podman kube play"
-podman kube play --network host --configmap "$work/configmap.yaml" "$work/played.yaml" \
+podman secret rm orderly >/dev/null 2>&1 || true
+podman secret create orderly "$work/secret.json" >/dev/null
+podman kube play --network slirp4netns:allow_host_loopback=true --configmap "$work/configmap.yaml" "$work/played.yaml" \
   >"$work/play.log" 2>&1 || { cat "$work/play.log"; exit 1; }
-containers=$(podman ps --filter label=io.kubernetes.pod.namespace --format '{{.Names}}' 2>/dev/null || true)
 api=$(podman ps --format '{{.Names}}' | grep -m1 -- '-api$' || true)
 worker=$(podman ps --format '{{.Names}}' | grep -m1 -- '-worker$' || true)
-echo "  containers: ${api:-no api} ${worker:-no worker} ${containers:+($(echo "$containers" | wc -l) labelled)}"
+echo "  containers: ${api:-no api container} ${worker:-no worker container}"
 url="http://127.0.0.1:$api_port"
 wait_until 60 curl -sf "$url/readyz" || { podman logs "$api" 2>&1 | tail -20; }
 wait_until 60 curl -sf "http://127.0.0.1:$worker_port/healthz" || { podman logs "$worker" 2>&1 | tail -20; }
