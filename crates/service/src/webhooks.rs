@@ -120,6 +120,18 @@ impl Services {
             let unfinished = queue
                 .unfinished_by_arg(DeliverWebhook::NAME, &partition, "event_id", &ids)
                 .await?;
+            // A delivery that was running when the attempts were read and has finished since
+            // recorded its attempt before its job finished: read again now, after the jobs,
+            // a success it made is seen, and its event is not queued twice.
+            let idle: Vec<_> = missed
+                .iter()
+                .map(|m| m.event_id)
+                .filter(|event| !unfinished.iter().any(|(_, e, _)| *e == event.to_string()))
+                .collect();
+            let delivered = self
+                .store
+                .webhook_events_delivered(endpoint_id, &idle)
+                .await?;
             let mut waiting = Vec::new();
             let mut fresh: Vec<NewJob> = Vec::new();
             for MissedEvent {
@@ -130,6 +142,8 @@ impl Services {
                 let jobs: Vec<_> = unfinished.iter().filter(|(_, e, _)| *e == event).collect();
                 if jobs.iter().any(|(_, _, state)| *state == JobState::Running) {
                     replay.in_flight += 1;
+                } else if delivered.contains(event_id) {
+                    // Delivered while the replay looked: nothing to send.
                 } else if jobs.is_empty() {
                     fresh.push(
                         redelivery_job(*event_id, endpoint_id, *attempts)

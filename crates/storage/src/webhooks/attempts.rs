@@ -276,6 +276,29 @@ impl Store {
             .collect())
     }
 
+    /// Of `events`, those with an attempt to `endpoint` that succeeded.
+    pub async fn webhook_events_delivered(
+        &self,
+        endpoint: Uuid,
+        events: &[Uuid],
+    ) -> Result<Vec<Uuid>, StoreError> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(with_pool!(self, pool => {
+            let mut query = sqlx::QueryBuilder::new(
+                "SELECT DISTINCT event_id FROM webhook_attempts WHERE outcome = 'succeeded' \
+                 AND endpoint_id = ");
+            query.push_bind(endpoint).push(" AND event_id IN (");
+            let mut list = query.separated(", ");
+            for event in events {
+                list.push_bind(*event);
+            }
+            query.push(")");
+            query.build_query_scalar::<Uuid>().persistent(false).fetch_all(pool).await
+        })?)
+    }
+
     /// One page of an endpoint's attempts, newest first, older than `before` when given.
     pub async fn webhook_attempts(
         &self,
