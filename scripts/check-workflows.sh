@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Lints the GitHub Actions workflows (.github/workflows), which cannot run here, so the linters
-# are their spec: actionlint (syntax, expressions, and the shell of every `run:` through
-# shellcheck) must find nothing, zizmor (offline: no GitHub API) nothing of high severity;
+# are their spec: actionlint (syntax, expressions, and the shell of every `run:`, through
+# ShellCheck) must find nothing, zizmor (offline: no GitHub API) nothing of high severity;
 # and every action used is pinned by a full commit SHA.
 set -euo pipefail
 cd "$(dirname "$0")/.."
