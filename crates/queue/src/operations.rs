@@ -193,35 +193,24 @@ impl Queue {
         if values.is_empty() {
             return Ok(Vec::new());
         }
-        let rows: Vec<(i64, String, String)> = match self.db() {
-            Db::Sqlite(pool) => {
-                sqlx::query_as(
-                    "SELECT id, json_extract(args, '$.' || $3), state FROM jobs \
-                     WHERE state IN ('available', 'running') AND kind = $1 \
-                     AND partition_key = $2 \
-                     AND json_extract(args, '$.' || $3) IN (SELECT value FROM json_each($4))",
-                )
-                .bind(kind)
-                .bind(partition)
-                .bind(arg)
-                .bind(serde_json::to_string(values).unwrap_or_else(|_| "[]".into()))
-                .fetch_all(pool)
-                .await?
-            }
-            Db::Postgres(pool) => {
-                sqlx::query_as(
-                    "SELECT id, args->>$3, state FROM jobs \
-                     WHERE state IN ('available', 'running') AND kind = $1 \
-                     AND partition_key = $2 AND args->>$3 = ANY($4)",
-                )
-                .bind(kind)
-                .bind(partition)
-                .bind(arg)
-                .bind(values)
-                .fetch_all(pool)
-                .await?
-            }
+        // The one thing the dialects say differently: a text field of the JSON arguments.
+        let (field, field_end) = match self.db() {
+            Db::Sqlite(_) => ("json_extract(args, '$.' || ", ")"),
+            Db::Postgres(_) => ("(args->>", ")"),
         };
+        let rows: Vec<(i64, String, String)> = with_pool!(self.db(), pool => {
+            let mut query = sqlx::QueryBuilder::new("SELECT id, ");
+            query.push(field).push_bind(arg).push(field_end);
+            query.push(", state FROM jobs WHERE state IN ('available', 'running') AND kind = ");
+            query.push_bind(kind).push(" AND partition_key = ").push_bind(partition);
+            query.push(" AND ").push(field).push_bind(arg).push(field_end).push(" IN (");
+            let mut list = query.separated(", ");
+            for value in values {
+                list.push_bind(value.as_str());
+            }
+            query.push(")");
+            query.build_query_as().persistent(false).fetch_all(pool).await
+        })?;
         Ok(rows
             .into_iter()
             .filter_map(|(id, value, state)| Some((id, value, state.parse().ok()?)))
@@ -235,26 +224,17 @@ impl Queue {
             return Ok(0);
         }
         let now = Timestamp::new(orderly_domain::now());
-        let moved = match self.db() {
-            Db::Sqlite(pool) => sqlx::query(
-                "UPDATE jobs SET run_at = $2 WHERE state = 'available' AND run_at > $2 \
-                 AND id IN (SELECT value FROM json_each($1))",
-            )
-            .bind(serde_json::to_string(ids).unwrap_or_else(|_| "[]".into()))
-            .bind(now)
-            .execute(pool)
-            .await?
-            .rows_affected(),
-            Db::Postgres(pool) => sqlx::query(
-                "UPDATE jobs SET run_at = $2 WHERE state = 'available' AND run_at > $2 \
-                 AND id = ANY($1)",
-            )
-            .bind(ids)
-            .bind(now)
-            .execute(pool)
-            .await?
-            .rows_affected(),
-        };
+        let moved = with_pool!(self.db(), pool => {
+            let mut query = sqlx::QueryBuilder::new("UPDATE jobs SET run_at = ");
+            query.push_bind(now).push(" WHERE state = 'available' AND run_at > ").push_bind(now);
+            query.push(" AND id IN (");
+            let mut list = query.separated(", ");
+            for id in ids {
+                list.push_bind(*id);
+            }
+            query.push(")");
+            query.build().persistent(false).execute(pool).await.map(|done| done.rows_affected())
+        })?;
         self.wake_every_worker().await?;
         Ok(moved)
     }

@@ -185,26 +185,20 @@ impl Queue {
 
     /// Of the running jobs `ids`, those an operator asked to stop.
     pub(crate) async fn cancel_requests(&self, ids: &[i64]) -> Result<Vec<i64>, QueueError> {
-        Ok(match &self.db {
-            Db::Sqlite(pool) => {
-                sqlx::query_scalar(
-                    "SELECT id FROM jobs WHERE id IN (SELECT value FROM json_each($1)) \
-                 AND state = 'running' AND cancel_requested_at IS NOT NULL",
-                )
-                .bind(serde_json::to_string(ids).unwrap_or_else(|_| "[]".into()))
-                .fetch_all(pool)
-                .await?
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(with_pool!(&self.db, pool => {
+            let mut query = sqlx::QueryBuilder::new(
+                "SELECT id FROM jobs WHERE state = 'running' AND cancel_requested_at IS NOT NULL \
+                 AND id IN (");
+            let mut list = query.separated(", ");
+            for id in ids {
+                list.push_bind(*id);
             }
-            Db::Postgres(pool) => {
-                sqlx::query_scalar(
-                    "SELECT id FROM jobs WHERE id = ANY($1) \
-                 AND state = 'running' AND cancel_requested_at IS NOT NULL",
-                )
-                .bind(ids)
-                .fetch_all(pool)
-                .await?
-            }
-        })
+            query.push(")");
+            query.build_query_scalar::<i64>().persistent(false).fetch_all(pool).await
+        })?)
     }
 
     /// Resolves when a commit in this process enqueued jobs (register before checking for

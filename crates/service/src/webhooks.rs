@@ -35,13 +35,9 @@ pub enum RedeliveryError {
 }
 
 impl Services {
-    /// Queues the event of attempt `attempt_id` to endpoint `endpoint_id` again, with a fresh
-    /// retry schedule counted from the attempts the pair has had.
-    pub async fn redeliver(
-        &self,
-        endpoint_id: Uuid,
-        attempt_id: i64,
-    ) -> Result<Redelivery, RedeliveryError> {
+    /// Checks that endpoint `endpoint_id` exists and is enabled: events are sent again only
+    /// to such an endpoint.
+    async fn enabled_endpoint(&self, endpoint_id: Uuid) -> Result<(), RedeliveryError> {
         let endpoint = self
             .store
             .webhook(endpoint_id)
@@ -50,6 +46,17 @@ impl Services {
         if endpoint.disabled_at.is_some() {
             return Err(RedeliveryError::EndpointDisabled);
         }
+        Ok(())
+    }
+
+    /// Queues the event of attempt `attempt_id` to endpoint `endpoint_id` again, with a fresh
+    /// retry schedule counted from the attempts the pair has had.
+    pub async fn redeliver(
+        &self,
+        endpoint_id: Uuid,
+        attempt_id: i64,
+    ) -> Result<Redelivery, RedeliveryError> {
+        self.enabled_endpoint(endpoint_id).await?;
         let attempt = self
             .store
             .webhook_attempt(endpoint_id, attempt_id)
@@ -97,14 +104,7 @@ impl Services {
         endpoint_id: Uuid,
         since: OffsetDateTime,
     ) -> Result<Replay, RedeliveryError> {
-        let endpoint = self
-            .store
-            .webhook(endpoint_id)
-            .await?
-            .ok_or(RedeliveryError::EndpointNotFound)?;
-        if endpoint.disabled_at.is_some() {
-            return Err(RedeliveryError::EndpointDisabled);
-        }
+        self.enabled_endpoint(endpoint_id).await?;
         let queue = self.store.queue();
         let partition = endpoint_id.to_string();
         let mut replay = Replay::default();

@@ -7,8 +7,8 @@ use uuid::Uuid;
 use orderly_db::{Timestamp, WritePool};
 use orderly_domain::breaker::{Breaker, BreakerPolicy, Transition};
 
-use super::breaker::{LOCK_BREAKER, save_breaker};
-use super::endpoints::{BreakerRow, breaker_from_row};
+use super::breaker::{Opened, Probe, save_breaker};
+use super::endpoints::breaker_from_row;
 
 use crate::{Store, StoreError, with_pool};
 
@@ -190,21 +190,27 @@ impl Store {
         let succeeded = attempt.outcome == AttemptOutcome::Succeeded;
         Ok(with_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
-            let before: Option<BreakerRow> = sqlx::query_as(LOCK_BREAKER)
-                .bind(attempt.endpoint_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-            let before = before.map(breaker_from_row).unwrap_or_default();
-            let (breaker, transition) = before.after_attempt(succeeded, attempt.at, policy);
-            save_breaker!(attempt.endpoint_id, breaker).execute(&mut *tx).await?;
-            let failing_since: Option<Option<OffsetDateTime>> = sqlx::query_scalar(
+            // Keeps the failure record, and takes the row's lock under which the breaker is
+            // read and changed.
+            let row: Option<(Option<OffsetDateTime>, String, i32, Opened, Probe)> = sqlx::query_as(
                 "UPDATE webhook_endpoints SET failing_since = CASE WHEN $2 THEN NULL \
-                 ELSE COALESCE(failing_since, $3) END WHERE id = $1 RETURNING failing_since")
+                 ELSE COALESCE(failing_since, $3) END WHERE id = $1 RETURNING failing_since, \
+                 breaker_state, consecutive_failures, breaker_opened_at, breaker_probe_at")
                 .bind(attempt.endpoint_id)
                 .bind(succeeded)
                 .bind(orderly_db::Timestamp::new(attempt.at))
                 .fetch_optional(&mut *tx)
                 .await?;
+            let failing_since = row.as_ref().map(|(since, ..)| *since);
+            let before = row
+                .map(|(_, state, failures, opened, probe)| {
+                    breaker_from_row((state, failures, opened, probe))
+                })
+                .unwrap_or_default();
+            let (breaker, transition) = before.after_attempt(succeeded, attempt.at, policy);
+            if breaker != before {
+                save_breaker!(attempt.endpoint_id, breaker).execute(&mut *tx).await?;
+            }
             let recorded = match failing_since {
                 None => None,
                 Some(failing_since) => {

@@ -12,8 +12,9 @@ use super::endpoints::{BreakerRow, breaker_from_row};
 use crate::{Store, StoreError, with_pool};
 
 /// Locks the endpoint's row (a write that changes nothing takes the lock on PostgreSQL; SQLite's
-/// writer holds its lock already) and reads its breaker.
-pub(crate) const LOCK_BREAKER: &str = "UPDATE webhook_endpoints \
+/// writer holds its lock already) and reads its breaker: for admitting a delivery
+/// (recording an attempt takes the lock with the failure record's update).
+const LOCK_BREAKER: &str = "UPDATE webhook_endpoints \
      SET consecutive_failures = consecutive_failures WHERE id = $1 \
      RETURNING breaker_state, consecutive_failures, breaker_opened_at, breaker_probe_at";
 
@@ -35,8 +36,8 @@ macro_rules! save_breaker {
 pub(crate) use save_breaker;
 
 /// An endpoint's breaker times as read: when it opened, when it may be probed.
-type Opened = Option<OffsetDateTime>;
-type Probe = Option<OffsetDateTime>;
+pub(crate) type Opened = Option<OffsetDateTime>;
+pub(crate) type Probe = Option<OffsetDateTime>;
 
 impl Store {
     /// Whether a delivery to `endpoint` may go at `now` by its breaker; when it may go as the

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use crate::workers::{WorkerProcess, ops_address};
+use crate::workers::{WorkerProcess, ops_address, webhook_api};
 
 use super::*;
 
@@ -36,15 +36,9 @@ fn value(metrics: &str, series: &str) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_endpoint_rests_behind_its_breaker_is_probed_once_per_cool_down_and_recovers() {
-    let Some(app) = TestApp::spawn_with(
-        Backend::Postgres,
-        &[("ORDERLY_WEBHOOKS_ALLOW_PRIVATE", "true")],
-    )
-    .await
-    else {
+    let Some(app) = webhook_api("HOOK", 100).await else {
         return;
     };
-    app.create_product("HOOK", 100, 100).await;
     let receiver = Receiver::start().await;
     receiver.script(vec![Reply::status(500); 1_000]);
     let endpoint = create_endpoint(&app, &receiver.url, &["order.created"]).await;

@@ -103,15 +103,9 @@ async fn cancelled(app: &TestApp, id: i64) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_webhook_request_in_flight_in_another_worker_is_aborted_within_a_second() {
-    let Some(app) = TestApp::spawn_with(
-        Backend::Postgres,
-        &[("ORDERLY_WEBHOOKS_ALLOW_PRIVATE", "true")],
-    )
-    .await
-    else {
+    let Some(app) = webhook_api("HANG", 10).await else {
         return;
     };
-    app.create_product("HANG", 100, 10).await;
     let receiver = Silent::start(true).await;
     let created = app
         .admin(Method::POST, "/v1/webhooks")

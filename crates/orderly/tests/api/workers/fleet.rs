@@ -85,17 +85,6 @@ impl CountingReceiver {
     }
 }
 
-/// The API (no worker) on a fresh PostgreSQL database, and a product to order.
-async fn api() -> Option<TestApp> {
-    let app = TestApp::spawn_with(
-        Backend::Postgres,
-        &[("ORDERLY_WEBHOOKS_ALLOW_PRIVATE", "true")],
-    )
-    .await?;
-    app.create_product("FLEET", 100, 100_000).await;
-    Some(app)
-}
-
 async fn endpoint(app: &TestApp, url: &str) -> String {
     let response = app
         .admin(Method::POST, "/v1/webhooks")
@@ -185,7 +174,9 @@ fn p90(mut values: Vec<Duration>) -> Duration {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_endpoints_limit_holds_across_three_workers_and_a_hanging_endpoint_delays_no_one() {
-    let Some(app) = api().await else { return };
+    let Some(app) = webhook_api("FLEET", 100_000).await else {
+        return;
+    };
     let busy = CountingReceiver::start(Duration::from_millis(300)).await;
     let quick = CountingReceiver::start(Duration::ZERO).await;
     endpoint(&app, &format!("{}/busy", busy.url)).await;
@@ -239,7 +230,9 @@ async fn an_endpoints_limit_holds_across_three_workers_and_a_hanging_endpoint_de
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_queues_limit_holds_across_three_workers() {
-    let Some(app) = api().await else { return };
+    let Some(app) = webhook_api("FLEET", 100_000).await else {
+        return;
+    };
     // Two endpoints on one receiver: four each would make eight at once; the queue allows six.
     let receiver = CountingReceiver::start(Duration::from_millis(300)).await;
     endpoint(&app, &format!("{}/a", receiver.url)).await;
@@ -301,7 +294,9 @@ async fn a_kinds_rate_holds_across_three_workers_over_twenty_seconds() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_slots_of_a_worker_killed_mid_delivery_come_back_within_one_lease() {
-    let Some(app) = api().await else { return };
+    let Some(app) = webhook_api("FLEET", 100_000).await else {
+        return;
+    };
     let hanging = CountingReceiver::start(Duration::from_secs(3_600)).await;
     endpoint(&app, &format!("{}/hanging", hanging.url)).await;
     let lease = [

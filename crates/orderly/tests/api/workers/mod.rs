@@ -97,6 +97,18 @@ impl Drop for WorkerProcess {
     }
 }
 
+/// The API (no worker) on a fresh PostgreSQL database, its webhooks allowed to this machine's
+/// receivers, and a product `sku` with `stock` to order; `None` without PostgreSQL.
+pub(crate) async fn webhook_api(sku: &str, stock: i64) -> Option<crate::helpers::TestApp> {
+    let app = crate::helpers::TestApp::spawn_with(
+        Backend::Postgres,
+        &[("ORDERLY_WEBHOOKS_ALLOW_PRIVATE", "true")],
+    )
+    .await?;
+    app.create_product(sku, 100, stock).await;
+    Some(app)
+}
+
 async fn migrated(backend: Backend) -> Option<(TestDatabase, String, Store, PathBuf)> {
     let (db, url) = TestDatabase::create(backend).await?;
     let store = Store::connect(&url, &StoreOptions::default())
