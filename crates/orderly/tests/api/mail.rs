@@ -207,7 +207,8 @@ async fn a_permanent_smtp_refusal_discards_the_receipt_job_with_the_reply_kept()
 /// lettre writes a message and its closing `.` in two writes; without `TCP_NODELAY` the
 /// second waited for the server's delayed acknowledgement of the first, about 40 ms on Linux,
 /// for every message. Twenty messages one after another on one mailer (so on one kept
-/// connection): each takes a few milliseconds, not 40.
+/// connection): each takes a few milliseconds, not 40. The stall would be in every message,
+/// so the fastest one says whether it is back (the median moves with a busy machine's load).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_over_smtp_does_not_wait_for_a_delayed_acknowledgement() {
     if !aiosmtpd_available() {
@@ -241,14 +242,16 @@ async fn a_message_over_smtp_does_not_wait_for_a_delayed_acknowledgement() {
         took.push(started.elapsed());
     }
     took.sort();
-    let median = took[took.len() / 2];
     println!(
-        "20 messages over SMTP, one at a time: median {median:?}, slowest {:?}",
+        "20 messages over SMTP, one at a time: fastest {:?}, median {:?}, slowest {:?}",
+        took[0],
+        took[took.len() / 2],
         took[19]
     );
     assert!(
-        median < std::time::Duration::from_millis(25),
-        "a message takes {median:?}: the delayed-acknowledgement stall is back ({took:?})"
+        took[0] < std::time::Duration::from_millis(30),
+        "the fastest message took {:?}: the delayed-acknowledgement stall is back ({took:?})",
+        took[0]
     );
     let stored = std::fs::read_dir(dir.join("maildir").join("new"))
         .unwrap()
