@@ -13,8 +13,9 @@
 # after it, and the receipt lag (order created → receipt_sent_at recorded) p50/p99. Peak
 # resident memory is orderly's VmHWM. Any non-2xx answer makes a round invalid (reported).
 # Also the CPU orderly and PostgreSQL used during the run; YARDSTICK_PERF=FILE records a
-# `perf` profile of orderly during it. Needs PostgreSQL on 127.0.0.1:5432
-# (ORDERLY_BENCH_POSTGRES overrides); installs wrk.
+# `perf` profile of orderly during it. YARDSTICK_SMTP=1 sends the receipts over SMTP to
+# Postfix's smtp-sink (scripts/smtp-sink.sh installs it) instead of writing them to the
+# outbox. Needs PostgreSQL on 127.0.0.1:5432 (ORDERLY_BENCH_POSTGRES overrides); installs wrk.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -29,10 +30,23 @@ command -v pgbench >/dev/null || apt-get install -y -q postgresql-client >/dev/n
 
 [[ -n ${ORDERLY_BIN:-} ]] || { cargo build --release --quiet --locked -p orderly; ORDERLY_BIN="${CARGO_TARGET_DIR:-target}/release/orderly"; }
 work=$(mktemp -d)
-server= worker=
-cleanup() { [[ -n $server ]] && kill "$server" 2>/dev/null; [[ -n $worker ]] && kill "$worker" 2>/dev/null; rm -rf "$work"; }
+server= worker= sink=
+cleanup() {
+  [[ -n $server ]] && kill "$server" 2>/dev/null
+  [[ -n $worker ]] && kill "$worker" 2>/dev/null
+  [[ -n $sink ]] && kill "$sink" 2>/dev/null
+  rm -rf "$work"
+}
 trap cleanup EXIT
 db=orderly_yardstick
+# Where receipts go: the outbox, or with YARDSTICK_SMTP=1 an smtp-sink of this run's own.
+export ORDERLY_MAIL_OUTBOX="$work/outbox" ORDERLY_SMTP_URL=
+if [[ -n ${YARDSTICK_SMTP:-} ]]; then
+  sink_port=$(python3 scripts/free-port.py)
+  "$(bash scripts/smtp-sink.sh)" -u nobody "127.0.0.1:$sink_port" 256 &
+  sink=$!
+  ORDERLY_SMTP_URL="smtp://127.0.0.1:$sink_port"
+fi
 sql() { psql -qAtX "$pg/$db" -c "$1"; }
 fresh() { psql -qAtX "$pg/postgres" -c "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1" >/dev/null 2>&1; }
 
@@ -61,11 +75,11 @@ orderly_half() {
   local admin storefront ids=() products
   admin=$(ORDERLY_DATABASE_URL=$url "$ORDERLY_BIN" keys create --role admin --name yardstick 2>/dev/null)
   storefront=$(ORDERLY_DATABASE_URL=$url "$ORDERLY_BIN" keys create --role storefront --name yardstick 2>/dev/null)
-  ORDERLY_DATABASE_URL=$url ORDERLY_LISTEN=127.0.0.1:$port ORDERLY_MAIL_OUTBOX="$work/outbox" \
+  ORDERLY_DATABASE_URL=$url ORDERLY_LISTEN=127.0.0.1:$port \
     "$ORDERLY_BIN" "${role/split/api}" >"$work/orderly.log" 2>&1 &
   server=$!
   if [[ $role == split ]]; then
-    ORDERLY_DATABASE_URL=$url ORDERLY_MAIL_OUTBOX="$work/outbox" ORDERLY_WORKER__METRICS_LISTEN=127.0.0.1:0 \
+    ORDERLY_DATABASE_URL=$url ORDERLY_WORKER__METRICS_LISTEN=127.0.0.1:0 \
       "$ORDERLY_BIN" worker >"$work/worker.log" 2>&1 &
     worker=$!
   fi
@@ -141,7 +155,7 @@ pgbench_half() {
   echo "  pgbench: ${pgbench_tps} tps"
 }
 
-echo "== the order yardstick: orderly $role against pgbench, 32 clients, ${seconds} s each, $rounds round(s)"
+echo "== the order yardstick: orderly $role${YARDSTICK_SMTP:+ (receipts over SMTP)} against pgbench, 32 clients, ${seconds} s each, $rounds round(s)"
 for round in $(seq 1 "$rounds"); do
   echo "round $round"
   orderly_half

@@ -150,6 +150,35 @@ pub enum BenchCommand {
     /// Run orderly relaying to NATS, place orders as `bench orders` does, and measure the
     /// relay: events/s from commit to broker acknowledgement, and the lag p50/p99.
     Events(EventsBenchArgs),
+    /// Place orders with no worker running, then send their receipts over SMTP with one
+    /// worker: receipts/s and CPU per receipt (see bench/receipts.sh).
+    Receipts(ReceiptsBenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReceiptsBenchArgs {
+    /// The SMTP server to send to, e.g. `smtp://127.0.0.1:2525` (Postfix's `smtp-sink`).
+    #[arg(long)]
+    pub smtp: String,
+    /// The database to run against (default: the configured one). Use a database of its
+    /// own: the benchmark's orders stay.
+    #[arg(long)]
+    pub database_url: Option<String>,
+    /// Orders placed, and so receipts sent.
+    #[arg(long, default_value_t = 20_000)]
+    pub receipts: u64,
+    /// Receipts the worker sends at once (default: `worker.queues.default`).
+    #[arg(long)]
+    pub concurrency: Option<usize>,
+    /// HTTP clients placing the orders.
+    #[arg(long, default_value_t = 16)]
+    pub order_clients: usize,
+    /// Give up when the receipts are not all sent within this many seconds.
+    #[arg(long, default_value_t = 300)]
+    pub timeout_secs: u64,
+    /// Print one JSON object instead of sentences.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

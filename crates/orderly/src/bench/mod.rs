@@ -6,6 +6,8 @@ mod ceiling;
 mod events;
 mod orders;
 mod queue;
+mod receipts;
+mod shop;
 mod webhooks;
 
 use std::time::Duration;
@@ -29,6 +31,7 @@ pub async fn run(command: BenchCommand, config: &Config) -> anyhow::Result<()> {
         BenchCommand::Queue(args) => return queue::run(args, config).await,
         BenchCommand::Webhooks(args) => return webhooks::run(args, config).await,
         BenchCommand::Events(args) => return events::run(args, config).await,
+        BenchCommand::Receipts(args) => return receipts::run(args, config).await,
     };
     if json {
         println!("{}", serde_json::to_string(&report)?);

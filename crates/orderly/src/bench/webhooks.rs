@@ -7,21 +7,23 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use axum::body::Bytes;
 use axum::extract::State;
 use hdrhistogram::Histogram;
-use orderly_domain::Role;
-use orderly_storage::NewApiKey;
 use serde::Serialize;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tokio_util::sync::CancellationToken;
 
+use super::shop::Shop;
 use crate::app::{Application, Roles};
 use crate::cli::WebhooksBenchArgs;
 use crate::config::{Config, SecretUrl};
+
+/// The product every order is for.
+const SKU: &str = "BENCH-HOOK";
 
 /// What every receiver shares: how many deliveries arrived, when the last one did, and the
 /// commit-to-arrival times (µs).
@@ -68,13 +70,7 @@ pub async fn run(args: WebhooksBenchArgs, config: &Config) -> anyhow::Result<()>
     let config = bench_config(&args, config, &outbox);
     let app = Application::build(&config, Roles::ALL).await?;
     let store = app.store().clone();
-    let base = format!("http://127.0.0.1:{}", app.port());
-    let (_, key) = store
-        .create_api_key(&NewApiKey {
-            name: "bench webhooks".into(),
-            role: Role::Admin,
-        })
-        .await?;
+    let shop = Shop::open(&store, app.port(), "bench webhooks").await?;
     let stop = CancellationToken::new();
     let serving = tokio::spawn(app.serve(stop.clone()));
 
@@ -83,17 +79,14 @@ pub async fn run(args: WebhooksBenchArgs, config: &Config) -> anyhow::Result<()>
         last: Mutex::new(None),
         lag_us: Mutex::new(Histogram::new_with_bounds(1, 600_000_000, 3)?),
     });
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()?;
-    let shop = Shop { client, base, key };
-    shop.prepare(args.endpoints, &arrivals).await?;
+    register_receivers(&shop, args.endpoints, &arrivals).await?;
+    shop.create_product(SKU).await?;
     eprintln!(
         "placing {} orders, each event to {} endpoints",
         args.events, args.endpoints
     );
     let started = Instant::now();
-    shop.place_orders(args.events as u64, args.order_clients.max(1))
+    shop.place_orders(SKU, args.events as u64, args.order_clients)
         .await?;
     let orders_per_s = args.events as f64 / started.elapsed().as_secs_f64();
     let expected = (args.events * args.endpoints) as u64;
@@ -135,77 +128,31 @@ fn bench_config(args: &WebhooksBenchArgs, config: &Config, outbox: &std::path::P
     config
 }
 
-/// The API the benchmark talks to, with an admin key.
-struct Shop {
-    client: reqwest::Client,
-    base: String,
-    key: String,
-}
-
-impl Shop {
-    /// `endpoints` receivers, each registered for `order.created`, and the product ordered.
-    async fn prepare(&self, endpoints: usize, arrivals: &Arc<Arrivals>) -> anyhow::Result<()> {
-        let Shop { client, base, key } = self;
-        for _ in 0..endpoints {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-            let url = format!("http://{}/hook", listener.local_addr()?);
-            let router = axum::Router::new()
-                .route("/hook", axum::routing::post(receive))
-                .with_state(arrivals.clone());
-            tokio::spawn(async move { axum::serve(listener, router).await });
-            let created = client
-                .post(format!("{base}/v1/webhooks"))
-                .bearer_auth(key)
-                .json(&json!({"url": url, "event_types": ["order.created"]}))
-                .send()
-                .await?;
-            if !created.status().is_success() {
-                bail!("creating an endpoint: {}", created.text().await?);
-            }
-        }
-        let product = client
-            .post(format!("{base}/v1/products"))
-            .bearer_auth(key)
-            .json(&json!({"sku": "BENCH-HOOK", "name": "Bench", "price": 100, "stock": 1_000_000_000}))
+/// `endpoints` local receivers, each registered with `shop` for `order.created`.
+async fn register_receivers(
+    shop: &Shop,
+    endpoints: usize,
+    arrivals: &Arc<Arrivals>,
+) -> anyhow::Result<()> {
+    for _ in 0..endpoints {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}/hook", listener.local_addr()?);
+        let router = axum::Router::new()
+            .route("/hook", axum::routing::post(receive))
+            .with_state(arrivals.clone());
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        let created = shop
+            .client
+            .post(format!("{}/v1/webhooks", shop.base))
+            .bearer_auth(&shop.key)
+            .json(&json!({"url": url, "event_types": ["order.created"]}))
             .send()
             .await?;
-        if !product.status().is_success() {
-            bail!("creating the product: {}", product.text().await?);
+        if !created.status().is_success() {
+            bail!("creating an endpoint: {}", created.text().await?);
         }
-        Ok(())
     }
-
-    /// Places `events` orders from `clients` clients at once.
-    async fn place_orders(&self, events: u64, clients: usize) -> anyhow::Result<()> {
-        let next = Arc::new(AtomicU64::new(0));
-        let mut placing = Vec::new();
-        for _ in 0..clients {
-            let (client, base, key) = (self.client.clone(), self.base.clone(), self.key.clone());
-            let next = next.clone();
-            placing.push(tokio::spawn(async move {
-                while next.fetch_add(1, Ordering::Relaxed) < events {
-                    let placed = client
-                        .post(format!("{base}/v1/orders"))
-                        .bearer_auth(&key)
-                        .header("idempotency-key", uuid::Uuid::new_v4().to_string())
-                        .json(&json!({
-                            "customer": {"email": "bench@example.com", "name": "Bench"},
-                            "lines": [{"sku": "BENCH-HOOK", "quantity": 1}],
-                        }))
-                        .send()
-                        .await?;
-                    if placed.status() != reqwest::StatusCode::CREATED {
-                        bail!("placing an order: {}", placed.text().await?);
-                    }
-                }
-                Ok(())
-            }));
-        }
-        for placing in placing {
-            placing.await.context("an order client panicked")??;
-        }
-        Ok(())
-    }
+    Ok(())
 }
 
 impl Arrivals {
