@@ -1,11 +1,19 @@
-# Helpers the benchmarks with many stored orders share (bench/growth.sh, bench/console.sh):
-# sourced, not run. The sourcing script sets `work` (its folder: pids, orderly.log) and `bin`
+# Helpers the benchmarks share (bench/growth.sh, bench/console.sh, bench/yardstick.sh,
+# bench/receipts.sh, …): sourced, not run. The sourcing script sets `work` (its folder: pids, orderly.log) and `bin`
 # (bench_binary) before calling them, and `trap stop_all EXIT`.
 
 bench_binary() { # the binary to measure: $ORDERLY_BIN, or a release build
   if [[ -n ${ORDERLY_BIN:-} ]]; then echo "$ORDERLY_BIN"; return; fi
   cargo build --release --quiet -p orderly >&2
   echo "${CARGO_TARGET_DIR:-target}/release/orderly"
+}
+
+cpu_of() { # NAME: CPU ticks (user + system) used so far by every process named NAME
+  local total=0 pid
+  for pid in $(pgrep -x "$1" || true); do
+    total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0)))
+  done
+  echo "$total"
 }
 
 sql() { # URL QUERY: one query, rows as a|b

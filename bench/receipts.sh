@@ -11,6 +11,8 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 receipts=${1:-20000}
 runs=${2:-3}
 concurrency=${3:-}
@@ -28,13 +30,6 @@ mkdir -p "$cgroup"
 echo 100000 >"$cgroup/cpu.cfs_period_us"
 echo 100000 >"$cgroup/cpu.cfs_quota_us"
 ticks=$(getconf CLK_TCK)
-cpu_of() {
-  local total=0 pid
-  for pid in $(pgrep -x "$1" || true); do
-    total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0)))
-  done
-  echo "$total"
-}
 
 # smtp-sink: one process, a listen backlog of 256; it accepts every message and keeps none.
 "$sink_bin" -u nobody "127.0.0.1:$port" 256 &

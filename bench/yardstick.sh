@@ -19,6 +19,8 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 role=${1:-run}
 [[ $role == run || $role == api || $role == split ]] || { echo "role: run, api or split" >&2; exit 2; }
 seconds=${2:-20}
@@ -30,7 +32,7 @@ command -v pgbench >/dev/null || apt-get install -y -q postgresql-client >/dev/n
 
 [[ -n ${ORDERLY_BIN:-} ]] || { cargo build --release --quiet --locked -p orderly; ORDERLY_BIN="${CARGO_TARGET_DIR:-target}/release/orderly"; }
 work=$(mktemp -d)
-server= worker= sink=
+server='' worker='' sink=''
 cleanup() {
   [[ -n $server ]] && kill "$server" 2>/dev/null
   [[ -n $worker ]] && kill "$worker" 2>/dev/null
@@ -53,13 +55,6 @@ fresh() { psql -qAtX "$pg/postgres" -c "DROP DATABASE IF EXISTS $1" -c "CREATE D
 ticks=$(getconf CLK_TCK)
 # CPU ticks (user + system) used so far by one process, or by every process named $1.
 cpu_of_pid() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-cpu_of() {
-  local total=0 pid
-  for pid in $(pgrep -x "$1" || true); do
-    total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0)))
-  done
-  echo "$total"
-}
 
 # CPU ticks used so far by the orderly processes of the run (the API's, and the worker's).
 orderly_cpu() {
@@ -90,8 +85,7 @@ orderly_half() {
       -d "{\"sku\":\"Y-$i\",\"name\":\"Yardstick $i\",\"price\":$((100 + i)),\"stock\":1000000000}" | jq -r .id)")
   done
   products=$(IFS=,; echo "${ids[*]}")
-  local started ended cpu_before cpu_after
-  started=$(date +%s.%N)
+  local ended cpu_before cpu_after
   cpu_before="$(orderly_cpu) $(cpu_of postgres)"
   vmstat 1 "$seconds" >"$work/vmstat.out" &
   local vmstat=$!
@@ -112,7 +106,7 @@ orderly_half() {
   p99=$(awk '$1 == "99%" {print $2}' "$work/wrk.out")
   local receipts=""
   if [[ $role != api ]]; then
-    local sent_in_run waited orders drained lag
+    local sent_in_run orders drained lag
     sent_in_run=$(sql "SELECT count(*) FROM orders WHERE receipt_sent_at IS NOT NULL")
     until [[ $(sql "SELECT count(*) FROM orders WHERE receipt_sent_at IS NULL") == 0 ]]; do sleep 0.05; done
     drained=$(python3 -c "import time; print(round(time.time() - $ended, 2))")
