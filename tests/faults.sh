@@ -95,6 +95,11 @@ start_load() {
     --products 10 --retry --retry-for 30s --timeout 5s --record "$dir/$1.acknowledged" --json \
     >"$dir/$1.bench.json" 2>"$dir/$1.bench.err" &
   load_pid=$!
+  # Returns once its products are made and orders are going out: the faults come after that
+  # (a process killed while the generator was still creating its products failed the run on
+  # a slow machine, the set-up having no retry).
+  wait_until 60 grep -q '^placing orders' "$dir/$1.bench.err" \
+    || { echo "  the load generator did not start:"; cat "$dir/$1.bench.err"; exit 1; }
 }
 
 finish_load() { # NAME
