@@ -28,15 +28,7 @@ use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
 /// Idle connections kept for the next messages; more are closed once their message is sent.
-/// Above the receipts' default concurrency (`worker.queues.default`, 32): with fewer, the
-/// messages beyond them each opened a connection (connect, greeting, EHLO) and dropped it.
-const MAX_IDLE: usize = 64;
-
-/// A connection idle at least this long is asked whether it still answers (a `NOOP`) before
-/// it carries a message; one used more recently is taken as it is. A `NOOP` before every
-/// message was one round trip of five; should the server have closed a recent connection
-/// anyway, the send fails and the job is retried like any failed exchange.
-const CHECK_AFTER_IDLE: Duration = Duration::from_secs(1);
+const MAX_IDLE: usize = 16;
 
 /// An idle connection older than this is closed rather than reused (servers close idle
 /// clients after a minute or more).
@@ -175,9 +167,8 @@ impl SmtpPool {
             .map_err(|_| SmtpError::Timeout(self.timeout))?
     }
 
-    /// An idle connection, the most recently used first: as it is when it was used within
-    /// [`CHECK_AFTER_IDLE`], else if it still answers a `NOOP` (as lettre's pool checks);
-    /// else a new one.
+    /// An idle connection that still answers (a `NOOP`, as lettre's pool checks), else a new
+    /// one.
     async fn connection(&self) -> Result<AsyncSmtpConnection, SmtpError> {
         loop {
             let idle = {
@@ -186,10 +177,7 @@ impl SmtpPool {
             };
             match idle {
                 Some((mut connection, since)) => {
-                    let idle_for = since.elapsed();
-                    if idle_for < CHECK_AFTER_IDLE
-                        || (idle_for < IDLE_TIMEOUT && connection.test_connected().await)
-                    {
+                    if since.elapsed() < IDLE_TIMEOUT && connection.test_connected().await {
                         return Ok(connection);
                     }
                     connection.abort().await;
